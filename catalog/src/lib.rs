@@ -1,0 +1,57 @@
+//! tarn's persistent table catalog: Glue's model (databases, tables with storage descriptors, partition keys,
+//! parameters, version history) stored as JSON documents in an object store, local or S3.
+
+mod model;
+mod store;
+
+pub use model::{
+    Bucketing, Column, DEFAULT_DATABASE, Database, SerdeInfo, StorageDescriptor, StorageFormat, Table, TableType,
+    normalize_name, params, serde_lib, serde_params,
+};
+pub use store::{CATALOG_DIR, Catalog, TableVersion};
+
+/// Everything that can go wrong reading or changing the catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("database '{name}' does not exist")]
+    DatabaseNotFound { name: String },
+    #[error("database '{name}' already exists")]
+    DatabaseExists { name: String },
+    #[error(
+        "database '{name}' still has {} table(s) ({}); drop them first or use DROP DATABASE {name} CASCADE",
+        tables.len(), tables.join(", ")
+    )]
+    DatabaseNotEmpty { name: String, tables: Vec<String> },
+    #[error("the default database cannot be dropped")]
+    DefaultDatabase,
+    #[error("table '{database}.{name}' does not exist")]
+    TableNotFound { database: String, name: String },
+    #[error("table '{database}.{name}' already exists")]
+    TableExists { database: String, name: String },
+    #[error("{what} was changed by another process since version {version} was read; nothing was written, retry")]
+    ConcurrentModification { what: String, version: u64 },
+    #[error("{what} is being changed by other processes right now; nothing was written, retry")]
+    Contended { what: String },
+    #[error("invalid {kind} name '{name}': {reason}")]
+    InvalidName {
+        kind: &'static str,
+        name: String,
+        reason: String,
+    },
+    #[error("invalid definition of table '{table}': {reason}")]
+    InvalidDefinition { table: String, reason: String },
+    #[error(
+        "catalog document {document} is unreadable ({source}); it was changed outside tarn, restore it from the previous version in the same folder"
+    )]
+    Corrupt {
+        document: String,
+        source: serde_json::Error,
+    },
+    #[error("cannot encode catalog document: {0}")]
+    Encode(serde_json::Error),
+    #[error("catalog at {warehouse}: {source}")]
+    Storage {
+        warehouse: String,
+        source: object_store::Error,
+    },
+}

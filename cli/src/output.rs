@@ -1,0 +1,189 @@
+//! Printing results: data on stdout in the chosen format, the statement's figures on stderr.
+
+use std::io::Write;
+
+use clap::ValueEnum;
+use comfy_table::{Cell, ContentArrangement, Table};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use tarn_engine::{QueryResult, QueryStats, ResultKind, format_bytes, format_dollars};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Boxed table (all rows are read before printing).
+    Table,
+    /// CSV with a header row, streamed.
+    Csv,
+    /// One JSON array of objects, streamed.
+    Json,
+    /// One JSON object per line, streamed.
+    Ndjson,
+}
+
+/// Writes the rows of `result` to `out`. Errors from the query come back as `Err(Ok(engine error))`; output errors
+/// (a closed pipe) as `Err(Err(io))`.
+pub async fn write_rows(result: &mut QueryResult, format: Format, out: &mut dyn Write) -> Result<(), RowsError> {
+    if result.kind() == ResultKind::Command {
+        // Drain nothing: commands have no rows, but finishing the stream fixes the elapsed time.
+        while let Some(batch) = result.next_batch().await {
+            batch.map_err(RowsError::Engine)?;
+        }
+        return Ok(());
+    }
+    let schema = result.schema();
+    match format {
+        Format::Table => {
+            let mut batches = Vec::new();
+            while let Some(batch) = result.next_batch().await {
+                batches.push(batch.map_err(RowsError::Engine)?);
+            }
+            let table = render_table(&schema, &batches).map_err(|e| RowsError::Output(std::io::Error::other(e)))?;
+            writeln!(out, "{table}").map_err(RowsError::Output)?;
+        }
+        Format::Csv => {
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
+            let mut wrote_any = false;
+            while let Some(batch) = result.next_batch().await {
+                writer.write(&batch.map_err(RowsError::Engine)?).map_err(arrow_io)?;
+                wrote_any = true;
+            }
+            drop(writer);
+            if !wrote_any {
+                let header: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                writeln!(out, "{}", header.join(",")).map_err(RowsError::Output)?;
+            }
+        }
+        Format::Json => {
+            let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut *out);
+            while let Some(batch) = result.next_batch().await {
+                writer.write(&batch.map_err(RowsError::Engine)?).map_err(arrow_io)?;
+            }
+            writer.finish().map_err(arrow_io)?;
+            drop(writer);
+            writeln!(out).map_err(RowsError::Output)?;
+        }
+        Format::Ndjson => {
+            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut *out);
+            while let Some(batch) = result.next_batch().await {
+                writer.write(&batch.map_err(RowsError::Engine)?).map_err(arrow_io)?;
+            }
+            writer.finish().map_err(arrow_io)?;
+        }
+    }
+    out.flush().map_err(RowsError::Output)
+}
+
+pub enum RowsError {
+    Engine(tarn_engine::EngineError),
+    Output(std::io::Error),
+}
+
+fn arrow_io(e: ArrowError) -> RowsError {
+    match e {
+        ArrowError::IoError(_, io) => RowsError::Output(io),
+        other => RowsError::Output(std::io::Error::other(other)),
+    }
+}
+
+/// A boxed table; NULL is printed as `NULL` so it cannot be mistaken for an empty string.
+pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Table, ArrowError> {
+    let options = FormatOptions::default().with_null("NULL").with_display_error(true);
+    let mut table = Table::new();
+    table.load_preset("||--+-++|    ++++++");
+    table.set_content_arrangement(ContentArrangement::Disabled);
+    table.set_header(schema.fields().iter().map(|f| Cell::new(f.name())));
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, ArrowError>>()?;
+        for row in 0..batch.num_rows() {
+            table.add_row(formatters.iter().map(|f| Cell::new(f.value(row))));
+        }
+    }
+    Ok(table)
+}
+
+/// The line printed after each statement: `1 row · 5.1 s · scanned 30.85 GB · Athena would bill $0.1503`.
+pub fn stats_line(kind: ResultKind, message: Option<&str>, stats: &QueryStats) -> String {
+    let elapsed = format_elapsed(stats.elapsed);
+    match kind {
+        ResultKind::Command => format!("{} · {elapsed}", message.unwrap_or("done")),
+        ResultKind::Listing => format!("{} · {elapsed}", rows(stats.rows)),
+        ResultKind::Query => match &stats.bill {
+            Some(bill) => format!(
+                "{} · {elapsed} · scanned {} · Athena would bill {}",
+                rows(stats.rows),
+                format_bytes(stats.bytes_scanned),
+                format_dollars(bill.dollars)
+            ),
+            None => format!("{} · {elapsed} · not billed", rows(stats.rows)),
+        },
+    }
+}
+
+fn rows(n: u64) -> String {
+    if n == 1 { "1 row".into() } else { format!("{n} rows") }
+}
+
+fn format_elapsed(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 10.0 {
+        format!("{s:.2} s")
+    } else if s < 600.0 {
+        format!("{s:.1} s")
+    } else {
+        format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn null_is_visible_and_empty_results_keep_the_header() -> Result<(), ArrowError> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1), None])),
+                Arc::new(StringArray::from(vec![Some(""), None])),
+            ],
+        )?;
+        let text = render_table(&schema, &[batch])?.to_string();
+        assert!(text.contains("| 1    |      |"), "{text}");
+        assert!(text.contains("| NULL | NULL |"), "{text}");
+        let empty = render_table(&schema, &[])?.to_string();
+        assert!(empty.contains("| id | name |"), "{empty}");
+        Ok(())
+    }
+
+    #[test]
+    fn stats_lines() {
+        let stats = QueryStats {
+            rows: 1,
+            elapsed: Duration::from_millis(5100),
+            bytes_scanned: 30_850_000_000,
+            requests: 3,
+            bill: Some(tarn_engine::Bill::for_scan(30_850_000_000)),
+        };
+        assert_eq!(
+            stats_line(ResultKind::Query, None, &stats),
+            "1 row · 5.10 s · scanned 28.73 GB · Athena would bill $0.1403"
+        );
+    }
+}

@@ -1,0 +1,255 @@
+use datafusion::error::DataFusionError;
+use tarn_catalog::CatalogError;
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Every error the engine reports. Each variant renders as one line that says what went wrong, where, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// SQL that does not parse. `line`/`column` are 1-based positions within the statement's text.
+    #[error("{message}")]
+    Syntax {
+        message: String,
+        line: Option<u64>,
+        column: Option<u64>,
+    },
+
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+
+    #[error("table '{name}' does not exist{}", suggestion_suffix(suggestion))]
+    TableNotFound { name: String, suggestion: Option<String> },
+
+    #[error("database '{name}' does not exist{}", suggestion_suffix(suggestion))]
+    DatabaseNotFound { name: String, suggestion: Option<String> },
+
+    /// A statement or property tarn does not implement (yet).
+    #[error("{what} is not supported{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
+    Unsupported { what: String, hint: Option<String> },
+
+    /// A well-formed DDL statement with a bad value (unknown property, multi-character delimiter, ...).
+    #[error("{0}")]
+    InvalidDdl(String),
+
+    /// A LOCATION that cannot be used: bad scheme, nothing to infer a schema from, ...
+    #[error("LOCATION {location}: {message}")]
+    Location { location: String, message: String },
+
+    /// A data file that cannot be read as the table says it should be.
+    #[error("{location}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    DataFile {
+        location: String,
+        line: Option<u64>,
+        message: String,
+    },
+
+    #[error(
+        "query cancelled: it read {} so far, over the scan limit of {} (raise it with --max-scan or SET tarn.max_scan = '...')",
+        crate::meter::format_bytes(*scanned), crate::meter::format_bytes(*limit)
+    )]
+    ScanLimitExceeded { limit: u64, scanned: u64 },
+
+    /// The object store refused or failed a request (missing bucket, bad credentials, unreachable endpoint).
+    #[error("{location}: {message}")]
+    Storage { location: String, message: String },
+
+    #[error("AWS configuration: {0}")]
+    AwsConfig(String),
+
+    #[error("{0}")]
+    Query(String),
+}
+
+fn suggestion_suffix(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map(|s| format!("; did you mean '{s}'?"))
+        .unwrap_or_default()
+}
+
+impl EngineError {
+    pub fn unsupported(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        EngineError::Unsupported {
+            what: what.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// The position of a syntax error, if known.
+    pub fn position(&self) -> Option<(u64, u64)> {
+        match self {
+            EngineError::Syntax {
+                line: Some(l),
+                column: Some(c),
+                ..
+            } => Some((*l, *c)),
+            _ => None,
+        }
+    }
+}
+
+impl From<DataFusionError> for EngineError {
+    fn from(e: DataFusionError) -> Self {
+        from_datafusion(e)
+    }
+}
+
+impl From<datafusion::sql::sqlparser::parser::ParserError> for EngineError {
+    fn from(e: datafusion::sql::sqlparser::parser::ParserError) -> Self {
+        syntax_error(&e.to_string())
+    }
+}
+
+/// Splits sqlparser's "... at Line: 3, Column: 14" suffix into a position.
+pub(crate) fn syntax_error(message: &str) -> EngineError {
+    let message = message
+        .trim_start_matches("sql parser error: ")
+        .trim_start_matches("SQL error: ")
+        .trim_start_matches("ParserError(\"")
+        .trim_end_matches("\")")
+        .trim_start_matches("TokenizerError(\"");
+    let re_pos = message
+        .rfind(" at Line: ")
+        .map(|i| (i, &message[i + " at Line: ".len()..]));
+    if let Some((at, rest)) = re_pos {
+        let mut parts = rest.split(", Column: ");
+        let line = parts.next().and_then(|l| l.trim().parse().ok());
+        let column = parts
+            .next()
+            .and_then(|c| c.trim().trim_end_matches(|ch: char| !ch.is_ascii_digit()).parse().ok());
+        if line.is_some() && column.is_some() {
+            return EngineError::Syntax {
+                message: format!("syntax error: {}", message[..at].trim_end()),
+                line,
+                column,
+            };
+        }
+    }
+    EngineError::Syntax {
+        message: format!("syntax error: {message}"),
+        line: None,
+        column: None,
+    }
+}
+
+/// Turns a DataFusion error into the most specific engine error: our own errors travel through DataFusion inside
+/// `External`, object store failures get a storage message, parser errors a position.
+pub(crate) fn from_datafusion(e: DataFusionError) -> EngineError {
+    if let Some(file_error) = find_external::<crate::text_source::DataFileError>(&e) {
+        return EngineError::DataFile {
+            location: file_error.location.clone(),
+            line: file_error.line,
+            message: file_error.message.clone(),
+        };
+    }
+    if let Some(engine_error) = find_external::<EngineError>(&e) {
+        return clone_engine_error(engine_error);
+    }
+    match e {
+        DataFusionError::SQL(parser_error, _) => EngineError::from(*parser_error),
+        DataFusionError::ObjectStore(store_error) => crate::storage::describe_store_error(&store_error),
+        DataFusionError::Context(context, inner) => match from_datafusion(*inner) {
+            EngineError::Query(message) => EngineError::Query(format!("{context}: {message}")),
+            other => other,
+        },
+        DataFusionError::Shared(shared) => match find_object_store_error(&shared) {
+            Some(store_error) => crate::storage::describe_store_error(store_error),
+            None => EngineError::Query(clean_message(&shared.to_string())),
+        },
+        other => match find_object_store_error(&other) {
+            Some(store_error) => crate::storage::describe_store_error(store_error),
+            None => EngineError::Query(clean_message(&other.to_string())),
+        },
+    }
+}
+
+/// DataFusion prefixes messages with its error kind ("Error during planning: ..."); keep the part a user acts on.
+fn clean_message(message: &str) -> String {
+    let mut m = message.trim();
+    for prefix in [
+        "Error during planning: ",
+        "Execution error: ",
+        "External error: ",
+        "Arrow error: ",
+        "Schema error: ",
+        "This feature is not implemented: ",
+    ] {
+        m = m.strip_prefix(prefix).unwrap_or(m);
+    }
+    m.to_string()
+}
+
+fn find_external<T: std::error::Error + 'static>(e: &DataFusionError) -> Option<&T> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(DataFusionError::External(inner)) = err.downcast_ref::<DataFusionError>()
+            && let Some(found) = inner.downcast_ref::<T>()
+        {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
+}
+
+fn find_object_store_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a object_store::Error> {
+    let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<object_store::Error>() {
+            return Some(found);
+        }
+        if let Some(DataFusionError::ObjectStore(found)) = err.downcast_ref::<DataFusionError>() {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// Engine errors raised inside DataFusion (scan limit, storage) come back by reference; rebuild an owned copy.
+fn clone_engine_error(e: &EngineError) -> EngineError {
+    match e {
+        EngineError::ScanLimitExceeded { limit, scanned } => EngineError::ScanLimitExceeded {
+            limit: *limit,
+            scanned: *scanned,
+        },
+        EngineError::Storage { location, message } => EngineError::Storage {
+            location: location.clone(),
+            message: message.clone(),
+        },
+        EngineError::DataFile {
+            location,
+            line,
+            message,
+        } => EngineError::DataFile {
+            location: location.clone(),
+            line: *line,
+            message: message.clone(),
+        },
+        EngineError::Location { location, message } => EngineError::Location {
+            location: location.clone(),
+            message: message.clone(),
+        },
+        EngineError::AwsConfig(m) => EngineError::AwsConfig(m.clone()),
+        EngineError::Unsupported { what, hint } => EngineError::Unsupported {
+            what: what.clone(),
+            hint: hint.clone(),
+        },
+        other => EngineError::Query(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_positions_are_extracted() {
+        let e = syntax_error("sql parser error: Expected: an expression, found: FORM at Line: 2, Column: 8");
+        assert_eq!(e.position(), Some((2, 8)));
+        assert_eq!(e.to_string(), "syntax error: Expected: an expression, found: FORM");
+    }
+}

@@ -1,0 +1,27 @@
+//! tarn's engine: DataFusion over tarn's persistent catalog, with Athena's DDL, per-query scan accounting and
+//! Athena's billing model. It never prints; callers (the CLI, the benchmarks) decide what to show.
+
+mod error;
+mod infer;
+mod listing;
+pub mod meter;
+mod session;
+mod sql;
+pub mod storage;
+mod table;
+mod text_source;
+mod types;
+
+pub use error::{EngineError, Result};
+pub use meter::{Bill, format_bytes, format_dollars, parse_size};
+pub use session::{
+    CATALOG_NAME, MAX_SCAN_SETTING, QueryResult, QueryStats, ResultKind, Session, SessionOptions, SessionTotals,
+};
+pub use sql::{SqlStatement, split_statements};
+pub use storage::AwsSettings;
+pub use tarn_catalog as catalog;
+pub use text_source::DataFileError;
+pub use types::{arrow_to_hive, hive_to_arrow};
+
+/// Re-exported so callers format results with the same Arrow as the engine.
+pub use datafusion::arrow;

@@ -1,0 +1,306 @@
+//! Finding a table's files the way Athena does: every file under LOCATION, in sub-folders too, except names that
+//! start with `_` or `.` (`_SUCCESS`, `.crc`, `_temporary/`) and zero-byte folder markers; Hive `key=value` folders
+//! give partition values, and partition filters are applied folder by folder, so `WHERE dt = '2024-01-01'` lists
+//! one folder instead of the whole table.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::execution_props::ExecutionProps;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::physical_expr::create_physical_expr;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore};
+
+use crate::error::{EngineError, Result};
+use crate::storage::Location;
+
+/// Hive's folder name for a NULL or empty partition value.
+pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+const LIST_CONCURRENCY: usize = 16;
+
+/// Whether `path` (below `root`) is hidden from queries.
+pub fn is_hidden(root: &Path, path: &Path) -> bool {
+    let Some(parts) = path.prefix_match(root) else {
+        return true;
+    };
+    let parts: Vec<_> = parts.collect();
+    parts
+        .iter()
+        .any(|p| p.as_ref().starts_with('_') || p.as_ref().starts_with('.'))
+        || parts.last().is_some_and(|p| p.as_ref().ends_with("_$folder$"))
+}
+
+/// Every visible, non-empty file under `prefix`, sorted by path.
+pub async fn list_files(store: &dyn ObjectStore, location: &Location, prefix: &Path) -> Result<Vec<ObjectMeta>> {
+    let mut files: Vec<ObjectMeta> = store
+        .list(Some(prefix))
+        .try_filter(|meta| futures::future::ready(meta.size > 0 && !is_hidden(prefix, &meta.location)))
+        .try_collect()
+        .await
+        .map_err(|e| listing_error(location, e))?;
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(files)
+}
+
+fn listing_error(location: &Location, e: object_store::Error) -> EngineError {
+    match crate::storage::describe_store_error(&e) {
+        EngineError::Storage { message, .. } => EngineError::Storage {
+            location: location.url.clone(),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// A folder name as it is in storage. Local listings percent-encode characters object_store reserves (`%` among
+/// them); S3 keys come back as written.
+fn raw_segment(part: &str, location: &Location) -> String {
+    if location.is_s3() {
+        part.to_string()
+    } else {
+        percent_decode(part)
+    }
+}
+
+/// Undoes Hive's partition path escaping (`%3A` → `:`); invalid escapes are kept as written, as Hive does.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Splits `key=value` (value Hive-unescaped, the default partition as NULL).
+pub fn parse_partition_segment(segment: &str) -> Option<(String, Option<String>)> {
+    let (key, value) = segment.split_once('=')?;
+    let value = percent_decode(value);
+    let value = (value != HIVE_DEFAULT_PARTITION).then_some(value);
+    Some((percent_decode(key).to_lowercase(), value))
+}
+
+/// A partition found so far: its folder and typed values for the leading partition columns.
+#[derive(Debug, Clone)]
+struct PartialPartition {
+    path: Path,
+    values: Vec<ScalarValue>,
+}
+
+/// Lists the files of a table partitioned on `partition_cols`, keeping only partitions that can satisfy `filters`
+/// (filters referencing only partition columns). Each file carries its partition values.
+pub async fn list_partitioned_files(
+    store: Arc<dyn ObjectStore>,
+    location: &Location,
+    partition_cols: &[Field],
+    filters: &[Expr],
+) -> Result<Vec<PartitionedFile>> {
+    let mut level: Vec<PartialPartition> = vec![PartialPartition {
+        path: location.prefix.clone(),
+        values: Vec::new(),
+    }];
+    for (depth, column) in partition_cols.iter().enumerate() {
+        let listed: Vec<Vec<PartialPartition>> = futures::stream::iter(level.into_iter().map(|parent| {
+            let store = Arc::clone(&store);
+            async move {
+                let listing = store
+                    .list_with_delimiter(Some(&parent.path))
+                    .await
+                    .map_err(|e| listing_error(location, e))?;
+                let mut children = Vec::new();
+                for dir in listing.common_prefixes {
+                    let Some(name) = dir.filename() else { continue };
+                    let Some((key, value)) = parse_partition_segment(&raw_segment(name, location)) else {
+                        continue;
+                    };
+                    if key != *column.name() {
+                        continue;
+                    }
+                    let value = typed_partition_value(value, column, location, &dir)?;
+                    let mut values = parent.values.clone();
+                    values.push(value);
+                    children.push(PartialPartition { path: dir, values });
+                }
+                Ok::<_, EngineError>(children)
+            }
+        }))
+        .buffer_unordered(LIST_CONCURRENCY)
+        .try_collect()
+        .await?;
+        let candidates: Vec<PartialPartition> = listed.into_iter().flatten().collect();
+        level = prune(candidates, &partition_cols[..=depth], filters)?;
+    }
+    let per_partition: Vec<Vec<PartitionedFile>> = futures::stream::iter(level.into_iter().map(|partition| {
+        let store = Arc::clone(&store);
+        async move {
+            let files = list_files(store.as_ref(), location, &partition.path).await?;
+            Ok::<_, EngineError>(
+                files
+                    .into_iter()
+                    .map(|meta| PartitionedFile::new_from_meta(meta).with_partition_values(partition.values.clone()))
+                    .collect(),
+            )
+        }
+    }))
+    .buffer_unordered(LIST_CONCURRENCY)
+    .try_collect()
+    .await?;
+    let mut files: Vec<PartitionedFile> = per_partition.into_iter().flatten().collect();
+    files.sort_by(|a, b| a.path().cmp(b.path()));
+    Ok(files)
+}
+
+fn typed_partition_value(
+    value: Option<String>,
+    column: &Field,
+    location: &Location,
+    dir: &Path,
+) -> Result<ScalarValue> {
+    let Some(text) = value else {
+        return ScalarValue::try_from(column.data_type()).map_err(|e| EngineError::Query(e.to_string()));
+    };
+    ScalarValue::Utf8(Some(text.clone()))
+        .cast_to(column.data_type())
+        .ok()
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| EngineError::DataFile {
+            location: location.object_url(dir),
+            line: None,
+            message: format!(
+                "partition value '{text}' is not a valid {} for partition column '{}'",
+                crate::types::arrow_to_hive(column.data_type()).unwrap_or_default(),
+                column.name()
+            ),
+        })
+}
+
+/// Keeps the partitions for which every applicable filter can be true. A filter applies once all its columns are
+/// among `columns` (the partition columns resolved so far).
+fn prune(candidates: Vec<PartialPartition>, columns: &[Field], filters: &[Expr]) -> Result<Vec<PartialPartition>> {
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let names: Vec<&str> = columns.iter().map(|f| f.name().as_str()).collect();
+    let applicable: Vec<Expr> = filters
+        .iter()
+        .filter(|f| references_only(f, &names))
+        .map(|f| unqualify(f.clone()))
+        .collect::<Result<_>>()?;
+    let Some(predicate) = conjunction(applicable) else {
+        return Ok(candidates);
+    };
+    let schema = Arc::new(Schema::new(columns.to_vec()));
+    let df_schema = DFSchema::try_from(Arc::clone(&schema)).map_err(|e| EngineError::Query(e.to_string()))?;
+    let physical = create_physical_expr(
+        &predicate,
+        &df_schema,
+        &ExecutionProps::new(),
+        &PhysicalPlanningContext::default(),
+    )
+    .map_err(|e| EngineError::Query(e.to_string()))?;
+    let arrays: Vec<ArrayRef> = (0..columns.len())
+        .map(|i| ScalarValue::iter_to_array(candidates.iter().map(|c| c.values[i].clone())))
+        .collect::<datafusion::error::Result<_>>()
+        .map_err(|e| EngineError::Query(e.to_string()))?;
+    let batch = RecordBatch::try_new(schema, arrays).map_err(|e| EngineError::Query(e.to_string()))?;
+    let result = physical
+        .evaluate(&batch)
+        .and_then(|v| v.into_array(batch.num_rows()))
+        .map_err(|e| EngineError::Query(e.to_string()))?;
+    let Some(mask) = result.as_any().downcast_ref::<BooleanArray>() else {
+        return Ok(candidates);
+    };
+    Ok(candidates
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| mask.is_valid(*i) && mask.value(*i))
+        .map(|(_, c)| c)
+        .collect())
+}
+
+/// Whether `expr` can be decided from the values of `columns` alone (and is deterministic).
+pub fn references_only(expr: &Expr, columns: &[&str]) -> bool {
+    let refs = expr.column_refs();
+    !refs.is_empty() && refs.iter().all(|c| columns.contains(&c.name.as_str())) && !expr.is_volatile()
+}
+
+fn unqualify(expr: Expr) -> Result<Expr> {
+    expr.transform_up(|e| {
+        Ok(match e {
+            Expr::Column(c) if c.relation.is_some() => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+            other => Transformed::no(other),
+        })
+    })
+    .map(|t| t.data)
+    .map_err(|e| EngineError::Query(e.to_string()))
+}
+
+/// Spreads files over `groups` groups of similar total size (largest first into the lightest group), because
+/// compressed files cannot be split and a lopsided assignment leaves cores idle.
+pub fn balance(mut files: Vec<PartitionedFile>, groups: usize) -> Vec<Vec<PartitionedFile>> {
+    let n = groups.max(1).min(files.len().max(1));
+    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
+    let mut out: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
+    for file in files {
+        if let Some(lightest) = out.iter_mut().min_by_key(|(size, _)| *size) {
+            lightest.0 += file.object_meta.size;
+            lightest.1.push(file);
+        }
+    }
+    out.into_iter().map(|(_, g)| g).filter(|g| !g.is_empty()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hive_segments() {
+        assert_eq!(
+            parse_partition_segment("dt=2024-01-01"),
+            Some(("dt".into(), Some("2024-01-01".into())))
+        );
+        assert_eq!(
+            parse_partition_segment("ts=2024-01-01 10%3A00"),
+            Some(("ts".into(), Some("2024-01-01 10:00".into())))
+        );
+        assert_eq!(
+            parse_partition_segment(&format!("State={HIVE_DEFAULT_PARTITION}")),
+            Some(("state".into(), None))
+        );
+        assert_eq!(parse_partition_segment("no-equals"), None);
+        assert_eq!(percent_decode("bad%zzescape%4"), "bad%zzescape%4");
+    }
+
+    #[test]
+    fn hidden_names() {
+        let root = Path::from("lake/t");
+        assert!(is_hidden(&root, &Path::from("lake/t/_SUCCESS")));
+        assert!(is_hidden(&root, &Path::from("lake/t/.part-0.crc")));
+        assert!(is_hidden(&root, &Path::from("lake/t/_temporary/0/part-1")));
+        assert!(is_hidden(&root, &Path::from("lake/t/dt=1_$folder$")));
+        assert!(!is_hidden(&root, &Path::from("lake/t/dt=1/part-0.gz")));
+    }
+}

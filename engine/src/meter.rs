@@ -1,0 +1,354 @@
+//! Bytes scanned, counted where they cross the object-store boundary, per query.
+//!
+//! Every query gets its own [`ScanMeter`] and a registry that wraps each store in a [`MeteredStore`] feeding it, so
+//! gzip CSV, JSON and Parquet are measured the same way and concurrent queries never mix their counts. Bytes are
+//! added as they arrive, so a scan limit stops a query while it streams instead of after the fact.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use datafusion::error::DataFusionError;
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+};
+use url::Url;
+
+use crate::error::EngineError;
+
+/// Athena's list price in most regions.
+pub const DOLLARS_PER_TB: f64 = 5.0;
+/// Athena bills whole megabytes...
+pub const MB: u64 = 1 << 20;
+/// ...with a 10 MB minimum per query.
+pub const MIN_BILLED_MB: u64 = 10;
+/// A "TB" of the price list, in the same binary units as the MB rounding (the convention of the AWS console and of
+/// clients such as athena-express: $5 per 2^20 MB).
+pub const TB: u64 = 1 << 40;
+
+/// The bytes one query has read, and the limit it must stay under.
+#[derive(Debug, Default)]
+pub struct ScanMeter {
+    bytes: AtomicU64,
+    requests: AtomicU64,
+    limit: Option<u64>,
+}
+
+impl ScanMeter {
+    pub fn new(limit: Option<u64>) -> Self {
+        Self {
+            limit,
+            ..Default::default()
+        }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    pub fn exceeded(&self) -> bool {
+        self.limit.is_some_and(|l| self.bytes() > l)
+    }
+
+    /// Records `n` bytes read; fails once the total passes the limit.
+    fn add(&self, n: u64) -> Result<(), EngineError> {
+        let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
+        match self.limit {
+            Some(limit) if total > limit => Err(EngineError::ScanLimitExceeded { limit, scanned: total }),
+            _ => Ok(()),
+        }
+    }
+
+    fn check(&self) -> Result<(), EngineError> {
+        match self.limit {
+            Some(limit) if self.bytes() > limit => Err(EngineError::ScanLimitExceeded {
+                limit,
+                scanned: self.bytes(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn limit_error(e: EngineError) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "tarn",
+        source: Box::new(e),
+    }
+}
+
+/// A store that counts the bytes of every GET into a [`ScanMeter`]. Listings and writes are not counted (Athena
+/// bills neither as data scanned).
+#[derive(Debug)]
+pub struct MeteredStore {
+    inner: Arc<dyn ObjectStore>,
+    meter: Arc<ScanMeter>,
+}
+
+impl MeteredStore {
+    pub fn new(inner: Arc<dyn ObjectStore>, meter: Arc<ScanMeter>) -> Self {
+        Self { inner, meter }
+    }
+}
+
+impl fmt::Display for MeteredStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Metered({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for MeteredStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        let head = options.head;
+        self.meter.check().map_err(limit_error)?;
+        let mut result = self.inner.get_opts(location, options).await?;
+        if head {
+            return Ok(result);
+        }
+        self.meter.requests.fetch_add(1, Ordering::Relaxed);
+        result.payload = match result.payload {
+            // A local file is handed over whole; the reader will consume the range, so count it now.
+            GetResultPayload::File(file, path) => {
+                self.meter
+                    .add(result.range.end - result.range.start)
+                    .map_err(limit_error)?;
+                GetResultPayload::File(file, path)
+            }
+            // A network body is counted chunk by chunk as the reader pulls it.
+            GetResultPayload::Stream(stream) => {
+                let meter = Arc::clone(&self.meter);
+                GetResultPayload::Stream(
+                    stream
+                        .map(move |chunk| {
+                            let chunk = chunk?;
+                            meter.add(chunk.len() as u64).map_err(limit_error)?;
+                            Ok(chunk)
+                        })
+                        .boxed(),
+                )
+            }
+        };
+        Ok(result)
+    }
+
+    /// Parquet readers fetch column chunks in batches. Nearby ranges are merged into one request (as the S3 client
+    /// does) and the merged bytes are what is counted: what storage actually sent, gaps included, the same locally
+    /// and on S3.
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+        object_store::coalesce_ranges(
+            ranges,
+            |range| async move {
+                let options = GetOptions {
+                    range: Some(range.into()),
+                    ..Default::default()
+                };
+                self.get_opts(location, options).await?.bytes().await
+            },
+            object_store::OBJECT_STORE_COALESCE_DEFAULT,
+        )
+        .await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> object_store::Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
+}
+
+/// The registry a query runs with: the session's stores, each wrapped to feed this query's meter.
+#[derive(Debug)]
+pub struct MeteredRegistry {
+    inner: Arc<dyn ObjectStoreRegistry>,
+    meter: Arc<ScanMeter>,
+}
+
+impl MeteredRegistry {
+    pub fn new(inner: Arc<dyn ObjectStoreRegistry>, meter: Arc<ScanMeter>) -> Self {
+        Self { inner, meter }
+    }
+}
+
+impl ObjectStoreRegistry for MeteredRegistry {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        self.inner.register_store(url, store)
+    }
+
+    fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>, DataFusionError> {
+        let inner = self.inner.get_store(url)?;
+        Ok(Arc::new(MeteredStore::new(inner, Arc::clone(&self.meter))))
+    }
+}
+
+/// What Athena would charge for a query that scanned `bytes`: whole MB, at least 10 MB, $5 per TB.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bill {
+    pub billed_bytes: u64,
+    pub dollars: f64,
+}
+
+impl Bill {
+    pub fn for_scan(bytes: u64) -> Self {
+        let mb = bytes.div_ceil(MB).max(MIN_BILLED_MB);
+        let billed_bytes = mb * MB;
+        Self {
+            billed_bytes,
+            dollars: billed_bytes as f64 / TB as f64 * DOLLARS_PER_TB,
+        }
+    }
+}
+
+/// Dollars with four significant digits, so both $0.1503 and $0.00004768 say something.
+pub fn format_dollars(dollars: f64) -> String {
+    if dollars == 0.0 {
+        return "$0".to_string();
+    }
+    let digits = (3 - dollars.abs().log10().floor() as i32).clamp(2, 12) as usize;
+    format!("${dollars:.digits$}")
+}
+
+const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
+
+/// Sizes in 1024-based units, labelled as the Athena console labels them (`30.85 GB`).
+pub fn format_bytes(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", UNITS[unit])
+}
+
+/// Parses `10GB`, `1.5 MB`, `500kb`, `1048576` (bytes). Units are 1024-based, like [`format_bytes`].
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size; write e.g. 10GB, 500MB or 1048576"))?;
+    let unit = unit.trim().to_ascii_uppercase();
+    let power = match unit.trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 1,
+        "M" => 2,
+        "G" => 3,
+        "T" => 4,
+        "P" => 5,
+        _ => return Err(format!("'{text}': unknown unit '{unit}'; use B, KB, MB, GB, TB or PB")),
+    };
+    let bytes = value * 1024f64.powi(power);
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("'{text}' is out of range"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn billing_follows_athena() {
+        // Tiny scans pay the 10 MB minimum.
+        assert_eq!(Bill::for_scan(1).billed_bytes, 10 * MB);
+        // Whole megabytes, rounded up.
+        assert_eq!(Bill::for_scan(11 * MB + 1).billed_bytes, 12 * MB);
+        // One TB costs the list price.
+        assert!((Bill::for_scan(TB).dollars - 5.0).abs() < 1e-12);
+        // The case study: 30.85 GB of gzip CSV.
+        let csv = Bill::for_scan((30.85 * (1u64 << 30) as f64) as u64);
+        assert_eq!(format_dollars(csv.dollars), "$0.1506");
+        assert_eq!(format_dollars(Bill::for_scan(0).dollars), "$0.00004768");
+    }
+
+    #[test]
+    fn sizes_round_trip() {
+        assert_eq!(parse_size("10GB"), Ok(10 << 30));
+        assert_eq!(parse_size("1 mb"), Ok(1 << 20));
+        assert_eq!(parse_size("1.5KiB"), Ok(1536));
+        assert_eq!(parse_size("42"), Ok(42));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert_eq!(format_bytes(999), "999 B");
+        assert_eq!(format_bytes(30_850_000_000), "28.73 GB");
+        assert_eq!(format_bytes(1 << 20), "1.00 MB");
+    }
+
+    #[test]
+    fn meter_stops_at_the_limit() {
+        let meter = ScanMeter::new(Some(100));
+        assert!(meter.add(60).is_ok());
+        assert!(matches!(
+            meter.add(60),
+            Err(EngineError::ScanLimitExceeded {
+                limit: 100,
+                scanned: 120
+            })
+        ));
+        assert!(meter.exceeded());
+    }
+}

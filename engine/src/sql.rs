@@ -1,0 +1,910 @@
+//! The SQL front end: splitting scripts into statements (with their positions), folding identifier case as Athena
+//! does, and parsing the statements tarn executes itself (databases, external tables, SHOW, DESCRIBE, USE, SET).
+//! Everything else is handed to DataFusion's parser.
+
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::ObjectName;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
+
+use crate::error::{EngineError, Result, syntax_error};
+
+/// One statement of a script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlStatement {
+    pub text: String,
+    /// 1-based line and column of the statement's first character in the script.
+    pub line: u64,
+    pub column: u64,
+}
+
+/// Splits a script at top-level `;` (a `;` inside a string, quoted name or comment does not count).
+pub fn split_statements(script: &str) -> Result<Vec<SqlStatement>> {
+    let tokens = tokenize(script)?;
+    let index = LineIndex::new(script);
+    let mut statements = Vec::new();
+    let mut first: Option<&TokenWithSpan> = None;
+    let mut last: Option<&TokenWithSpan> = None;
+    let mut flush = |first: Option<&TokenWithSpan>, last: Option<&TokenWithSpan>| {
+        if let (Some(f), Some(l)) = (first, last) {
+            let start = index.offset(f.span.start);
+            let end = index.offset(l.span.end);
+            statements.push(SqlStatement {
+                text: script[start..end].to_string(),
+                line: f.span.start.line,
+                column: f.span.start.column,
+            });
+        }
+    };
+    for token in &tokens {
+        match &token.token {
+            Token::Whitespace(_) => {}
+            Token::SemiColon => {
+                flush(first, last);
+                first = None;
+                last = None;
+            }
+            Token::EOF => break,
+            _ => {
+                first.get_or_insert(token);
+                last = Some(token);
+            }
+        }
+    }
+    flush(first, last);
+    Ok(statements)
+}
+
+fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
+    Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax_error(&e.to_string()))
+}
+
+/// Maps sqlparser's (line, column) locations to byte offsets.
+struct LineIndex<'a> {
+    text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Self { text, line_starts }
+    }
+
+    fn offset(&self, loc: Location) -> usize {
+        let Some(&start) = self.line_starts.get(loc.line.saturating_sub(1) as usize) else {
+            return self.text.len();
+        };
+        let line = &self.text[start..];
+        let chars = loc.column.saturating_sub(1) as usize;
+        start + line.char_indices().nth(chars).map(|(i, _)| i).unwrap_or(line.len())
+    }
+}
+
+/// Lower-cases quoted identifiers (`"HouseholdID"` → `"householdid"`). Athena (Trino) treats every identifier
+/// case-insensitively and tarn stores names lower-case; DataFusion folds only unquoted names, so without this a quoted
+/// mixed-case name would miss its column.
+pub fn fold_quoted_identifiers(sql: &str) -> Result<String> {
+    let tokens = tokenize(sql)?;
+    let index = LineIndex::new(sql);
+    let mut out = String::with_capacity(sql.len());
+    let mut copied = 0;
+    for token in &tokens {
+        if let Token::Word(w) = &token.token
+            && w.quote_style.is_some()
+            && w.value.chars().any(char::is_uppercase)
+        {
+            let start = index.offset(token.span.start);
+            let end = index.offset(token.span.end);
+            out.push_str(&sql[copied..start]);
+            out.push_str(&sql[start..end].to_lowercase());
+            copied = end;
+        }
+    }
+    out.push_str(&sql[copied..]);
+    Ok(out)
+}
+
+/// A name as written, split into its parts (`db.table`, `"db"."table"`), lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QualifiedName {
+    pub database: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.database {
+            Some(db) => write!(f, "{db}.{}", self.name),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
+
+/// Splits `db.table` / `awsdatacatalog.db.table` into a [`QualifiedName`].
+pub fn qualified_name(name: &ObjectName) -> Result<QualifiedName> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| {
+            p.as_ident()
+                .map(|i| i.value.to_lowercase())
+                .ok_or_else(|| EngineError::InvalidDdl(format!("'{name}' is not a plain name")))
+        })
+        .collect::<Result<_>>()?;
+    match parts.as_slice() {
+        [table] => Ok(QualifiedName {
+            database: None,
+            name: table.clone(),
+        }),
+        [db, table] => Ok(QualifiedName {
+            database: Some(db.clone()),
+            name: table.clone(),
+        }),
+        [catalog, db, table] if catalog == crate::session::CATALOG_NAME => Ok(QualifiedName {
+            database: Some(db.clone()),
+            name: table.clone(),
+        }),
+        _ => Err(EngineError::InvalidDdl(format!(
+            "'{name}' is not a valid name; write table, db.table or {}.db.table",
+            crate::session::CATALOG_NAME
+        ))),
+    }
+}
+
+/// A column in Athena DDL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSpec {
+    pub name: String,
+    /// Hive type text as written (`array<string>`), validated later.
+    pub data_type: String,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowFormat {
+    Delimited {
+        fields: Option<String>,
+        escaped: Option<String>,
+        collection_items: Option<String>,
+        map_keys: Option<String>,
+        lines: Option<String>,
+        null_defined_as: Option<String>,
+    },
+    Serde(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredAs {
+    Format(String),
+    InputOutput { input: String, output: String },
+}
+
+/// `CREATE EXTERNAL TABLE` in Athena (Hive) form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateExternalTable {
+    pub name: QualifiedName,
+    pub if_not_exists: bool,
+    pub columns: Vec<ColumnSpec>,
+    pub comment: Option<String>,
+    pub partitioned_by: Vec<ColumnSpec>,
+    pub clustered_by: Option<(Vec<String>, u64)>,
+    pub row_format: Option<RowFormat>,
+    pub serde_properties: Vec<(String, String)>,
+    pub stored_as: Option<StoredAs>,
+    pub location: Option<String>,
+    pub table_properties: Vec<(String, String)>,
+}
+
+/// A statement tarn executes itself, or one it hands to DataFusion.
+#[derive(Debug)]
+pub enum Command {
+    CreateDatabase {
+        name: String,
+        if_not_exists: bool,
+        comment: Option<String>,
+        location: Option<String>,
+        properties: Vec<(String, String)>,
+    },
+    DropDatabase {
+        name: String,
+        if_exists: bool,
+        cascade: bool,
+    },
+    ShowDatabases {
+        pattern: Option<String>,
+    },
+    ShowTables {
+        database: Option<String>,
+        pattern: Option<String>,
+    },
+    Use {
+        database: String,
+    },
+    Describe {
+        table: QualifiedName,
+    },
+    CreateExternalTable(CreateExternalTable),
+    /// DataFusion's form: `STORED AS CSV ... OPTIONS (...)`.
+    CreateExternalTableDataFusion(Box<datafusion::sql::parser::CreateExternalTable>),
+    DropTable {
+        table: QualifiedName,
+        if_exists: bool,
+        purge: bool,
+    },
+    Set {
+        key: String,
+        value: String,
+    },
+    /// Queries and everything else DataFusion runs (SELECT, WITH, VALUES, EXPLAIN, ...).
+    DataFusion(Box<DFStatement>),
+}
+
+/// Parses one statement.
+pub fn parse_command(sql: &str) -> Result<Command> {
+    let words = leading_words(sql, 4)?;
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    match w.as_slice() {
+        ["CREATE", "DATABASE" | "SCHEMA", ..] => parse_create_database(sql),
+        ["DROP", "DATABASE" | "SCHEMA", ..] => parse_drop_database(sql),
+        ["SHOW", "DATABASES" | "SCHEMAS", ..] => parse_show_databases(sql),
+        ["SHOW", "TABLES", ..] => parse_show_tables(sql),
+        ["USE", ..] => parse_use(sql),
+        ["DESCRIBE" | "DESC", ..] => parse_describe(sql),
+        ["SET", ..] => parse_set(sql),
+        ["CREATE", "EXTERNAL", "TABLE", ..] | ["CREATE", "OR", "REPLACE", "EXTERNAL"] => {
+            if is_datafusion_external_table(sql)? {
+                parse_datafusion(sql).and_then(|s| match s {
+                    DFStatement::CreateExternalTable(c) => Ok(Command::CreateExternalTableDataFusion(Box::new(c))),
+                    _ => Err(EngineError::InvalidDdl("expected CREATE EXTERNAL TABLE".into())),
+                })
+            } else {
+                parse_create_external_table(sql).map(Command::CreateExternalTable)
+            }
+        }
+        ["CREATE", "UNBOUNDED", "EXTERNAL", ..] => Err(EngineError::unsupported(
+            "CREATE UNBOUNDED EXTERNAL TABLE",
+            "tarn tables are files in a folder; drop UNBOUNDED",
+        )),
+        ["DROP", "TABLE", ..] => parse_drop_table(sql),
+        ["CREATE", "TABLE", ..] => {
+            if has_top_level_word(sql, "AS")? {
+                Err(EngineError::unsupported(
+                    "CREATE TABLE ... AS SELECT",
+                    "CTAS arrives with the CTAS issue; until then register existing files with CREATE EXTERNAL TABLE",
+                ))
+            } else {
+                Err(EngineError::InvalidDdl(
+                    "CREATE TABLE needs EXTERNAL for tables over existing files (as in Athena): \
+                     CREATE EXTERNAL TABLE name (...) ... LOCATION '...'"
+                        .into(),
+                ))
+            }
+        }
+        ["CREATE", "VIEW", ..] | ["CREATE", "OR", "REPLACE", "VIEW"] | ["DROP", "VIEW", ..] | ["SHOW", "VIEWS", ..] => {
+            Err(EngineError::unsupported(
+                "views",
+                "views arrive with the catalog-maintenance issue",
+            ))
+        }
+        ["INSERT", ..] | ["UNLOAD", ..] => Err(EngineError::unsupported(
+            format!("{} (writing data)", w[0]),
+            "INSERT INTO and UNLOAD arrive with the CTAS issue",
+        )),
+        ["COPY", ..] => Err(EngineError::unsupported(
+            "COPY",
+            "it writes files outside the catalog; UNLOAD (Athena's export) arrives with the CTAS issue",
+        )),
+        ["MSCK", ..] | ["ALTER", ..] | ["SHOW", "PARTITIONS" | "CREATE" | "COLUMNS" | "TBLPROPERTIES", ..] => {
+            Err(EngineError::unsupported(
+                format!("{} {}", w[0], w.get(1).copied().unwrap_or_default()),
+                "partition and table maintenance arrive with the catalog-maintenance issue",
+            ))
+        }
+        ["UPDATE", ..] | ["DELETE", ..] | ["MERGE", ..] | ["TRUNCATE", ..] => Err(EngineError::unsupported(
+            w[0].to_string(),
+            "tables over files are read-only in Athena; row-level changes arrive with Delta tables",
+        )),
+        _ => parse_datafusion(sql).map(|s| Command::DataFusion(Box::new(s))),
+    }
+}
+
+fn parse_datafusion(sql: &str) -> Result<DFStatement> {
+    let folded = fold_quoted_identifiers(sql)?;
+    let mut statements = DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})?;
+    match (statements.pop_front(), statements.is_empty()) {
+        (Some(statement), true) => Ok(statement),
+        _ => Err(EngineError::Query("expected exactly one statement".into())),
+    }
+}
+
+/// The first `n` words of a statement, upper-cased (only unquoted words; stops at the first other token).
+fn leading_words(sql: &str, n: usize) -> Result<Vec<String>> {
+    Ok(tokenize(sql)?
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .take(n)
+        .map_while(|t| match t.token {
+            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        })
+        .collect())
+}
+
+fn has_top_level_word(sql: &str, word: &str) -> Result<bool> {
+    let mut depth = 0i32;
+    for t in tokenize(sql)? {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Word(w) if depth == 0 && w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word) => {
+                return Ok(true);
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
+/// DataFusion's `CREATE EXTERNAL TABLE` says `OPTIONS (...)`, or stores as a format Hive does not name.
+fn is_datafusion_external_table(sql: &str) -> Result<bool> {
+    let words: Vec<String> = tokenize(sql)?
+        .into_iter()
+        .filter_map(|t| match t.token {
+            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        })
+        .collect();
+    let stored_as_df = words
+        .windows(3)
+        .any(|w| w[0] == "STORED" && w[1] == "AS" && matches!(w[2].as_str(), "CSV" | "NDJSON" | "ARROW"));
+    Ok(stored_as_df || words.iter().any(|w| w == "OPTIONS"))
+}
+
+/// A parser over one statement with helpers for Hive's words (not all are sqlparser keywords).
+struct Ddl<'a> {
+    p: Parser<'a>,
+}
+
+impl<'a> Ddl<'a> {
+    fn new(dialect: &'a GenericDialect, sql: &str) -> Result<Self> {
+        Ok(Self {
+            p: Parser::new(dialect).try_with_sql(sql)?,
+        })
+    }
+
+    fn peek_is(&self, word: &str) -> bool {
+        matches!(&self.p.peek_token().token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+    }
+
+    fn eat(&mut self, word: &str) -> bool {
+        if self.peek_is(word) {
+            self.p.next_token();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A multi-word clause (`STORED AS`): absent if its first word is absent; once the first word is there, the
+    /// rest must follow, so `STORED AZ` is reported at `AZ`.
+    fn clause(&mut self, words: &[&str]) -> Result<bool> {
+        let Some((first, rest)) = words.split_first() else {
+            return Ok(false);
+        };
+        if !self.eat(first) {
+            return Ok(false);
+        }
+        for word in rest {
+            self.expect(word)?;
+        }
+        Ok(true)
+    }
+
+    fn expect(&mut self, word: &str) -> Result<()> {
+        if self.eat(word) { Ok(()) } else { self.error(word) }
+    }
+
+    fn error<T>(&self, expected: &str) -> Result<T> {
+        Err(self
+            .p
+            .expected::<T>(expected, self.p.peek_token())
+            .err()
+            .map(EngineError::from)
+            .unwrap_or_else(|| EngineError::InvalidDdl(format!("expected {expected}"))))
+    }
+
+    fn token(&mut self, token: Token) -> Result<()> {
+        self.p.expect_token(&token)?;
+        Ok(())
+    }
+
+    fn consume(&mut self, token: Token) -> bool {
+        self.p.consume_token(&token)
+    }
+
+    fn name(&mut self) -> Result<String> {
+        Ok(self.p.parse_identifier()?.value.to_lowercase())
+    }
+
+    fn qualified_name(&mut self) -> Result<QualifiedName> {
+        let name = self.p.parse_object_name(false)?;
+        qualified_name(&name)
+    }
+
+    fn string(&mut self) -> Result<String> {
+        Ok(self.p.parse_literal_string()?)
+    }
+
+    /// A string, or a bare word/number (Hive accepts `'|'` and also unquoted values in a few places).
+    fn string_or_word(&mut self) -> Result<String> {
+        let t = self.p.next_token();
+        match t.token {
+            Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Ok(s),
+            Token::Word(w) => Ok(w.value),
+            Token::Number(n, _) => Ok(n),
+            _ => self.p.expected("a quoted string", t).map_err(EngineError::from),
+        }
+    }
+
+    /// `('key' = 'value', ...)`.
+    fn properties(&mut self) -> Result<Vec<(String, String)>> {
+        self.token(Token::LParen)?;
+        let mut props = Vec::new();
+        if self.consume(Token::RParen) {
+            return Ok(props);
+        }
+        loop {
+            let key = self.string_or_word()?;
+            self.token(Token::Eq)?;
+            let value = self.string_or_word()?;
+            props.push((key, value));
+            if !self.consume(Token::Comma) {
+                break;
+            }
+        }
+        self.token(Token::RParen)?;
+        Ok(props)
+    }
+
+    fn end(&mut self) -> Result<()> {
+        let t = self.p.peek_token();
+        match t.token {
+            Token::EOF => Ok(()),
+            _ => self.error("end of statement"),
+        }
+    }
+
+    /// A Hive type, up to the `,` / `)` / `COMMENT` that ends the column, as text.
+    fn hive_type(&mut self) -> Result<String> {
+        let mut depth = 0i32;
+        let mut text = String::new();
+        loop {
+            let t = self.p.peek_token();
+            match &t.token {
+                Token::EOF => break,
+                Token::Comma | Token::RParen if depth == 0 => break,
+                Token::Word(w) if depth == 0 && w.quote_style.is_none() && w.value.eq_ignore_ascii_case("COMMENT") => {
+                    break;
+                }
+                Token::Lt | Token::LParen => depth += 1,
+                Token::Gt | Token::RParen => depth -= 1,
+                Token::ShiftRight => depth -= 2,
+                Token::Whitespace(Whitespace::Space) => {}
+                _ => {}
+            }
+            let t = self.p.next_token();
+            match &t.token {
+                Token::Word(w) => text.push_str(&w.value),
+                other => text.push_str(&other.to_string()),
+            }
+        }
+        if text.is_empty() {
+            return self.error("a column type");
+        }
+        Ok(text)
+    }
+
+    fn column_list(&mut self) -> Result<Vec<ColumnSpec>> {
+        self.token(Token::LParen)?;
+        let mut columns = Vec::new();
+        loop {
+            let name = self.name()?;
+            let data_type = self.hive_type()?;
+            let comment = if self.eat("COMMENT") {
+                Some(self.string()?)
+            } else {
+                None
+            };
+            columns.push(ColumnSpec {
+                name,
+                data_type,
+                comment,
+            });
+            if !self.consume(Token::Comma) {
+                break;
+            }
+        }
+        self.token(Token::RParen)?;
+        Ok(columns)
+    }
+}
+
+fn parse_create_database(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("CREATE")?;
+    if !d.eat("DATABASE") {
+        d.expect("SCHEMA")?;
+    }
+    let if_not_exists = d.clause(&["IF", "NOT", "EXISTS"])?;
+    let name = d.name()?;
+    let (mut comment, mut location, mut properties) = (None, None, Vec::new());
+    loop {
+        if d.eat("COMMENT") {
+            comment = Some(d.string()?);
+        } else if d.eat("LOCATION") {
+            location = Some(d.string()?);
+        } else if d.clause(&["WITH", "DBPROPERTIES"])? {
+            properties = d.properties()?;
+        } else {
+            break;
+        }
+    }
+    d.end()?;
+    Ok(Command::CreateDatabase {
+        name,
+        if_not_exists,
+        comment,
+        location,
+        properties,
+    })
+}
+
+fn parse_drop_database(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("DROP")?;
+    if !d.eat("DATABASE") {
+        d.expect("SCHEMA")?;
+    }
+    let if_exists = d.clause(&["IF", "EXISTS"])?;
+    let name = d.name()?;
+    let cascade = if d.eat("CASCADE") {
+        true
+    } else {
+        d.eat("RESTRICT");
+        false
+    };
+    d.end()?;
+    Ok(Command::DropDatabase {
+        name,
+        if_exists,
+        cascade,
+    })
+}
+
+fn parse_show_databases(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("SHOW")?;
+    if !d.eat("DATABASES") {
+        d.expect("SCHEMAS")?;
+    }
+    let pattern = if d.eat("LIKE") { Some(d.string()?) } else { None };
+    d.end()?;
+    Ok(Command::ShowDatabases { pattern })
+}
+
+fn parse_show_tables(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("SHOW")?;
+    d.expect("TABLES")?;
+    let database = if d.eat("IN") || d.eat("FROM") {
+        Some(d.name()?)
+    } else {
+        None
+    };
+    d.eat("LIKE");
+    let pattern = match d.p.peek_token().token {
+        Token::SingleQuotedString(_) => Some(d.string()?),
+        _ => None,
+    };
+    d.end()?;
+    Ok(Command::ShowTables { database, pattern })
+}
+
+fn parse_use(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("USE")?;
+    let mut name = d.p.parse_object_name(false)?;
+    // `USE awsdatacatalog.db` names the catalog too.
+    if name.0.len() == 2 {
+        name.0.remove(0);
+    }
+    let database = qualified_name(&name)?.name;
+    d.end()?;
+    Ok(Command::Use { database })
+}
+
+fn parse_describe(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    if !d.eat("DESCRIBE") {
+        d.expect("DESC")?;
+    }
+    if d.peek_is("TABLE") {
+        return Err(EngineError::InvalidDdl(
+            "DESCRIBE TABLE is not Athena syntax; write DESCRIBE name".into(),
+        ));
+    }
+    let _ = d.eat("EXTENDED") || d.eat("FORMATTED");
+    let table = d.qualified_name()?;
+    d.end()?;
+    Ok(Command::Describe { table })
+}
+
+fn parse_set(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("SET")?;
+    let key =
+        d.p.parse_object_name(false)?
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+            .collect::<Vec<_>>()
+            .join(".");
+    if !d.consume(Token::Eq) {
+        d.expect("TO")?;
+    }
+    let value = d.string_or_word()?;
+    d.end()?;
+    Ok(Command::Set { key, value })
+}
+
+fn parse_drop_table(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("DROP")?;
+    d.expect("TABLE")?;
+    let if_exists = d.clause(&["IF", "EXISTS"])?;
+    let table = d.qualified_name()?;
+    let purge = d.eat("PURGE");
+    d.end()?;
+    Ok(Command::DropTable {
+        table,
+        if_exists,
+        purge,
+    })
+}
+
+/// Athena's `CREATE EXTERNAL TABLE` grammar (clauses in Hive's order, each optional except the name).
+pub fn parse_create_external_table(sql: &str) -> Result<CreateExternalTable> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("CREATE")?;
+    if d.clause(&["OR", "REPLACE"])? {
+        return Err(EngineError::unsupported(
+            "CREATE OR REPLACE EXTERNAL TABLE",
+            "drop the table first (DROP TABLE keeps the data) and create it again",
+        ));
+    }
+    d.expect("EXTERNAL")?;
+    d.expect("TABLE")?;
+    let if_not_exists = d.clause(&["IF", "NOT", "EXISTS"])?;
+    let name = d.qualified_name()?;
+    let columns = if d.p.peek_token().token == Token::LParen {
+        d.column_list()?
+    } else {
+        Vec::new()
+    };
+    let mut t = CreateExternalTable {
+        name,
+        if_not_exists,
+        columns,
+        comment: None,
+        partitioned_by: Vec::new(),
+        clustered_by: None,
+        row_format: None,
+        serde_properties: Vec::new(),
+        stored_as: None,
+        location: None,
+        table_properties: Vec::new(),
+    };
+    loop {
+        if d.eat("COMMENT") {
+            t.comment = Some(d.string()?);
+        } else if d.clause(&["PARTITIONED", "BY"])? {
+            t.partitioned_by = d.column_list()?;
+        } else if d.clause(&["CLUSTERED", "BY"])? {
+            d.token(Token::LParen)?;
+            let columns = d.p.parse_comma_separated(|p| p.parse_identifier())?;
+            d.token(Token::RParen)?;
+            if d.clause(&["SORTED", "BY"])? {
+                return Err(EngineError::unsupported(
+                    "SORTED BY",
+                    "remove it; bucketed reads do not need it",
+                ));
+            }
+            d.expect("INTO")?;
+            let count = d.p.parse_literal_uint()?;
+            d.expect("BUCKETS")?;
+            t.clustered_by = Some((columns.into_iter().map(|i| i.value.to_lowercase()).collect(), count));
+        } else if d.clause(&["ROW", "FORMAT"])? {
+            t.row_format = Some(if d.eat("SERDE") {
+                RowFormat::Serde(d.string()?)
+            } else {
+                d.expect("DELIMITED")?;
+                let (mut fields, mut escaped, mut items, mut keys, mut lines, mut null) =
+                    (None, None, None, None, None, None);
+                loop {
+                    if d.clause(&["FIELDS", "TERMINATED", "BY"])? {
+                        fields = Some(d.string()?);
+                        if d.clause(&["ESCAPED", "BY"])? {
+                            escaped = Some(d.string()?);
+                        }
+                    } else if d.clause(&["COLLECTION", "ITEMS", "TERMINATED", "BY"])? {
+                        items = Some(d.string()?);
+                    } else if d.clause(&["MAP", "KEYS", "TERMINATED", "BY"])? {
+                        keys = Some(d.string()?);
+                    } else if d.clause(&["LINES", "TERMINATED", "BY"])? {
+                        lines = Some(d.string()?);
+                    } else if d.clause(&["NULL", "DEFINED", "AS"])? {
+                        null = Some(d.string()?);
+                    } else {
+                        break;
+                    }
+                }
+                RowFormat::Delimited {
+                    fields,
+                    escaped,
+                    collection_items: items,
+                    map_keys: keys,
+                    lines,
+                    null_defined_as: null,
+                }
+            });
+        } else if d.clause(&["WITH", "SERDEPROPERTIES"])? {
+            t.serde_properties = d.properties()?;
+        } else if d.clause(&["STORED", "AS"])? {
+            t.stored_as = Some(if d.eat("INPUTFORMAT") {
+                let input = d.string()?;
+                d.expect("OUTPUTFORMAT")?;
+                StoredAs::InputOutput {
+                    input,
+                    output: d.string()?,
+                }
+            } else {
+                StoredAs::Format(d.name()?.to_ascii_uppercase())
+            });
+        } else if d.eat("LOCATION") {
+            t.location = Some(d.string()?);
+        } else if d.eat("TBLPROPERTIES") {
+            t.table_properties = d.properties()?;
+        } else {
+            break;
+        }
+    }
+    if d.p.peek_token().token != Token::EOF {
+        return d.error(
+            "COMMENT, PARTITIONED BY, CLUSTERED BY, ROW FORMAT, WITH SERDEPROPERTIES, STORED AS, LOCATION, \
+             TBLPROPERTIES or the end of the statement",
+        );
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitting_respects_strings_comments_and_positions() -> Result<()> {
+        let script = "SELECT 'a;b';\n-- a comment; still a comment\nSELECT \"x;y\"\n  FROM t ;  ;\n\n  SHOW TABLES";
+        let parts = split_statements(script)?;
+        let texts: Vec<&str> = parts.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["SELECT 'a;b'", "SELECT \"x;y\"\n  FROM t", "SHOW TABLES"]);
+        assert_eq!((parts[1].line, parts[1].column), (3, 1));
+        assert_eq!((parts[2].line, parts[2].column), (6, 3));
+        Ok(())
+    }
+
+    #[test]
+    fn quoted_identifiers_fold_but_strings_do_not() -> Result<()> {
+        assert_eq!(
+            fold_quoted_identifiers("SELECT \"HouseholdID\", 'KeepMe' FROM \"SF-Digital\".`T`")?,
+            "SELECT \"householdid\", 'KeepMe' FROM \"sf-digital\".`t`"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn athena_ddl_parses() -> Result<()> {
+        let sql = r#"CREATE EXTERNAL TABLE IF NOT EXISTS "sf-digital-transformation"."Consumer_Raw" (
+              `HouseholdID` bigint COMMENT 'the household',
+              tags array<struct<k:string,v:map<string,int>>>,
+              amount decimal(12, 2)
+            )
+            COMMENT 'raw partner delivery'
+            PARTITIONED BY (dt string, hour int)
+            CLUSTERED BY (householdid) INTO 8 BUCKETS
+            ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' ESCAPED BY '\\' LINES TERMINATED BY '\n'
+            STORED AS TEXTFILE
+            LOCATION 's3://consumer/intake/'
+            TBLPROPERTIES ('skip.header.line.count'='1', 'classification'='csv')"#;
+        let t = parse_create_external_table(sql)?;
+        assert_eq!(t.name.database.as_deref(), Some("sf-digital-transformation"));
+        assert_eq!(t.name.name, "consumer_raw");
+        assert!(t.if_not_exists);
+        assert_eq!(t.columns[0].name, "householdid");
+        assert_eq!(t.columns[0].comment.as_deref(), Some("the household"));
+        assert_eq!(t.columns[1].data_type, "array<struct<k:string,v:map<string,int>>>");
+        assert_eq!(t.columns[2].data_type, "decimal(12,2)");
+        assert_eq!(
+            t.partitioned_by.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["dt", "hour"]
+        );
+        assert_eq!(t.clustered_by, Some((vec!["householdid".to_string()], 8)));
+        assert!(matches!(&t.row_format, Some(RowFormat::Delimited { fields: Some(f), .. }) if f == "|"));
+        assert_eq!(t.stored_as, Some(StoredAs::Format("TEXTFILE".into())));
+        assert_eq!(t.location.as_deref(), Some("s3://consumer/intake/"));
+        assert_eq!(t.table_properties[0], ("skip.header.line.count".into(), "1".into()));
+
+        let serde = parse_create_external_table(
+            "CREATE EXTERNAL TABLE t (a string) ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde' \
+             WITH SERDEPROPERTIES ('separatorChar' = ',', 'quoteChar' = '\"') LOCATION '/x'",
+        )?;
+        assert!(matches!(serde.row_format, Some(RowFormat::Serde(ref c)) if c.ends_with("OpenCSVSerde")));
+        assert_eq!(serde.serde_properties.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn ddl_typos_have_positions() {
+        let e =
+            parse_create_external_table("CREATE EXTERNAL TABLE t (a string)\nSTORED AZ PARQUET LOCATION '/x'").err();
+        let pos = e.as_ref().and_then(EngineError::position);
+        assert_eq!(pos, Some((2, 8)), "{e:?}");
+    }
+
+    #[test]
+    fn statements_are_routed() -> Result<()> {
+        assert!(
+            matches!(parse_command("create schema if not exists X")?, Command::CreateDatabase { ref name, if_not_exists: true, .. } if name == "x")
+        );
+        assert!(matches!(
+            parse_command("DROP DATABASE d CASCADE")?,
+            Command::DropDatabase { cascade: true, .. }
+        ));
+        assert!(matches!(
+            parse_command("SHOW TABLES IN db 'cons*'")?,
+            Command::ShowTables {
+                database: Some(_),
+                pattern: Some(_)
+            }
+        ));
+        assert!(
+            matches!(parse_command("DESCRIBE \"Db\".T")?, Command::Describe { table: QualifiedName { database: Some(ref d), ref name } } if d == "db" && name == "t")
+        );
+        assert!(
+            matches!(parse_command("SET tarn.max_scan = '1MB'")?, Command::Set { ref key, ref value } if key == "tarn.max_scan" && value == "1MB")
+        );
+        assert!(matches!(
+            parse_command("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/x' OPTIONS ('format.delimiter' '|')")?,
+            Command::CreateExternalTableDataFusion(_)
+        ));
+        assert!(matches!(parse_command("select 1")?, Command::DataFusion(_)));
+        assert!(matches!(
+            parse_command("CREATE TABLE x WITH (format='PARQUET') AS SELECT 1"),
+            Err(EngineError::Unsupported { .. })
+        ));
+        Ok(())
+    }
+}

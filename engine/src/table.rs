@@ -1,0 +1,347 @@
+//! A catalog table as a DataFusion `TableProvider`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::common::config::CsvOptions;
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{CsvSource, FileGroup, FileScanConfigBuilder, FileSource, JsonSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use tarn_catalog::{StorageFormat, Table, params, serde_lib, serde_params};
+
+use crate::error::{EngineError, Result};
+use crate::listing::{balance, list_files, list_partitioned_files, references_only};
+use crate::storage::Location;
+use crate::text_source::{Codec, TextKind, TextSource};
+use crate::types::hive_to_arrow;
+
+/// Parquet footers are read with one request of this size; most footers fit, and it keeps `count(*)` on small
+/// files from reading the whole file (DataFusion's default hint is 512 KiB).
+const PARQUET_FOOTER_HINT: usize = 64 * 1024;
+
+/// How a table's files are decoded, derived from its SerDe and parameters.
+#[derive(Debug, Clone)]
+pub enum ReadFormat {
+    Delimited {
+        delimiter: u8,
+        /// `None` reads quotes as data (LazySimpleSerDe).
+        quote: Option<u8>,
+        escape: Option<u8>,
+        header_lines: u64,
+        default_codec: Codec,
+    },
+    JsonLines {
+        default_codec: Codec,
+    },
+    Parquet,
+}
+
+impl ReadFormat {
+    pub fn of(table: &Table) -> Result<Self> {
+        let sd = &table.storage;
+        let serde = &sd.serde.parameters;
+        let default_codec = match table.parameters.get(params::COMPRESSION_TYPE) {
+            None => Codec::None,
+            Some(name) => Codec::parse(name).ok_or_else(|| {
+                EngineError::InvalidDdl(format!(
+                    "table {}: compressionType '{name}' is not one of none, gzip, bzip2, zstd, xz",
+                    table.qualified_name()
+                ))
+            })?,
+        };
+        Ok(match sd.format {
+            StorageFormat::Parquet => ReadFormat::Parquet,
+            StorageFormat::Json => ReadFormat::JsonLines { default_codec },
+            StorageFormat::Text => {
+                let header_lines = header_lines(&table.parameters)?;
+                if sd.serde.library == serde_lib::OPEN_CSV {
+                    ReadFormat::Delimited {
+                        delimiter: single_byte(serde.get(serde_params::SEPARATOR_CHAR), b',', "separatorChar")?,
+                        quote: Some(single_byte(serde.get(serde_params::QUOTE_CHAR), b'"', "quoteChar")?),
+                        escape: Some(single_byte(serde.get(serde_params::ESCAPE_CHAR), b'\\', "escapeChar")?),
+                        header_lines,
+                        default_codec,
+                    }
+                } else {
+                    let delim = serde
+                        .get(serde_params::FIELD_DELIM)
+                        .or_else(|| serde.get(serde_params::SERIALIZATION_FORMAT));
+                    ReadFormat::Delimited {
+                        delimiter: single_byte(delim, 0x01, "field.delim")?,
+                        quote: None,
+                        escape: serde
+                            .get(serde_params::ESCAPE_DELIM)
+                            .map(|e| single_byte(Some(e), b'\\', "escape.delim"))
+                            .transpose()?,
+                        header_lines,
+                        default_codec,
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn header_lines(parameters: &BTreeMap<String, String>) -> Result<u64> {
+    let Some(value) = parameters.get(params::SKIP_HEADER) else {
+        return Ok(0);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n @ (0 | 1)) => Ok(n),
+        Ok(n) => Err(EngineError::unsupported(
+            format!("'{}'='{n}'", params::SKIP_HEADER),
+            "tarn skips 0 or 1 header lines",
+        )),
+        Err(_) => Err(EngineError::InvalidDdl(format!(
+            "'{}' must be a number, not '{value}'",
+            params::SKIP_HEADER
+        ))),
+    }
+}
+
+/// Decodes a Hive delimiter spelling: `|`, `\t`, `\001`, `\u0001`, `\\`.
+pub fn decode_delimiter(text: &str) -> Option<char> {
+    let mut chars = text.chars();
+    let first = chars.next()?;
+    if first != '\\' {
+        return (chars.next().is_none()).then_some(first);
+    }
+    let rest: String = chars.collect();
+    match rest.as_str() {
+        "t" => Some('\t'),
+        "n" => Some('\n'),
+        "r" => Some('\r'),
+        "\\" => Some('\\'),
+        "'" => Some('\''),
+        "\"" => Some('"'),
+        "0" => Some('\0'),
+        r if r.starts_with('u') && r.len() == 5 => u32::from_str_radix(&r[1..], 16).ok().and_then(char::from_u32),
+        r if !r.is_empty() && r.len() <= 3 && r.chars().all(|c| c.is_digit(8)) => {
+            u32::from_str_radix(r, 8).ok().and_then(char::from_u32)
+        }
+        _ => None,
+    }
+}
+
+fn single_byte(value: Option<&String>, default: u8, property: &str) -> Result<u8> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    match decode_delimiter(text) {
+        Some(c) if c.is_ascii() => Ok(c as u8),
+        _ => Err(EngineError::InvalidDdl(format!(
+            "{property} '{text}' must be a single ASCII character (e.g. '|', '\\t', '\\001')"
+        ))),
+    }
+}
+
+/// Arrow fields of a table's data columns and of its partition keys.
+pub fn table_fields(table: &Table) -> Result<(Vec<Field>, Vec<Field>)> {
+    let field = |c: &tarn_catalog::Column| -> Result<Field> {
+        let dt = hive_to_arrow(&c.data_type).map_err(|e| match e {
+            EngineError::InvalidDdl(m) => EngineError::InvalidDdl(format!("column '{}': {m}", c.name)),
+            other => other,
+        })?;
+        Ok(Field::new(&c.name, dt, true))
+    };
+    let data = table.storage.columns.iter().map(field).collect::<Result<Vec<_>>>()?;
+    let partitions = table.partition_keys.iter().map(field).collect::<Result<Vec<_>>>()?;
+    Ok((data, partitions))
+}
+
+/// A catalog table, ready to scan.
+#[derive(Debug)]
+pub struct TarnTable {
+    location: Location,
+    file_schema: SchemaRef,
+    partition_fields: Vec<Field>,
+    schema: SchemaRef,
+    format: ReadFormat,
+}
+
+impl TarnTable {
+    pub fn try_new(definition: Table) -> Result<Self> {
+        let location = Location::parse(&definition.storage.location)?;
+        let (data, partitions) = table_fields(&definition)?;
+        let format = ReadFormat::of(&definition)?;
+        let file_schema = Arc::new(Schema::new(data.clone()));
+        let schema = Arc::new(Schema::new(
+            data.into_iter().chain(partitions.iter().cloned()).collect::<Vec<_>>(),
+        ));
+        Ok(Self {
+            location,
+            file_schema,
+            partition_fields: partitions,
+            schema,
+            format,
+        })
+    }
+
+    fn partition_names(&self) -> Vec<&str> {
+        self.partition_fields.iter().map(|f| f.name().as_str()).collect()
+    }
+
+    /// The files a scan with `filters` reads, with their partition values.
+    pub async fn files(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<PartitionedFile>> {
+        let store = state
+            .runtime_env()
+            .object_store(&self.location.store_url)
+            .map_err(crate::error::from_datafusion)?;
+        if self.partition_fields.is_empty() {
+            Ok(list_files(store.as_ref(), &self.location, &self.location.prefix)
+                .await?
+                .into_iter()
+                .map(PartitionedFile::new_from_meta)
+                .collect())
+        } else {
+            list_partitioned_files(store, &self.location, &self.partition_fields, filters).await
+        }
+    }
+
+    fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
+        let store_url = self.location.store_url.as_str();
+        match &self.format {
+            ReadFormat::Delimited {
+                delimiter,
+                quote,
+                escape,
+                header_lines,
+                default_codec,
+            } => {
+                let options = CsvOptions {
+                    has_header: Some(*header_lines > 0),
+                    delimiter: *delimiter,
+                    // LazySimpleSerDe has no quoting; NUL never occurs in text data, so it disables it.
+                    quote: quote.unwrap_or(0),
+                    escape: *escape,
+                    newlines_in_values: Some(false),
+                    truncated_rows: Some(false),
+                    ..Default::default()
+                };
+                let csv = CsvSource::new(table_schema).with_csv_options(options);
+                Arc::new(TextSource::new(
+                    Arc::new(csv),
+                    TextKind::Delimited,
+                    *default_codec,
+                    store_url,
+                ))
+            }
+            ReadFormat::JsonLines { default_codec } => Arc::new(TextSource::new(
+                Arc::new(JsonSource::new(table_schema)),
+                TextKind::JsonLines,
+                *default_codec,
+                store_url,
+            )),
+            ReadFormat::Parquet => Arc::new(datafusion::datasource::physical_plan::ParquetSource::new(table_schema)),
+        }
+    }
+}
+
+fn to_df(e: EngineError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+#[async_trait]
+impl TableProvider for TarnTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    /// Filters on partition columns only are decided exactly by listing; others are re-checked above the scan (and,
+    /// for Parquet, pushed into row-group pruning by DataFusion's optimizer).
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        let partitions = self.partition_names();
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if !partitions.is_empty() && references_only(f, &partitions) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let partitions = self.partition_names();
+        let partition_filters: Vec<Expr> = filters
+            .iter()
+            .filter(|f| references_only(f, &partitions))
+            .cloned()
+            .collect();
+        let files = self.files(state, &partition_filters).await.map_err(to_df)?;
+        if files.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => Arc::clone(&self.schema),
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        let groups = balance(files, state.config().target_partitions())
+            .into_iter()
+            .map(FileGroup::new)
+            .collect();
+        let partition_cols: Vec<FieldRef> = self.partition_fields.iter().cloned().map(Arc::new).collect();
+        let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
+            .with_table_partition_cols(partition_cols)
+            .build();
+        let source = self.file_source(table_schema);
+        let config = FileScanConfigBuilder::new(self.location.store_url.clone(), source)
+            .with_file_groups(groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        match self.format {
+            ReadFormat::Parquet => {
+                let mut options = state.table_options().parquet.clone();
+                options.global.metadata_size_hint = Some(PARQUET_FOOTER_HINT);
+                ParquetFormat::default()
+                    .with_options(options)
+                    .create_physical_plan(state, config)
+                    .await
+            }
+            _ => Ok(DataSourceExec::from_data_source(config)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hive_delimiters() {
+        assert_eq!(decode_delimiter("|"), Some('|'));
+        assert_eq!(decode_delimiter("\\t"), Some('\t'));
+        assert_eq!(decode_delimiter("\\001"), Some('\u{1}'));
+        assert_eq!(decode_delimiter("\\u0001"), Some('\u{1}'));
+        assert_eq!(decode_delimiter("\\\\"), Some('\\'));
+        assert_eq!(decode_delimiter("||"), None);
+        assert_eq!(decode_delimiter(""), None);
+    }
+}

@@ -1,0 +1,500 @@
+//! Reading text files (delimited text and JSON lines) the way Athena does, on top of DataFusion's CSV and JSON
+//! sources:
+//!
+//! * the codec is chosen per file from its name (`.gz`, `.bz2`, `.zst`, `.xz`), so one folder may mix compressed
+//!   and plain files, where DataFusion applies one codec to a whole scan;
+//! * a decoding error names the file and, for delimited text, the line in that file, where DataFusion reports a
+//!   record number relative to whatever byte range happened to be read.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileOpenFuture, FileOpener, FileScanConfig, FileSource};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::projection::ProjectionExprs;
+use datafusion::physical_expr_common::sort_expr::LexOrdering;
+use datafusion::physical_plan::DisplayFormatType;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::error::EngineError;
+
+/// Beyond this offset, counting the lines before a failing byte range costs too much; the error then gives the byte
+/// offset instead.
+const MAX_LINE_COUNT_PREFIX: u64 = 256 << 20;
+
+/// Text compression codecs, chosen from a file's extension (Athena's rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    None,
+    Gzip,
+    Bzip2,
+    Zstd,
+    Xz,
+}
+
+impl Codec {
+    const ALL: [Codec; 5] = [Codec::None, Codec::Gzip, Codec::Bzip2, Codec::Zstd, Codec::Xz];
+
+    fn datafusion(self) -> FileCompressionType {
+        match self {
+            Codec::None => FileCompressionType::UNCOMPRESSED,
+            Codec::Gzip => FileCompressionType::GZIP,
+            Codec::Bzip2 => FileCompressionType::BZIP2,
+            Codec::Zstd => FileCompressionType::ZSTD,
+            Codec::Xz => FileCompressionType::XZ,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Gzip => "gzip",
+            Codec::Bzip2 => "bzip2",
+            Codec::Zstd => "zstd",
+            Codec::Xz => "xz",
+        }
+    }
+
+    /// Parses a codec name as written in TBLPROPERTIES or OPTIONS.
+    pub fn parse(name: &str) -> Option<Codec> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "" | "none" | "uncompressed" => Codec::None,
+            "gzip" | "gz" => Codec::Gzip,
+            "bzip2" | "bz2" => Codec::Bzip2,
+            "zstd" | "zst" => Codec::Zstd,
+            "xz" => Codec::Xz,
+            _ => return None,
+        })
+    }
+
+    /// The codec for a file name: by extension (case-insensitively, which Athena does not do but nobody wants
+    /// `.GZ` read as text), else `default`. Extensions of codecs tarn cannot read are an error rather than garbage.
+    pub fn for_file(name: &str, default: Codec) -> Result<Codec, String> {
+        let lower = name.to_ascii_lowercase();
+        let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+        Ok(match ext {
+            "gz" | "gzip" => Codec::Gzip,
+            "bz2" => Codec::Bzip2,
+            "zst" | "zstd" => Codec::Zstd,
+            "xz" => Codec::Xz,
+            "lz4" | "snappy" | "deflate" | "zz" | "br" | "lzo" | "zip" => {
+                return Err(format!(
+                    "files compressed with '{ext}' cannot be read yet (tarn reads gzip, bzip2, zstd and xz text files)"
+                ));
+            }
+            _ => default,
+        })
+    }
+}
+
+/// A text file that could not be read as the table says, with where.
+#[derive(Debug, Clone)]
+pub struct DataFileError {
+    pub location: String,
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+impl fmt::Display for DataFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.location, self.message),
+            None => write!(f, "{}: {}", self.location, self.message),
+        }
+    }
+}
+
+impl std::error::Error for DataFileError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    Delimited,
+    JsonLines,
+}
+
+/// Wraps DataFusion's `CsvSource` or `JsonSource`.
+#[derive(Clone)]
+pub struct TextSource {
+    inner: Arc<dyn FileSource>,
+    kind: TextKind,
+    /// Codec of files whose names carry no compression extension.
+    default_codec: Codec,
+    /// `s3://bucket` or `file://`, to print object URLs.
+    store_url: String,
+}
+
+impl TextSource {
+    pub fn new(inner: Arc<dyn FileSource>, kind: TextKind, default_codec: Codec, store_url: &str) -> Self {
+        Self {
+            inner,
+            kind,
+            default_codec,
+            store_url: store_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    fn rewrap(&self, inner: Arc<dyn FileSource>) -> Arc<dyn FileSource> {
+        Arc::new(Self { inner, ..self.clone() })
+    }
+
+    fn object_url(&self, path: &Path) -> String {
+        if self.store_url == "file:" {
+            format!("file:///{path}")
+        } else {
+            format!("{}/{path}", self.store_url)
+        }
+    }
+}
+
+impl FileSource for TextSource {
+    fn create_file_opener(
+        &self,
+        object_store: Arc<dyn ObjectStore>,
+        base_config: &FileScanConfig,
+        partition: usize,
+    ) -> Result<Arc<dyn FileOpener>> {
+        let mut openers = Vec::with_capacity(Codec::ALL.len());
+        for codec in Codec::ALL {
+            let mut config = base_config.clone();
+            config.file_compression_type = codec.datafusion();
+            openers.push((
+                codec,
+                self.inner
+                    .create_file_opener(Arc::clone(&object_store), &config, partition)?,
+            ));
+        }
+        Ok(Arc::new(TextOpener {
+            openers,
+            source: self.clone(),
+            store: object_store,
+            file_schema: Arc::clone(self.inner.table_schema().file_schema()),
+        }))
+    }
+
+    fn table_schema(&self) -> &TableSchema {
+        self.inner.table_schema()
+    }
+
+    fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
+        self.rewrap(self.inner.with_batch_size(batch_size))
+    }
+
+    fn filter(&self) -> Option<Arc<dyn PhysicalExpr>> {
+        self.inner.filter()
+    }
+
+    fn projection(&self) -> Option<&ProjectionExprs> {
+        self.inner.projection()
+    }
+
+    fn metrics(&self) -> &ExecutionPlanMetricsSet {
+        self.inner.metrics()
+    }
+
+    fn file_type(&self) -> &str {
+        self.inner.file_type()
+    }
+
+    fn fmt_extra(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        self.inner.fmt_extra(t, f)
+    }
+
+    fn supports_repartitioning(&self) -> bool {
+        self.inner.supports_repartitioning()
+    }
+
+    /// Compressed files cannot be split into byte ranges; only a scan of plain files is repartitioned.
+    fn repartitioned(
+        &self,
+        target_partitions: usize,
+        repartition_file_min_size: usize,
+        output_ordering: Option<LexOrdering>,
+        config: &FileScanConfig,
+    ) -> Result<Option<FileScanConfig>> {
+        let any_compressed = config
+            .file_groups
+            .iter()
+            .flat_map(|g| g.files())
+            .any(|f| Codec::for_file(f.path().as_ref(), self.default_codec) != Ok(Codec::None));
+        if any_compressed {
+            return Ok(None);
+        }
+        self.inner
+            .repartitioned(target_partitions, repartition_file_min_size, output_ordering, config)
+    }
+
+    fn try_pushdown_projection(&self, projection: &ProjectionExprs) -> Result<Option<Arc<dyn FileSource>>> {
+        Ok(self
+            .inner
+            .try_pushdown_projection(projection)?
+            .map(|inner| self.rewrap(inner)))
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        self.inner.apply_expressions(f)
+    }
+}
+
+struct TextOpener {
+    openers: Vec<(Codec, Arc<dyn FileOpener>)>,
+    source: TextSource,
+    store: Arc<dyn ObjectStore>,
+    file_schema: SchemaRef,
+}
+
+/// Where a failing read was: the file, and the byte where its range started.
+#[derive(Clone)]
+struct FileContext {
+    path: Path,
+    url: String,
+    range_start: u64,
+    codec: Codec,
+    kind: TextKind,
+    store: Arc<dyn ObjectStore>,
+    file_schema: SchemaRef,
+}
+
+impl FileOpener for TextOpener {
+    fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
+        let path = file.path().clone();
+        let url = self.source.object_url(&path);
+        let codec = Codec::for_file(path.as_ref(), self.source.default_codec).map_err(|message| {
+            DataFusionError::External(Box::new(DataFileError {
+                location: url.clone(),
+                line: None,
+                message,
+            }))
+        })?;
+        let opener = self
+            .openers
+            .iter()
+            .find(|(c, _)| *c == codec)
+            .map(|(_, o)| Arc::clone(o))
+            .ok_or_else(|| DataFusionError::Internal(format!("no opener for codec {codec:?}")))?;
+        let context = FileContext {
+            path,
+            url,
+            range_start: file.range.as_ref().map(|r| r.start.max(0) as u64).unwrap_or(0),
+            codec,
+            kind: self.source.kind,
+            store: Arc::clone(&self.store),
+            file_schema: Arc::clone(&self.file_schema),
+        };
+        let opening = opener.open(file)?;
+        Ok(Box::pin(async move {
+            let stream = match opening.await {
+                Ok(stream) => stream,
+                Err(e) => return Err(annotate(e, &context).await),
+            };
+            Ok(stream
+                .or_else(move |e| {
+                    let context = context.clone();
+                    async move { Err(annotate(e, &context).await) }
+                })
+                .boxed())
+        }))
+    }
+}
+
+/// Rewrites a decoding error into a [`DataFileError`] that names the file and line. Storage errors and our own
+/// errors (scan limit) pass through untouched.
+async fn annotate(e: DataFusionError, ctx: &FileContext) -> DataFusionError {
+    if is_passthrough(&e) {
+        return e;
+    }
+    let raw = e.find_root().to_string();
+    let (line, message) = match ctx.kind {
+        TextKind::Delimited => describe_csv_error(&raw, ctx).await,
+        TextKind::JsonLines => (None, format!("not valid JSON lines ({})", strip_kind(&raw))),
+    };
+    let message = if looks_like_codec_error(&raw) && ctx.codec != Codec::None {
+        format!(
+            "cannot decompress as {} ({}); the name says {} but the content is not",
+            ctx.codec.name(),
+            strip_kind(&raw),
+            ctx.codec.name()
+        )
+    } else {
+        message
+    };
+    DataFusionError::External(Box::new(DataFileError {
+        location: ctx.url.clone(),
+        line,
+        message,
+    }))
+}
+
+fn is_passthrough(e: &DataFusionError) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if err.downcast_ref::<EngineError>().is_some() || err.downcast_ref::<DataFileError>().is_some() {
+            return true;
+        }
+        if let Some(store_error) = err.downcast_ref::<object_store::Error>() {
+            // An undecodable gzip stream surfaces as an I/O error of the stream; everything else is the store's.
+            return !looks_like_codec_error(&store_error.to_string());
+        }
+        if let Some(DataFusionError::External(inner)) = err.downcast_ref::<DataFusionError>()
+            && (inner.downcast_ref::<EngineError>().is_some() || inner.downcast_ref::<DataFileError>().is_some())
+        {
+            return true;
+        }
+        current = err.source();
+    }
+    false
+}
+
+fn looks_like_codec_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "gzip",
+        "deflate",
+        "bzip",
+        "zstd",
+        "frame",
+        "lzma",
+        "xz",
+        "stream did not contain valid utf-8",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+        && !m.contains("incorrect number of fields")
+}
+
+/// Drops the error-kind prefixes DataFusion and arrow stack up ("Arrow error: Csv error: ...").
+fn strip_kind(message: &str) -> String {
+    const PREFIXES: [&str; 7] = [
+        "Csv error: ",
+        "Parser error: ",
+        "Json error: ",
+        "Io error: ",
+        "External error: ",
+        "Arrow error: ",
+        "Execution error: ",
+    ];
+    let mut m = message.trim();
+    while let Some(rest) = PREFIXES.iter().find_map(|p| m.strip_prefix(p)) {
+        m = rest;
+    }
+    m.to_string()
+}
+
+/// Arrow numbers records two ways: "incorrect number of fields for line N" counts records from 1, the header
+/// included; "Error while parsing value ... at line N" counts from 0, the header included. Both become a line of
+/// the file (for a byte range, after adding the lines before the range).
+async fn describe_csv_error(raw: &str, ctx: &FileContext) -> (Option<u64>, String) {
+    let text = strip_kind(raw);
+    let (record_line, message) = if let Some(rest) = text.strip_prefix("incorrect number of fields for line ") {
+        let mut parts = rest.splitn(2, ", expected ");
+        let line: Option<u64> = parts.next().and_then(|n| n.trim().parse().ok());
+        let (expected, found) = parts
+            .next()
+            .and_then(|r| r.split_once(" got "))
+            .map(|(e, g)| (e.trim().to_string(), g.trim().to_string()))
+            .unwrap_or_default();
+        (
+            line.map(|l| (l, LineBase::Record)),
+            format!(
+                "expected {expected} fields, found {found}; check the table's delimiter and header setting, \
+                 or fix the row"
+            ),
+        )
+    } else if let Some(start) = text.find("Error while parsing value '") {
+        let rest = &text[start + "Error while parsing value '".len()..];
+        let value = rest.split("' as type").next().unwrap_or_default();
+        let column: Option<usize> = rest
+            .split(" for column ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|c| c.parse().ok());
+        let line: Option<u64> = rest
+            .split(" at line ")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok());
+        let column_desc = column
+            .and_then(|c| ctx.file_schema.fields().get(c))
+            .map(|f| {
+                let hive = crate::types::arrow_to_hive(f.data_type()).unwrap_or_else(|_| f.data_type().to_string());
+                format!("column '{}' ({hive})", f.name())
+            })
+            .unwrap_or_else(|| "a column".to_string());
+        (
+            line.map(|l| (l, LineBase::DataRow)),
+            format!("value '{value}' is not valid for {column_desc}"),
+        )
+    } else {
+        (None, text)
+    };
+    let Some((n, base)) = record_line else {
+        return (None, message);
+    };
+    if ctx.range_start == 0 {
+        let line = match base {
+            LineBase::Record => n,
+            LineBase::DataRow => n + 1,
+        };
+        return (Some(line), message);
+    }
+    match lines_before(ctx).await {
+        Some(before) => {
+            let line = match base {
+                LineBase::Record => before + n,
+                LineBase::DataRow => before + n + 1,
+            };
+            (Some(line), message)
+        }
+        None => (
+            None,
+            format!(
+                "{message} (record {n} of the block starting at byte {})",
+                ctx.range_start
+            ),
+        ),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum LineBase {
+    Record,
+    DataRow,
+}
+
+/// Lines that precede the first record of a range read starting at `range_start`: DataFusion starts such a range
+/// after the first newline at or after `range_start - 1`.
+async fn lines_before(ctx: &FileContext) -> Option<u64> {
+    let end = ctx.range_start.checked_sub(1)?;
+    if end > MAX_LINE_COUNT_PREFIX {
+        return None;
+    }
+    let bytes = ctx.store.get_range(&ctx.path, 0..end).await.ok()?;
+    Some(bytes.iter().filter(|b| **b == b'\n').count() as u64 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codecs_by_extension() {
+        assert_eq!(Codec::for_file("a/part-0.csv.gz", Codec::None), Ok(Codec::Gzip));
+        assert_eq!(Codec::for_file("a/PART.CSV.GZ", Codec::None), Ok(Codec::Gzip));
+        assert_eq!(Codec::for_file("x.bz2", Codec::None), Ok(Codec::Bzip2));
+        assert_eq!(Codec::for_file("x.zst", Codec::None), Ok(Codec::Zstd));
+        assert_eq!(Codec::for_file("x.csv", Codec::None), Ok(Codec::None));
+        assert_eq!(Codec::for_file("noext", Codec::Gzip), Ok(Codec::Gzip));
+        assert!(Codec::for_file("x.lz4", Codec::None).is_err());
+    }
+}
