@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tarn_engine::{Session, SessionOptions, SqlStatement, parse_size, split_statements};
 
 use crate::output::{Format, RowsError, stats_line, write_rows};
@@ -35,31 +35,31 @@ struct Cli {
     files: Vec<PathBuf>,
 
     /// Where the catalog (and tables created without a location) live: a local folder or s3://bucket/prefix/.
-    #[arg(long, env = "TARN_WAREHOUSE", value_name = "PATH|URL")]
+    #[arg(long, env = "TARN_WAREHOUSE", value_name = "PATH|URL", global = true)]
     warehouse: Option<String>,
 
     /// The database to start in.
-    #[arg(short = 'd', long, value_name = "DB")]
+    #[arg(short = 'd', long, value_name = "DB", global = true)]
     database: Option<String>,
 
     /// Output format for query results (data goes to stdout, figures and errors to stderr).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
     format: Format,
 
     /// Do not print the figures line and messages after each statement.
-    #[arg(short, long)]
+    #[arg(short, long, global = true)]
     quiet: bool,
 
     /// Cancel any query that reads more than this (e.g. 10GB, 500MB).
-    #[arg(long, env = "TARN_MAX_SCAN", value_name = "SIZE", value_parser = parse_max_scan)]
+    #[arg(long, env = "TARN_MAX_SCAN", value_name = "SIZE", value_parser = parse_max_scan, global = true)]
     max_scan: Option<u64>,
 
     /// Fill ${name} in scripts and commands. May be repeated.
-    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var, global = true)]
     vars: Vec<(String, String)>,
 
     /// Keep running a script's statements after one fails (the exit code still reports the failure).
-    #[arg(long)]
+    #[arg(long, global = true)]
     continue_on_error: bool,
 
     #[command(subcommand)]
@@ -98,7 +98,32 @@ struct Script {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // -c and -f run in the order they were given, as in psql.
+    let mut order: Vec<(usize, Source)> = Vec::new();
+    order.extend(
+        matches
+            .indices_of("commands")
+            .into_iter()
+            .flatten()
+            .zip(cli.commands.iter().cloned().map(Source::Sql)),
+    );
+    order.extend(
+        matches
+            .indices_of("files")
+            .into_iter()
+            .flatten()
+            .zip(cli.files.iter().cloned().map(Source::File)),
+    );
+    order.sort_by_key(|(index, _)| *index);
+    let mut sources: Vec<Source> = order.into_iter().map(|(_, s)| s).collect();
+    if let Some(Command::Run { files }) = &cli.command {
+        sources.extend(files.iter().cloned().map(Source::File));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -106,38 +131,34 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    runtime.block_on(run(cli))
+    runtime.block_on(run(cli, sources))
 }
 
-async fn run(cli: Cli) -> ExitCode {
+enum Source {
+    Sql(String),
+    File(PathBuf),
+}
+
+async fn run(cli: Cli, sources: Vec<Source>) -> ExitCode {
     let mut scripts = Vec::new();
-    for command in &cli.commands {
-        scripts.push(Script {
-            name: "-c".into(),
-            text: command.clone(),
-            is_file: false,
-        });
-    }
-    let files = cli
-        .files
-        .iter()
-        .chain(match &cli.command {
-            Some(Command::Run { files }) => files.iter(),
-            None => [].iter(),
-        })
-        .cloned()
-        .collect::<Vec<_>>();
-    for file in files {
-        match std::fs::read_to_string(&file) {
-            Ok(text) => scripts.push(Script {
-                name: file.display().to_string(),
+    for source in sources {
+        match source {
+            Source::Sql(text) => scripts.push(Script {
+                name: "-c".into(),
                 text,
-                is_file: true,
+                is_file: false,
             }),
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", file.display());
-                return ExitCode::from(EXIT_USAGE);
-            }
+            Source::File(file) => match std::fs::read_to_string(&file) {
+                Ok(text) => scripts.push(Script {
+                    name: file.display().to_string(),
+                    text,
+                    is_file: true,
+                }),
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", file.display());
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            },
         }
     }
     if scripts.is_empty() {
@@ -281,33 +302,36 @@ fn report(script: &Script, position: Option<(u64, u64)>, message: &str) {
     eprintln!("{}", line.replace('\n', " "));
 }
 
-/// Replaces `${name}` with `--var name=value`. An unknown name is an error (with its line), not an empty string.
+/// Replaces `${name}` with `--var name=value`, or with `default` in `${name:-default}` when no --var is given.
+/// An unknown name without a default is an error (with its line), never an empty string.
 fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, (u64, String)> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    let mut consumed_lines = 0u64;
+    let mut line = 1u64;
     while let Some(start) = rest.find("${") {
         let Some(len) = rest[start + 2..].find('}') else {
             break;
         };
-        let name = &rest[start + 2..start + 2 + len];
+        let inner = &rest[start + 2..start + 2 + len];
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
         let is_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         out.push_str(&rest[..start]);
-        if is_name {
-            match vars.get(name) {
-                Some(value) => out.push_str(value),
-                None => {
-                    let line = consumed_lines + rest[..start].matches('\n').count() as u64 + 1;
-                    return Err((
-                        line,
-                        format!("the script uses ${{{name}}} but no --var {name}=... was given"),
-                    ));
-                }
+        line += rest[..start].matches('\n').count() as u64;
+        match (is_name, vars.get(name), default) {
+            (true, Some(value), _) => out.push_str(value),
+            (true, None, Some(default)) => out.push_str(default),
+            (true, None, None) => {
+                return Err((
+                    line,
+                    format!("the script uses ${{{name}}} but no --var {name}=... was given"),
+                ));
             }
-        } else {
-            out.push_str(&rest[start..start + 3 + len]);
+            (false, _, _) => out.push_str(&rest[start..start + 3 + len]),
         }
-        consumed_lines += rest[..start + 3 + len].matches('\n').count() as u64;
+        line += inner.matches('\n').count() as u64;
         rest = &rest[start + 3 + len..];
     }
     out.push_str(rest);
@@ -328,6 +352,10 @@ mod tests {
         assert_eq!(
             substitute("a\nb ${loc}\nc ${db}", &vars).err(),
             Some((3, "the script uses ${db} but no --var db=... was given".to_string()))
+        );
+        assert_eq!(
+            substitute("USE ${db:-sales}; LOCATION '${loc:-s3://default/}'", &vars),
+            Ok("USE sales; LOCATION 's3://b/x/'".to_string())
         );
     }
 

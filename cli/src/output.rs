@@ -4,7 +4,7 @@ use std::io::Write;
 
 use clap::ValueEnum;
 use comfy_table::{Cell, ContentArrangement, Table};
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -43,18 +43,10 @@ pub async fn write_rows(result: &mut QueryResult, format: Format, out: &mut dyn 
             writeln!(out, "{table}").map_err(RowsError::Output)?;
         }
         Format::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut *out);
-            let mut wrote_any = false;
+            let header: Vec<String> = schema.fields().iter().map(|f| csv_field(Some(f.name()))).collect();
+            writeln!(out, "{}", header.join(",")).map_err(RowsError::Output)?;
             while let Some(batch) = result.next_batch().await {
-                writer.write(&batch.map_err(RowsError::Engine)?).map_err(arrow_io)?;
-                wrote_any = true;
-            }
-            drop(writer);
-            if !wrote_any {
-                let header: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                writeln!(out, "{}", header.join(",")).map_err(RowsError::Output)?;
+                write_csv_rows(&batch.map_err(RowsError::Engine)?, out)?;
             }
         }
         Format::Json => {
@@ -75,6 +67,45 @@ pub async fn write_rows(result: &mut QueryResult, format: Format, out: &mut dyn 
         }
     }
     out.flush().map_err(RowsError::Output)
+}
+
+/// CSV rows in DuckDB's convention: NULL is an empty field, an empty string is `""`, quotes only where needed.
+/// (arrow's CSV writer prints both NULL and "" as an empty field.)
+fn write_csv_rows(batch: &RecordBatch, out: &mut dyn Write) -> Result<(), RowsError> {
+    let options = FormatOptions::default();
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<Result<Vec<_>, ArrowError>>()
+        .map_err(arrow_io)?;
+    // Logical nulls: a NullArray (`SELECT NULL`) has no null buffer but is all NULL.
+    let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
+    let mut line = String::new();
+    for row in 0..batch.num_rows() {
+        line.clear();
+        for (i, (nulls, formatter)) in nulls.iter().zip(&formatters).enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            let is_null = nulls.as_ref().is_some_and(|n| n.is_null(row));
+            let value = (!is_null).then(|| formatter.value(row).to_string());
+            line.push_str(&csv_field(value.as_deref()));
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes()).map_err(RowsError::Output)?;
+    }
+    Ok(())
+}
+
+fn csv_field(value: Option<&str>) -> String {
+    match value {
+        None => String::new(),
+        Some(v) if v.is_empty() || v.contains([',', '"', '\n', '\r']) || v.starts_with(' ') || v.ends_with(' ') => {
+            format!("\"{}\"", v.replace('"', "\"\""))
+        }
+        Some(v) => v.to_string(),
+    }
 }
 
 pub enum RowsError {
@@ -170,6 +201,16 @@ mod tests {
         let empty = render_table(&schema, &[])?.to_string();
         assert!(empty.contains("| id | name |"), "{empty}");
         Ok(())
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        assert_eq!(csv_field(None), "");
+        assert_eq!(csv_field(Some("")), "\"\"");
+        assert_eq!(csv_field(Some("plain")), "plain");
+        assert_eq!(csv_field(Some("a,b")), "\"a,b\"");
+        assert_eq!(csv_field(Some("say \"hi\"")), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field(Some("two\nlines")), "\"two\nlines\"");
     }
 
     #[test]

@@ -448,7 +448,7 @@ impl Session {
                 Ok(QueryResult::listing(schema, batches, started, totals))
             }
             Command::CreateExternalTable(create) => {
-                let (table, if_not_exists, discover) = self.athena_table(create)?;
+                let (table, if_not_exists, discover) = self.athena_table(*create)?;
                 self.create_table(table, if_not_exists, discover, started).await
             }
             Command::CreateExternalTableDataFusion(create) => {

@@ -228,7 +228,7 @@ pub enum Command {
     Describe {
         table: QualifiedName,
     },
-    CreateExternalTable(CreateExternalTable),
+    CreateExternalTable(Box<CreateExternalTable>),
     /// DataFusion's form: `STORED AS CSV ... OPTIONS (...)`.
     CreateExternalTableDataFusion(Box<datafusion::sql::parser::CreateExternalTable>),
     DropTable {
@@ -263,7 +263,7 @@ pub fn parse_command(sql: &str) -> Result<Command> {
                     _ => Err(EngineError::InvalidDdl("expected CREATE EXTERNAL TABLE".into())),
                 })
             } else {
-                parse_create_external_table(sql).map(Command::CreateExternalTable)
+                parse_create_external_table(sql).map(|c| Command::CreateExternalTable(Box::new(c)))
             }
         }
         ["CREATE", "UNBOUNDED", "EXTERNAL", ..] => Err(EngineError::unsupported(

@@ -142,7 +142,7 @@ impl TypeParser<'_> {
             "double" => {
                 // `double precision`
                 let save = self.pos;
-                if self.word().to_ascii_lowercase() != "precision" {
+                if !self.word().eq_ignore_ascii_case("precision") {
                     self.pos = save;
                 }
                 DataType::Float64

@@ -128,7 +128,7 @@ async fn parquet_bytes_scanned_matches_datafusions_metric() -> TestResult {
     let footers = metered - metric;
     assert!(footers > 0, "footers are counted too: {metered} vs {metric}");
     assert!(
-        footers % (64 * 1024) == 0 && footers <= 4 * 64 * 1024,
+        footers.is_multiple_of(64 * 1024) && footers <= 4 * 64 * 1024,
         "only footer reads differ: {metered} vs {metric}"
     );
     assert!(metered <= a + b + 4 * 64 * 1024, "{metered} vs files of {}", a + b);

@@ -1,7 +1,7 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use tarn_engine::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -144,8 +144,4 @@ pub fn dir_url(path: &Path) -> String {
 
 pub fn tempdir() -> TestResult<tempfile::TempDir> {
     Ok(tempfile::tempdir()?)
-}
-
-pub fn path_str(p: &PathBuf) -> String {
-    p.display().to_string()
 }

@@ -1,0 +1,689 @@
+//! Black-box tests: real `tarn` processes, real files, a real S3 server on 127.0.0.1.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use tarn_fixtures::data::{write_consumer_csv_gz, write_consumer_csv_of_size, write_gzip};
+use tarn_fixtures::s3::S3Server;
+
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+const PARTS: usize = 3;
+const ROWS_PER_PART: usize = 500;
+
+struct Tarn {
+    warehouse: String,
+    env: Vec<(&'static str, String)>,
+}
+
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Tarn {
+    fn local(warehouse: &Path) -> Self {
+        Self {
+            warehouse: warehouse.display().to_string(),
+            env: Vec::new(),
+        }
+    }
+
+    fn s3(warehouse: &str, server: &S3Server) -> Self {
+        Self {
+            warehouse: warehouse.to_string(),
+            env: server.env(),
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tarn"));
+        cmd.arg("--warehouse").arg(&self.warehouse);
+        // Nothing from the developer's own AWS setup may leak into a test.
+        for var in [
+            "AWS_PROFILE",
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "TARN_MAX_SCAN",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+        cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> TestResult<Ran> {
+        let out = self.command().args(args).stdin(Stdio::null()).output()?;
+        Ok(ran(out))
+    }
+
+    fn ok(&self, args: &[&str]) -> TestResult<Ran> {
+        let r = self.run(args)?;
+        if r.code != Some(0) {
+            return Err(format!("tarn {args:?} failed ({:?}): {}", r.code, r.stderr).into());
+        }
+        Ok(r)
+    }
+
+    /// The single value of a query, through `--format csv`.
+    fn value(&self, sql: &str) -> TestResult<String> {
+        let r = self.ok(&["--format", "csv", "-c", sql])?;
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        match lines.as_slice() {
+            [_header, value] => Ok(value.to_string()),
+            other => Err(format!("expected one value from {sql}, got {other:?}").into()),
+        }
+    }
+
+    fn fails(&self, args: &[&str]) -> TestResult<String> {
+        let r = self.run(args)?;
+        if r.code != Some(1) {
+            return Err(format!(
+                "tarn {args:?} should exit 1, got {:?}: {} {}",
+                r.code, r.stdout, r.stderr
+            )
+            .into());
+        }
+        let errors: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+        if errors.len() != 1 {
+            return Err(format!("expected one error line, got {:?}", r.stderr).into());
+        }
+        Ok(errors[0].to_string())
+    }
+}
+
+fn ran(out: Output) -> Ran {
+    Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn repo_file(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+fn dir_url(p: &Path) -> String {
+    format!("{}/", p.display())
+}
+
+/// DuckDB's count of the gzip, pipe-delimited files in `dir` (the `duckdb` Python package). `None` when DuckDB is
+/// not installed, which CI does not allow.
+fn duckdb_count(dir: &Path) -> TestResult<Option<u64>> {
+    let script = format!(
+        "import duckdb; print(duckdb.sql(\"SELECT count(*) FROM read_csv('{}/*.csv.gz', delim='|', header=true)\").fetchall()[0][0])",
+        dir.display()
+    );
+    let out = match Command::new("python3").arg("-c").arg(&script).output() {
+        Ok(out) => out,
+        Err(_) if std::env::var("CI").is_err() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("No module named 'duckdb'") && std::env::var("CI").is_err() {
+            eprintln!("duckdb is not installed (pip install duckdb); the DuckDB cross-check is skipped locally");
+            return Ok(None);
+        }
+        return Err(format!("duckdb failed: {stderr}").into());
+    }
+    Ok(Some(String::from_utf8(out.stdout)?.trim().parse()?))
+}
+
+fn consumer_data() -> TestResult<(tempfile::TempDir, PathBuf)> {
+    let data = tempfile::tempdir()?;
+    let intake = data.path().join("intake");
+    write_consumer_csv_gz(&intake, PARTS, ROWS_PER_PART, 42)?;
+    Ok((data, intake))
+}
+
+const DF_DDL: &str = "CREATE EXTERNAL TABLE \"sf-digital-transformation\".consumer_df STORED AS CSV LOCATION '{}' \
+                      OPTIONS ('format.delimiter' '|', 'format.has_header' 'true')";
+
+#[test]
+fn both_ddl_forms_match_duckdb_locally_and_a_second_process_sees_them() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let (_data, intake) = consumer_data()?;
+    let tarn = Tarn::local(wh.path());
+    let created = tarn.ok(&[
+        "-f",
+        &repo_file("queries/consumer_header/01_raw_table.sql"),
+        "--var",
+        &format!("location={}", dir_url(&intake)),
+    ])?;
+    assert!(
+        created
+            .stderr
+            .contains("created table sf-digital-transformation.consumer_raw (8 columns)"),
+        "{}",
+        created.stderr
+    );
+    tarn.ok(&["-c", &DF_DDL.replace("{}", &dir_url(&intake))])?;
+
+    // Separate processes from here on.
+    let athena = tarn.value(r#"SELECT count(*) FROM "sf-digital-transformation"."consumer_raw""#)?;
+    let datafusion = tarn.value("SELECT count(*) FROM \"sf-digital-transformation\".consumer_df")?;
+    let expected = (PARTS * ROWS_PER_PART).to_string();
+    assert_eq!(
+        (athena.as_str(), datafusion.as_str()),
+        (expected.as_str(), expected.as_str())
+    );
+    if let Some(duck) = duckdb_count(&intake)? {
+        assert_eq!(athena, duck.to_string(), "tarn and DuckDB disagree");
+    }
+    let tables = tarn.ok(&["--format", "csv", "-c", "SHOW TABLES IN \"sf-digital-transformation\""])?;
+    assert_eq!(tables.stdout, "tab_name\nconsumer_df\nconsumer_raw\n");
+    Ok(())
+}
+
+#[test]
+fn both_ddl_forms_match_duckdb_on_s3_with_the_catalog_in_the_bucket() -> TestResult {
+    let server = S3Server::start()?;
+    server.create_bucket("consumer")?;
+    server.create_bucket("lake")?;
+    let (_data, intake) = consumer_data()?;
+    server.upload_dir(&intake, "consumer", "intake")?;
+    let tarn = Tarn::s3("s3://lake/warehouse/", &server);
+    tarn.ok(&["-f", &repo_file("queries/consumer_header/01_raw_table.sql")])?;
+    tarn.ok(&["-c", &DF_DDL.replace("{}", "s3://consumer/intake/")])?;
+    let r = tarn.ok(&["-f", &repo_file("queries/consumer_header/02_count_raw.sql")])?;
+    let expected = (PARTS * ROWS_PER_PART).to_string();
+    assert!(
+        r.stdout.contains("| count(householdid) |") && r.stdout.contains(&expected),
+        "{}",
+        r.stdout
+    );
+    // The issue's stats line: rows, time, bytes scanned and the Athena bill, on stderr.
+    let bytes: u64 = tarn_fixtures::s3::walk(&intake)?
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()))
+        .sum::<Result<_, _>>()?;
+    let stats = r.stderr.lines().last().unwrap_or_default().to_string();
+    assert!(
+        stats.starts_with("1 row · ") && stats.contains(&format!("scanned {}", tarn_engine::format_bytes(bytes))),
+        "{stats}"
+    );
+    assert!(stats.ends_with("Athena would bill $0.00004768"), "{stats}");
+    assert_eq!(
+        tarn.value("SELECT count(*) FROM \"sf-digital-transformation\".consumer_df")?,
+        expected
+    );
+    if let Some(duck) = duckdb_count(&intake)? {
+        assert_eq!(
+            expected,
+            duck.to_string(),
+            "tarn on S3 and DuckDB on the same files disagree"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn output_formats_put_data_on_stdout_and_figures_on_stderr() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let tarn = Tarn::local(wh.path());
+    let sql = "SELECT 1 AS a, 'x' AS b, NULL AS c UNION ALL SELECT 2, '', NULL ORDER BY a";
+    let json = tarn.ok(&["--format", "json", "-c", sql])?;
+    let parsed: serde_json::Value = serde_json::from_str(&json.stdout)?;
+    assert_eq!(parsed, serde_json::json!([{"a": 1, "b": "x"}, {"a": 2, "b": ""}]));
+    assert!(json.stderr.starts_with("2 rows · "), "{}", json.stderr);
+    let nd = tarn.ok(&["--format", "ndjson", "-c", sql])?;
+    assert_eq!(nd.stdout.lines().count(), 2);
+    let csv = tarn.ok(&["--format", "csv", "-c", sql])?;
+    assert_eq!(csv.stdout, "a,b,c\n1,x,\n2,\"\",\n");
+    let table = tarn.ok(&["-c", sql])?;
+    assert!(table.stdout.contains("| 2 |   | NULL |"), "{}", table.stdout);
+    let quiet = tarn.ok(&["--quiet", "-c", sql])?;
+    assert_eq!(quiet.stderr, "");
+    Ok(())
+}
+
+#[test]
+fn max_scan_stops_a_query_over_the_limit() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let data = tempfile::tempdir()?;
+    write_consumer_csv_of_size(&data.path().join("ten_mb.csv"), 10 << 20, 1)?;
+    let tarn = Tarn::local(wh.path());
+    tarn.ok(&[
+        "-f",
+        &repo_file("queries/consumer_header/01_raw_table.sql"),
+        "--var",
+        &format!("location={}", dir_url(data.path())),
+        "--var",
+        "database=scan",
+    ])?;
+    let err = tarn.fails(&["--max-scan", "1MB", "-c", "SELECT count(*) FROM scan.consumer_raw"])?;
+    assert!(err.starts_with("error: query cancelled: it read "), "{err}");
+    assert!(err.contains("over the scan limit of 1.00 MB"), "{err}");
+    // The same through the environment, and a limit that fits.
+    let mut cmd = tarn.command();
+    let out = cmd
+        .env("TARN_MAX_SCAN", "20MB")
+        .args(["--format", "csv", "-c", "SELECT count(*) FROM scan.consumer_raw"])
+        .output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+#[test]
+fn racing_processes_create_one_table_and_leave_a_readable_catalog() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let (_data, intake) = consumer_data()?;
+    let tarn = Tarn::local(wh.path());
+    tarn.ok(&["-c", "CREATE DATABASE race"])?;
+    for round in 0..6 {
+        let ddl = format!(
+            "CREATE EXTERNAL TABLE race.t{round} (id bigint) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}'",
+            dir_url(&intake)
+        );
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                tarn.command()
+                    .args(["-c", &ddl])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            })
+            .collect::<Result<_, _>>()?;
+        let outcomes: Vec<Ran> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().map(ran))
+            .collect::<Result<_, _>>()?;
+        let winners = outcomes.iter().filter(|r| r.code == Some(0)).count();
+        assert_eq!(
+            winners,
+            1,
+            "round {round}: {:?}",
+            outcomes.iter().map(|r| &r.stderr).collect::<Vec<_>>()
+        );
+        let loser = outcomes
+            .iter()
+            .find(|r| r.code != Some(0))
+            .map(|r| r.stderr.trim().to_string())
+            .unwrap_or_default();
+        assert_eq!(loser, format!("error: table 'race.t{round}' already exists"));
+    }
+    let tables = tarn.ok(&["--format", "csv", "-c", "SHOW TABLES IN race"])?;
+    assert_eq!(tables.stdout.lines().count(), 1 + 6);
+    tarn.ok(&["-c", "DESCRIBE race.t5"])?;
+    Ok(())
+}
+
+#[test]
+fn a_writer_killed_mid_script_never_leaves_an_unreadable_catalog() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let (_data, intake) = consumer_data()?;
+    let tarn = Tarn::local(wh.path());
+    let script_dir = tempfile::tempdir()?;
+    let script = script_dir.path().join("many.sql");
+    let mut file = std::fs::File::create(&script)?;
+    for i in 0..400 {
+        writeln!(file, "CREATE DATABASE IF NOT EXISTS db{};", i % 7)?;
+        writeln!(
+            file,
+            "CREATE EXTERNAL TABLE db{}.t{i} (id bigint) LOCATION '{}';",
+            i % 7,
+            dir_url(&intake)
+        )?;
+        writeln!(file, "DROP TABLE IF EXISTS db{}.t{};", i % 7, i / 2)?;
+    }
+    drop(file);
+    for delay_ms in [150, 400, 900] {
+        let mut child = tarn
+            .command()
+            .args(["--quiet", "-f"])
+            .arg(&script)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill()?; // SIGKILL: no chance to clean up
+        child.wait()?;
+        let dbs = tarn.ok(&["--format", "csv", "-c", "SHOW DATABASES"])?;
+        for db in dbs.stdout.lines().skip(1) {
+            let tables = tarn.ok(&["--format", "csv", "-c", &format!("SHOW TABLES IN {db}")])?;
+            for table in tables.stdout.lines().skip(1) {
+                tarn.ok(&["-c", &format!("DESCRIBE {db}.{table}")])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn drop_table_leaves_every_data_file() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let (_data, intake) = consumer_data()?;
+    let before: Vec<(PathBuf, Vec<u8>)> = tarn_fixtures::s3::walk(&intake)?
+        .into_iter()
+        .map(|p| std::fs::read(&p).map(|b| (p, b)))
+        .collect::<Result<_, _>>()?;
+    let tarn = Tarn::local(wh.path());
+    tarn.ok(&[
+        "-f",
+        &repo_file("queries/consumer_header/01_raw_table.sql"),
+        "--var",
+        &format!("location={}", dir_url(&intake)),
+    ])?;
+    let dropped = tarn.ok(&["-c", "DROP TABLE \"sf-digital-transformation\".consumer_raw"])?;
+    assert!(dropped.stderr.contains("were not touched"), "{}", dropped.stderr);
+    let after: Vec<(PathBuf, Vec<u8>)> = tarn_fixtures::s3::walk(&intake)?
+        .into_iter()
+        .map(|p| std::fs::read(&p).map(|b| (p, b)))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(before, after);
+    Ok(())
+}
+
+/// Every error of the issue's list: one `error:` line that says what and where, exit code 1, catalog unchanged.
+#[test]
+fn errors_say_what_and_where_exit_1_and_change_nothing() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let (_data, intake) = consumer_data()?;
+    let tarn = Tarn::local(wh.path());
+    tarn.ok(&[
+        "-f",
+        &repo_file("queries/consumer_header/01_raw_table.sql"),
+        "--var",
+        &format!("location={}", dir_url(&intake)),
+        "--var",
+        "database=sales",
+    ])?;
+    let catalog = || tarn_fixtures::s3::walk(wh.path());
+    let before = catalog()?;
+
+    // Unknown table and database, with the near names.
+    assert_eq!(
+        tarn.fails(&["-c", "SELECT * FROM sales.consumer_rwa"])?,
+        "error: table 'sales.consumer_rwa' does not exist; did you mean 'sales.consumer_raw'?"
+    );
+    assert_eq!(
+        tarn.fails(&["-c", "SELECT * FROM sails.consumer_raw"])?,
+        "error: database 'sails' does not exist; did you mean 'sales'?"
+    );
+
+    // LOCATION with no files: nothing to infer the columns from.
+    let empty = tempfile::tempdir()?;
+    let e = tarn.fails(&[
+        "-c",
+        &format!(
+            "CREATE EXTERNAL TABLE sales.e STORED AS PARQUET LOCATION '{}'",
+            dir_url(empty.path())
+        ),
+    ])?;
+    assert_eq!(
+        e,
+        format!(
+            "error: LOCATION file://{}/: holds no data files to infer the columns from; give a column list, or point LOCATION at the folder with the data",
+            empty.path().display()
+        )
+    );
+
+    // Tables over bad files register fine; reading them fails.
+    let bad = tempfile::tempdir()?;
+    write_gzip(
+        &bad.path().join("part-00000.csv.gz"),
+        "HouseholdID|PersonID|FirstName|LastName|State|ZipCode|Income|BirthDate\n1|10|Ann|Lee|CA|01234|5.5|1980-01-02\n2|20|Bo|Lee|CA|01234|5.5\n",
+    )?;
+    tarn.ok(&[
+        "-f",
+        &repo_file("queries/consumer_header/01_raw_table.sql"),
+        "--var",
+        &format!("location={}", dir_url(bad.path())),
+        "--var",
+        "database=bad",
+    ])?;
+    let notgz = tempfile::tempdir()?;
+    std::fs::write(notgz.path().join("part-0.csv.gz"), "HouseholdID|PersonID\n1|2\n")?;
+    tarn.ok(&["-c", &format!("CREATE EXTERNAL TABLE bad.notgz (a bigint, b bigint) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}'", dir_url(notgz.path()))])?;
+    let pq = tempfile::tempdir()?;
+    std::fs::write(pq.path().join("readme.txt"), "not parquet\n")?;
+    tarn.ok(&[
+        "-c",
+        &format!(
+            "CREATE EXTERNAL TABLE bad.pq (a bigint) STORED AS PARQUET LOCATION '{}'",
+            dir_url(pq.path())
+        ),
+    ])?;
+    let before_bad = catalog()?;
+
+    // A row with the wrong number of fields: file, line, expected and found.
+    let e = tarn.fails(&["-c", "SELECT count(*) FROM bad.consumer_raw"])?;
+    assert_eq!(
+        e,
+        format!(
+            "error: file://{}/part-00000.csv.gz:3: expected 8 fields, found 7; check the table's delimiter and header setting, or fix the row",
+            bad.path().display()
+        )
+    );
+
+    // A gzip name over content that is not gzip.
+    let e = tarn.fails(&["-c", "SELECT count(*) FROM bad.notgz"])?;
+    assert!(
+        e.starts_with(&format!(
+            "error: file://{}/part-0.csv.gz: cannot decompress as gzip",
+            notgz.path().display()
+        )),
+        "{e}"
+    );
+
+    // A file that is not Parquet in a Parquet table.
+    let e = tarn.fails(&["-c", "SELECT count(*) FROM bad.pq"])?;
+    assert_eq!(
+        e,
+        format!(
+            "error: file://{}/readme.txt: not a Parquet file (no Parquet footer); keep only Parquet files under the table's LOCATION",
+            pq.path().display()
+        )
+    );
+    let after_bad = catalog()?;
+
+    // A DDL typo in a script: file, line and column.
+    let scripts = tempfile::tempdir()?;
+    let script = scripts.path().join("typo.sql");
+    std::fs::write(
+        &script,
+        "-- make a table\nCREATE EXTERNAL TABLE sales.typo (a string)\n  STORED AZ PARQUET\n  LOCATION '/tmp/x';\n",
+    )?;
+    let e = tarn.fails(&["-f", &script.display().to_string()])?;
+    assert_eq!(
+        e,
+        format!(
+            "error: {}:3:10: syntax error: Expected: AS, found: AZ",
+            script.display()
+        )
+    );
+    let e = tarn.fails(&["-c", "SELEC 1"])?;
+    assert!(e.starts_with("error: syntax error: ") && e.contains("SELEC"), "{e}");
+
+    assert_eq!(after_bad, before_bad, "failing queries wrote nothing");
+    let after = catalog()?;
+    assert_eq!(
+        after.len(),
+        before.len() + 4,
+        "only the bad database and its three tables, created on purpose"
+    );
+    Ok(())
+}
+
+#[test]
+fn s3_errors_name_the_bucket_and_the_credentials() -> TestResult {
+    let server = S3Server::start()?;
+    server.create_bucket("consumer")?;
+    let (_data, intake) = consumer_data()?;
+    server.upload_dir(&intake, "consumer", "intake")?;
+    let wh = tempfile::tempdir()?;
+    let tarn = Tarn::s3(&wh.path().display().to_string(), &server);
+    let e = tarn.fails(&[
+        "-f",
+        &repo_file("queries/consumer_header/01_raw_table.sql"),
+        "--var",
+        "location=s3://no-such-bucket/intake/",
+    ])?;
+    assert!(
+        e.contains("s3://no-such-bucket/intake/: the bucket does not exist"),
+        "{e}"
+    );
+    let tables = tarn.ok(&["--format", "csv", "-c", "SHOW TABLES IN \"sf-digital-transformation\""])?;
+    assert_eq!(tables.stdout, "tab_name\n", "nothing registered");
+
+    if server.checks_credentials() {
+        let mut bad = Tarn::s3(&wh.path().display().to_string(), &server);
+        for (k, v) in bad.env.iter_mut() {
+            if *k == "AWS_SECRET_ACCESS_KEY" {
+                *v = "not-the-secret".into();
+            }
+        }
+        let e = bad.fails(&["-f", &repo_file("queries/consumer_header/01_raw_table.sql")])?;
+        assert!(
+            e.contains("s3://consumer/intake/: the credentials were rejected"),
+            "{e}"
+        );
+        assert!(!e.contains("not-the-secret"), "{e}");
+    }
+
+    // A named profile from ~/.aws files works like the environment.
+    let home = tempfile::tempdir()?;
+    std::fs::create_dir_all(home.path().join(".aws"))?;
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "[lake]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            tarn_fixtures::s3::ACCESS_KEY,
+            tarn_fixtures::s3::SECRET_KEY
+        ),
+    )?;
+    std::fs::write(
+        home.path().join(".aws/config"),
+        format!(
+            "[profile lake]\nregion = us-east-1\nendpoint_url = {}\n",
+            server.endpoint()
+        ),
+    )?;
+    let profile = Tarn::local(wh.path());
+    let out = profile
+        .command()
+        .env("AWS_PROFILE", "lake")
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join(".aws/credentials"))
+        .env("AWS_CONFIG_FILE", home.path().join(".aws/config"))
+        .args([
+            "-f",
+            &repo_file("queries/consumer_header/01_raw_table.sql"),
+            "-c",
+            "SELECT count(*) FROM \"sf-digital-transformation\".consumer_raw",
+        ])
+        .output()?;
+    let r = ran(out);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains(&(PARTS * ROWS_PER_PART).to_string()), "{}", r.stdout);
+    let missing = profile
+        .command()
+        .env("AWS_PROFILE", "nope")
+        .args(["-c", "SELECT * FROM \"sf-digital-transformation\".consumer_raw"])
+        .output()?;
+    let r = ran(missing);
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr.contains("AWS_PROFILE=nope but no [nope] profile"),
+        "{}",
+        r.stderr
+    );
+    Ok(())
+}
+
+#[test]
+fn scripts_stop_at_the_first_failure_unless_told_to_continue() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let tarn = Tarn::local(wh.path());
+    let dir = tempfile::tempdir()?;
+    let first = dir.path().join("01.sql");
+    let second = dir.path().join("02.sql");
+    std::fs::write(
+        &first,
+        "CREATE DATABASE ${db};\nSELECT * FROM ${db}.missing;\nCREATE DATABASE ${db}_after;\n",
+    )?;
+    std::fs::write(&second, "CREATE DATABASE second;\n")?;
+    let r = tarn.run(&[
+        "run",
+        &first.display().to_string(),
+        &second.display().to_string(),
+        "--var",
+        "db=s1",
+    ])?;
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr.contains(&format!(
+            "error: {}:2:1: table 's1.missing' does not exist",
+            first.display()
+        )),
+        "{}",
+        r.stderr
+    );
+    let dbs = tarn.ok(&["--format", "csv", "-c", "SHOW DATABASES"])?;
+    assert_eq!(dbs.stdout, "database_name\ndefault\ns1\n");
+
+    let r = tarn.run(&[
+        "--continue-on-error",
+        "run",
+        &first.display().to_string(),
+        &second.display().to_string(),
+        "--var",
+        "db=s2",
+    ])?;
+    assert_eq!(r.code, Some(1), "a failure is still reported");
+    let dbs = tarn.ok(&["--format", "csv", "-c", "SHOW DATABASES"])?;
+    assert_eq!(dbs.stdout, "database_name\ndefault\ns1\ns2\ns2_after\nsecond\n");
+
+    let e = tarn.fails(&["run", &first.display().to_string()])?;
+    assert_eq!(
+        e,
+        format!(
+            "error: {}:1:1: the script uses ${{db}} but no --var db=... was given",
+            first.display()
+        )
+    );
+    Ok(())
+}
+
+#[test]
+fn piped_stdin_runs_as_a_script() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let tarn = Tarn::local(wh.path());
+    let run_stdin = |input: &str| -> TestResult<Ran> {
+        let mut child = tarn
+            .command()
+            .args(["--format", "csv"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        child.stdin.take().ok_or("no stdin")?.write_all(input.as_bytes())?;
+        Ok(ran(child.wait_with_output()?))
+    };
+    let r = run_stdin("SELECT 1 AS one;\nSELECT 2 AS two;\n")?;
+    assert_eq!((r.code, r.stdout.as_str()), (Some(0), "one\n1\ntwo\n2\n"));
+    let r = run_stdin("SELECT 1;\nSELECT * FROM nowhere;\n")?;
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr
+            .contains("error: stdin:2:1: table 'default.nowhere' does not exist"),
+        "{}",
+        r.stderr
+    );
+    Ok(())
+}
