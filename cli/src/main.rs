@@ -1,16 +1,19 @@
 //! `tarn`: the command line.
 
+mod demo;
 mod output;
+mod script;
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use tarn_engine::{Session, SessionOptions, SqlStatement, parse_size, split_statements};
+use tarn_engine::{Session, SessionOptions, parse_size};
 
-use crate::output::{Format, RowsError, stats_line, write_rows};
+use crate::output::Format;
+use crate::script::{RunOptions, Script, run_script};
 
 /// Exit code when a statement fails.
 const EXIT_FAILED: u8 = 1;
@@ -73,6 +76,33 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Benchmark the formats a table can be stored in: time, bytes scanned and the Athena bill per query.
+    Bench {
+        /// Rows to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Gzip parts to split them into.
+        #[arg(long, default_value_t = 8)]
+        parts: usize,
+        /// Runs per query (the report gives the median and the range).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Folder for data, warehouse, results.json and report.md.
+        #[arg(long, default_value = "tarn-bench")]
+        out: PathBuf,
+    },
+    /// Replay the consumer-header case study on generated data: gzip CSV in, bytes scanned and the Athena bill out.
+    Demo {
+        /// Rows to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Gzip parts to split them into (written in parallel).
+        #[arg(long, default_value_t = 8)]
+        parts: usize,
+        /// Folder for the data and the demo's warehouse.
+        #[arg(long, default_value = "tarn-demo")]
+        dir: PathBuf,
+    },
 }
 
 fn parse_max_scan(s: &str) -> Result<u64, String> {
@@ -89,14 +119,6 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 }
 
 /// One source of SQL: a -c string, a file, or stdin.
-struct Script {
-    /// How errors name it: a path, `-c` or `stdin`.
-    name: String,
-    text: String,
-    /// Whether positions are worth printing as `name:line:col` (files) or only as `line, column` (-c).
-    is_file: bool,
-}
-
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
@@ -131,6 +153,39 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
+    if let Some(Command::Demo { rows, parts, dir }) = &cli.command {
+        let options = demo::DemoOptions {
+            rows: *rows,
+            parts: *parts,
+            dir: dir.clone(),
+        };
+        return match runtime.block_on(demo::run(options)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        };
+    }
+    if let Some(Command::Bench { rows, parts, runs, out }) = &cli.command {
+        let options = tarn_bench::BenchOptions {
+            rows: *rows,
+            parts: *parts,
+            runs: *runs,
+            out: out.clone(),
+        };
+        return match runtime.block_on(tarn_bench::run(&options)) {
+            Ok(measurements) => {
+                println!("{}", tarn_bench::markdown(&options, &measurements));
+                eprintln!("wrote {}/results.json and report.md", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        };
+    }
     runtime.block_on(run(cli, sources))
 }
 
@@ -202,9 +257,14 @@ async fn run(cli: Cli, sources: Vec<Source>) -> ExitCode {
         }
     };
     let vars: BTreeMap<String, String> = cli.vars.iter().cloned().collect();
+    let options = RunOptions {
+        format: cli.format,
+        quiet: cli.quiet,
+        continue_on_error: cli.continue_on_error,
+    };
     let mut failed = false;
     for script in scripts {
-        if !run_script(&mut session, &script, &vars, &cli).await {
+        if !run_script(&mut session, &script, &vars, options).await {
             failed = true;
             if !cli.continue_on_error {
                 break;
@@ -220,153 +280,4 @@ async fn run(cli: Cli, sources: Vec<Source>) -> ExitCode {
 
 fn default_warehouse() -> Option<String> {
     dirs::data_dir().map(|d| d.join("tarn").join("warehouse").display().to_string())
-}
-
-/// Runs every statement of a script; returns false if any failed.
-async fn run_script(session: &mut Session, script: &Script, vars: &BTreeMap<String, String>, cli: &Cli) -> bool {
-    let text = match substitute(&script.text, vars) {
-        Ok(t) => t,
-        Err((line, message)) => {
-            report(script, Some((line, 1)), &message);
-            return false;
-        }
-    };
-    let statements = match split_statements(&text) {
-        Ok(s) => s,
-        Err(e) => {
-            report(script, e.position(), &e.to_string());
-            return false;
-        }
-    };
-    let mut ok = true;
-    for statement in statements {
-        if let Err(e) = run_statement(session, &statement, cli).await {
-            match e {
-                RowsError::Engine(e) => {
-                    let position = e
-                        .position()
-                        .map(|(l, c)| absolute(&statement, l, c))
-                        .or(if script.is_file {
-                            Some((statement.line, statement.column))
-                        } else {
-                            None
-                        });
-                    report(script, position, &e.to_string());
-                }
-                // A closed stdout (`tarn ... | head`) ends the run quietly.
-                RowsError::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe => return false,
-                RowsError::Output(io) => report(script, None, &format!("cannot write output: {io}")),
-            }
-            ok = false;
-            if !cli.continue_on_error {
-                return false;
-            }
-        }
-    }
-    ok
-}
-
-async fn run_statement(session: &mut Session, statement: &SqlStatement, cli: &Cli) -> Result<(), RowsError> {
-    let mut result = session.execute(&statement.text).await.map_err(RowsError::Engine)?;
-    for notice in result.notices() {
-        eprintln!("warning: {notice}");
-    }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    write_rows(&mut result, cli.format, &mut out).await?;
-    drop(out);
-    if !cli.quiet {
-        let line = stats_line(result.kind(), result.message(), &result.stats());
-        let _ = writeln!(std::io::stderr(), "{line}");
-    }
-    Ok(())
-}
-
-/// A position inside a statement, as a position in the script.
-fn absolute(statement: &SqlStatement, line: u64, column: u64) -> (u64, u64) {
-    if line <= 1 {
-        (statement.line, statement.column + column.saturating_sub(1))
-    } else {
-        (statement.line + line - 1, column)
-    }
-}
-
-/// `error: FILE:LINE:COL: message` for scripts, `error: message (line L, column C)` for -c.
-fn report(script: &Script, position: Option<(u64, u64)>, message: &str) {
-    let line = match (position, script.is_file) {
-        (Some((l, c)), true) => format!("error: {}:{l}:{c}: {message}", script.name),
-        (Some((l, c)), false) => format!("error: {message} (line {l}, column {c})"),
-        (None, true) => format!("error: {}: {message}", script.name),
-        (None, false) => format!("error: {message}"),
-    };
-    eprintln!("{}", line.replace('\n', " "));
-}
-
-/// Replaces `${name}` with `--var name=value`, or with `default` in `${name:-default}` when no --var is given.
-/// An unknown name without a default is an error (with its line), never an empty string.
-fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, (u64, String)> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut line = 1u64;
-    while let Some(start) = rest.find("${") {
-        let Some(len) = rest[start + 2..].find('}') else {
-            break;
-        };
-        let inner = &rest[start + 2..start + 2 + len];
-        let (name, default) = match inner.split_once(":-") {
-            Some((name, default)) => (name, Some(default)),
-            None => (inner, None),
-        };
-        let is_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        out.push_str(&rest[..start]);
-        line += rest[..start].matches('\n').count() as u64;
-        match (is_name, vars.get(name), default) {
-            (true, Some(value), _) => out.push_str(value),
-            (true, None, Some(default)) => out.push_str(default),
-            (true, None, None) => {
-                return Err((
-                    line,
-                    format!("the script uses ${{{name}}} but no --var {name}=... was given"),
-                ));
-            }
-            (false, _, _) => out.push_str(&rest[start..start + 3 + len]),
-        }
-        line += inner.matches('\n').count() as u64;
-        rest = &rest[start + 3 + len..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn variables_are_filled_and_missing_ones_reported() {
-        let vars: BTreeMap<String, String> = [("loc".to_string(), "s3://b/x/".to_string())].into();
-        assert_eq!(
-            substitute("LOCATION '${loc}' -- ${not a var}", &vars),
-            Ok("LOCATION 's3://b/x/' -- ${not a var}".to_string())
-        );
-        assert_eq!(
-            substitute("a\nb ${loc}\nc ${db}", &vars).err(),
-            Some((3, "the script uses ${db} but no --var db=... was given".to_string()))
-        );
-        assert_eq!(
-            substitute("USE ${db:-sales}; LOCATION '${loc:-s3://default/}'", &vars),
-            Ok("USE sales; LOCATION 's3://b/x/'".to_string())
-        );
-    }
-
-    #[test]
-    fn positions_map_into_the_script() {
-        let statement = SqlStatement {
-            text: "SELECT\n x".into(),
-            line: 10,
-            column: 5,
-        };
-        assert_eq!(absolute(&statement, 1, 3), (10, 7));
-        assert_eq!(absolute(&statement, 2, 2), (11, 2));
-    }
 }

@@ -687,3 +687,65 @@ fn piped_stdin_runs_as_a_script() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn demo_replays_the_case_study_and_reuses_its_data() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let demo_dir = dir.path().join("demo");
+    let run = || -> TestResult<Ran> {
+        let out = Command::new(env!("CARGO_BIN_EXE_tarn"))
+            .args(["demo", "--rows", "30000", "--parts", "3", "--dir"])
+            .arg(&demo_dir)
+            .stdin(Stdio::null())
+            .output()?;
+        Ok(ran(out))
+    };
+    let first = run()?;
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("generated 30000 rows in 3 gzip parts"),
+        "{}",
+        first.stderr
+    );
+    let bytes: u64 = tarn_fixtures::s3::walk(&demo_dir.join("intake"))?
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "gz"))
+        .map(|p| std::fs::metadata(p).map(|m| m.len()))
+        .sum::<Result<_, _>>()?;
+    let summary_row = first
+        .stdout
+        .lines()
+        .find(|l| l.contains("| count all rows"))
+        .ok_or("no summary row")?
+        .to_string();
+    assert!(summary_row.contains(" 30000 |"), "{summary_row}");
+    assert!(
+        summary_row.contains(&tarn_engine::format_bytes(bytes)),
+        "{summary_row} vs {bytes} bytes"
+    );
+
+    let second = run()?;
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    assert!(second.stderr.contains("reusing the demo data"), "{}", second.stderr);
+
+    // The tables it made are there for the user.
+    let tarn = Tarn::local(&demo_dir.join("warehouse"));
+    assert_eq!(
+        tarn.value("SELECT count(*) FROM \"sf-digital-transformation\".consumer_raw")?,
+        "30000"
+    );
+
+    // A folder tarn did not write is never written into.
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir_all(foreign.join("intake"))?;
+    std::fs::write(foreign.join("intake/mine.txt"), "keep me")?;
+    let out = Command::new(env!("CARGO_BIN_EXE_tarn"))
+        .args(["demo", "--dir"])
+        .arg(&foreign)
+        .output()?;
+    let r = ran(out);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("was not written by tarn demo"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(foreign.join("intake/mine.txt"))?, "keep me");
+    Ok(())
+}

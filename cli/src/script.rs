@@ -1,0 +1,179 @@
+//! Running SQL scripts: `${var}` substitution, statements in order, errors with file:line:column.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use tarn_engine::{Session, SqlStatement, split_statements};
+
+use crate::output::{Format, RowsError, stats_line, write_rows};
+
+/// One source of SQL: a -c string, a file, or stdin.
+pub struct Script {
+    /// How errors name it: a path, `-c` or `stdin`.
+    pub name: String,
+    pub text: String,
+    /// Whether positions are printed as `name:line:col` (files) or as `(line L, column C)` (-c).
+    pub is_file: bool,
+}
+
+/// How statements are run and shown.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub format: Format,
+    pub quiet: bool,
+    pub continue_on_error: bool,
+}
+
+/// Runs every statement of a script; returns false if any failed.
+pub async fn run_script(
+    session: &mut Session,
+    script: &Script,
+    vars: &BTreeMap<String, String>,
+    options: RunOptions,
+) -> bool {
+    let text = match substitute(&script.text, vars) {
+        Ok(t) => t,
+        Err((line, message)) => {
+            report(script, Some((line, 1)), &message);
+            return false;
+        }
+    };
+    let statements = match split_statements(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            report(script, e.position(), &e.to_string());
+            return false;
+        }
+    };
+    let mut ok = true;
+    for statement in statements {
+        if let Err(e) = run_statement(session, &statement, options).await {
+            match e {
+                RowsError::Engine(e) => {
+                    let position = e
+                        .position()
+                        .map(|(l, c)| absolute(&statement, l, c))
+                        .or(if script.is_file {
+                            Some((statement.line, statement.column))
+                        } else {
+                            None
+                        });
+                    report(script, position, &e.to_string());
+                }
+                // A closed stdout (`tarn ... | head`) ends the run quietly.
+                RowsError::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe => return false,
+                RowsError::Output(io) => report(script, None, &format!("cannot write output: {io}")),
+            }
+            ok = false;
+            if !options.continue_on_error {
+                return false;
+            }
+        }
+    }
+    ok
+}
+
+async fn run_statement(session: &mut Session, statement: &SqlStatement, options: RunOptions) -> Result<(), RowsError> {
+    let mut result = session.execute(&statement.text).await.map_err(RowsError::Engine)?;
+    for notice in result.notices() {
+        eprintln!("warning: {notice}");
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write_rows(&mut result, options.format, &mut out).await?;
+    drop(out);
+    if !options.quiet {
+        let line = stats_line(result.kind(), result.message(), &result.stats());
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+    Ok(())
+}
+
+/// A position inside a statement, as a position in the script.
+fn absolute(statement: &SqlStatement, line: u64, column: u64) -> (u64, u64) {
+    if line <= 1 {
+        (statement.line, statement.column + column.saturating_sub(1))
+    } else {
+        (statement.line + line - 1, column)
+    }
+}
+
+/// `error: FILE:LINE:COL: message` for scripts, `error: message (line L, column C)` for -c.
+pub fn report(script: &Script, position: Option<(u64, u64)>, message: &str) {
+    let line = match (position, script.is_file) {
+        (Some((l, c)), true) => format!("error: {}:{l}:{c}: {message}", script.name),
+        (Some((l, c)), false) => format!("error: {message} (line {l}, column {c})"),
+        (None, true) => format!("error: {}: {message}", script.name),
+        (None, false) => format!("error: {message}"),
+    };
+    eprintln!("{}", line.replace('\n', " "));
+}
+
+/// Replaces `${name}` with `--var name=value`, or with `default` in `${name:-default}` when no --var is given.
+/// An unknown name without a default is an error (with its line), never an empty string.
+pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, (u64, String)> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut line = 1u64;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else {
+            break;
+        };
+        let inner = &rest[start + 2..start + 2 + len];
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
+        let is_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        out.push_str(&rest[..start]);
+        line += rest[..start].matches('\n').count() as u64;
+        match (is_name, vars.get(name), default) {
+            (true, Some(value), _) => out.push_str(value),
+            (true, None, Some(default)) => out.push_str(default),
+            (true, None, None) => {
+                return Err((
+                    line,
+                    format!("the script uses ${{{name}}} but no --var {name}=... was given"),
+                ));
+            }
+            (false, _, _) => out.push_str(&rest[start..start + 3 + len]),
+        }
+        line += inner.matches('\n').count() as u64;
+        rest = &rest[start + 3 + len..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_are_filled_and_missing_ones_reported() {
+        let vars: BTreeMap<String, String> = [("loc".to_string(), "s3://b/x/".to_string())].into();
+        assert_eq!(
+            substitute("LOCATION '${loc}' -- ${not a var}", &vars),
+            Ok("LOCATION 's3://b/x/' -- ${not a var}".to_string())
+        );
+        assert_eq!(
+            substitute("a\nb ${loc}\nc ${db}", &vars).err(),
+            Some((3, "the script uses ${db} but no --var db=... was given".to_string()))
+        );
+        assert_eq!(
+            substitute("USE ${db:-sales}; LOCATION '${loc:-s3://default/}'", &vars),
+            Ok("USE sales; LOCATION 's3://b/x/'".to_string())
+        );
+    }
+
+    #[test]
+    fn positions_map_into_the_script() {
+        let statement = SqlStatement {
+            text: "SELECT\n x".into(),
+            line: 10,
+            column: 5,
+        };
+        assert_eq!(absolute(&statement, 1, 3), (10, 7));
+        assert_eq!(absolute(&statement, 2, 2), (11, 2));
+    }
+}
