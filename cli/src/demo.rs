@@ -15,7 +15,7 @@ use crate::script::substitute;
 
 const RAW_TABLE_SQL: &str = include_str!("../../queries/consumer_header/01_raw_table.sql");
 const DATABASE: &str = "sf-digital-transformation";
-const SEED: u64 = 2020_03;
+const SEED: u64 = 202_003;
 /// Marks a folder of generated data, so a re-run reuses it and tarn never writes into a folder of someone else's.
 const MARKER: &str = "_tarn_demo.json";
 

@@ -6,7 +6,7 @@ use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::ObjectName;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{EngineError, Result, syntax_error};
 
@@ -494,7 +494,6 @@ impl<'a> Ddl<'a> {
                 Token::Lt | Token::LParen => depth += 1,
                 Token::Gt | Token::RParen => depth -= 1,
                 Token::ShiftRight => depth -= 2,
-                Token::Whitespace(Whitespace::Space) => {}
                 _ => {}
             }
             let t = self.p.next_token();

@@ -48,7 +48,7 @@ impl Location {
                         .filter(|b| !b.is_empty())
                         .ok_or_else(|| bad("no bucket name; write s3://bucket/prefix/"))?;
                     let prefix = Path::from_url_path(url.path()).map_err(|e| bad(&format!("invalid path ({e})")))?;
-                    Ok(Self::new(&format!("s3://{bucket}"), prefix))
+                    Self::new(&format!("s3://{bucket}"), prefix)
                 }
                 "file" => {
                     let path = url
@@ -73,11 +73,14 @@ impl Location {
             location: input.to_string(),
             message: format!("invalid local path ({e})"),
         })?;
-        Ok(Self::new("file://", prefix))
+        Self::new("file://", prefix)
     }
 
-    fn new(store: &str, prefix: Path) -> Self {
-        let store_url = ObjectStoreUrl::parse(store).unwrap_or_else(|_| ObjectStoreUrl::local_filesystem());
+    fn new(store: &str, prefix: Path) -> Result<Self> {
+        let store_url = ObjectStoreUrl::parse(store).map_err(|e| EngineError::Location {
+            location: store.to_string(),
+            message: format!("not a valid store URL ({e})"),
+        })?;
         let url = if prefix.as_ref().is_empty() {
             format!("{}/", store.trim_end_matches('/'))
         } else if store == "file://" {
@@ -85,7 +88,7 @@ impl Location {
         } else {
             format!("{store}/{}/", prefix.as_ref())
         };
-        Self { store_url, prefix, url }
+        Ok(Self { store_url, prefix, url })
     }
 
     /// The URL of an object under this store, for messages.

@@ -554,3 +554,52 @@ async fn catalog_errors_suggest_and_change_nothing() -> TestResult {
     assert_eq!(scalar(&mut s, "SELECT count(*) FROM sales.later").await?, "0");
     Ok(())
 }
+
+#[tokio::test]
+async fn every_codec_athena_reads_is_chosen_per_file() -> TestResult {
+    use std::io::Write as _;
+    let wh = tempdir()?;
+    let data = tempdir()?;
+    let root = data.path();
+    let text = |first: u32| format!("id|name\n{first}|a\n{}|b\n", first + 1);
+    std::fs::write(root.join("plain.csv"), text(1))?;
+    write_gzip(&root.join("g.csv.gz"), &text(3))?;
+    let mut bz = bzip2::write::BzEncoder::new(
+        std::fs::File::create(root.join("b.csv.bz2"))?,
+        bzip2::Compression::default(),
+    );
+    bz.write_all(text(5).as_bytes())?;
+    bz.finish()?;
+    std::fs::write(root.join("z.csv.zst"), zstd::encode_all(text(7).as_bytes(), 3)?)?;
+    let mut xz = liblzma::write::XzEncoder::new(std::fs::File::create(root.join("x.csv.xz"))?, 6);
+    xz.write_all(text(9).as_bytes())?;
+    xz.finish()?;
+    let mut s = open(&wh.path().display().to_string()).await?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE EXTERNAL TABLE t (id int, name string) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' \
+             LOCATION '{}' TBLPROPERTIES ('skip.header.line.count'='1')",
+            dir_url(root)
+        ),
+    )
+    .await?;
+    let (rows, _) = run(&mut s, "SELECT count(*), sum(id) FROM t").await?;
+    assert_eq!(rows, [["10", "55"]]);
+
+    // An extension tarn cannot decode is an error, not garbage.
+    std::fs::write(root.join("l.csv.lz4"), b"\x04\x22\x4d\x18")?;
+    let err = s
+        .execute("SELECT count(*) FROM t")
+        .await?
+        .collect()
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        err.as_deref()
+            .is_some_and(|e| e.contains("l.csv.lz4: files compressed with 'lz4' cannot be read yet")),
+        "{err:?}"
+    );
+    Ok(())
+}
