@@ -40,6 +40,8 @@ pub mod serde_params {
     pub const SEPARATOR_CHAR: &str = "separatorChar";
     pub const QUOTE_CHAR: &str = "quoteChar";
     pub const ESCAPE_CHAR: &str = "escapeChar";
+    /// OpenX JSON: `mapping.<column>` names the JSON key a column is read from.
+    pub const MAPPING_PREFIX: &str = "mapping.";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

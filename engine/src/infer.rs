@@ -29,6 +29,8 @@ const SAMPLE_ROWS: usize = 1000;
 /// What inference found.
 pub struct Inferred {
     pub columns: Vec<Column>,
+    /// Column name → the name as the files spell it, where they differ (`householdid` → `HouseholdID`).
+    pub spellings: BTreeMap<String, String>,
     /// Partition keys found as `key=value` folders (typed `string`), when the caller asked for them.
     pub partition_keys: Vec<Column>,
 }
@@ -126,6 +128,7 @@ pub async fn infer_columns(
 
     let headerless = matches!(format, ReadFormat::Delimited { header_lines: 0, .. });
     let mut columns = Vec::new();
+    let mut spellings = BTreeMap::new();
     let mut seen = BTreeMap::new();
     for (i, field) in schema.fields().iter().enumerate() {
         // Glue names the columns of a header-less file col0, col1, ...
@@ -150,12 +153,16 @@ pub async fn infer_columns(
             line: None,
             message: format!("{e}; give a column list with valid names"),
         })?;
+        if &column.name != field.name() && !headerless {
+            spellings.insert(column.name.clone(), field.name().clone());
+        }
         columns.push(column);
     }
     // Parquet files written by Hive-style writers may repeat a partition column; it comes from the folder.
     columns.retain(|c| !partition_keys.iter().any(|p| p.name == c.name));
     Ok(Inferred {
         columns,
+        spellings,
         partition_keys,
     })
 }

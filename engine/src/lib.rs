@@ -1,6 +1,7 @@
 //! tarn's engine: DataFusion over tarn's persistent catalog, with Athena's DDL, per-query scan accounting and
 //! Athena's billing model. It never prints; callers (the CLI, the benchmarks) decide what to show.
 
+mod column_case;
 mod error;
 mod infer;
 mod listing;

@@ -884,12 +884,16 @@ impl Session {
         let location = Location::parse(&table.storage.location)?;
         let store = self.registry.store_for(&location)?;
         let mut notices = Vec::new();
+        let is_json = table.storage.format == StorageFormat::Json;
         if table.storage.columns.is_empty() {
             let inferred =
                 infer_columns(&self.state, Arc::clone(&store), &location, &table, discover_partitions).await?;
             table.storage.columns = inferred.columns;
             if table.partition_keys.is_empty() {
                 table.partition_keys = inferred.partition_keys;
+            }
+            if is_json {
+                add_json_mappings(&mut table, &inferred.spellings);
             }
         } else if list_files(store.as_ref(), &location, &location.prefix)
             .await?
@@ -900,6 +904,13 @@ impl Session {
                 "LOCATION {} holds no data files yet; queries return no rows until files arrive",
                 location.url
             ));
+        } else if is_json {
+            // JSON keys are matched exactly when read; Athena's OpenX SerDe ignores case. Record the files'
+            // spelling of the declared columns now, as OpenX `mapping.*` properties.
+            let mut sample = table.clone();
+            sample.storage.columns.clear();
+            let inferred = infer_columns(&self.state, Arc::clone(&store), &location, &sample, false).await?;
+            add_json_mappings(&mut table, &inferred.spellings);
         }
         // Everything a reader needs must be valid before the table is registered.
         TarnTable::try_new(table.clone())?;
@@ -1046,6 +1057,21 @@ fn unqualified_output_names(plan: LogicalPlan) -> Result<LogicalPlan> {
         })
         .collect();
     Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
+}
+
+/// Adds `mapping.<column>` = key for columns whose JSON key differs in case, unless the DDL gave a mapping.
+fn add_json_mappings(table: &mut Table, spellings: &std::collections::BTreeMap<String, String>) {
+    let columns: Vec<String> = table.storage.columns.iter().map(|c| c.name.clone()).collect();
+    for column in columns {
+        if let Some(key) = spellings.get(&column) {
+            table
+                .storage
+                .serde
+                .parameters
+                .entry(format!("{}{column}", serde_params::MAPPING_PREFIX))
+                .or_insert_with(|| key.clone());
+        }
+    }
 }
 
 fn column_from_spec(spec: &crate::sql::ColumnSpec) -> Result<Column> {

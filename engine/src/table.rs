@@ -16,10 +16,14 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::projection::ProjectionExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::projection::ProjectionExec;
 use tarn_catalog::{StorageFormat, Table, params, serde_lib, serde_params};
 
+use crate::column_case::CaseInsensitiveColumns;
 use crate::error::{EngineError, Result};
 use crate::listing::{balance, list_files, list_partitioned_files, references_only};
 use crate::storage::Location;
@@ -175,10 +179,24 @@ impl TarnTable {
         let location = Location::parse(&definition.storage.location)?;
         let (data, partitions) = table_fields(&definition)?;
         let format = ReadFormat::of(&definition)?;
-        let file_schema = Arc::new(Schema::new(data.clone()));
         let schema = Arc::new(Schema::new(
-            data.into_iter().chain(partitions.iter().cloned()).collect::<Vec<_>>(),
+            data.iter()
+                .cloned()
+                .chain(partitions.iter().cloned())
+                .collect::<Vec<_>>(),
         ));
+        // JSON keys may be spelled differently from the column (OpenX's `mapping.<column>`); files are read by key.
+        let serde = &definition.storage.serde.parameters;
+        let file_fields: Vec<Field> = data
+            .into_iter()
+            .map(
+                |f| match serde.get(&format!("{}{}", serde_params::MAPPING_PREFIX, f.name())) {
+                    Some(key) if definition.storage.format == StorageFormat::Json => f.with_name(key),
+                    _ => f,
+                },
+            )
+            .collect();
+        let file_schema = Arc::new(Schema::new(file_fields));
         Ok(Self {
             location,
             file_schema,
@@ -315,18 +333,52 @@ impl TableProvider for TarnTable {
             .with_file_groups(groups)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
+            .with_expr_adapter(Some(Arc::new(CaseInsensitiveColumns)))
             .build();
-        match self.format {
+        let scan = match self.format {
             ReadFormat::Parquet => {
                 let mut options = state.table_options().parquet.clone();
                 options.global.metadata_size_hint = Some(PARQUET_FOOTER_HINT);
                 ParquetFormat::default()
                     .with_options(options)
                     .create_physical_plan(state, config)
-                    .await
+                    .await?
             }
-            _ => Ok(DataSourceExec::from_data_source(config)),
+            _ => DataSourceExec::from_data_source(config),
+        };
+        self.with_table_names(scan, projection)
+    }
+}
+
+impl TarnTable {
+    /// Renames columns read under their file spelling (JSON `mapping.*`) back to the table's names.
+    fn with_table_names(
+        &self,
+        scan: Arc<dyn ExecutionPlan>,
+        projection: Option<&Vec<usize>>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let wanted: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let scanned = scan.schema();
+        let renamed = wanted
+            .iter()
+            .enumerate()
+            .any(|(i, table_index)| scanned.field(i).name() != self.schema.field(*table_index).name());
+        if !renamed {
+            return Ok(scan);
         }
+        let exprs: Vec<ProjectionExpr> = wanted
+            .iter()
+            .enumerate()
+            .map(|(i, table_index)| {
+                ProjectionExpr::new(
+                    Arc::new(Column::new(scanned.field(i).name(), i)),
+                    self.schema.field(*table_index).name(),
+                )
+            })
+            .collect();
+        Ok(Arc::new(ProjectionExec::try_new(exprs, scan)?))
     }
 }
 

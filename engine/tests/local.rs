@@ -603,3 +603,87 @@ async fn every_codec_athena_reads_is_chosen_per_file() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn mixed_case_names_in_files_match_like_athena() -> TestResult {
+    use std::sync::Arc;
+    use tarn_engine::arrow::array::{Int64Array, RecordBatch, StringArray};
+    use tarn_engine::arrow::datatypes::{DataType, Field, Schema};
+    let wh = tempdir()?;
+    let pq = tempdir()?;
+    // Parquet as Spark or pandas write it: the column names keep their case.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("HouseholdID", DataType::Int64, true),
+        Field::new("State", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(Int64Array::from((1..=100).collect::<Vec<i64>>())),
+            Arc::new(StringArray::from(
+                (1..=100)
+                    .map(|i| if i % 4 == 0 { "CA" } else { "TX" })
+                    .collect::<Vec<_>>(),
+            )),
+        ],
+    )?;
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(pq.path().join("p.parquet"))?,
+        schema,
+        None,
+    )?;
+    writer.write(&batch)?;
+    writer.close()?;
+    let mut s = open(&wh.path().display().to_string()).await?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE EXTERNAL TABLE inferred STORED AS PARQUET LOCATION '{}'",
+            dir_url(pq.path())
+        ),
+    )
+    .await?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE EXTERNAL TABLE declared (householdid bigint, state string) STORED AS PARQUET LOCATION '{}'",
+            dir_url(pq.path())
+        ),
+    )
+    .await?;
+    for table in ["inferred", "declared"] {
+        let (rows, _) = run(
+            &mut s,
+            &format!("SELECT count(householdid), sum(householdid) FROM {table} WHERE state = 'CA'"),
+        )
+        .await?;
+        assert_eq!(rows, [["25", "1300"]], "{table}");
+    }
+
+    // JSON keys: Athena's OpenX SerDe ignores their case; tarn records the files' spelling as `mapping.*`.
+    let js = tempdir()?;
+    std::fs::write(
+        js.path().join("e.json"),
+        "{\"EventID\": 1, \"UserName\": \"ann\", \"ts-utc\": \"a\"}\n{\"EventID\": 2, \"UserName\": \"bo\", \"ts-utc\": \"b\"}\n",
+    )?;
+    let serde = "ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'";
+    run(
+        &mut s,
+        &format!("CREATE EXTERNAL TABLE ev1 {serde} LOCATION '{}'", dir_url(js.path())),
+    )
+    .await?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE EXTERNAL TABLE ev2 (eventid bigint, username string, ts string) {serde} \
+             WITH SERDEPROPERTIES ('mapping.ts' = 'ts-utc') LOCATION '{}'",
+            dir_url(js.path())
+        ),
+    )
+    .await?;
+    let (rows, _) = run(&mut s, "SELECT eventid, username FROM ev1 WHERE username = 'bo'").await?;
+    assert_eq!(rows, [["2", "bo"]]);
+    let (rows, _) = run(&mut s, "SELECT sum(eventid), max(username), max(ts) FROM ev2").await?;
+    assert_eq!(rows, [["3", "bo", "b"]]);
+    Ok(())
+}
