@@ -54,8 +54,12 @@ struct Cli {
     quiet: bool,
 
     /// Cancel any query that reads more than this (e.g. 10GB, 500MB).
-    #[arg(long, env = "TARN_MAX_SCAN", value_name = "SIZE", value_parser = parse_max_scan, global = true)]
+    #[arg(long, env = "TARN_MAX_SCAN", value_name = "SIZE", value_parser = parse_size_arg, global = true)]
     max_scan: Option<u64>,
+
+    /// Memory queries may use before sorts and aggregations spill to disk (e.g. 2GB).
+    #[arg(long, env = "TARN_MEMORY_LIMIT", value_name = "SIZE", value_parser = parse_size_arg, global = true)]
+    memory_limit: Option<u64>,
 
     /// Fill ${name} in scripts and commands. May be repeated.
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var, global = true)]
@@ -105,7 +109,7 @@ enum Command {
     },
 }
 
-fn parse_max_scan(s: &str) -> Result<u64, String> {
+fn parse_size_arg(s: &str) -> Result<u64, String> {
     parse_size(s)
 }
 
@@ -248,6 +252,7 @@ async fn run(cli: Cli, sources: Vec<Source>) -> ExitCode {
         max_scan: cli.max_scan,
         database: cli.database.clone(),
         aws: None,
+        memory_limit: cli.memory_limit.map(|m| m as usize),
     };
     let mut session = match Session::open(options).await {
         Ok(s) => s,

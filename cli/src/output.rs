@@ -25,7 +25,7 @@ pub enum Format {
 /// Writes the rows of `result` to `out`. Errors from the query come back as `Err(Ok(engine error))`; output errors
 /// (a closed pipe) as `Err(Err(io))`.
 pub async fn write_rows(result: &mut QueryResult, format: Format, out: &mut dyn Write) -> Result<(), RowsError> {
-    if result.kind() == ResultKind::Command {
+    if matches!(result.kind(), ResultKind::Command | ResultKind::Write) {
         // Drain nothing: commands have no rows, but finishing the stream fixes the elapsed time.
         while let Some(batch) = result.next_batch().await {
             batch.map_err(RowsError::Engine)?;
@@ -146,6 +146,15 @@ pub fn stats_line(kind: ResultKind, message: Option<&str>, stats: &QueryStats) -
     match kind {
         ResultKind::Command => format!("{} · {elapsed}", message.unwrap_or("done")),
         ResultKind::Listing => format!("{} · {elapsed}", rows(stats.rows)),
+        ResultKind::Write => format!(
+            "{} · {elapsed} · scanned {} · Athena would bill {}",
+            message.unwrap_or("written"),
+            format_bytes(stats.bytes_scanned),
+            stats
+                .bill
+                .map(|b| format_dollars(b.dollars))
+                .unwrap_or_else(|| "$0".into())
+        ),
         ResultKind::Query => match &stats.bill {
             Some(bill) => format!(
                 "{} · {elapsed} · scanned {} · Athena would bill {}",

@@ -1,9 +1,12 @@
 //! Running SQL scripts: `${var}` substitution, statements in order, errors with file:line:column.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use tarn_engine::{Session, SqlStatement, split_statements};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tarn_engine::{Session, SqlStatement, WriteProgress, format_bytes, split_statements};
 
 use crate::output::{Format, RowsError, stats_line, write_rows};
 
@@ -74,7 +77,11 @@ pub async fn run_script(
 }
 
 async fn run_statement(session: &mut Session, statement: &SqlStatement, options: RunOptions) -> Result<(), RowsError> {
-    let mut result = session.execute(&statement.text).await.map_err(RowsError::Engine)?;
+    let progress =
+        (!options.quiet && std::io::stderr().is_terminal()).then(|| WriteBar::start(session.write_progress()));
+    let executed = session.execute(&statement.text).await;
+    drop(progress);
+    let mut result = executed.map_err(RowsError::Engine)?;
     for notice in result.notices() {
         eprintln!("warning: {notice}");
     }
@@ -87,6 +94,53 @@ async fn run_statement(session: &mut Session, statement: &SqlStatement, options:
         let _ = writeln!(std::io::stderr(), "{line}");
     }
     Ok(())
+}
+
+/// A spinner with the rows, bytes and files a write has produced so far; appears once a write starts, and is
+/// cleared when dropped.
+struct WriteBar {
+    ticker: tokio::task::JoinHandle<()>,
+    bar: ProgressBar,
+}
+
+impl WriteBar {
+    fn start(progress: Arc<WriteProgress>) -> Self {
+        let bar = ProgressBar::hidden();
+        let shown = bar.clone();
+        let started = std::time::Instant::now();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+                let rows = progress.rows.load(Ordering::Relaxed);
+                if rows == 0 {
+                    continue;
+                }
+                if shown.is_hidden() {
+                    shown.set_draw_target(ProgressDrawTarget::stderr());
+                    shown.set_style(
+                        ProgressStyle::with_template("{spinner} writing {msg} · {elapsed}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                }
+                let seconds = started.elapsed().as_secs_f64().max(0.001);
+                shown.set_message(format!(
+                    "{rows} rows · {} · {} files · {:.0} rows/s",
+                    format_bytes(progress.bytes.load(Ordering::Relaxed)),
+                    progress.files.load(Ordering::Relaxed),
+                    rows as f64 / seconds
+                ));
+                shown.tick();
+            }
+        });
+        Self { ticker, bar }
+    }
+}
+
+impl Drop for WriteBar {
+    fn drop(&mut self) {
+        self.ticker.abort();
+        self.bar.finish_and_clear();
+    }
 }
 
 /// A position inside a statement, as a position in the script.

@@ -1,6 +1,7 @@
 //! tarn's engine: DataFusion over tarn's persistent catalog, with Athena's DDL, per-query scan accounting and
 //! Athena's billing model. It never prints; callers (the CLI, the benchmarks) decide what to show.
 
+pub mod bucket;
 mod column_case;
 mod error;
 mod infer;
@@ -12,6 +13,7 @@ pub mod storage;
 mod table;
 mod text_source;
 mod types;
+pub mod write;
 
 pub use error::{EngineError, Result};
 pub use meter::{Bill, format_bytes, format_dollars, parse_size};
@@ -20,9 +22,11 @@ pub use session::{
 };
 pub use sql::{SqlStatement, split_statements};
 pub use storage::AwsSettings;
+pub use table::PARQUET_FOOTER_HINT;
 pub use tarn_catalog as catalog;
 pub use text_source::DataFileError;
 pub use types::{arrow_to_hive, hive_to_arrow};
+pub use write::WriteProgress;
 
 /// Re-exported so callers format results with the same Arrow as the engine.
 pub use datafusion::arrow;

@@ -60,16 +60,6 @@ fn listing_error(location: &Location, e: object_store::Error) -> EngineError {
     }
 }
 
-/// A folder name as it is in storage. Local listings percent-encode characters object_store reserves (`%` among
-/// them); S3 keys come back as written.
-fn raw_segment(part: &str, location: &Location) -> String {
-    if location.is_s3() {
-        part.to_string()
-    } else {
-        percent_decode(part)
-    }
-}
-
 /// Undoes Hive's partition path escaping (`%3A` → `:`); invalid escapes are kept as written, as Hive does.
 pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -132,7 +122,7 @@ pub async fn list_partitioned_files(
                 let mut children = Vec::new();
                 for dir in listing.common_prefixes {
                     let Some(name) = dir.filename() else { continue };
-                    let Some((key, value)) = parse_partition_segment(&raw_segment(name, location)) else {
+                    let Some((key, value)) = parse_partition_segment(&location.raw_name(name)) else {
                         continue;
                     };
                     if key != *column.name() {

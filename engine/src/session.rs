@@ -38,6 +38,8 @@ use crate::storage::{AwsSettings, Location, StoreRegistry};
 use crate::table::{TarnTable, decode_delimiter};
 use crate::text_source::Codec;
 use crate::types::{arrow_to_hive, hive_to_arrow};
+use crate::write::WriteProgress;
+use datafusion::execution::memory_pool::FairSpillPool;
 
 /// Athena's name for the Glue catalog; `awsdatacatalog.db.table` works as in Athena.
 pub const CATALOG_NAME: &str = "awsdatacatalog";
@@ -55,6 +57,8 @@ pub struct SessionOptions {
     pub database: Option<String>,
     /// S3 settings; `None` reads the standard AWS environment (AWS_ENDPOINT_URL, AWS_PROFILE, ...).
     pub aws: Option<AwsSettings>,
+    /// Bytes of memory queries may use before sorts and aggregations spill to disk (default 1 GiB).
+    pub memory_limit: Option<usize>,
 }
 
 /// Bytes and dollars of every query a session ran.
@@ -85,6 +89,8 @@ pub enum ResultKind {
     Listing,
     /// A statement that changed something and reports it in a message (DDL, USE, SET): free.
     Command,
+    /// CTAS, INSERT, UNLOAD: a message about what was written, billed for the data its query scanned.
+    Write,
 }
 
 /// The figures of one statement.
@@ -134,7 +140,12 @@ impl std::fmt::Debug for QueryResult {
 }
 
 impl QueryResult {
-    fn listing(schema: SchemaRef, batches: Vec<RecordBatch>, started: Instant, totals: Arc<SessionTotals>) -> Self {
+    pub(crate) fn listing(
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        started: Instant,
+        totals: Arc<SessionTotals>,
+    ) -> Self {
         Self {
             kind: ResultKind::Listing,
             schema,
@@ -152,7 +163,7 @@ impl QueryResult {
         }
     }
 
-    fn command(message: String, started: Instant, totals: Arc<SessionTotals>) -> Self {
+    pub(crate) fn command(message: String, started: Instant, totals: Arc<SessionTotals>) -> Self {
         Self {
             kind: ResultKind::Command,
             message: Some(message),
@@ -160,7 +171,27 @@ impl QueryResult {
         }
     }
 
-    fn with_notices(mut self, notices: Vec<String>) -> Self {
+    /// A finished write: `rows` rows written; billed by `meter` like the query that produced them.
+    pub(crate) fn write(
+        message: String,
+        rows: u64,
+        meter: Arc<ScanMeter>,
+        started: Instant,
+        totals: Arc<SessionTotals>,
+    ) -> Self {
+        let mut result = Self {
+            kind: ResultKind::Write,
+            message: Some(message),
+            meter: Some(meter),
+            billed: true,
+            ..Self::listing(Arc::new(Schema::empty()), Vec::new(), started, totals)
+        };
+        result.row_count = rows;
+        result.finish();
+        result
+    }
+
+    pub(crate) fn with_notices(mut self, notices: Vec<String>) -> Self {
         self.notices = notices;
         self
     }
@@ -257,17 +288,26 @@ impl QueryResult {
     }
 }
 
+/// A planned query, ready to run or to feed a writer.
+pub(crate) struct PreparedQuery {
+    pub state: SessionState,
+    pub plan: LogicalPlan,
+    pub meter: Arc<ScanMeter>,
+    pub locations: Vec<Location>,
+}
+
 /// A session over one warehouse. Clones share the catalog and stores; each has its own current database and
 /// settings, and clones may run queries concurrently.
 #[derive(Clone)]
 pub struct Session {
-    state: SessionState,
-    registry: Arc<StoreRegistry>,
-    catalog: tarn_catalog::Catalog,
-    warehouse: Location,
-    database: String,
-    max_scan: Option<u64>,
-    totals: Arc<SessionTotals>,
+    pub(crate) state: SessionState,
+    pub(crate) registry: Arc<StoreRegistry>,
+    pub(crate) catalog: tarn_catalog::Catalog,
+    pub(crate) warehouse: Location,
+    pub(crate) database: String,
+    pub(crate) max_scan: Option<u64>,
+    pub(crate) totals: Arc<SessionTotals>,
+    pub(crate) progress: Arc<WriteProgress>,
 }
 
 impl std::fmt::Debug for Session {
@@ -301,8 +341,11 @@ impl Session {
             .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_DATABASE)
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false);
+        // Sorts and aggregations spill to disk beyond the pool instead of growing without bound.
+        let memory = options.memory_limit.unwrap_or(crate::write::DEFAULT_MEMORY_LIMIT);
         let runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::clone(&registry) as _)
+            .with_memory_pool(Arc::new(FairSpillPool::new(memory)))
             .build_arc()
             .map_err(from_datafusion)?;
         let state = SessionStateBuilder::new()
@@ -318,6 +361,7 @@ impl Session {
             database: DEFAULT_DATABASE.to_string(),
             max_scan: options.max_scan,
             totals: Arc::new(SessionTotals::default()),
+            progress: Arc::new(WriteProgress::default()),
         };
         if let Some(db) = options.database {
             session.use_database(&db).await?;
@@ -347,6 +391,11 @@ impl Session {
 
     pub fn totals(&self) -> &SessionTotals {
         &self.totals
+    }
+
+    /// Live figures of the write a statement is doing (rows, bytes, files so far), for progress displays.
+    pub fn write_progress(&self) -> Arc<WriteProgress> {
+        Arc::clone(&self.progress)
     }
 
     /// Runs one statement (see [`crate::split_statements`] for scripts).
@@ -487,6 +536,20 @@ impl Session {
                 let message = self.set(&key, &value)?;
                 Ok(QueryResult::command(message, started, totals))
             }
+            Command::CreateTableAs(ctas) => self.create_table_as(*ctas, started).await,
+            Command::InsertInto(insert) => self.insert_into(*insert, started).await,
+            Command::Unload(unload) => self.unload(*unload, started).await,
+            Command::ShowCreateTable { table } => {
+                let def = self.table(&table).await?;
+                let ddl = crate::write::statements::show_create_table(&def);
+                let lines: Vec<String> = ddl.lines().map(str::to_string).collect();
+                Ok(QueryResult::listing(
+                    string_schema(&["createtab_stmt"]),
+                    string_batch(&["createtab_stmt"], vec![lines])?,
+                    started,
+                    totals,
+                ))
+            }
         }
     }
 
@@ -529,7 +592,7 @@ impl Session {
     }
 
     /// Loads a table named in a statement, with a suggestion when it does not exist.
-    async fn table(&self, name: &QualifiedName) -> Result<Table> {
+    pub(crate) async fn table(&self, name: &QualifiedName) -> Result<Table> {
         let db = name.database.clone().unwrap_or_else(|| self.database.clone());
         match self.catalog.get_table(&db, &name.name).await {
             Ok(Some(table)) => Ok(table),
@@ -538,7 +601,7 @@ impl Session {
         }
     }
 
-    async fn database_not_found(&self, name: &str) -> EngineError {
+    pub(crate) async fn database_not_found(&self, name: &str) -> EngineError {
         let names: Vec<String> = self
             .catalog
             .list_databases()
@@ -581,7 +644,8 @@ impl Session {
 
     // ------------------------------------------------------------------ queries
 
-    async fn run_query(&mut self, statement: DFStatement, started: Instant) -> Result<QueryResult> {
+    /// Plans a DataFusion statement against a snapshot of the catalog, with a runtime whose stores feed a new meter.
+    pub(crate) async fn prepare_query(&self, statement: DFStatement) -> Result<PreparedQuery> {
         let references = self
             .state
             .resolve_table_references(&statement)
@@ -608,6 +672,21 @@ impl Session {
                 what: from_datafusion(e).to_string(),
                 hint: Some("tarn runs DDL itself; see the README for the statements it supports".into()),
             })?;
+        Ok(PreparedQuery {
+            state,
+            plan,
+            meter,
+            locations,
+        })
+    }
+
+    async fn run_query(&mut self, statement: DFStatement, started: Instant) -> Result<QueryResult> {
+        let PreparedQuery {
+            state,
+            plan,
+            meter,
+            locations,
+        } = self.prepare_query(statement).await?;
         // EXPLAIN only plans, and Athena does not bill it; EXPLAIN ANALYZE runs the query and is billed.
         let billed = !matches!(&plan, LogicalPlan::Explain(_));
         let frame = DataFrame::new(state, plan);
@@ -964,7 +1043,7 @@ impl Session {
 
 /// The engine error for a failed query: the scan limit if the meter tripped, a named file for Parquet files that
 /// are not Parquet, else the general translation.
-fn query_error(
+pub(crate) fn query_error(
     e: datafusion::error::DataFusionError,
     meter: Option<&ScanMeter>,
     locations: &[Location],

@@ -9,6 +9,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{EngineError, Result, syntax_error};
+pub use crate::write::props::PropValue;
 
 /// One statement of a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +201,32 @@ pub struct CreateExternalTable {
     pub table_properties: Vec<(String, String)>,
 }
 
+/// `CREATE TABLE t [WITH (...)] AS query [WITH [NO] DATA]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateTableAs {
+    pub name: QualifiedName,
+    pub properties: Vec<(String, PropValue)>,
+    /// The query, as text for DataFusion.
+    pub query: String,
+    pub with_data: bool,
+}
+
+/// `INSERT INTO t [(columns)] query`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsertInto {
+    pub table: QualifiedName,
+    pub columns: Option<Vec<String>>,
+    pub query: String,
+}
+
+/// `UNLOAD (query) TO 'location' WITH (...)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unload {
+    pub query: String,
+    pub location: String,
+    pub properties: Vec<(String, PropValue)>,
+}
+
 /// A statement tarn executes itself, or one it hands to DataFusion.
 #[derive(Debug)]
 pub enum Command {
@@ -240,6 +267,12 @@ pub enum Command {
         key: String,
         value: String,
     },
+    CreateTableAs(Box<CreateTableAs>),
+    InsertInto(Box<InsertInto>),
+    Unload(Box<Unload>),
+    ShowCreateTable {
+        table: QualifiedName,
+    },
     /// Queries and everything else DataFusion runs (SELECT, WITH, VALUES, EXPLAIN, ...).
     DataFusion(Box<DFStatement>),
 }
@@ -258,7 +291,7 @@ pub fn parse_command(sql: &str) -> Result<Command> {
         ["SET", ..] => parse_set(sql),
         ["CREATE", "EXTERNAL", "TABLE", ..] | ["CREATE", "OR", "REPLACE", "EXTERNAL"] => {
             if is_datafusion_external_table(sql)? {
-                parse_datafusion(sql).and_then(|s| match s {
+                parse_datafusion_statement(sql).and_then(|s| match s {
                     DFStatement::CreateExternalTable(c) => Ok(Command::CreateExternalTableDataFusion(Box::new(c))),
                     _ => Err(EngineError::InvalidDdl("expected CREATE EXTERNAL TABLE".into())),
                 })
@@ -273,10 +306,7 @@ pub fn parse_command(sql: &str) -> Result<Command> {
         ["DROP", "TABLE", ..] => parse_drop_table(sql),
         ["CREATE", "TABLE", ..] => {
             if has_top_level_word(sql, "AS")? {
-                Err(EngineError::unsupported(
-                    "CREATE TABLE ... AS SELECT",
-                    "CTAS arrives with the CTAS issue; until then register existing files with CREATE EXTERNAL TABLE",
-                ))
+                parse_create_table_as(sql).map(|c| Command::CreateTableAs(Box::new(c)))
             } else {
                 Err(EngineError::InvalidDdl(
                     "CREATE TABLE needs EXTERNAL for tables over existing files (as in Athena): \
@@ -291,13 +321,16 @@ pub fn parse_command(sql: &str) -> Result<Command> {
                 "views arrive with the catalog-maintenance issue",
             ))
         }
-        ["INSERT", ..] | ["UNLOAD", ..] => Err(EngineError::unsupported(
-            format!("{} (writing data)", w[0]),
-            "INSERT INTO and UNLOAD arrive with the CTAS issue",
+        ["INSERT", "OVERWRITE", ..] => Err(EngineError::unsupported(
+            "INSERT OVERWRITE",
+            "tarn never overwrites data; INSERT INTO adds files, or create a new table with CTAS",
         )),
+        ["INSERT", ..] => parse_insert(sql).map(|i| Command::InsertInto(Box::new(i))),
+        ["UNLOAD", ..] => parse_unload(sql).map(|u| Command::Unload(Box::new(u))),
+        ["SHOW", "CREATE", "TABLE", ..] => parse_show_create_table(sql),
         ["COPY", ..] => Err(EngineError::unsupported(
             "COPY",
-            "it writes files outside the catalog; UNLOAD (Athena's export) arrives with the CTAS issue",
+            "it writes files outside the catalog; use UNLOAD (SELECT ...) TO '...' WITH (format = ...)",
         )),
         ["MSCK", ..] | ["ALTER", ..] | ["SHOW", "PARTITIONS" | "CREATE" | "COLUMNS" | "TBLPROPERTIES", ..] => {
             Err(EngineError::unsupported(
@@ -309,11 +342,12 @@ pub fn parse_command(sql: &str) -> Result<Command> {
             w[0].to_string(),
             "tables over files are read-only in Athena; row-level changes arrive with Delta tables",
         )),
-        _ => parse_datafusion(sql).map(|s| Command::DataFusion(Box::new(s))),
+        _ => parse_datafusion_statement(sql).map(|s| Command::DataFusion(Box::new(s))),
     }
 }
 
-fn parse_datafusion(sql: &str) -> Result<DFStatement> {
+/// Parses one statement with DataFusion's parser, identifiers folded as Athena folds them.
+pub(crate) fn parse_datafusion_statement(sql: &str) -> Result<DFStatement> {
     let folded = fold_quoted_identifiers(sql)?;
     let mut statements = DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})?;
     match (statements.pop_front(), statements.is_empty()) {
@@ -368,13 +402,60 @@ fn is_datafusion_external_table(sql: &str) -> Result<bool> {
 /// A parser over one statement with helpers for Hive's words (not all are sqlparser keywords).
 struct Ddl<'a> {
     p: Parser<'a>,
+    sql: &'a str,
 }
 
 impl<'a> Ddl<'a> {
-    fn new(dialect: &'a GenericDialect, sql: &str) -> Result<Self> {
+    fn new(dialect: &'a GenericDialect, sql: &'a str) -> Result<Self> {
         Ok(Self {
             p: Parser::new(dialect).try_with_sql(sql)?,
+            sql,
         })
+    }
+
+    /// The statement's text from the next token to the end.
+    fn rest(&self) -> String {
+        let start = LineIndex::new(self.sql).offset(self.p.peek_token().span.start);
+        self.sql[start.min(self.sql.len())..].trim().to_string()
+    }
+
+    /// `(key = value, ...)` with Athena's property values: `'text'`, numbers, `true`, `ARRAY['a', 'b']`.
+    fn write_properties(&mut self) -> Result<Vec<(String, PropValue)>> {
+        self.token(Token::LParen)?;
+        let mut props = Vec::new();
+        loop {
+            let key = self.string_or_word()?.to_lowercase();
+            self.token(Token::Eq)?;
+            let t = self.p.next_token();
+            let value = match t.token {
+                Token::SingleQuotedString(s) => PropValue::Text(s),
+                Token::Number(n, _) => PropValue::Number(n),
+                Token::Word(w) if w.value.eq_ignore_ascii_case("true") => PropValue::Bool(true),
+                Token::Word(w) if w.value.eq_ignore_ascii_case("false") => PropValue::Bool(false),
+                Token::Word(w) if w.value.eq_ignore_ascii_case("array") => {
+                    self.token(Token::LBracket)?;
+                    let mut items = Vec::new();
+                    if !self.consume(Token::RBracket) {
+                        loop {
+                            items.push(self.string_or_word()?);
+                            if !self.consume(Token::Comma) {
+                                break;
+                            }
+                        }
+                        self.token(Token::RBracket)?;
+                    }
+                    PropValue::Array(items)
+                }
+                Token::Word(w) => PropValue::Text(w.value),
+                _ => return self.p.expected("a property value", t).map_err(EngineError::from),
+            };
+            props.push((key, value));
+            if !self.consume(Token::Comma) {
+                break;
+            }
+        }
+        self.token(Token::RParen)?;
+        Ok(props)
     }
 
     fn peek_is(&self, word: &str) -> bool {
@@ -684,6 +765,154 @@ fn parse_drop_table(sql: &str) -> Result<Command> {
     })
 }
 
+fn parse_create_table_as(sql: &str) -> Result<CreateTableAs> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("CREATE")?;
+    d.expect("TABLE")?;
+    if d.peek_is("IF") {
+        return Err(EngineError::InvalidDdl(
+            "CREATE TABLE AS has no IF NOT EXISTS in Athena; drop the table first or choose another name".into(),
+        ));
+    }
+    let name = d.qualified_name()?;
+    let properties = if d.eat("WITH") {
+        d.write_properties()?
+    } else {
+        Vec::new()
+    };
+    d.expect("AS")?;
+    let mut query = d.rest();
+    // A trailing WITH DATA / WITH NO DATA belongs to the CTAS, not to the query.
+    let words: Vec<String> = leading_words_rev(&query, 3)?;
+    let with_data = match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["DATA", "NO", "WITH"] => {
+            query = strip_last_words(&query, 3)?;
+            false
+        }
+        ["DATA", "WITH", ..] => {
+            query = strip_last_words(&query, 2)?;
+            true
+        }
+        _ => true,
+    };
+    if query.is_empty() {
+        return d.error("a query after AS");
+    }
+    Ok(CreateTableAs {
+        name,
+        properties,
+        query,
+        with_data,
+    })
+}
+
+fn parse_insert(sql: &str) -> Result<InsertInto> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("INSERT")?;
+    d.expect("INTO")?;
+    let table = d.qualified_name()?;
+    let mut columns = None;
+    if d.p.peek_token().token == Token::LParen {
+        // A column list, unless the parenthesis opens the query itself.
+        d.p.next_token();
+        let is_query = d.peek_is("SELECT") || d.peek_is("WITH") || d.peek_is("VALUES");
+        d.p.prev_token();
+        if !is_query {
+            d.token(Token::LParen)?;
+            columns = Some(
+                d.p.parse_comma_separated(|p| p.parse_identifier())?
+                    .into_iter()
+                    .map(|i| i.value.to_lowercase())
+                    .collect(),
+            );
+            d.token(Token::RParen)?;
+        }
+    }
+    let query = d.rest();
+    if query.is_empty() {
+        return d.error("SELECT or VALUES");
+    }
+    Ok(InsertInto { table, columns, query })
+}
+
+fn parse_unload(sql: &str) -> Result<Unload> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("UNLOAD")?;
+    d.token(Token::LParen)?;
+    let index = LineIndex::new(sql);
+    let start = index.offset(d.p.peek_token().span.start);
+    let mut depth = 1;
+    let end = loop {
+        let t = d.p.next_token();
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => {
+                depth -= 1;
+                if depth == 0 {
+                    break index.offset(t.span.start);
+                }
+            }
+            Token::EOF => return d.error("')' closing the query"),
+            _ => {}
+        }
+    };
+    let query = sql[start..end].trim().to_string();
+    d.expect("TO")?;
+    let location = d.string()?;
+    let properties = if d.eat("WITH") {
+        d.write_properties()?
+    } else {
+        Vec::new()
+    };
+    d.end()?;
+    Ok(Unload {
+        query,
+        location,
+        properties,
+    })
+}
+
+fn parse_show_create_table(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("SHOW")?;
+    d.expect("CREATE")?;
+    d.expect("TABLE")?;
+    let table = d.qualified_name()?;
+    d.end()?;
+    Ok(Command::ShowCreateTable { table })
+}
+
+/// The last `n` unquoted words of `sql`, last first, upper-cased (stops at the first other token).
+fn leading_words_rev(sql: &str, n: usize) -> Result<Vec<String>> {
+    Ok(tokenize(sql)?
+        .into_iter()
+        .rev()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+        .take(n)
+        .map_while(|t| match t.token {
+            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        })
+        .collect())
+}
+
+/// `sql` without its last `n` tokens.
+fn strip_last_words(sql: &str, n: usize) -> Result<String> {
+    let tokens: Vec<TokenWithSpan> = tokenize(sql)?
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+        .collect();
+    let Some(first_dropped) = tokens.len().checked_sub(n).and_then(|i| tokens.get(i)) else {
+        return Ok(String::new());
+    };
+    let end = LineIndex::new(sql).offset(first_dropped.span.start);
+    Ok(sql[..end].trim().to_string())
+}
+
 /// Athena's `CREATE EXTERNAL TABLE` grammar (clauses in Hive's order, each optional except the name).
 pub fn parse_create_external_table(sql: &str) -> Result<CreateExternalTable> {
     let dialect = GenericDialect {};
@@ -901,9 +1130,59 @@ mod tests {
         ));
         assert!(matches!(parse_command("select 1")?, Command::DataFusion(_)));
         assert!(matches!(
-            parse_command("CREATE TABLE x WITH (format='PARQUET') AS SELECT 1"),
-            Err(EngineError::Unsupported { .. })
+            parse_command("SHOW CREATE TABLE db.t")?,
+            Command::ShowCreateTable { .. }
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn writes_parse() -> Result<()> {
+        let Command::CreateTableAs(ctas) = parse_command(
+            "CREATE TABLE \"sf\".\"T\" WITH (format='PARQUET', external_location='s3://b/x',\n partitioned_by=ARRAY['dt'], \
+             bucket_count=60, is_external=true) AS SELECT a, dt FROM src WHERE b = 'x' WITH NO DATA",
+        )?
+        else {
+            return Err(EngineError::Query("not a CTAS".into()));
+        };
+        assert_eq!(ctas.name.to_string(), "sf.t");
+        assert_eq!(ctas.query, "SELECT a, dt FROM src WHERE b = 'x'");
+        assert!(!ctas.with_data);
+        assert_eq!(
+            ctas.properties[2],
+            ("partitioned_by".into(), PropValue::Array(vec!["dt".into()]))
+        );
+        assert_eq!(
+            ctas.properties[3],
+            ("bucket_count".into(), PropValue::Number("60".into()))
+        );
+        assert_eq!(ctas.properties[4], ("is_external".into(), PropValue::Bool(true)));
+        let Command::CreateTableAs(plain) = parse_command("create table t as (select 1 as x) with data")? else {
+            return Err(EngineError::Query("not a CTAS".into()));
+        };
+        assert_eq!((plain.query.as_str(), plain.with_data), ("(select 1 as x)", true));
+
+        let Command::InsertInto(ins) = parse_command("INSERT INTO db.t (a, B) SELECT 1, 2")? else {
+            return Err(EngineError::Query("not an INSERT".into()));
+        };
+        assert_eq!(
+            (ins.columns, ins.query.as_str()),
+            (Some(vec!["a".to_string(), "b".to_string()]), "SELECT 1, 2")
+        );
+        let Command::InsertInto(ins) = parse_command("INSERT INTO t (SELECT 1)")? else {
+            return Err(EngineError::Query("not an INSERT".into()));
+        };
+        assert_eq!((ins.columns, ins.query.as_str()), (None, "(SELECT 1)"));
+        let Command::Unload(u) = parse_command(
+            "UNLOAD (SELECT * FROM t WHERE f(x) > 1) TO 's3://b/out/' WITH (format = 'JSON', compression = 'GZIP')",
+        )?
+        else {
+            return Err(EngineError::Query("not an UNLOAD".into()));
+        };
+        assert_eq!(
+            (u.query.as_str(), u.location.as_str(), u.properties.len()),
+            ("SELECT * FROM t WHERE f(x) > 1", "s3://b/out/", 2)
+        );
         Ok(())
     }
 }

@@ -101,6 +101,34 @@ impl Location {
         }
     }
 
+    /// The path of `raw` under `parent`, where `raw` is the object's name exactly as stored: an S3 key segment,
+    /// or a file name. (object_store percent-encodes path parts; local file names are decoded from that encoding,
+    /// S3 keys are not, so the two need different constructions for names containing `%`.)
+    pub fn child(&self, parent: &Path, raw: &str) -> Result<Path> {
+        if self.is_s3() {
+            let joined = if parent.as_ref().is_empty() {
+                raw.to_string()
+            } else {
+                format!("{}/{raw}", parent.as_ref())
+            };
+            Path::parse(&joined).map_err(|e| EngineError::Location {
+                location: self.url.clone(),
+                message: format!("'{raw}' cannot be an object name ({e})"),
+            })
+        } else {
+            Ok(parent.clone().join(object_store::path::PathPart::from(raw)))
+        }
+    }
+
+    /// The stored name of a path part from a listing of this location (see [`Location::child`]).
+    pub fn raw_name(&self, part: &str) -> String {
+        if self.is_s3() {
+            part.to_string()
+        } else {
+            crate::listing::percent_decode(part)
+        }
+    }
+
     pub fn is_s3(&self) -> bool {
         self.store_url.as_str().starts_with("s3://")
     }

@@ -23,6 +23,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use tarn_catalog::{StorageFormat, Table, params, serde_lib, serde_params};
 
+use crate::bucket::{BUCKETING_VERSION, BucketColumn, BucketVersion, bucket_from_file_name, buckets_for_filters};
 use crate::column_case::CaseInsensitiveColumns;
 use crate::error::{EngineError, Result};
 use crate::listing::{balance, list_files, list_partitioned_files, references_only};
@@ -30,9 +31,10 @@ use crate::storage::Location;
 use crate::text_source::{Codec, TextKind, TextSource};
 use crate::types::hive_to_arrow;
 
-/// Parquet footers are read with one request of this size; most footers fit, and it keeps `count(*)` on small
-/// files from reading the whole file (DataFusion's default hint is 512 KiB).
-const PARQUET_FOOTER_HINT: usize = 64 * 1024;
+/// Parquet footers are read with one request of this size. Footers of tables with tens of columns fit; wider ones
+/// take a second request. Larger hints make every small file look bigger in the bytes scanned (DataFusion's default,
+/// 512 KiB, bills a whole small file for `count(*)`).
+pub const PARQUET_FOOTER_HINT: usize = 16 * 1024;
 
 /// How a table's files are decoded, derived from its SerDe and parameters.
 #[derive(Debug, Clone)]
@@ -168,6 +170,8 @@ pub fn table_fields(table: &Table) -> Result<(Vec<Field>, Vec<Field>)> {
 #[derive(Debug)]
 pub struct TarnTable {
     location: Location,
+    /// Bucket columns, count and hash, for pruning.
+    bucketing: Option<(Vec<BucketColumn>, u32, BucketVersion)>,
     file_schema: SchemaRef,
     partition_fields: Vec<Field>,
     schema: SchemaRef,
@@ -197,8 +201,25 @@ impl TarnTable {
             )
             .collect();
         let file_schema = Arc::new(Schema::new(file_fields));
+        let bucketing = match &definition.storage.bucketing {
+            None => None,
+            Some(b) => {
+                let version = BucketVersion::from_parameter(definition.parameters.get(BUCKETING_VERSION))?;
+                // Columns of types Hive cannot hash keep the table readable, just not prunable.
+                let columns: Option<Vec<BucketColumn>> = b
+                    .columns
+                    .iter()
+                    .map(|name| {
+                        let column = definition.storage.columns.iter().find(|c| &c.name == name)?;
+                        BucketColumn::new(name, &column.data_type).ok()
+                    })
+                    .collect();
+                columns.map(|c| (c, b.count, version))
+            }
+        };
         Ok(Self {
             location,
+            bucketing,
             file_schema,
             partition_fields: partitions,
             schema,
@@ -312,7 +333,12 @@ impl TableProvider for TarnTable {
             .filter(|f| references_only(f, &partitions))
             .cloned()
             .collect();
-        let files = self.files(state, &partition_filters).await.map_err(to_df)?;
+        let mut files = self.files(state, &partition_filters).await.map_err(to_df)?;
+        if let Some((columns, count, version)) = &self.bucketing
+            && let Some(buckets) = buckets_for_filters(filters, columns, *count, *version)
+        {
+            files = self.files_in_buckets(files, &buckets, *count).map_err(to_df)?;
+        }
         if files.is_empty() {
             let projected = match projection {
                 Some(p) => Arc::new(self.schema.project(p)?),
@@ -351,6 +377,71 @@ impl TableProvider for TarnTable {
 }
 
 impl TarnTable {
+    /// Keeps the files of `buckets`. A file's bucket is in its name (`000007_0_...`, as Hive and Trino write them);
+    /// a folder whose files do not follow that naming is read by position when it holds exactly one file per bucket
+    /// (Trino's rule), and is an error otherwise.
+    fn files_in_buckets(
+        &self,
+        files: Vec<PartitionedFile>,
+        buckets: &std::collections::BTreeSet<u32>,
+        count: u32,
+    ) -> Result<Vec<PartitionedFile>> {
+        let mut by_folder: std::collections::BTreeMap<String, Vec<PartitionedFile>> = std::collections::BTreeMap::new();
+        for file in files {
+            let folder = file.path().prefix_match(&self.location.prefix).map(|parts| {
+                let parts: Vec<String> = parts.map(|p| p.as_ref().to_string()).collect();
+                parts[..parts.len().saturating_sub(1)].join("/")
+            });
+            by_folder.entry(folder.unwrap_or_default()).or_default().push(file);
+        }
+        let mut kept = Vec::new();
+        for (folder, mut files) in by_folder {
+            let named: Vec<Option<u32>> = files
+                .iter()
+                .map(|f| {
+                    f.path()
+                        .filename()
+                        .and_then(|n| bucket_from_file_name(&self.location.raw_name(n)))
+                })
+                .collect();
+            if named.iter().all(Option::is_some) {
+                kept.extend(
+                    files
+                        .into_iter()
+                        .zip(named)
+                        .filter(|(_, b)| b.is_some_and(|b| buckets.contains(&b)))
+                        .map(|(f, _)| f),
+                );
+            } else if files.len() == count as usize {
+                files.sort_by(|a, b| a.path().cmp(b.path()));
+                kept.extend(
+                    files
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| buckets.contains(&(*i as u32)))
+                        .map(|(_, f)| f),
+                );
+            } else {
+                let stray = files
+                    .iter()
+                    .zip(&named)
+                    .find(|(_, b)| b.is_none())
+                    .map(|(f, _)| f.path().to_string());
+                return Err(EngineError::DataFile {
+                    location: format!("{}{folder}", self.location.url),
+                    line: None,
+                    message: format!(
+                        "bucketed table folder holds {} files for {count} buckets and '{}' does not name its \
+                         bucket (files must start with the bucket number, e.g. 000007_0_...)",
+                        files.len(),
+                        stray.unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        Ok(kept)
+    }
+
     /// Renames columns read under their file spelling (JSON `mapping.*`) back to the table's names.
     fn with_table_names(
         &self,

@@ -1,0 +1,415 @@
+//! Making writes all-or-nothing on stores without transactions.
+//!
+//! Every write records itself under `<location>/_tarn_writes/<query id>/` (a folder readers skip):
+//! `started.json` before the first file, a `heartbeat` while it runs, `commit.json` (INSERT: the renames that publish
+//! its hidden files) and `done.json` when it is complete. Every file a write makes carries its query id in the name.
+//! The commit point is the catalog for CTAS (the table appears), `commit.json` for INSERT, `done.json` for UNLOAD.
+//!
+//! Before tarn writes into a location it recovers that location: a write that is not done and whose process is gone
+//! (same host: the pid is dead; another host: no heartbeat for [`STALE_AFTER`]) is rolled forward if it had
+//! committed, and otherwise its files — and only its files, found by query id — are deleted. A killed CTAS therefore
+//! leaves nothing that stops the same statement from running again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+use crate::storage::Location;
+
+pub const WRITES_DIR: &str = "_tarn_writes";
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// A write on another host with no heartbeat for this long is taken for dead (allows for clock skew).
+const STALE_AFTER: Duration = Duration::from_secs(180);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Statement {
+    Ctas,
+    Insert,
+    Unload,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Started {
+    pub query_id: String,
+    pub statement: Statement,
+    /// `db.table` for CTAS and INSERT.
+    pub table: Option<String>,
+    pub host: String,
+    pub pid: u32,
+    /// The process's start time (`/proc/<pid>/stat`), so a reused pid is not mistaken for the writer.
+    pub process_start: Option<u64>,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Commit {
+    /// (hidden path, final path) pairs, as object paths.
+    renames: Vec<(String, String)>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Heartbeat {
+    at: DateTime<Utc>,
+}
+
+/// The record of one write in progress.
+pub struct WriteLog {
+    store: Arc<dyn ObjectStore>,
+    location: Location,
+    dir: Path,
+    pub query_id: String,
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn writes_dir(location: &Location) -> Path {
+    location.prefix.clone().join(WRITES_DIR)
+}
+
+fn storage(location: &Location, e: object_store::Error) -> EngineError {
+    match crate::storage::describe_store_error(&e) {
+        EngineError::Storage { message, .. } => EngineError::Storage {
+            location: location.url.clone(),
+            message,
+        },
+        other => other,
+    }
+}
+
+async fn put_json<T: Serialize>(
+    store: &dyn ObjectStore,
+    path: &Path,
+    value: &T,
+    mode: PutMode,
+) -> object_store::Result<()> {
+    let json = serde_json::to_vec_pretty(value).unwrap_or_default();
+    let options = PutOptions {
+        mode,
+        ..Default::default()
+    };
+    store
+        .put_opts(path, PutPayload::from(Bytes::from(json)), options)
+        .await
+        .map(|_| ())
+}
+
+async fn get_json<T: for<'de> Deserialize<'de>>(store: &dyn ObjectStore, path: &Path) -> Option<T> {
+    let bytes = store.get(path).await.ok()?.bytes().await.ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+impl WriteLog {
+    /// Records the start of a write and begins its heartbeat.
+    pub async fn start(
+        store: Arc<dyn ObjectStore>,
+        location: &Location,
+        query_id: &str,
+        statement: Statement,
+        table: Option<String>,
+    ) -> Result<Self> {
+        let dir = writes_dir(location).join(query_id);
+        let pid = std::process::id();
+        let started = Started {
+            query_id: query_id.to_string(),
+            statement,
+            table,
+            host: host_name(),
+            pid,
+            process_start: process_start(pid),
+            started_at: Utc::now(),
+        };
+        put_json(
+            store.as_ref(),
+            &dir.clone().join("started.json"),
+            &started,
+            PutMode::Create,
+        )
+        .await
+        .map_err(|e| storage(location, e))?;
+        let beat_store = Arc::clone(&store);
+        let beat_path = dir.clone().join("heartbeat");
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                let _ = put_json(
+                    beat_store.as_ref(),
+                    &beat_path,
+                    &Heartbeat { at: Utc::now() },
+                    PutMode::Overwrite,
+                )
+                .await;
+                tokio::time::sleep(HEARTBEAT_EVERY).await;
+            }
+        });
+        Ok(Self {
+            store,
+            location: location.clone(),
+            dir,
+            query_id: query_id.to_string(),
+            heartbeat: Some(heartbeat),
+        })
+    }
+
+    fn stop_heartbeat(&mut self) {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+    }
+
+    /// INSERT's commit: records the renames (from then on the write counts as done, even if this process dies
+    /// before finishing them: recovery completes them), performs them, and marks the write done.
+    pub async fn commit_renames(self, renames: &[(Path, Path)]) -> Result<()> {
+        let commit = Commit {
+            renames: renames.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+        };
+        put_json(
+            self.store.as_ref(),
+            &self.dir.clone().join("commit.json"),
+            &commit,
+            PutMode::Create,
+        )
+        .await
+        .map_err(|e| storage(&self.location, e))?;
+        apply_renames(self.store.as_ref(), &commit)
+            .await
+            .map_err(|e| storage(&self.location, e))?;
+        self.finish().await
+    }
+
+    /// Marks the write complete (UNLOAD's commit point), then removes its record: a finished write leaves only
+    /// its data behind.
+    pub async fn finish(mut self) -> Result<()> {
+        self.stop_heartbeat();
+        let done = self.dir.clone().join("done.json");
+        put_json(
+            self.store.as_ref(),
+            &done,
+            &Heartbeat { at: Utc::now() },
+            PutMode::Create,
+        )
+        .await
+        .map_err(|e| storage(&self.location, e))?;
+        remove_record(self.store.as_ref(), &self.dir).await;
+        Ok(())
+    }
+
+    /// Removes every file this write made and its record. Only files named with its query id are touched.
+    pub async fn abort(mut self) {
+        self.stop_heartbeat();
+        let _ = delete_write(self.store.as_ref(), &self.location, &self.query_id).await;
+    }
+}
+
+impl Drop for WriteLog {
+    fn drop(&mut self) {
+        self.stop_heartbeat();
+    }
+}
+
+async fn apply_renames(store: &dyn ObjectStore, commit: &Commit) -> object_store::Result<()> {
+    for (from, to) in &commit.renames {
+        // The strings are object paths already: parse keeps them as they are (`from` would re-encode `%`).
+        let (from, to) = (Path::parse(from)?, Path::parse(to)?);
+        match store.rename(&from, &to).await {
+            Ok(()) => {}
+            // Renamed before a crash: the source is gone and the target is there.
+            Err(object_store::Error::NotFound { .. }) if store.head(&to).await.is_ok() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a write's record (best effort: a leftover record of a finished write is removed by the next recovery).
+async fn remove_record(store: &dyn ObjectStore, dir: &Path) {
+    // The record's done marker goes last, so a record is never left without it once the write finished.
+    for name in ["started.json", "heartbeat", "commit.json", "done.json"] {
+        let _ = store.delete(&dir.clone().join(name)).await;
+    }
+}
+
+/// Deletes the files of write `query_id` under `location`, then its record.
+async fn delete_write(store: &dyn ObjectStore, location: &Location, query_id: &str) -> object_store::Result<usize> {
+    let log = writes_dir(location).join(query_id);
+    let mine: Vec<Path> = store
+        .list(Some(&location.prefix))
+        .try_filter_map(|meta| {
+            let log = log.clone();
+            async move {
+                let name = meta.location.filename().unwrap_or_default().to_string();
+                let is_log = meta.location.prefix_match(&log).is_some();
+                Ok((is_log || name.contains(query_id)).then_some(meta.location))
+            }
+        })
+        .try_collect()
+        .await?;
+    let count = mine.len();
+    for path in mine {
+        match store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(count)
+}
+
+/// A write that has not finished and whose process still seems to run.
+#[derive(Debug, Clone)]
+pub struct LiveWrite {
+    pub started: Started,
+}
+
+/// What recovery found in a location.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// Writes still running elsewhere.
+    pub live: Vec<LiveWrite>,
+    /// Dead, uncommitted writes whose files were removed.
+    pub cleaned: usize,
+    /// Dead writes that had committed and were completed.
+    pub completed: usize,
+}
+
+/// Recovers `location` (see the module docs). `ctas_committed(table, query_id)` says whether a CTAS registered its
+/// table before dying.
+pub async fn recover<F, Fut>(store: &Arc<dyn ObjectStore>, location: &Location, ctas_committed: F) -> Result<Recovery>
+where
+    F: Fn(String, String) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut recovery = Recovery::default();
+    let listing = store
+        .list_with_delimiter(Some(&writes_dir(location)))
+        .await
+        .map_err(|e| storage(location, e))?;
+    for dir in listing.common_prefixes {
+        let Some(query_id) = dir.filename().map(str::to_string) else {
+            continue;
+        };
+        if store.head(&dir.clone().join("done.json")).await.is_ok() {
+            remove_record(store.as_ref(), &dir).await;
+            continue;
+        }
+        let Some(started) = get_json::<Started>(store.as_ref(), &dir.clone().join("started.json")).await else {
+            continue;
+        };
+        let heartbeat = get_json::<Heartbeat>(store.as_ref(), &dir.clone().join("heartbeat")).await;
+        if is_alive(&started, heartbeat.as_ref()) {
+            recovery.live.push(LiveWrite { started });
+            continue;
+        }
+        let commit = get_json::<Commit>(store.as_ref(), &dir.clone().join("commit.json")).await;
+        let committed = match (&commit, started.statement, &started.table) {
+            (Some(_), _, _) => true,
+            (None, Statement::Ctas, Some(table)) => ctas_committed(table.clone(), query_id.clone()).await,
+            _ => false,
+        };
+        if committed {
+            if let Some(commit) = &commit {
+                apply_renames(store.as_ref(), commit)
+                    .await
+                    .map_err(|e| storage(location, e))?;
+            }
+            put_json(
+                store.as_ref(),
+                &dir.clone().join("done.json"),
+                &Heartbeat { at: Utc::now() },
+                PutMode::Overwrite,
+            )
+            .await
+            .map_err(|e| storage(location, e))?;
+            remove_record(store.as_ref(), &dir).await;
+            recovery.completed += 1;
+        } else {
+            delete_write(store.as_ref(), location, &query_id)
+                .await
+                .map_err(|e| storage(location, e))?;
+            recovery.cleaned += 1;
+        }
+    }
+    Ok(recovery)
+}
+
+fn is_alive(started: &Started, heartbeat: Option<&Heartbeat>) -> bool {
+    if started.host == host_name() && std::path::Path::new("/proc/self").exists() {
+        // Same machine: the process tells.
+        return started.pid == std::process::id()
+            || process_start(started.pid).is_some_and(|s| Some(s) == started.process_start);
+    }
+    let last = heartbeat.map(|h| h.at).unwrap_or(started.started_at);
+    Utc::now()
+        .signed_duration_since(last)
+        .to_std()
+        .map(|age| age < STALE_AFTER)
+        .unwrap_or(true)
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Field 22 of `/proc/<pid>/stat` (start time in clock ticks), where there is a /proc.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields after it start after the last ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Objects under `location` other than tarn's write records: what makes a CTAS or UNLOAD target "not empty".
+pub async fn existing_objects(store: &dyn ObjectStore, location: &Location, limit: usize) -> Result<Vec<String>> {
+    let records = writes_dir(location);
+    let mut found = Vec::new();
+    let mut listing = store.list(Some(&location.prefix));
+    while let Some(meta) = listing.try_next().await.map_err(|e| storage(location, e))? {
+        if meta.location.prefix_match(&records).is_none() {
+            found.push(location.object_url(&meta.location));
+            if found.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_dead_pid_is_not() {
+        let me = Started {
+            query_id: "q".into(),
+            statement: Statement::Ctas,
+            table: None,
+            host: host_name(),
+            pid: std::process::id(),
+            process_start: process_start(std::process::id()),
+            started_at: Utc::now(),
+        };
+        assert!(is_alive(&me, None));
+        let dead = Started {
+            pid: u32::MAX - 7,
+            ..me.clone()
+        };
+        assert!(!is_alive(&dead, None));
+        let elsewhere_stale = Started {
+            host: "another-host".into(),
+            started_at: Utc::now() - chrono::Duration::hours(1),
+            ..me
+        };
+        assert!(!is_alive(&elsewhere_stale, None));
+        assert!(is_alive(&elsewhere_stale, Some(&Heartbeat { at: Utc::now() })));
+    }
+}

@@ -1,0 +1,459 @@
+//! The `WITH (...)` properties of CTAS and UNLOAD, checked as Athena checks them: unknown or conflicting properties
+//! are errors that name the property.
+
+use datafusion::parquet::basic::{Compression, GzipLevel, ZstdLevel};
+
+use crate::bucket::BucketVersion;
+use crate::error::{EngineError, Result};
+use crate::table::decode_delimiter;
+
+/// A property value as written: `'text'`, `42`, `true`, `ARRAY['a', 'b']`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PropValue {
+    Text(String),
+    Number(String),
+    Bool(bool),
+    Array(Vec<String>),
+}
+
+impl PropValue {
+    fn describe(&self) -> String {
+        match self {
+            PropValue::Text(t) => format!("'{t}'"),
+            PropValue::Number(n) => n.clone(),
+            PropValue::Bool(b) => b.to_string(),
+            PropValue::Array(a) => format!(
+                "ARRAY[{}]",
+                a.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    Parquet,
+    Text,
+    Json,
+}
+
+impl OutputKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputKind::Parquet => "PARQUET",
+            OutputKind::Text => "TEXTFILE",
+            OutputKind::Json => "JSON",
+        }
+    }
+}
+
+/// Codec of a text or JSON file written by tarn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextCodec {
+    None,
+    Gzip,
+    Bzip2,
+    Zstd(i32),
+}
+
+impl TextCodec {
+    /// The file extension readers (Athena, tarn) use to pick the codec.
+    pub fn extension(self) -> &'static str {
+        match self {
+            TextCodec::None => "",
+            TextCodec::Gzip => ".gz",
+            TextCodec::Bzip2 => ".bz2",
+            TextCodec::Zstd(_) => ".zst",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TextCodec::None => "NONE",
+            TextCodec::Gzip => "GZIP",
+            TextCodec::Bzip2 => "BZIP2",
+            TextCodec::Zstd(_) => "ZSTD",
+        }
+    }
+}
+
+/// How the files are encoded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FileEncoding {
+    Parquet(Compression),
+    Text { delimiter: u8, codec: TextCodec },
+    Json(TextCodec),
+}
+
+impl FileEncoding {
+    pub fn kind(&self) -> OutputKind {
+        match self {
+            FileEncoding::Parquet(_) => OutputKind::Parquet,
+            FileEncoding::Text { .. } => OutputKind::Text,
+            FileEncoding::Json(_) => OutputKind::Json,
+        }
+    }
+
+    /// File name ending: `.parquet`, `.txt.gz`, `.json.zst`, ...
+    pub fn extension(&self) -> String {
+        match self {
+            FileEncoding::Parquet(_) => ".parquet".into(),
+            FileEncoding::Text { codec, .. } => format!(".txt{}", codec.extension()),
+            FileEncoding::Json(codec) => format!(".json{}", codec.extension()),
+        }
+    }
+
+    /// The name Athena uses for the codec (`write.compression` / `parquet.compression`).
+    pub fn compression_name(&self) -> &'static str {
+        match self {
+            FileEncoding::Parquet(c) => match c {
+                Compression::SNAPPY => "SNAPPY",
+                Compression::GZIP(_) => "GZIP",
+                Compression::ZSTD(_) => "ZSTD",
+                Compression::LZ4_RAW | Compression::LZ4 => "LZ4",
+                _ => "UNCOMPRESSED",
+            },
+            FileEncoding::Text { codec, .. } | FileEncoding::Json(codec) => codec.name(),
+        }
+    }
+}
+
+/// Everything a CTAS or UNLOAD asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteOptions {
+    pub encoding: FileEncoding,
+    pub location: Option<String>,
+    pub partitioned_by: Vec<String>,
+    pub bucketed_by: Vec<String>,
+    pub bucket_count: Option<u32>,
+    pub bucketing_version: BucketVersion,
+    pub target_file_size: Option<u64>,
+}
+
+const CTAS_PROPERTIES: &[&str] = &[
+    "table_type",
+    "format",
+    "external_location",
+    "is_external",
+    "partitioned_by",
+    "bucketed_by",
+    "bucket_count",
+    "bucketing_version",
+    "write_compression",
+    "parquet_compression",
+    "compression_level",
+    "field_delimiter",
+    "write_target_data_file_size_bytes",
+];
+
+const UNLOAD_PROPERTIES: &[&str] = &[
+    "format",
+    "compression",
+    "compression_level",
+    "field_delimiter",
+    "partitioned_by",
+];
+
+/// Properties Athena knows that tarn does not do, with the reason.
+fn unsupported_property(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "location" => "it belongs to Iceberg tables; use external_location",
+        "partitioning" => "Iceberg partition transforms are not supported; use partitioned_by",
+        "orc_compression" => "ORC output is not supported yet",
+        "ion_encoding" => "Ion output is not supported yet",
+        k if k.starts_with("optimize_") || k.starts_with("vacuum_") => "it belongs to Iceberg tables",
+        _ => return None,
+    })
+}
+
+pub fn ctas_options(props: &[(String, PropValue)]) -> Result<WriteOptions> {
+    parse(props, CTAS_PROPERTIES, "CREATE TABLE AS", false)
+}
+
+pub fn unload_options(props: &[(String, PropValue)]) -> Result<WriteOptions> {
+    parse(props, UNLOAD_PROPERTIES, "UNLOAD", true)
+}
+
+fn bad(property: &str, value: &PropValue, why: &str) -> EngineError {
+    EngineError::InvalidDdl(format!("property {property} = {}: {why}", value.describe()))
+}
+
+fn text(property: &str, value: &PropValue) -> Result<String> {
+    match value {
+        PropValue::Text(t) => Ok(t.clone()),
+        other => Err(bad(property, other, "expected a quoted string")),
+    }
+}
+
+fn number(property: &str, value: &PropValue) -> Result<i64> {
+    match value {
+        PropValue::Number(n) => n.parse().map_err(|_| bad(property, value, "expected a whole number")),
+        PropValue::Text(t) => t.parse().map_err(|_| bad(property, value, "expected a whole number")),
+        other => Err(bad(property, other, "expected a number")),
+    }
+}
+
+fn names(property: &str, value: &PropValue) -> Result<Vec<String>> {
+    match value {
+        PropValue::Array(items) => Ok(items.iter().map(|s| s.to_lowercase()).collect()),
+        other => Err(bad(property, other, "expected ARRAY['column', ...]")),
+    }
+}
+
+fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unload: bool) -> Result<WriteOptions> {
+    let mut seen = std::collections::BTreeMap::new();
+    for (key, value) in props {
+        let key = key.to_ascii_lowercase();
+        if let Some(why) = unsupported_property(&key) {
+            return Err(EngineError::unsupported(format!("property {key}"), why));
+        }
+        if !allowed.contains(&key.as_str()) {
+            return Err(EngineError::InvalidDdl(format!(
+                "unknown property '{key}' for {statement}; the properties are {}",
+                allowed.join(", ")
+            )));
+        }
+        if seen.insert(key.clone(), value.clone()).is_some() {
+            return Err(EngineError::InvalidDdl(format!("property {key} is given twice")));
+        }
+    }
+    let get = |k: &str| seen.get(k);
+
+    if let Some(v) = get("table_type") {
+        match text("table_type", v)?.to_ascii_uppercase().as_str() {
+            "HIVE" => {}
+            "DELTA" | "ICEBERG" => {
+                return Err(EngineError::unsupported(
+                    format!("table_type {}", v.describe()),
+                    "Delta and Iceberg tables arrive with the Delta issue; omit table_type for a Hive table",
+                ));
+            }
+            _ => return Err(bad("table_type", v, "expected 'HIVE'")),
+        }
+    }
+    if let Some(v) = get("is_external") {
+        match v {
+            PropValue::Bool(true) => {}
+            PropValue::Text(t) if t.eq_ignore_ascii_case("true") => {}
+            other => return Err(bad("is_external", other, "tarn's CTAS tables are external (true)")),
+        }
+    }
+    let kind = match get("format") {
+        None if unload => {
+            return Err(EngineError::InvalidDdl(
+                "UNLOAD needs WITH (format = 'PARQUET' | 'TEXTFILE' | 'JSON')".into(),
+            ));
+        }
+        None => OutputKind::Parquet,
+        Some(v) => match text("format", v)?.to_ascii_uppercase().as_str() {
+            "PARQUET" => OutputKind::Parquet,
+            "TEXTFILE" => OutputKind::Text,
+            "JSON" => OutputKind::Json,
+            "ORC" | "AVRO" | "ION" => {
+                return Err(EngineError::unsupported(
+                    format!("format {}", v.describe()),
+                    "tarn writes PARQUET, TEXTFILE and JSON; ORC, AVRO and ION are not supported yet",
+                ));
+            }
+            _ => return Err(bad("format", v, "expected PARQUET, TEXTFILE or JSON")),
+        },
+    };
+
+    let compression = match (get("write_compression"), get("parquet_compression"), get("compression")) {
+        (Some(_), Some(_), _) => {
+            return Err(EngineError::InvalidDdl(
+                "write_compression and parquet_compression cannot both be given (they set the same codec)".into(),
+            ));
+        }
+        (_, Some(v), _) if kind != OutputKind::Parquet => {
+            return Err(bad("parquet_compression", v, &format!("the format is {}", kind.name())));
+        }
+        (Some(v), None, _) | (None, Some(v), _) | (None, None, Some(v)) => {
+            Some((text("compression", v)?.to_ascii_uppercase(), v.clone()))
+        }
+        (None, None, None) => None,
+    };
+    let level = match get("compression_level") {
+        None => None,
+        Some(v) => {
+            let level = number("compression_level", v)?;
+            if !(1..=22).contains(&level) {
+                return Err(bad("compression_level", v, "ZSTD levels are 1 to 22"));
+            }
+            if compression.as_ref().map(|(c, _)| c.as_str()) != Some("ZSTD") {
+                return Err(bad("compression_level", v, "it applies to ZSTD compression only"));
+            }
+            Some(level as i32)
+        }
+    };
+    let zstd_level = level.unwrap_or(3);
+    let text_codec = |name: Option<&(String, PropValue)>| -> Result<TextCodec> {
+        match name {
+            None => Ok(TextCodec::Gzip),
+            Some((c, v)) => match c.as_str() {
+                "GZIP" => Ok(TextCodec::Gzip),
+                "BZIP2" => Ok(TextCodec::Bzip2),
+                "ZSTD" => Ok(TextCodec::Zstd(zstd_level)),
+                "NONE" | "UNCOMPRESSED" => Ok(TextCodec::None),
+                "LZ4" | "SNAPPY" | "DEFLATE" => Err(EngineError::unsupported(
+                    format!("{c} compression for {} output", kind.name()),
+                    "tarn writes text as GZIP, BZIP2, ZSTD or NONE",
+                )),
+                _ => Err(bad("write_compression", v, "expected GZIP, BZIP2, ZSTD or NONE")),
+            },
+        }
+    };
+    let delimiter = match get("field_delimiter") {
+        None => b'\x01',
+        Some(v) if kind != OutputKind::Text => {
+            return Err(bad(
+                "field_delimiter",
+                v,
+                &format!("it applies to TEXTFILE, and the format is {}", kind.name()),
+            ));
+        }
+        Some(v) => match decode_delimiter(&text("field_delimiter", v)?) {
+            Some(c) if c.is_ascii() && c != '\n' && c != '\r' => c as u8,
+            _ => {
+                return Err(bad(
+                    "field_delimiter",
+                    v,
+                    "expected one ASCII character (e.g. ',', '|', '\\t')",
+                ));
+            }
+        },
+    };
+    let encoding = match kind {
+        OutputKind::Parquet => FileEncoding::Parquet(match compression.as_ref() {
+            // Athena's default for Parquet.
+            None => Compression::GZIP(GzipLevel::default()),
+            Some((c, v)) => match c.as_str() {
+                "GZIP" => Compression::GZIP(GzipLevel::default()),
+                "SNAPPY" => Compression::SNAPPY,
+                "ZSTD" => Compression::ZSTD(
+                    ZstdLevel::try_new(zstd_level).map_err(|e| bad("compression_level", v, &e.to_string()))?,
+                ),
+                "LZ4" => Compression::LZ4_RAW,
+                "NONE" | "UNCOMPRESSED" => Compression::UNCOMPRESSED,
+                _ => return Err(bad("write_compression", v, "expected SNAPPY, GZIP, ZSTD, LZ4 or NONE")),
+            },
+        }),
+        OutputKind::Text => FileEncoding::Text {
+            delimiter,
+            codec: text_codec(compression.as_ref())?,
+        },
+        OutputKind::Json => FileEncoding::Json(text_codec(compression.as_ref())?),
+    };
+
+    let partitioned_by = get("partitioned_by")
+        .map(|v| names("partitioned_by", v))
+        .transpose()?
+        .unwrap_or_default();
+    let bucketed_by = get("bucketed_by")
+        .map(|v| names("bucketed_by", v))
+        .transpose()?
+        .unwrap_or_default();
+    let bucket_count = match get("bucket_count") {
+        None => None,
+        Some(v) => {
+            let n = number("bucket_count", v)?;
+            if !(1..=100_000).contains(&n) {
+                return Err(bad("bucket_count", v, "expected 1 to 100000"));
+            }
+            Some(n as u32)
+        }
+    };
+    match (bucketed_by.is_empty(), bucket_count) {
+        (false, None) => return Err(EngineError::InvalidDdl("bucketed_by needs bucket_count".into())),
+        (true, Some(_)) => return Err(EngineError::InvalidDdl("bucket_count needs bucketed_by".into())),
+        _ => {}
+    }
+    if let Some(both) = bucketed_by.iter().find(|b| partitioned_by.contains(b)) {
+        return Err(EngineError::InvalidDdl(format!(
+            "column '{both}' is in both partitioned_by and bucketed_by; a partition column has one value per folder"
+        )));
+    }
+    let bucketing_version = match get("bucketing_version") {
+        None => BucketVersion::V1,
+        Some(v) => BucketVersion::from_parameter(Some(&number("bucketing_version", v)?.to_string()))?,
+    };
+    let target_file_size = get("write_target_data_file_size_bytes")
+        .map(|v| {
+            let n = number("write_target_data_file_size_bytes", v)?;
+            if n < 1 << 20 {
+                return Err(bad("write_target_data_file_size_bytes", v, "expected at least 1 MiB"));
+            }
+            Ok(n as u64)
+        })
+        .transpose()?;
+    let location = get("external_location")
+        .map(|v| text("external_location", v))
+        .transpose()?;
+    Ok(WriteOptions {
+        encoding,
+        location,
+        partitioned_by,
+        bucketed_by,
+        bucket_count,
+        bucketing_version,
+        target_file_size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> PropValue {
+        PropValue::Text(s.into())
+    }
+
+    fn err(props: &[(&str, PropValue)]) -> String {
+        let props: Vec<(String, PropValue)> = props.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        ctas_options(&props).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_follow_athena() -> Result<()> {
+        let o = ctas_options(&[])?;
+        assert_eq!(
+            o.encoding,
+            FileEncoding::Parquet(Compression::GZIP(GzipLevel::default()))
+        );
+        let o = ctas_options(&[("format".into(), t("textfile"))])?;
+        assert_eq!(
+            o.encoding,
+            FileEncoding::Text {
+                delimiter: 1,
+                codec: TextCodec::Gzip
+            }
+        );
+        let o = ctas_options(&[
+            ("format".into(), t("PARQUET")),
+            ("parquet_compression".into(), t("SNAPPY")),
+            ("bucketed_by".into(), PropValue::Array(vec!["State".into()])),
+            ("bucket_count".into(), PropValue::Number("60".into())),
+        ])?;
+        assert_eq!(
+            (o.encoding.compression_name(), o.bucketed_by, o.bucket_count),
+            ("SNAPPY", vec!["state".to_string()], Some(60))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_properties_are_named() {
+        assert!(err(&[("fromat", t("PARQUET"))]).contains("unknown property 'fromat'"));
+        assert!(err(&[("format", t("ORC"))]).contains("not supported yet"));
+        assert!(err(&[("table_type", t("DELTA"))]).contains("table_type 'DELTA' is not supported"));
+        assert!(
+            err(&[("write_compression", t("GZIP")), ("parquet_compression", t("SNAPPY"))])
+                .contains("cannot both be given")
+        );
+        assert!(err(&[("bucket_count", PropValue::Number("8".into()))]).contains("bucket_count needs bucketed_by"));
+        assert!(err(&[("format", t("PARQUET")), ("field_delimiter", t("|"))]).contains("field_delimiter"));
+        assert!(err(&[("compression_level", PropValue::Number("5".into()))]).contains("ZSTD compression only"));
+        assert!(err(&[("format", t("TEXTFILE")), ("field_delimiter", t("||"))]).contains("one ASCII character"));
+        assert!(err(&[("format", t("PARQUET")), ("format", t("JSON"))]).contains("given twice"));
+    }
+}

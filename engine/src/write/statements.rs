@@ -1,0 +1,729 @@
+//! CTAS, INSERT INTO, UNLOAD and SHOW CREATE TABLE.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::common::Column as LogicalColumn;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, col, lit};
+use datafusion::scalar::ScalarValue;
+use object_store::ObjectStore;
+use tarn_catalog::{
+    Bucketing as CatalogBucketing, CatalogError, Column, SerdeInfo, StorageFormat, Table, normalize_name, params,
+    serde_lib, serde_params,
+};
+
+use super::commit::{self, Statement, WriteLog};
+use super::props::{FileEncoding, TextCodec, WriteOptions, ctas_options, unload_options};
+use super::sink::WrittenFile;
+use super::{Bucketing, DEFAULT_TARGET_FILE_SIZE, Target, new_query_id, write_files};
+use crate::bucket::{BUCKETING_VERSION, BucketColumn, BucketVersion};
+use crate::error::{EngineError, Result, from_datafusion};
+use crate::meter::format_bytes;
+use crate::session::{PreparedQuery, QueryResult, Session};
+use crate::sql::{CreateTableAs, InsertInto, Unload, parse_datafusion_statement};
+use crate::storage::Location;
+use crate::table::decode_delimiter;
+use crate::types::{arrow_to_hive, hive_to_arrow};
+
+/// The table parameter recording which write created a table (recovery uses it to tell a committed CTAS).
+pub const QUERY_ID_PARAMETER: &str = "tarn.query_id";
+
+/// What a write produced.
+struct Written {
+    files: Vec<WrittenFile>,
+    rows: u64,
+    bytes: u64,
+    partitions: usize,
+}
+
+impl Written {
+    fn of(files: Vec<WrittenFile>) -> Self {
+        let partitions: BTreeSet<&str> = files
+            .iter()
+            .map(|f| f.partition.as_str())
+            .filter(|p| !p.is_empty())
+            .collect();
+        Self {
+            rows: files.iter().map(|f| f.rows).sum(),
+            bytes: files.iter().map(|f| f.bytes).sum(),
+            partitions: partitions.len(),
+            files,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut text = format!(
+            "{} rows in {} file{} ({})",
+            self.rows,
+            self.files.len(),
+            if self.files.len() == 1 { "" } else { "s" },
+            format_bytes(self.bytes)
+        );
+        match self.partitions {
+            0 => {}
+            1 => text.push_str(", 1 partition"),
+            n => text.push_str(&format!(", {n} partitions")),
+        }
+        text
+    }
+}
+
+impl Session {
+    pub(crate) async fn create_table_as(&mut self, ctas: CreateTableAs, started: Instant) -> Result<QueryResult> {
+        self.progress.reset();
+        let options = ctas_options(&ctas.properties)?;
+        let db = normalize_name("database", ctas.name.database.as_deref().unwrap_or(&self.database))?;
+        let name = normalize_name("table", &ctas.name.name)?;
+        if self.catalog.get_database(&db).await?.is_none() {
+            return Err(self.database_not_found(&db).await);
+        }
+        if self.catalog.get_table(&db, &name).await?.is_some() {
+            return Err(CatalogError::TableExists { database: db, name }.into());
+        }
+        let prepared = self.prepare_query(parse_datafusion_statement(&ctas.query)?).await?;
+        let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
+        if matches!(options.encoding, FileEncoding::Text { .. }) {
+            refuse_nested_text(&columns)?;
+        }
+        let bucketing = bucketing_of(
+            &options.bucketed_by,
+            options.bucket_count,
+            options.bucketing_version,
+            &columns,
+        )?;
+        let query_id = new_query_id();
+        let location = match &options.location {
+            Some(l) => Location::parse(l)?,
+            // Athena puts a CTAS without a location in a folder of its own per query; tarn keeps it under the
+            // warehouse, by database and table.
+            None => Location::parse(&format!("{}{db}.db/{name}/{query_id}/", self.warehouse.url))?,
+        };
+        let store = self.registry.store_for(&location)?;
+        self.prepare_target(&store, &location, Statement::Ctas).await?;
+        let log = WriteLog::start(
+            Arc::clone(&store),
+            &location,
+            &query_id,
+            Statement::Ctas,
+            Some(format!("{db}.{name}")),
+        )
+        .await?;
+        let mut table = written_table(
+            &db,
+            &name,
+            &location,
+            &options.encoding,
+            columns,
+            partition_keys,
+            &bucketing,
+        )?;
+        table.parameters.insert(QUERY_ID_PARAMETER.into(), query_id.clone());
+        let meter = Arc::clone(&prepared.meter);
+        let written = if ctas.with_data {
+            let plan = cast_to_table(prepared.plan.clone(), &table, None)?;
+            let target = Target {
+                location: location.clone(),
+                store,
+                encoding: options.encoding,
+                partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
+                bucketing,
+                query_id: query_id.clone(),
+                hidden: false,
+                target_file_size: options.target_file_size.unwrap_or(DEFAULT_TARGET_FILE_SIZE),
+                file_names: None,
+            };
+            match self.run_write(prepared, plan, target).await {
+                Ok(files) => Written::of(files),
+                Err(e) => {
+                    log.abort().await;
+                    return Err(e);
+                }
+            }
+        } else {
+            Written::of(Vec::new())
+        };
+        let created = match self.catalog.create_table(table).await {
+            Ok(t) => t,
+            Err(e) => {
+                log.abort().await;
+                return Err(e.into());
+            }
+        };
+        log.finish().await?;
+        let message = format!(
+            "created table {}: {} under {}",
+            created.qualified_name(),
+            written.describe(),
+            location.url
+        );
+        Ok(QueryResult::write(
+            message,
+            written.rows,
+            meter,
+            started,
+            Arc::clone(&self.totals),
+        ))
+    }
+
+    pub(crate) async fn insert_into(&mut self, insert: InsertInto, started: Instant) -> Result<QueryResult> {
+        self.progress.reset();
+        let table = self.table(&insert.table).await?;
+        let encoding = table_encoding(&table)?;
+        let prepared = self.prepare_query(parse_datafusion_statement(&insert.query)?).await?;
+        let plan = cast_to_table(prepared.plan.clone(), &table, insert.columns.as_deref())?;
+        let columns: Vec<Column> = table.storage.columns.clone();
+        let version = BucketVersion::from_parameter(table.parameters.get(BUCKETING_VERSION))?;
+        let bucketing = match &table.storage.bucketing {
+            Some(b) => bucketing_of(&b.columns, Some(b.count), version, &columns)?,
+            None => None,
+        };
+        let location = Location::parse(&table.storage.location)?;
+        let store = self.registry.store_for(&location)?;
+        self.prepare_target(&store, &location, Statement::Insert).await?;
+        let query_id = new_query_id();
+        let log = WriteLog::start(
+            Arc::clone(&store),
+            &location,
+            &query_id,
+            Statement::Insert,
+            Some(table.qualified_name()),
+        )
+        .await?;
+        let file_names = (table.storage.format == StorageFormat::Json).then(|| json_keys(&table));
+        let target = Target {
+            location: location.clone(),
+            store: Arc::clone(&store),
+            encoding,
+            partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
+            bucketing,
+            query_id,
+            // Readers list the table's folders: files stay hidden until all of them are complete.
+            hidden: true,
+            target_file_size: DEFAULT_TARGET_FILE_SIZE,
+            file_names,
+        };
+        let meter = Arc::clone(&prepared.meter);
+        let files = match self.run_write(prepared, plan, target).await {
+            Ok(files) => files,
+            Err(e) => {
+                log.abort().await;
+                return Err(e);
+            }
+        };
+        let renames: Vec<_> = files.iter().map(|f| (f.path.clone(), f.final_path.clone())).collect();
+        log.commit_renames(&renames).await?;
+        let written = Written::of(files);
+        let message = format!("inserted into {}: {}", table.qualified_name(), written.describe());
+        Ok(QueryResult::write(
+            message,
+            written.rows,
+            meter,
+            started,
+            Arc::clone(&self.totals),
+        ))
+    }
+
+    pub(crate) async fn unload(&mut self, unload: Unload, started: Instant) -> Result<QueryResult> {
+        self.progress.reset();
+        let options = unload_options(&unload.properties)?;
+        let prepared = self.prepare_query(parse_datafusion_statement(&unload.query)?).await?;
+        let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
+        if matches!(options.encoding, FileEncoding::Text { .. }) {
+            refuse_nested_text(&columns)?;
+        }
+        let location = Location::parse(&unload.location)?;
+        let store = self.registry.store_for(&location)?;
+        self.prepare_target(&store, &location, Statement::Unload).await?;
+        let query_id = new_query_id();
+        let log = WriteLog::start(Arc::clone(&store), &location, &query_id, Statement::Unload, None).await?;
+        let shape = written_table(
+            "unload",
+            "unload",
+            &location,
+            &options.encoding,
+            columns,
+            partition_keys,
+            &None,
+        )?;
+        let plan = cast_to_table(prepared.plan.clone(), &shape, None)?;
+        let target = Target {
+            location: location.clone(),
+            store,
+            encoding: options.encoding,
+            partition_names: shape.partition_keys.iter().map(|p| p.name.clone()).collect(),
+            bucketing: None,
+            query_id,
+            hidden: false,
+            target_file_size: DEFAULT_TARGET_FILE_SIZE,
+            file_names: None,
+        };
+        let meter = Arc::clone(&prepared.meter);
+        let files = match self.run_write(prepared, plan, target).await {
+            Ok(files) => files,
+            Err(e) => {
+                log.abort().await;
+                return Err(e);
+            }
+        };
+        log.finish().await?;
+        let written = Written::of(files);
+        let message = format!("unloaded {} to {}", written.describe(), location.url);
+        Ok(QueryResult::write(
+            message,
+            written.rows,
+            meter,
+            started,
+            Arc::clone(&self.totals),
+        ))
+    }
+
+    /// Runs `plan` (the prepared query, reshaped) into files.
+    async fn run_write(&self, prepared: PreparedQuery, plan: LogicalPlan, target: Target) -> Result<Vec<WrittenFile>> {
+        let PreparedQuery {
+            state,
+            meter,
+            locations,
+            ..
+        } = prepared;
+        let limit_or = |e: EngineError| match meter.exceeded() {
+            true => EngineError::ScanLimitExceeded {
+                limit: meter.limit().unwrap_or_default(),
+                scanned: meter.bytes(),
+            },
+            false => e,
+        };
+        let physical = state
+            .create_physical_plan(&plan)
+            .await
+            .map_err(|e| crate::session::query_error(e, Some(&meter), &locations))?;
+        let task = state.task_ctx();
+        write_files(physical, task, target, Arc::clone(&self.progress))
+            .await
+            .map_err(limit_or)
+    }
+
+    /// Recovers a location before a write (see [`commit`]); a CTAS or UNLOAD target must then be empty.
+    async fn prepare_target(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        location: &Location,
+        statement: Statement,
+    ) -> Result<()> {
+        let catalog = self.catalog.clone();
+        let recovery = commit::recover(store, location, move |table, query_id| {
+            let catalog = catalog.clone();
+            async move {
+                let Some((db, name)) = table.split_once('.') else {
+                    return false;
+                };
+                matches!(catalog.get_table(db, name).await, Ok(Some(t)) if t.parameters.get(QUERY_ID_PARAMETER) == Some(&query_id))
+            }
+        })
+        .await?;
+        if statement == Statement::Insert {
+            return Ok(());
+        }
+        if let Some(live) = recovery.live.first() {
+            let s = &live.started;
+            return Err(EngineError::Location {
+                location: location.url.clone(),
+                message: format!(
+                    "another tarn process is writing here (query {}, host {}, pid {}, since {}); wait for it, or \
+                     choose another location",
+                    s.query_id, s.host, s.pid, s.started_at
+                ),
+            });
+        }
+        let existing = commit::existing_objects(store.as_ref(), location, 3).await?;
+        if let Some(first) = existing.first() {
+            return Err(EngineError::Location {
+                location: location.url.clone(),
+                message: format!(
+                    "already holds data ({first}{}); tarn never overwrites: choose an empty location, or move those \
+                     files away",
+                    if existing.len() > 1 { ", ..." } else { "" }
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The table's data columns and partition keys from a query's output; partition columns must be the last ones, in
+/// `partitioned_by` order (Athena's rule).
+fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result<(Vec<Column>, Vec<Column>)> {
+    let mut columns = Vec::new();
+    let mut seen = BTreeSet::new();
+    for field in plan.schema().fields() {
+        let name = normalize_name("column", field.name()).map_err(|_| {
+            EngineError::InvalidDdl(format!(
+                "the query's column '{}' needs a name a table can have (letters, digits, '_'): add AS name",
+                field.name()
+            ))
+        })?;
+        if !seen.insert(name.clone()) {
+            return Err(EngineError::InvalidDdl(format!(
+                "the query has two columns named '{name}'; rename one with AS"
+            )));
+        }
+        columns.push(Column::new(&name, arrow_to_hive(field.data_type())?)?);
+    }
+    let k = options.partitioned_by.len();
+    if k > 0 {
+        let tail: Vec<&str> = columns[columns.len().saturating_sub(k)..]
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        if k >= columns.len() || tail != options.partitioned_by.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err(EngineError::InvalidDdl(format!(
+                "partition columns must be the last columns of the SELECT list, in partitioned_by order: expected \
+                 [{}] last, found [{}]",
+                options.partitioned_by.join(", "),
+                tail.join(", ")
+            )));
+        }
+    }
+    let partition_keys = columns.split_off(columns.len() - k);
+    for key in &partition_keys {
+        if key.data_type.starts_with("array") || key.data_type.starts_with("map") || key.data_type.starts_with("struct")
+        {
+            return Err(EngineError::InvalidDdl(format!(
+                "partition column '{}' is {}; partition values must be scalars",
+                key.name, key.data_type
+            )));
+        }
+    }
+    Ok((columns, partition_keys))
+}
+
+fn refuse_nested_text(columns: &[Column]) -> Result<()> {
+    match columns.iter().find(|c| {
+        c.data_type.starts_with("array") || c.data_type.starts_with("map") || c.data_type.starts_with("struct")
+    }) {
+        Some(c) => Err(EngineError::unsupported(
+            format!("column '{}' of type {} in TEXTFILE output", c.name, c.data_type),
+            "use format = 'PARQUET' or 'JSON' for nested types",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn bucketing_of(
+    names: &[String],
+    count: Option<u32>,
+    version: BucketVersion,
+    columns: &[Column],
+) -> Result<Option<Bucketing>> {
+    let Some(count) = count else {
+        return Ok(None);
+    };
+    let columns = names
+        .iter()
+        .map(|name| {
+            let column = columns.iter().find(|c| &c.name == name).ok_or_else(|| {
+                EngineError::InvalidDdl(format!("bucket column '{name}' is not a data column of the table"))
+            })?;
+            BucketColumn::new(name, &column.data_type)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Bucketing {
+        columns,
+        count,
+        version,
+    }))
+}
+
+/// The catalog entry for files written with `encoding`.
+fn written_table(
+    db: &str,
+    name: &str,
+    location: &Location,
+    encoding: &FileEncoding,
+    columns: Vec<Column>,
+    partition_keys: Vec<Column>,
+    bucketing: &Option<Bucketing>,
+) -> Result<Table> {
+    let (format, serde) = match encoding {
+        FileEncoding::Parquet(_) => (StorageFormat::Parquet, serde_lib::PARQUET),
+        FileEncoding::Text { .. } => (StorageFormat::Text, serde_lib::LAZY_SIMPLE),
+        FileEncoding::Json(_) => (StorageFormat::Json, serde_lib::HIVE_JSON),
+    };
+    let mut serde_parameters = BTreeMap::new();
+    if let FileEncoding::Text { delimiter, .. } = encoding {
+        let delimiter = (*delimiter as char).to_string();
+        serde_parameters.insert(serde_params::FIELD_DELIM.to_string(), delimiter.clone());
+        serde_parameters.insert(serde_params::SERIALIZATION_FORMAT.to_string(), delimiter);
+        // tarn writes NULL as an empty field; this tells Athena and Hive to read it back as NULL.
+        serde_parameters.insert(serde_params::NULL_FORMAT.to_string(), String::new());
+    }
+    let serde = SerdeInfo {
+        library: serde.to_string(),
+        parameters: serde_parameters,
+    };
+    let mut table = Table::new_external(db, name, &location.url, format, serde, columns)?;
+    table.partition_keys = partition_keys;
+    let compression_key = match encoding {
+        FileEncoding::Parquet(_) => "parquet.compression",
+        _ => "write.compression",
+    };
+    table
+        .parameters
+        .insert(compression_key.into(), encoding.compression_name().into());
+    table
+        .parameters
+        .insert(params::CLASSIFICATION.into(), format.classification().into());
+    table.parameters.insert("EXTERNAL".into(), "TRUE".into());
+    if let Some(b) = bucketing {
+        table.storage.bucketing = Some(CatalogBucketing {
+            columns: b.columns.iter().map(|c| c.name.clone()).collect(),
+            count: b.count,
+        });
+        table
+            .parameters
+            .insert(BUCKETING_VERSION.into(), b.version.number().to_string());
+    }
+    table.validate()?;
+    Ok(table)
+}
+
+/// How INSERT writes into an existing table: its format, and the codec its parameters ask for (Athena's GZIP
+/// otherwise).
+fn table_encoding(table: &Table) -> Result<FileEncoding> {
+    let codec_name = table
+        .parameters
+        .get("write.compression")
+        .or_else(|| table.parameters.get("parquet.compression"))
+        .map(|c| c.to_ascii_uppercase());
+    let text_codec = || -> Result<TextCodec> {
+        Ok(match codec_name.as_deref() {
+            None | Some("GZIP") => TextCodec::Gzip,
+            Some("NONE" | "UNCOMPRESSED") => TextCodec::None,
+            Some("BZIP2") => TextCodec::Bzip2,
+            Some("ZSTD") => TextCodec::Zstd(3),
+            Some(other) => {
+                return Err(EngineError::unsupported(
+                    format!("writing {other} text"),
+                    "tarn writes text as GZIP, BZIP2, ZSTD or NONE",
+                ));
+            }
+        })
+    };
+    use datafusion::parquet::basic::{Compression, GzipLevel, ZstdLevel};
+    Ok(match table.storage.format {
+        StorageFormat::Parquet => FileEncoding::Parquet(match codec_name.as_deref() {
+            Some("SNAPPY") => Compression::SNAPPY,
+            Some("ZSTD") => Compression::ZSTD(ZstdLevel::default()),
+            Some("LZ4") => Compression::LZ4_RAW,
+            Some("NONE" | "UNCOMPRESSED") => Compression::UNCOMPRESSED,
+            _ => Compression::GZIP(GzipLevel::default()),
+        }),
+        StorageFormat::Json => FileEncoding::Json(text_codec()?),
+        StorageFormat::Text if table.storage.serde.library == serde_lib::OPEN_CSV => {
+            return Err(EngineError::unsupported(
+                format!("INSERT INTO {} (OpenCSVSerde)", table.qualified_name()),
+                "Athena cannot insert into OpenCSVSerde tables either; CTAS a TEXTFILE or PARQUET copy",
+            ));
+        }
+        StorageFormat::Text => {
+            let delim = table
+                .storage
+                .serde
+                .parameters
+                .get(serde_params::FIELD_DELIM)
+                .and_then(|d| decode_delimiter(d))
+                .unwrap_or('\u{1}');
+            FileEncoding::Text {
+                delimiter: delim as u8,
+                codec: text_codec()?,
+            }
+        }
+    })
+}
+
+/// JSON key names of a table's data columns (OpenX `mapping.*`).
+fn json_keys(table: &Table) -> Vec<String> {
+    table
+        .storage
+        .columns
+        .iter()
+        .map(|c| {
+            table
+                .storage
+                .serde
+                .parameters
+                .get(&format!("{}{}", serde_params::MAPPING_PREFIX, c.name))
+                .cloned()
+                .unwrap_or_else(|| c.name.clone())
+        })
+        .collect()
+}
+
+/// Reshapes a query's output into the table's columns, in order, cast to their declared types: by position, or by
+/// name when the INSERT lists columns (unlisted ones become NULL).
+fn cast_to_table(plan: LogicalPlan, table: &Table, listed: Option<&[String]>) -> Result<LogicalPlan> {
+    let targets: Vec<&Column> = table.all_columns().collect();
+    let sources: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .map(|(qualifier, field)| col(LogicalColumn::new(qualifier.cloned(), field.name())))
+        .collect();
+    let expected = listed.map(|l| l.len()).unwrap_or(targets.len());
+    if sources.len() != expected {
+        return Err(EngineError::InvalidDdl(format!(
+            "the query has {} columns but {} {} expected ({})",
+            sources.len(),
+            expected,
+            if expected == 1 { "is" } else { "are" },
+            match listed {
+                Some(l) => l.join(", "),
+                None => targets.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+            }
+        )));
+    }
+    if let Some(listed) = listed {
+        if let Some(unknown) = listed.iter().find(|n| !targets.iter().any(|c| &c.name == *n)) {
+            return Err(EngineError::InvalidDdl(format!(
+                "column '{unknown}' is not in table {}",
+                table.qualified_name()
+            )));
+        }
+    }
+    let exprs = targets
+        .iter()
+        .enumerate()
+        .map(|(i, target)| {
+            let data_type = hive_to_arrow(&target.data_type)?;
+            let source = match listed {
+                None => sources.get(i).cloned(),
+                Some(listed) => listed
+                    .iter()
+                    .position(|n| n == &target.name)
+                    .and_then(|p| sources.get(p).cloned()),
+            };
+            let value = match source {
+                Some(expr) => cast(expr, data_type),
+                None => lit(ScalarValue::try_from(&data_type).unwrap_or(ScalarValue::Null)),
+            };
+            Ok(value.alias(&target.name))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    LogicalPlanBuilder::from(plan)
+        .project(exprs)
+        .and_then(|b| b.build())
+        .map_err(from_datafusion)
+}
+
+/// Athena DDL for a table, in the layout Athena's `SHOW CREATE TABLE` prints; tarn and Athena both accept it.
+pub fn show_create_table(table: &Table) -> String {
+    let quote = |s: &str| s.replace('\'', "''");
+    let column = |c: &Column| match &c.comment {
+        Some(comment) => format!("  `{}` {} COMMENT '{}'", c.name, c.data_type, quote(comment)),
+        None => format!("  `{}` {}", c.name, c.data_type),
+    };
+    let mut ddl = format!("CREATE EXTERNAL TABLE `{}`.`{}`(\n", table.database, table.name);
+    ddl.push_str(&table.storage.columns.iter().map(column).collect::<Vec<_>>().join(",\n"));
+    ddl.push(')');
+    if let Some(comment) = &table.description {
+        ddl.push_str(&format!("\nCOMMENT '{}'", quote(comment)));
+    }
+    if !table.partition_keys.is_empty() {
+        ddl.push_str("\nPARTITIONED BY ( \n");
+        ddl.push_str(&table.partition_keys.iter().map(column).collect::<Vec<_>>().join(",\n"));
+        ddl.push(')');
+    }
+    if let Some(b) = &table.storage.bucketing {
+        let columns: Vec<String> = b.columns.iter().map(|c| format!("  `{c}`")).collect();
+        ddl.push_str(&format!(
+            "\nCLUSTERED BY ( \n{}) \nINTO {} BUCKETS",
+            columns.join(", \n"),
+            b.count
+        ));
+    }
+    ddl.push_str(&format!("\nROW FORMAT SERDE \n  '{}' ", table.storage.serde.library));
+    if !table.storage.serde.parameters.is_empty() {
+        let props: Vec<String> = table
+            .storage
+            .serde
+            .parameters
+            .iter()
+            .map(|(k, v)| format!("  '{}'='{}'", quote(k), hive_escape(v)))
+            .collect();
+        ddl.push_str(&format!("\nWITH SERDEPROPERTIES ( \n{}) ", props.join(", \n")));
+    }
+    ddl.push_str(&format!(
+        "\nSTORED AS INPUTFORMAT \n  '{}' \nOUTPUTFORMAT \n  '{}'",
+        table.storage.input_format, table.storage.output_format
+    ));
+    ddl.push_str(&format!("\nLOCATION\n  '{}'", table.storage.location));
+    let props: Vec<String> = table
+        .parameters
+        .iter()
+        .map(|(k, v)| format!("  '{}'='{}'", quote(k), hive_escape(v)))
+        .collect();
+    if !props.is_empty() {
+        ddl.push_str(&format!("\nTBLPROPERTIES (\n{})", props.join(", \n")));
+    }
+    ddl
+}
+
+/// Control characters as Hive writes them in DDL (`\u0001`), so delimiters survive copy and paste.
+fn hive_escape(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| match c {
+            '\'' => "''".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => format!("\\u{:04X}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::DataType;
+
+    #[test]
+    fn ddl_escapes_control_delimiters() {
+        assert_eq!(hive_escape("\u{1}"), "\\u0001");
+        assert_eq!(hive_escape("it's"), "it''s");
+        assert_eq!(decode_delimiter(&hive_escape("\u{1}")), Some('\u{1}'));
+        assert_eq!(decode_delimiter(&hive_escape("\t")), Some('\t'));
+    }
+
+    #[test]
+    fn partition_columns_must_come_last() -> Result<()> {
+        use datafusion::arrow::datatypes::{Field, Schema};
+        let schema = Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("dt", DataType::Utf8, true),
+            Field::new("b", DataType::Utf8, true),
+        ]);
+        let plan = LogicalPlanBuilder::empty(false)
+            .project(
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| cast(lit(ScalarValue::Null), f.data_type().clone()).alias(f.name()))
+                    .collect::<Vec<_>>(),
+            )
+            .and_then(|b| b.build())
+            .map_err(from_datafusion)?;
+        let mut options = ctas_options(&[])?;
+        options.partitioned_by = vec!["dt".into()];
+        let err = ctas_columns(&plan, &options)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("expected [dt] last, found [b]"), "{err}");
+        options.partitioned_by = vec!["b".into()];
+        let (columns, keys) = ctas_columns(&plan, &options)?;
+        assert_eq!(
+            (columns.len(), keys[0].name.as_str(), keys[0].data_type.as_str()),
+            (2, "b", "string")
+        );
+        Ok(())
+    }
+}
