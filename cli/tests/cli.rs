@@ -749,3 +749,184 @@ fn demo_replays_the_case_study_and_reuses_its_data() -> TestResult {
     assert_eq!(std::fs::read_to_string(foreign.join("intake/mine.txt"))?, "keep me");
     Ok(())
 }
+
+/// Waits until `found` sees what it looks for under `dir` (or gives up after 60 s).
+fn wait_for(dir: &Path, found: impl Fn(&Path) -> bool) -> TestResult {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if tarn_fixtures::s3::walk(dir)
+            .unwrap_or_default()
+            .iter()
+            .any(|p| found(p))
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!("nothing appeared under {}", dir.display()).into())
+}
+
+fn big_source(rows_per_part: usize) -> TestResult<(tempfile::TempDir, PathBuf)> {
+    let data = tempfile::tempdir()?;
+    let intake = data.path().join("intake");
+    write_consumer_csv_gz(&intake, 4, rows_per_part, 9)?;
+    Ok((data, intake))
+}
+
+#[test]
+fn a_killed_ctas_registers_nothing_and_the_rerun_succeeds() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let (data, intake) = big_source(100_000)?;
+    let tarn = Tarn::local(wh.path());
+    tarn.ok(&[
+        "-f",
+        &repo_file("queries/consumer_header/01_raw_table.sql"),
+        "--var",
+        &format!("location={}", dir_url(&intake)),
+    ])?;
+    let target = data.path().join("by_state");
+    let ctas = format!(
+        "CREATE TABLE \"sf-digital-transformation\".by_state WITH (format='TEXTFILE', external_location='{}', \
+         partitioned_by=ARRAY['state']) AS SELECT householdid, personid, income, state FROM \"sf-digital-transformation\".consumer_raw",
+        target.display()
+    );
+    let mut child = tarn
+        .command()
+        .args(["-c", &ctas])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // Kill it once it has written data files.
+    wait_for(&target, |p| p.to_string_lossy().contains("state="))?;
+    child.kill()?;
+    child.wait()?;
+    let tables = tarn.ok(&["--format", "csv", "-c", "SHOW TABLES IN \"sf-digital-transformation\""])?;
+    assert_eq!(
+        tables.stdout, "tab_name\nconsumer_raw\n",
+        "the killed CTAS registered nothing"
+    );
+
+    let rerun = tarn.ok(&["-c", &ctas])?;
+    assert!(
+        rerun
+            .stderr
+            .contains("created table sf-digital-transformation.by_state: 400000 rows"),
+        "{}",
+        rerun.stderr
+    );
+    assert_eq!(
+        tarn.value("SELECT count(*) FROM \"sf-digital-transformation\".by_state")?,
+        "400000"
+    );
+    // Only the rerun's files remain: every file is named with one query id.
+    let ids: std::collections::BTreeSet<String> = tarn_fixtures::s3::walk(&target)?
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(|n| n.chars().take(27).collect()))
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    Ok(())
+}
+
+#[test]
+fn a_killed_insert_shows_nothing_and_the_rerun_adds_its_rows_once() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let (data, intake) = big_source(100_000)?;
+    let tarn = Tarn::local(wh.path());
+    tarn.ok(&[
+        "-f",
+        &repo_file("queries/consumer_header/01_raw_table.sql"),
+        "--var",
+        &format!("location={}", dir_url(&intake)),
+    ])?;
+    let target = data.path().join("copy");
+    tarn.ok(&["-c", &format!(
+        "CREATE TABLE \"sf-digital-transformation\".copy WITH (external_location='{}', partitioned_by=ARRAY['state']) AS \
+         SELECT householdid, income, state FROM \"sf-digital-transformation\".consumer_raw WHERE state = 'WY'",
+        target.display()
+    )])?;
+    let count = || tarn.value("SELECT count(*) FROM \"sf-digital-transformation\".copy");
+    let before: u64 = count()?.parse()?;
+    let insert = "INSERT INTO \"sf-digital-transformation\".copy SELECT householdid, income, state FROM \"sf-digital-transformation\".consumer_raw";
+    let mut child = tarn
+        .command()
+        .args(["-c", insert])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // Kill it while its files are still hidden (named with a leading '.').
+    wait_for(&target, |p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'))
+    })?;
+    child.kill()?;
+    child.wait()?;
+    assert_eq!(count()?.parse::<u64>()?, before, "a killed INSERT is not visible");
+
+    tarn.ok(&["-c", insert])?;
+    assert_eq!(count()?.parse::<u64>()?, before + 400_000, "the rerun's rows, once");
+    let hidden: Vec<_> = tarn_fixtures::s3::walk(&target)?
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    assert!(
+        hidden.is_empty(),
+        "the dead write's staged files were removed: {hidden:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_case_study_scripts_run_unchanged() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    // Enough rows that data, not Parquet footers, dominates what is read.
+    let (data, intake) = big_source(25_000)?;
+    let tarn = Tarn::local(wh.path());
+    let out = data.path().join("2020-03");
+    let vars = [
+        format!("location={}", dir_url(&intake)),
+        format!("parquet_location={}/consumer-all-cols-parquet/", out.display()),
+        format!("buckets_location={}/consumer-parquet-state-buckets/", out.display()),
+    ];
+    let mut args: Vec<&str> = vec!["run"];
+    let scripts = ["01_raw_table.sql", "03_parquet.sql", "04_parquet_state_buckets.sql"]
+        .map(|s| repo_file(&format!("queries/consumer_header/{s}")));
+    args.extend(scripts.iter().map(String::as_str));
+    for v in &vars {
+        args.extend(["--var", v.as_str()]);
+    }
+    let made = tarn.ok(&args)?;
+    assert!(
+        made.stderr
+            .contains("created table sf-digital-transformation.consumer_2020_03_parquet_state_buckets"),
+        "{}",
+        made.stderr
+    );
+    let one_state = tarn.ok(&[
+        "--format",
+        "csv",
+        "-f",
+        &repo_file("queries/consumer_header/05_one_state.sql"),
+    ])?;
+    let counts: Vec<&str> = one_state.stdout.lines().filter(|l| !l.starts_with("count")).collect();
+    assert_eq!(counts.len(), 3);
+    assert!(counts.iter().all(|c| *c == counts[0]), "{counts:?}");
+    // The bytes scanned shrink layout by layout.
+    let scanned: Vec<String> = one_state
+        .stderr
+        .lines()
+        .filter_map(|l| l.split(" · scanned ").nth(1))
+        .map(|rest| rest.split(" · ").next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(scanned.len(), 3, "{}", one_state.stderr);
+    let bytes = |s: &str| tarn_engine::parse_size(s).unwrap_or(u64::MAX);
+    assert!(
+        bytes(&scanned[0]) > bytes(&scanned[1]) && bytes(&scanned[1]) > bytes(&scanned[2]),
+        "{scanned:?}"
+    );
+    Ok(())
+}

@@ -165,3 +165,81 @@ async fn missing_bucket_and_bad_credentials_are_named() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctas_insert_and_unload_on_s3() -> TestResult {
+    let (server, _data, _) = server_with_data()?;
+    let mut s = open_s3("s3://lake/warehouse/", &server).await?;
+    run(&mut s, &consumer_ddl("raw", "s3://consumer/intake/")).await?;
+    let total = (PARTS * ROWS_PER_PART).to_string();
+    run(
+        &mut s,
+        "CREATE TABLE by_state WITH (external_location='s3://lake/tables/by_state/', partitioned_by=ARRAY['state']) \
+         AS SELECT householdid, income, state FROM raw",
+    )
+    .await?;
+    run(
+        &mut s,
+        "CREATE TABLE buckets WITH (external_location='s3://lake/tables/buckets/', bucketed_by=ARRAY['state'], \
+         bucket_count=8, parquet_compression='SNAPPY') AS SELECT * FROM raw",
+    )
+    .await?;
+    // Without a location the table goes under the warehouse, in the bucket too.
+    let (_, made) = run(&mut s, "CREATE TABLE plain AS SELECT householdid, state FROM raw").await?;
+    assert!(made.rows > 0);
+    for table in ["by_state", "buckets", "plain"] {
+        assert_eq!(
+            scalar(&mut s, &format!("SELECT count(*) FROM {table}")).await?,
+            total,
+            "{table}"
+        );
+    }
+    let ca = scalar(&mut s, "SELECT count(*) FROM raw WHERE state = 'CA'").await?;
+    assert_eq!(
+        scalar(&mut s, "SELECT count(*) FROM buckets WHERE state = 'CA'").await?,
+        ca
+    );
+
+    // INSERT publishes its files by server-side copy; nothing staged stays behind.
+    run(
+        &mut s,
+        "INSERT INTO by_state SELECT householdid, income, state FROM raw WHERE state = 'CA'",
+    )
+    .await?;
+    let doubled = ca.parse::<u64>()? * 2;
+    assert_eq!(
+        scalar(&mut s, "SELECT count(*) FROM by_state WHERE state = 'CA'").await?,
+        doubled.to_string()
+    );
+    if let Some(root) = server.local_path("lake", "tables/by_state") {
+        let staged = tarn_fixtures::s3::walk(&root)?
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+            })
+            .count();
+        assert_eq!(staged, 0);
+    }
+    run(
+        &mut s,
+        "UNLOAD (SELECT state, count(*) AS n FROM raw GROUP BY state) TO 's3://lake/exports/counts/' WITH (format = 'JSON')",
+    )
+    .await?;
+    run(
+        &mut s,
+        "CREATE EXTERNAL TABLE counts (state string, n bigint) ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe' \
+         LOCATION 's3://lake/exports/counts/'",
+    )
+    .await?;
+    assert_eq!(scalar(&mut s, "SELECT sum(n) FROM counts").await?, total);
+    let err = s
+        .execute("UNLOAD (SELECT 1 AS x) TO 's3://lake/exports/counts/' WITH (format = 'JSON')")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("already holds data"), "{err}");
+    Ok(())
+}

@@ -71,12 +71,16 @@ type Key = (String, Option<u32>);
 
 enum Encoder {
     Parquet(Box<AsyncArrowWriter<BufWriter>>),
-    Text {
-        delimited: Option<u8>,
-        compressor: Compressor,
-        upload: BufWriter,
-        bytes: u64,
-    },
+    Text(Box<TextFile>),
+}
+
+/// A text or JSON-lines file being written: encoded rows go through the codec into the upload.
+struct TextFile {
+    /// The field delimiter, or `None` for JSON lines.
+    delimited: Option<u8>,
+    compressor: Compressor,
+    upload: BufWriter,
+    bytes: u64,
 }
 
 enum Compressor {
@@ -144,7 +148,7 @@ impl OpenFile {
     fn bytes(&self) -> u64 {
         match &self.encoder {
             Encoder::Parquet(w) => (w.bytes_written() + w.in_progress_size()) as u64,
-            Encoder::Text { bytes, .. } => *bytes,
+            Encoder::Text(text) => text.bytes,
         }
     }
 }
@@ -203,7 +207,7 @@ impl StreamWriter {
                 for (_, file) in self.open.drain() {
                     let mut upload = match file.encoder {
                         Encoder::Parquet(writer) => writer.into_inner(),
-                        Encoder::Text { upload, .. } => upload,
+                        Encoder::Text(text) => text.upload,
                     };
                     let _ = upload.abort().await;
                 }
@@ -306,19 +310,14 @@ impl StreamWriter {
                     writer.flush().await.map_err(|e| io_error(&file.path, e))?;
                 }
             }
-            Encoder::Text {
-                delimited,
-                compressor,
-                upload,
-                bytes,
-            } => {
-                let text = encode_text(batch, *delimited).map_err(|e| io_error(&file.path, e))?;
-                let compressed = compressor.push(text).map_err(|e| io_error(&file.path, e))?;
-                upload
+            Encoder::Text(text) => {
+                let encoded = encode_text(batch, text.delimited).map_err(|e| io_error(&file.path, e))?;
+                let compressed = text.compressor.push(encoded).map_err(|e| io_error(&file.path, e))?;
+                text.upload
                     .write_all(&compressed)
                     .await
                     .map_err(|e| io_error(&file.path, e))?;
-                *bytes += compressed.len() as u64;
+                text.bytes += compressed.len() as u64;
             }
         }
         file.rows += batch.num_rows() as u64;
@@ -366,18 +365,18 @@ impl StreamWriter {
                     .map_err(|e| io_error(&path, e))?;
                 Encoder::Parquet(Box::new(writer))
             }
-            FileEncoding::Text { delimiter, codec } => Encoder::Text {
+            FileEncoding::Text { delimiter, codec } => Encoder::Text(Box::new(TextFile {
                 delimited: Some(delimiter),
                 compressor: Compressor::new(codec).map_err(|e| io_error(&path, e))?,
                 upload,
                 bytes: 0,
-            },
-            FileEncoding::Json(codec) => Encoder::Text {
+            })),
+            FileEncoding::Json(codec) => Encoder::Text(Box::new(TextFile {
                 delimited: None,
                 compressor: Compressor::new(codec).map_err(|e| io_error(&path, e))?,
                 upload,
                 bytes: 0,
-            },
+            })),
         };
         Ok(OpenFile {
             encoder,
@@ -402,12 +401,13 @@ impl StreamWriter {
                 writer.finish().await.map_err(|e| io_error(&file.path, e))?;
                 writer.bytes_written() as u64
             }
-            Encoder::Text {
-                compressor,
-                mut upload,
-                bytes,
-                ..
-            } => {
+            Encoder::Text(text) => {
+                let TextFile {
+                    compressor,
+                    mut upload,
+                    bytes,
+                    ..
+                } = *text;
                 let tail = compressor.finish().map_err(|e| io_error(&file.path, e))?;
                 upload.write_all(&tail).await.map_err(|e| io_error(&file.path, e))?;
                 upload.shutdown().await.map_err(|e| io_error(&file.path, e))?;

@@ -581,13 +581,11 @@ fn cast_to_table(plan: LogicalPlan, table: &Table, listed: Option<&[String]>) ->
             }
         )));
     }
-    if let Some(listed) = listed {
-        if let Some(unknown) = listed.iter().find(|n| !targets.iter().any(|c| &c.name == *n)) {
-            return Err(EngineError::InvalidDdl(format!(
-                "column '{unknown}' is not in table {}",
-                table.qualified_name()
-            )));
-        }
+    if let Some(unknown) = listed.and_then(|l| l.iter().find(|n| !targets.iter().any(|c| &c.name == *n))) {
+        return Err(EngineError::InvalidDdl(format!(
+            "column '{unknown}' is not in table {}",
+            table.qualified_name()
+        )));
     }
     let exprs = targets
         .iter()
