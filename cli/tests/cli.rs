@@ -111,11 +111,10 @@ fn ran(out: Output) -> Ran {
 }
 
 fn repo_file(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-        .display()
-        .to_string()
+    // Read at run time, not baked in with env!: CI shares one target dir between clones at
+    // different paths, and cargo does not rebuild a workspace test just because its path moved.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    Path::new(&manifest_dir).join("..").join(path).display().to_string()
 }
 
 fn dir_url(p: &Path) -> String {

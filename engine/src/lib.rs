@@ -4,10 +4,13 @@
 pub mod bucket;
 mod column_case;
 mod error;
+mod external_table;
 mod infer;
 mod listing;
 pub mod meter;
+mod result;
 mod session;
+mod snapshot;
 mod sql;
 pub mod storage;
 mod table;
@@ -17,9 +20,8 @@ pub mod write;
 
 pub use error::{EngineError, Result};
 pub use meter::{Bill, format_bytes, format_dollars, parse_size};
-pub use session::{
-    CATALOG_NAME, MAX_SCAN_SETTING, QueryResult, QueryStats, ResultKind, Session, SessionOptions, SessionTotals,
-};
+pub use result::{QueryResult, QueryStats, ResultKind, SessionTotals};
+pub use session::{CATALOG_NAME, MAX_SCAN_SETTING, Session, SessionOptions};
 pub use sql::{SqlStatement, split_statements};
 pub use storage::AwsSettings;
 pub use table::PARQUET_FOOTER_HINT;

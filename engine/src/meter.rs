@@ -34,6 +34,11 @@ pub const MIN_BILLED_MB: u64 = 10;
 /// clients such as athena-express: $5 per 2^20 MB).
 pub const TB: u64 = 1 << 40;
 
+/// Column chunks at most this far apart are fetched in one request. object_store's default (1 MiB) saves requests
+/// but fetches whole unrequested columns between the ones a query reads, which is what a bytes-scanned bill is
+/// about; 64 KiB still merges neighbouring small chunks.
+pub const COALESCE_GAP: u64 = 64 * 1024;
+
 /// The bytes one query has read, and the limit it must stay under.
 #[derive(Debug, Default)]
 pub struct ScanMeter {
@@ -165,8 +170,8 @@ impl ObjectStore for MeteredStore {
         Ok(result)
     }
 
-    /// Parquet readers fetch column chunks in batches. Nearby ranges are merged into one request (as the S3 client
-    /// does) and the merged bytes are what is counted: what storage actually sent, gaps included, the same locally
+    /// Parquet readers fetch column chunks in batches. Ranges closer than [`COALESCE_GAP`] are merged into one
+    /// request and the merged bytes are what is counted: what storage actually sent, gaps included, the same locally
     /// and on S3.
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
         object_store::coalesce_ranges(
@@ -178,7 +183,7 @@ impl ObjectStore for MeteredStore {
                 };
                 self.get_opts(location, options).await?.bytes().await
             },
-            object_store::OBJECT_STORE_COALESCE_DEFAULT,
+            COALESCE_GAP,
         )
         .await
     }

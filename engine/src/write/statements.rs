@@ -20,7 +20,8 @@ use super::{Bucketing, DEFAULT_TARGET_FILE_SIZE, Target, new_query_id, write_fil
 use crate::bucket::{BUCKETING_VERSION, BucketColumn, BucketVersion};
 use crate::error::{EngineError, Result, from_datafusion};
 use crate::meter::format_bytes;
-use crate::session::{PreparedQuery, QueryResult, Session};
+use crate::result::QueryResult;
+use crate::session::{PreparedQuery, Session};
 use crate::sql::{CreateTableAs, InsertInto, Unload, parse_datafusion_statement};
 use crate::storage::Location;
 use crate::table::decode_delimiter;
@@ -296,7 +297,7 @@ impl Session {
         let physical = state
             .create_physical_plan(&plan)
             .await
-            .map_err(|e| crate::session::query_error(e, Some(&meter), &locations))?;
+            .map_err(|e| crate::result::query_error(e, Some(&meter), &locations))?;
         let task = state.task_ctx();
         write_files(physical, task, target, Arc::clone(&self.progress))
             .await

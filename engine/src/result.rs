@@ -1,0 +1,282 @@
+//! What a statement returns: rows (streamed), a message, and the figures — rows, time, bytes scanned, the bill.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanVisitor, accept};
+use futures::StreamExt;
+
+use crate::error::{EngineError, Result, from_datafusion};
+use crate::meter::{Bill, ScanMeter};
+use crate::storage::Location;
+
+/// Bytes and dollars of every query a session ran.
+#[derive(Debug, Default)]
+pub struct SessionTotals {
+    pub(crate) queries: AtomicU64,
+    pub(crate) bytes_scanned: AtomicU64,
+    pub(crate) billed_bytes: AtomicU64,
+}
+
+impl SessionTotals {
+    pub fn queries(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+    pub fn bytes_scanned(&self) -> u64 {
+        self.bytes_scanned.load(Ordering::Relaxed)
+    }
+    pub fn dollars(&self) -> f64 {
+        self.billed_bytes.load(Ordering::Relaxed) as f64 / crate::meter::TB as f64 * crate::meter::DOLLARS_PER_TB
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultKind {
+    /// A query: rows, billed by bytes scanned.
+    Query,
+    /// A catalog listing (SHOW, DESCRIBE): rows, free.
+    Listing,
+    /// A statement that changed something and reports it in a message (DDL, USE, SET): free.
+    Command,
+    /// CTAS, INSERT, UNLOAD: a message about what was written, billed for the data its query scanned.
+    Write,
+}
+
+/// The figures of one statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryStats {
+    pub rows: u64,
+    pub elapsed: Duration,
+    /// Bytes fetched from storage (GETs), as Athena's "data scanned".
+    pub bytes_scanned: u64,
+    /// GET requests made.
+    pub requests: u64,
+    /// What Athena would bill; `None` for free statements (DDL, SHOW, EXPLAIN).
+    pub bill: Option<Bill>,
+}
+
+pub(crate) enum Rows {
+    Stream(SendableRecordBatchStream),
+    Batches(VecDeque<RecordBatch>),
+}
+
+/// The outcome of a statement: a stream of rows (possibly none), a message, and, once drained, its figures.
+pub struct QueryResult {
+    pub(crate) kind: ResultKind,
+    pub(crate) schema: SchemaRef,
+    pub(crate) rows: Rows,
+    pub(crate) meter: Option<Arc<ScanMeter>>,
+    /// The executed plan, for its metrics.
+    pub(crate) plan: Option<Arc<dyn ExecutionPlan>>,
+    /// Locations of the tables the query reads, to name files in errors.
+    pub(crate) locations: Vec<Location>,
+    pub(crate) billed: bool,
+    pub(crate) message: Option<String>,
+    pub(crate) notices: Vec<String>,
+    pub(crate) started: Instant,
+    pub(crate) row_count: u64,
+    pub(crate) finished: Option<Duration>,
+    pub(crate) totals: Arc<SessionTotals>,
+}
+
+impl std::fmt::Debug for QueryResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryResult")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl QueryResult {
+    pub(crate) fn listing(
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        started: Instant,
+        totals: Arc<SessionTotals>,
+    ) -> Self {
+        Self {
+            kind: ResultKind::Listing,
+            schema,
+            rows: Rows::Batches(batches.into()),
+            meter: None,
+            plan: None,
+            locations: Vec::new(),
+            billed: false,
+            message: None,
+            notices: Vec::new(),
+            started,
+            row_count: 0,
+            finished: None,
+            totals,
+        }
+    }
+
+    pub(crate) fn command(message: String, started: Instant, totals: Arc<SessionTotals>) -> Self {
+        Self {
+            kind: ResultKind::Command,
+            message: Some(message),
+            ..Self::listing(Arc::new(Schema::empty()), Vec::new(), started, totals)
+        }
+    }
+
+    /// A finished write: `rows` rows written; billed by `meter` like the query that produced them.
+    pub(crate) fn write(
+        message: String,
+        rows: u64,
+        meter: Arc<ScanMeter>,
+        started: Instant,
+        totals: Arc<SessionTotals>,
+    ) -> Self {
+        let mut result = Self {
+            kind: ResultKind::Write,
+            message: Some(message),
+            meter: Some(meter),
+            billed: true,
+            ..Self::listing(Arc::new(Schema::empty()), Vec::new(), started, totals)
+        };
+        result.row_count = rows;
+        result.finish();
+        result
+    }
+
+    pub(crate) fn with_notices(mut self, notices: Vec<String>) -> Self {
+        self.notices = notices;
+        self
+    }
+
+    pub fn kind(&self) -> ResultKind {
+        self.kind
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// What a command did ("created table db.t").
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// Warnings worth showing (e.g. a LOCATION with no files yet).
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    /// The next batch of rows; `None` at the end, after which [`Self::stats`] is final.
+    pub async fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
+        let next = match &mut self.rows {
+            Rows::Batches(batches) => batches.pop_front().map(Ok),
+            Rows::Stream(stream) => stream.next().await.map(|r| r.map_err(|e| self.map_error(e))),
+        };
+        match &next {
+            Some(Ok(batch)) => self.row_count += batch.num_rows() as u64,
+            Some(Err(_)) | None => self.finish(),
+        }
+        next
+    }
+
+    /// Drains the rows into memory.
+    pub async fn collect(mut self) -> Result<(Vec<RecordBatch>, QueryStats)> {
+        let mut batches = Vec::new();
+        while let Some(batch) = self.next_batch().await {
+            batches.push(batch?);
+        }
+        let stats = self.stats();
+        Ok((batches, stats))
+    }
+
+    fn map_error(&self, e: datafusion::error::DataFusionError) -> EngineError {
+        query_error(e, self.meter.as_deref(), &self.locations)
+    }
+
+    fn finish(&mut self) {
+        if self.finished.is_some() {
+            return;
+        }
+        self.finished = Some(self.started.elapsed());
+        if let (Some(meter), true) = (&self.meter, self.billed) {
+            self.totals.queries.fetch_add(1, Ordering::Relaxed);
+            self.totals.bytes_scanned.fetch_add(meter.bytes(), Ordering::Relaxed);
+            self.totals
+                .billed_bytes
+                .fetch_add(Bill::for_scan(meter.bytes()).billed_bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// The sum of a DataFusion metric (e.g. `bytes_scanned`, `row_groups_pruned_statistics`) over the executed plan.
+    pub fn metric(&self, name: &str) -> Option<usize> {
+        struct Sum<'a> {
+            name: &'a str,
+            total: Option<usize>,
+        }
+        impl ExecutionPlanVisitor for Sum<'_> {
+            type Error = std::convert::Infallible;
+            fn pre_visit(&mut self, plan: &dyn ExecutionPlan) -> std::result::Result<bool, Self::Error> {
+                if let Some(value) = plan.metrics().and_then(|m| m.sum_by_name(self.name)) {
+                    *self.total.get_or_insert(0) += value.as_usize();
+                }
+                Ok(true)
+            }
+        }
+        let plan = self.plan.as_ref()?;
+        let mut sum = Sum { name, total: None };
+        accept(plan.as_ref(), &mut sum).ok()?;
+        sum.total
+    }
+
+    pub fn stats(&self) -> QueryStats {
+        let bytes_scanned = self.meter.as_ref().map(|m| m.bytes()).unwrap_or(0);
+        QueryStats {
+            rows: self.row_count,
+            elapsed: self.finished.unwrap_or_else(|| self.started.elapsed()),
+            bytes_scanned,
+            requests: self.meter.as_ref().map(|m| m.requests()).unwrap_or(0),
+            bill: self.billed.then(|| Bill::for_scan(bytes_scanned)),
+        }
+    }
+}
+
+/// The engine error for a failed query: the scan limit if the meter tripped, a named file for Parquet files that
+/// are not Parquet, else the general translation.
+pub(crate) fn query_error(
+    e: datafusion::error::DataFusionError,
+    meter: Option<&ScanMeter>,
+    locations: &[Location],
+) -> EngineError {
+    if let Some(meter) = meter
+        && meter.exceeded()
+    {
+        return EngineError::ScanLimitExceeded {
+            limit: meter.limit().unwrap_or_default(),
+            scanned: meter.bytes(),
+        };
+    }
+    let text = e.to_string();
+    const MARKER: &str = "Failed to fetch metadata for file ";
+    if let Some(start) = text.find(MARKER) {
+        let rest = &text[start + MARKER.len()..];
+        let path = rest.split(": ").next().unwrap_or_default().to_string();
+        let location = locations
+            .iter()
+            .find(|l| path.starts_with(l.prefix.as_ref()))
+            .map(|l| l.object_url(&object_store::path::Path::from(path.as_str())))
+            .unwrap_or(path);
+        let message = if rest.contains("Corrupt footer") || rest.contains("Invalid Parquet file") {
+            "not a Parquet file (no Parquet footer); keep only Parquet files under the table's LOCATION".to_string()
+        } else {
+            rest.split_once(": ").map(|(_, m)| m.to_string()).unwrap_or_default()
+        };
+        return EngineError::DataFile {
+            location,
+            line: None,
+            message,
+        };
+    }
+    from_datafusion(e)
+}
