@@ -158,7 +158,9 @@ pub async fn run(options: DemoOptions) -> Result<(), String> {
          the bucketed table reads, for one state, only that state's bucket file. Athena bills those bytes, at least \
          10 MB a query.\n"
     );
-    println!("Explore the tables the demo made:");
+    println!("Explore the tables the demo made in the shell (Tab completes tables and columns, \\? lists commands):");
+    println!("  tarn --warehouse {} -d {DATABASE}", warehouse.display());
+    println!("or run one query:");
     println!(
         "  tarn --warehouse {} -d {DATABASE} -c 'SELECT state, count(*) FROM consumer_raw GROUP BY 1 ORDER BY 2 DESC'",
         warehouse.display()

@@ -2,6 +2,7 @@
 
 mod demo;
 mod output;
+mod repl;
 mod script;
 
 use std::collections::BTreeMap;
@@ -190,7 +191,11 @@ fn main() -> ExitCode {
             }
         };
     }
-    runtime.block_on(run(cli, sources))
+    let code = run(&runtime, cli, sources);
+    // Everything run() waited for is done; a query cancelled in the shell may still have a task that has not reached
+    // its next yield point, and exiting must not wait for it.
+    runtime.shutdown_background();
+    code
 }
 
 enum Source {
@@ -198,7 +203,7 @@ enum Source {
     File(PathBuf),
 }
 
-async fn run(cli: Cli, sources: Vec<Source>) -> ExitCode {
+fn run(runtime: &tokio::runtime::Runtime, cli: Cli, sources: Vec<Source>) -> ExitCode {
     let mut scripts = Vec::new();
     for source in sources {
         match source {
@@ -220,14 +225,9 @@ async fn run(cli: Cli, sources: Vec<Source>) -> ExitCode {
             },
         }
     }
-    if scripts.is_empty() {
-        if std::io::stdin().is_terminal() {
-            eprintln!(
-                "tarn: nothing to run. Give SQL with -c 'SELECT ...', a script with -f FILE or `tarn run FILE`, or \
-                 pipe SQL on stdin. (The interactive shell is not built yet.) See tarn --help."
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
+    // Nothing to run and a person at the keyboard: the shell. Piped stdin is a script (no prompts, no colour).
+    let interactive = scripts.is_empty() && std::io::stdin().is_terminal();
+    if scripts.is_empty() && !interactive {
         let mut text = String::new();
         if let Err(e) = std::io::stdin().read_to_string(&mut text) {
             eprintln!("error: cannot read stdin: {e}");
@@ -254,7 +254,7 @@ async fn run(cli: Cli, sources: Vec<Source>) -> ExitCode {
         aws: None,
         memory_limit: cli.memory_limit.map(|m| m as usize),
     };
-    let mut session = match Session::open(options).await {
+    let mut session = match runtime.block_on(Session::open(options)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -262,6 +262,14 @@ async fn run(cli: Cli, sources: Vec<Source>) -> ExitCode {
         }
     };
     let vars: BTreeMap<String, String> = cli.vars.iter().cloned().collect();
+    if interactive {
+        let options = repl::ShellOptions {
+            format: cli.format,
+            quiet: cli.quiet,
+            vars,
+        };
+        return repl::run(runtime, session, options);
+    }
     let options = RunOptions {
         format: cli.format,
         quiet: cli.quiet,
@@ -269,7 +277,7 @@ async fn run(cli: Cli, sources: Vec<Source>) -> ExitCode {
     };
     let mut failed = false;
     for script in scripts {
-        if !run_script(&mut session, &script, &vars, options).await {
+        if !runtime.block_on(run_script(&mut session, &script, &vars, options)) {
             failed = true;
             if !cli.continue_on_error {
                 break;

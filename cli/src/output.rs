@@ -122,11 +122,39 @@ fn arrow_io(e: ArrowError) -> RowsError {
 
 /// A boxed table; NULL is printed as `NULL` so it cannot be mistaken for an empty string.
 pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Table, ArrowError> {
-    let options = FormatOptions::default().with_null("NULL").with_display_error(true);
+    render_fitted(schema, batches, None)
+}
+
+/// A boxed table at most `width` characters wide: columns share the width and a value that does not fit on one line
+/// is cut with `…` (the shell's `\x` shows whole values). `None`: as wide as the values.
+pub fn render_fitted(schema: &SchemaRef, batches: &[RecordBatch], width: Option<u16>) -> Result<Table, ArrowError> {
     let mut table = Table::new();
     table.load_preset("||--+-++|    ++++++");
-    table.set_content_arrangement(ContentArrangement::Disabled);
+    table.force_no_tty();
+    match width {
+        Some(width) => {
+            table.set_content_arrangement(ContentArrangement::Dynamic);
+            table.set_width(width);
+            table.set_truncation_indicator("…");
+        }
+        None => {
+            table.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
     table.set_header(schema.fields().iter().map(|f| Cell::new(f.name())));
+    for_each_row(batches, |values| {
+        let mut row = comfy_table::Row::from(values.into_iter().map(Cell::new));
+        if width.is_some() {
+            row.max_height(1);
+        }
+        table.add_row(row);
+    })?;
+    Ok(table)
+}
+
+/// Calls `f` with each row's values as text (NULL as `NULL`).
+fn for_each_row(batches: &[RecordBatch], mut f: impl FnMut(Vec<String>)) -> Result<(), ArrowError> {
+    let options = FormatOptions::default().with_null("NULL").with_display_error(true);
     for batch in batches {
         let formatters = batch
             .columns()
@@ -134,10 +162,49 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Table
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, ArrowError>>()?;
         for row in 0..batch.num_rows() {
-            table.add_row(formatters.iter().map(|f| Cell::new(f.value(row))));
+            f(formatters.iter().map(|v| v.value(row).to_string()).collect());
         }
     }
-    Ok(table)
+    Ok(())
+}
+
+/// psql's expanded display: one block per row, a `name | value` line per column.
+pub fn render_expanded(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String, ArrowError> {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let name_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    let mut record = 0;
+    for_each_row(batches, |values| {
+        record += 1;
+        let title = format!("-[ RECORD {record} ]");
+        out.push_str(&format!(
+            "{title}{}\n",
+            "-".repeat((name_width + 3).saturating_sub(title.len()).max(1))
+        ));
+        for (name, value) in names.iter().zip(values) {
+            out.push_str(&format!("{name:<name_width$} | {value}\n"));
+        }
+    })?;
+    if record == 0 {
+        out.push_str("(no rows)\n");
+    }
+    Ok(out)
+}
+
+/// DuckDB's line mode: `name = value` per column, a blank line between rows.
+pub fn render_lines(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String, ArrowError> {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let name_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for_each_row(batches, |values| {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        for (name, value) in names.iter().zip(values) {
+            out.push_str(&format!("{name:>name_width$} = {value}\n"));
+        }
+    })?;
+    Ok(out)
 }
 
 /// The line printed after each statement: `1 row · 5.1 s · scanned 30.85 GB · Athena would bill $0.1503`.

@@ -144,7 +144,7 @@ impl Drop for WriteBar {
 }
 
 /// A position inside a statement, as a position in the script.
-fn absolute(statement: &SqlStatement, line: u64, column: u64) -> (u64, u64) {
+pub(crate) fn absolute(statement: &SqlStatement, line: u64, column: u64) -> (u64, u64) {
     if line <= 1 {
         (statement.line, statement.column + column.saturating_sub(1))
     } else {

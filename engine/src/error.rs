@@ -49,6 +49,10 @@ pub enum EngineError {
     )]
     ScanLimitExceeded { limit: u64, scanned: u64 },
 
+    /// Ctrl-C: the statement stopped; a write removed what it had written.
+    #[error("cancelled")]
+    Interrupted,
+
     /// The object store refused or failed a request (missing bucket, bad credentials, unreachable endpoint).
     #[error("{location}: {message}")]
     Storage { location: String, message: String },
@@ -147,6 +151,8 @@ pub(crate) fn from_datafusion(e: DataFusionError) -> EngineError {
     }
     match e {
         DataFusionError::SQL(parser_error, _) => EngineError::from(*parser_error),
+        // DataFusion 55 wraps parser errors in a Diagnostic; the position is in the parser error's text.
+        DataFusionError::Diagnostic(_, inner) => from_datafusion(*inner),
         DataFusionError::ObjectStore(store_error) => crate::storage::describe_store_error(&store_error),
         DataFusionError::Context(context, inner) => match from_datafusion(*inner) {
             EngineError::Query(message) => EngineError::Query(format!("{context}: {message}")),
@@ -234,6 +240,7 @@ fn clone_engine_error(e: &EngineError) -> EngineError {
             message: message.clone(),
         },
         EngineError::AwsConfig(m) => EngineError::AwsConfig(m.clone()),
+        EngineError::Interrupted => EngineError::Interrupted,
         EngineError::Unsupported { what, hint } => EngineError::Unsupported {
             what: what.clone(),
             hint: hint.clone(),
@@ -251,5 +258,22 @@ mod tests {
         let e = syntax_error("sql parser error: Expected: an expression, found: FORM at Line: 2, Column: 8");
         assert_eq!(e.position(), Some((2, 8)));
         assert_eq!(e.to_string(), "syntax error: Expected: an expression, found: FORM");
+    }
+
+    #[test]
+    fn parser_errors_from_datafusion_keep_their_position() {
+        let parsed = datafusion::sql::parser::DFParser::parse_sql("SELECT * FORM t");
+        let Err(e) = parsed else {
+            unreachable!("FORM is not SQL")
+        };
+        // As the planner reports it: the parser error inside a Diagnostic.
+        let diagnostic = datafusion::common::Diagnostic::new_error("syntax error", None);
+        let e = from_datafusion(DataFusionError::Diagnostic(Box::new(diagnostic), Box::new(e)));
+        assert_eq!(e.position(), Some((1, 10)), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("syntax error: Expected: end of statement, found: FORM"),
+            "{e}"
+        );
     }
 }

@@ -19,10 +19,10 @@ mod types;
 pub mod write;
 
 pub use error::{EngineError, Result};
-pub use meter::{Bill, format_bytes, format_dollars, parse_size};
+pub use meter::{Bill, Interrupt, format_bytes, format_dollars, parse_size};
 pub use result::{QueryResult, QueryStats, ResultKind, SessionTotals};
 pub use session::{CATALOG_NAME, MAX_SCAN_SETTING, Session, SessionOptions};
-pub use sql::{SqlStatement, split_statements};
+pub use sql::{SqlStatement, ends_with_terminator, split_statements, writes_data};
 pub use storage::AwsSettings;
 pub use table::PARQUET_FOOTER_HINT;
 pub use tarn_catalog as catalog;

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -39,18 +39,55 @@ pub const TB: u64 = 1 << 40;
 /// about; 64 KiB still merges neighbouring small chunks.
 pub const COALESCE_GAP: u64 = 64 * 1024;
 
+/// A request to stop the statement a session is running (Ctrl-C in the shell). Reads notice it at their next
+/// chunk and writes at their next batch, so a write stops through its normal failure path and cleans up after itself.
+#[derive(Debug, Default)]
+pub struct Interrupt(AtomicBool);
+
+impl Interrupt {
+    pub fn interrupt(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn clear(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+
+    pub(crate) fn check(&self) -> Result<(), EngineError> {
+        if self.is_set() {
+            Err(EngineError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// The bytes one query has read, and the limit it must stay under.
 #[derive(Debug, Default)]
 pub struct ScanMeter {
     bytes: AtomicU64,
     requests: AtomicU64,
     limit: Option<u64>,
+    interrupt: Option<Arc<Interrupt>>,
 }
 
 impl ScanMeter {
     pub fn new(limit: Option<u64>) -> Self {
         Self {
             limit,
+            ..Default::default()
+        }
+    }
+
+    /// A meter that also fails the query once `interrupt` is set.
+    pub fn interruptible(limit: Option<u64>, interrupt: Arc<Interrupt>) -> Self {
+        Self {
+            limit,
+            interrupt: Some(interrupt),
             ..Default::default()
         }
     }
@@ -73,6 +110,9 @@ impl ScanMeter {
 
     /// Records `n` bytes read; fails once the total passes the limit.
     fn add(&self, n: u64) -> Result<(), EngineError> {
+        if let Some(interrupt) = &self.interrupt {
+            interrupt.check()?;
+        }
         let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
         match self.limit {
             Some(limit) if total > limit => Err(EngineError::ScanLimitExceeded { limit, scanned: total }),
@@ -81,6 +121,9 @@ impl ScanMeter {
     }
 
     fn check(&self) -> Result<(), EngineError> {
+        if let Some(interrupt) = &self.interrupt {
+            interrupt.check()?;
+        }
         match self.limit {
             Some(limit) if self.bytes() > limit => Err(EngineError::ScanLimitExceeded {
                 limit,

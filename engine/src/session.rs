@@ -23,7 +23,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use tarn_catalog::{CatalogError, DEFAULT_DATABASE, Database, Table};
 
 use crate::error::{EngineError, Result, from_datafusion};
-use crate::meter::{MeteredRegistry, ScanMeter, parse_size};
+use crate::meter::{Interrupt, MeteredRegistry, ScanMeter, parse_size};
 use crate::result::{QueryResult, ResultKind, Rows, SessionTotals, query_error};
 use crate::snapshot::{SnapshotCatalog, SnapshotCatalogList, SnapshotSchema};
 use crate::sql::{Command, QualifiedName, parse_command};
@@ -72,6 +72,7 @@ pub struct Session {
     pub(crate) max_scan: Option<u64>,
     pub(crate) totals: Arc<SessionTotals>,
     pub(crate) progress: Arc<WriteProgress>,
+    pub(crate) interrupt: Arc<Interrupt>,
 }
 
 impl std::fmt::Debug for Session {
@@ -117,6 +118,7 @@ impl Session {
             .with_runtime_env(runtime)
             .with_default_features()
             .build();
+        let interrupt = Arc::new(Interrupt::default());
         let mut session = Self {
             state,
             registry,
@@ -125,7 +127,11 @@ impl Session {
             database: DEFAULT_DATABASE.to_string(),
             max_scan: options.max_scan,
             totals: Arc::new(SessionTotals::default()),
-            progress: Arc::new(WriteProgress::default()),
+            progress: Arc::new(WriteProgress {
+                interrupt: Arc::clone(&interrupt),
+                ..Default::default()
+            }),
+            interrupt,
         };
         if let Some(db) = options.database {
             session.use_database(&db).await?;
@@ -162,9 +168,40 @@ impl Session {
         Arc::clone(&self.progress)
     }
 
+    /// What is directly under an `s3://` prefix or folder, for completing paths: sub-folders end in `/`. At most
+    /// `limit` entries, sorted.
+    pub async fn list_location(&self, url: &str, limit: usize) -> Result<Vec<String>> {
+        let location = Location::parse(url)?;
+        let store = self.registry.store_for(&location)?;
+        let prefix = (!location.prefix.as_ref().is_empty()).then_some(&location.prefix);
+        let listing = store
+            .list_with_delimiter(prefix)
+            .await
+            .map_err(|e| crate::storage::describe_store_error(&e))?;
+        let folders = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(|f| format!("{f}/")));
+        let files = listing
+            .objects
+            .iter()
+            .filter_map(|o| o.location.filename().map(str::to_string));
+        let mut names: Vec<String> = folders.chain(files).collect();
+        names.sort();
+        names.truncate(limit);
+        Ok(names)
+    }
+
+    /// The flag that stops the running statement (shared by the session's clones). Queries stop at their next read;
+    /// writes at their next batch, removing what they wrote. Each statement clears it when it starts.
+    pub fn interrupt_handle(&self) -> Arc<Interrupt> {
+        Arc::clone(&self.interrupt)
+    }
+
     /// Runs one statement (see [`crate::split_statements`] for scripts).
     pub async fn execute(&mut self, sql: &str) -> Result<QueryResult> {
         let started = Instant::now();
+        self.interrupt.clear();
         let totals = Arc::clone(&self.totals);
         match parse_command(sql)? {
             Command::DataFusion(statement) => self.run_query(*statement, started).await,
@@ -415,7 +452,7 @@ impl Session {
             .resolve_table_references(&statement)
             .map_err(from_datafusion)?;
         let (snapshot, locations) = self.snapshot(references).await?;
-        let meter = Arc::new(ScanMeter::new(self.max_scan));
+        let meter = Arc::new(ScanMeter::interruptible(self.max_scan, Arc::clone(&self.interrupt)));
         let mut runtime = (**self.state.runtime_env()).clone();
         runtime.object_store_registry = Arc::new(MeteredRegistry::new(
             Arc::clone(&self.registry) as _,
@@ -502,7 +539,16 @@ impl Session {
                 database: database.map(|d| d.to_lowercase()),
                 name: table.to_lowercase(),
             };
-            let def = self.table(&name).await?;
+            let def = match self.table(&name).await {
+                Ok(def) => def,
+                // `FROM range(10)`: DataFusion lists table functions among the references; it plans them itself.
+                Err(EngineError::TableNotFound { .. })
+                    if name.database.is_none() && self.state.table_functions().contains_key(&name.name) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             locations.push(Location::parse(&def.storage.location)?);
             let db = def.database.clone();
             let provider: Arc<dyn TableProvider> = Arc::new(TarnTable::try_new(def)?);

@@ -57,6 +57,27 @@ pub fn split_statements(script: &str) -> Result<Vec<SqlStatement>> {
     Ok(statements)
 }
 
+/// Whether `text` ends a statement: its last token outside strings, quoted names and comments is `;`. An open string
+/// or comment means more is coming, so a `;` inside one does not end the input.
+pub fn ends_with_terminator(text: &str) -> bool {
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, text).tokenize() else {
+        return false;
+    };
+    tokens
+        .iter()
+        .rev()
+        .find(|t| !matches!(t, Token::Whitespace(_) | Token::EOF))
+        .is_some_and(|t| matches!(t, Token::SemiColon))
+}
+
+/// Whether a statement writes data files (CTAS, INSERT INTO, UNLOAD): stopping one must let it clean up.
+pub fn writes_data(sql: &str) -> bool {
+    matches!(
+        parse_command(sql),
+        Ok(Command::CreateTableAs(_) | Command::InsertInto(_) | Command::Unload(_))
+    )
+}
+
 fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
     Tokenizer::new(&GenericDialect {}, sql)
         .tokenize_with_location()
@@ -1032,6 +1053,19 @@ pub fn parse_create_external_table(sql: &str) -> Result<CreateExternalTable> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminators_outside_strings_and_comments_end_the_input() {
+        assert!(ends_with_terminator("SELECT 1;"));
+        assert!(ends_with_terminator("SELECT 1; -- done\n"));
+        assert!(ends_with_terminator("SELECT ';';"));
+        assert!(!ends_with_terminator("SELECT 1"));
+        assert!(!ends_with_terminator("SELECT ';"));
+        assert!(!ends_with_terminator("SELECT 1 /* ; */"));
+        assert!(!ends_with_terminator("SELECT 1 /* ;"));
+        assert!(!ends_with_terminator("SELECT \"a;"));
+        assert!(!ends_with_terminator(""));
+    }
 
     #[test]
     fn splitting_respects_strings_comments_and_positions() -> Result<()> {

@@ -688,3 +688,17 @@ async fn mixed_case_names_in_files_match_like_athena() -> TestResult {
     assert_eq!(rows, [["3", "bo", "b"]]);
     Ok(())
 }
+
+#[tokio::test]
+async fn table_functions_are_not_mistaken_for_tables() -> TestResult {
+    let wh = tempdir()?;
+    let mut s = open(&wh.path().display().to_string()).await?;
+    assert_eq!(scalar(&mut s, "SELECT count(*) FROM range(10)").await?, "10");
+    assert_eq!(
+        scalar(&mut s, "SELECT sum(value) FROM generate_series(1, 4)").await?,
+        "10"
+    );
+    let err = s.execute("SELECT * FROM rnage(10)").await.err();
+    assert!(matches!(err, Some(EngineError::TableNotFound { .. })), "{err:?}");
+    Ok(())
+}

@@ -527,3 +527,52 @@ async fn ctas_mistakes_are_named_before_anything_is_written() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_interrupted_ctas_removes_its_files_and_the_session_goes_on() -> TestResult {
+    let wh = tempdir()?;
+    let data = tempdir()?;
+    let out = tempdir()?;
+    // Several files, so the interrupt lands between batches while the write is under way.
+    for part in 0..8 {
+        let mut text = String::from("id|v\n");
+        for i in 0..40_000 {
+            text.push_str(&format!("{}|{}\n", part * 40_000 + i, i % 13));
+        }
+        std::fs::write(data.path().join(format!("part-{part}.csv")), text)?;
+    }
+    let mut s = open(&wh.path().display().to_string()).await?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE EXTERNAL TABLE src (id bigint, v int) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' \
+             LOCATION '{}' TBLPROPERTIES ('skip.header.line.count'='1')",
+            dir_url(data.path())
+        ),
+    )
+    .await?;
+    let interrupt = s.interrupt_handle();
+    let progress = s.write_progress();
+    let watcher = tokio::spawn(async move {
+        while progress.rows.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        interrupt.interrupt();
+    });
+    let ctas = format!(
+        "CREATE TABLE copy WITH (external_location='{}', partitioned_by=ARRAY['v']) AS SELECT id, v FROM src",
+        out.path().display()
+    );
+    let err = s.execute(&ctas).await.err();
+    watcher.await?;
+    assert!(matches!(err, Some(EngineError::Interrupted)), "{err:?}");
+    assert!(
+        tarn_fixtures::s3::walk(out.path())?.is_empty(),
+        "the interrupted CTAS removed its files and its record"
+    );
+    assert_eq!(run(&mut s, "SHOW TABLES").await?.0, [["src"]], "no table registered");
+    // The interrupt applied to that statement only.
+    run(&mut s, &ctas).await?;
+    assert_eq!(scalar(&mut s, "SELECT count(*) FROM copy").await?, "320000");
+    Ok(())
+}

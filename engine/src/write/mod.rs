@@ -45,12 +45,13 @@ pub const DEFAULT_TARGET_FILE_SIZE: u64 = 512 << 20;
 /// The query memory pool (sorts and aggregations spill to disk beyond it) unless the session sets another.
 pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
-/// Live figures of the write in progress, for progress bars.
+/// Live figures of the write in progress, for progress bars, and the session's interrupt the writer obeys.
 #[derive(Debug, Default)]
 pub struct WriteProgress {
     pub rows: AtomicU64,
     pub bytes: AtomicU64,
     pub files: AtomicU64,
+    pub(crate) interrupt: Arc<crate::meter::Interrupt>,
 }
 
 impl WriteProgress {

@@ -130,7 +130,8 @@ pub struct WriteOptions {
     pub target_file_size: Option<u64>,
 }
 
-const CTAS_PROPERTIES: &[&str] = &[
+/// The `WITH (...)` properties of CREATE TABLE AS.
+pub const CTAS_PROPERTIES: &[&str] = &[
     "table_type",
     "format",
     "external_location",
@@ -146,7 +147,8 @@ const CTAS_PROPERTIES: &[&str] = &[
     "write_target_data_file_size_bytes",
 ];
 
-const UNLOAD_PROPERTIES: &[&str] = &[
+/// The `WITH (...)` properties of UNLOAD.
+pub const UNLOAD_PROPERTIES: &[&str] = &[
     "format",
     "compression",
     "compression_level",

@@ -297,6 +297,7 @@ impl StreamWriter {
         }
         self.clock += 1;
         let per_file_buffer = (self.spec.buffer_budget / self.open.len().max(1)).max(MIN_ROW_GROUP_BYTES);
+        self.progress.interrupt.check()?;
         let clock = self.clock;
         let Some(file) = self.open.get_mut(key) else {
             return Err(EngineError::Query("writer lost its file".into()));
