@@ -49,7 +49,12 @@ impl Lake {
 
     /// `tarn` with nothing to run, in a 100x40 pseudo-terminal, with its history in this lake's folder.
     fn shell(&self) -> TestResult<PtySession> {
+        self.shell_with_env(&[])
+    }
+
+    fn shell_with_env(&self, env: &[(&'static str, String)]) -> TestResult<PtySession> {
         let mut command = Command::new("sh");
+        command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         command
             .arg("-c")
             .arg("stty cols 100 rows 40 && exec \"$0\" \"$@\"")
@@ -239,6 +244,64 @@ fn the_prompt_does_not_wait_for_a_big_catalog() -> TestResult {
     type_line(&mut shell, ";")?;
     // These tables do not skip the header line, so it counts as a row.
     shell.exp_string("| 4 |")?;
+    Ok(())
+}
+
+#[test]
+fn ctrl_c_stops_a_write_which_removes_its_files() -> TestResult {
+    let lake = Lake::new()?;
+    let target = lake.root.path().join("endless");
+    let mut shell = lake.shell()?;
+    // An endless source: the write runs until Ctrl-C.
+    type_line(
+        &mut shell,
+        &format!(
+            "CREATE TABLE endless WITH (format='PARQUET', external_location='{}') AS SELECT value FROM \
+             range(100000000000);",
+            target.display()
+        ),
+    )?;
+    // Wait until files are being written.
+    let started = Instant::now();
+    while !target.exists() || tarn_fixtures::s3::walk(&target)?.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the write never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    shell.send_control('c')?;
+    shell.exp_string("cancelling: the write stops at its next batch")?;
+    shell.exp_string("error: cancelled")?;
+    shell.exp_string(PROMPT)?;
+    let left = tarn_fixtures::s3::walk(&target)?;
+    assert!(left.is_empty(), "the cancelled write left {left:?}");
+    type_line(&mut shell, "SHOW TABLES;")?;
+    shell.exp_string("| people   |")?;
+    let listed = shell.exp_string(PROMPT)?;
+    assert!(!listed.contains("endless"), "{listed}");
+    Ok(())
+}
+
+#[test]
+fn s3_paths_complete_from_the_bucket() -> TestResult {
+    let server = tarn_fixtures::s3::S3Server::start()?;
+    server.create_bucket("lake")?;
+    server.put_object("lake", "landing/orders_2024/part-0.csv", b"id\n1\n")?;
+    server.put_object("lake", "landing/orders_2025/part-0.csv", b"id\n2\n")?;
+    let lake = Lake::new()?;
+    let mut shell = lake.shell_with_env(&server.env())?;
+    shell.send("SELECT 's3://lake/land")?;
+    shell.send("\t")?;
+    shell.flush()?;
+    std::thread::sleep(Duration::from_millis(300));
+    shell.send("orders_2025")?;
+    shell.send("\t")?;
+    shell.flush()?;
+    std::thread::sleep(Duration::from_millis(300));
+    shell.send("\t")?;
+    shell.flush()?;
+    std::thread::sleep(Duration::from_millis(300));
+    type_line(&mut shell, "' AS path;")?;
+    shell.exp_string("| s3://lake/landing/orders_2025/part-0.csv |")?;
+    shell.exp_string(PROMPT)?;
     Ok(())
 }
 
