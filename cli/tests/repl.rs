@@ -382,6 +382,15 @@ fn output_settings_scripts_and_databases() -> TestResult {
     shell.exp_string("| 3            |")?;
     shell.exp_string(PROMPT)?;
 
+    // Function names complete with their parenthesis.
+    shell.send("SELECT approx_disti")?;
+    shell.send("\t")?;
+    shell.flush()?;
+    std::thread::sleep(Duration::from_millis(300));
+    type_line(&mut shell, "name) AS distinct_names FROM people;")?;
+    shell.exp_string("| 3              |")?;
+    shell.exp_string(PROMPT)?;
+
     // \c changes the database and the prompt; \l lists databases.
     type_line(&mut shell, "\\c sales-eu")?;
     shell.exp_string("sales-eu> ")?;

@@ -192,6 +192,21 @@ impl Session {
         Ok(names)
     }
 
+    /// Names of the SQL functions queries can call (scalar, aggregate, window), sorted, for completion.
+    pub fn function_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .state
+            .scalar_functions()
+            .keys()
+            .chain(self.state.aggregate_functions().keys())
+            .chain(self.state.window_functions().keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The flag that stops the running statement (shared by the session's clones). Queries stop at their next read;
     /// writes at their next batch, removing what they wrote. Each statement clears it when it starts.
     pub fn interrupt_handle(&self) -> Arc<Interrupt> {

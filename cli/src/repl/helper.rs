@@ -320,6 +320,11 @@ impl ShellHelper {
         offered.keywords(KEYWORDS);
         offered.names(self.tables(&current));
         offered.names(self.databases());
+        if let Some(session) = self.session() {
+            for name in session.function_names() {
+                offered.push(name.clone(), format!("{name}("));
+            }
+        }
         offered.pairs
     }
 }
