@@ -929,3 +929,74 @@ fn the_case_study_scripts_run_unchanged() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn the_workflow_publishes_good_months_and_stops_at_a_failed_check() -> TestResult {
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let wh = tempfile::tempdir()?;
+    let data = tempfile::tempdir()?;
+    let tarn = Tarn::local(wh.path());
+    let workflow = repo_file("queries/consumer_header/workflow.sql");
+    let march = data.path().join("intake/2020-03");
+    write_consumer_csv_gz(&march, PARTS, ROWS_PER_PART, 11)?;
+    let curated = |month: &str| data.path().join(format!("curated/{month}")).display().to_string();
+    let month_args = |month: &str, intake: &Path| -> Vec<String> {
+        vec![
+            "run".into(),
+            workflow.clone(),
+            "--var".into(),
+            format!("month={}", month.replace('-', "_")),
+            "--var".into(),
+            format!("location={}", intake.display()),
+            "--var".into(),
+            format!("curated_location={}", curated(month)),
+        ]
+    };
+    let march_args = month_args("2020-03", &march);
+    let r = tarn.ok(&args(&march_args))?;
+    assert!(
+        r.stderr.contains("check 'every row has a household' passed"),
+        "{}",
+        r.stderr
+    );
+    let total = (PARTS * ROWS_PER_PART).to_string();
+    let published = || tarn.value("SELECT count(*) FROM \"sf-digital-transformation\".consumer");
+    assert_eq!(published()?, total);
+
+    // A re-run of the month replaces its curated files instead of adding to them.
+    let files = || -> TestResult<usize> { Ok(tarn_fixtures::s3::walk(Path::new(&curated("2020-03")))?.len()) };
+    let before = files()?;
+    tarn.ok(&args(&march_args))?;
+    assert_eq!((files()?, published()?), (before, total.clone()));
+
+    // April's delivery has a row without a household: the check stops the run and March stays published.
+    let april = data.path().join("intake/2020-04");
+    write_consumer_csv_gz(&april, PARTS, ROWS_PER_PART, 12)?;
+    write_gzip(
+        &april.join("part-late.csv.gz"),
+        &format!(
+            "{}\n|77|Ann|Lee|CA|94110|51000.00|1980-02-03\n",
+            tarn_fixtures::data::CONSUMER_COLUMNS.join("|")
+        ),
+    )?;
+    let r = tarn.run(&args(&month_args("2020-04", &april)))?;
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("workflow.sql:40:1: check 'every row has a household' failed: 1 row breaks it, e.g. (77, CA)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("sf-digital-transformation.consumer (")
+            && !r.stderr.contains("dropped table sf-digital-transformation.consumer;"),
+        "nothing was published: {}",
+        r.stderr
+    );
+    assert_eq!(published()?, total);
+    let ddl = tarn.ok(&["-c", "SHOW CREATE TABLE \"sf-digital-transformation\".consumer"])?;
+    assert!(ddl.stdout.contains("curated/2020-03"), "{}", ddl.stdout);
+    Ok(())
+}

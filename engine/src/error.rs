@@ -49,6 +49,10 @@ pub enum EngineError {
     )]
     ScanLimitExceeded { limit: u64, scanned: u64 },
 
+    /// A `CHECK` whose query found its data wrong.
+    #[error("check '{name}' failed: {detail}")]
+    CheckFailed { name: String, detail: String },
+
     /// Ctrl-C: the statement stopped; a write removed what it had written.
     #[error("cancelled")]
     Interrupted,
@@ -241,6 +245,10 @@ fn clone_engine_error(e: &EngineError) -> EngineError {
         },
         EngineError::AwsConfig(m) => EngineError::AwsConfig(m.clone()),
         EngineError::Interrupted => EngineError::Interrupted,
+        EngineError::CheckFailed { name, detail } => EngineError::CheckFailed {
+            name: name.clone(),
+            detail: detail.clone(),
+        },
         EngineError::Unsupported { what, hint } => EngineError::Unsupported {
             what: what.clone(),
             hint: hint.clone(),

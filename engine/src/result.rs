@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanVisitor, accept};
 use futures::StreamExt;
@@ -279,4 +279,55 @@ pub(crate) fn query_error(
         };
     }
     from_datafusion(e)
+}
+
+/// Rows of a failing check shown in its error.
+const CHECK_EXAMPLES: usize = 3;
+
+/// Whether a `CHECK` query's rows say the data is right: one `true` value, or no rows at all. The error says what
+/// the query returned, with a few of the rows that break the rule.
+pub(crate) fn check_verdict(batches: &[RecordBatch]) -> std::result::Result<(), String> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows == 0 {
+        return Ok(());
+    }
+    let Some(first) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(());
+    };
+    if rows == 1 && first.num_columns() == 1 && first.column(0).data_type() == &DataType::Boolean {
+        let value = first.column(0).as_boolean();
+        return match (value.is_null(0), value.value(0)) {
+            (true, _) => Err("it returned NULL, not true".into()),
+            (false, true) => Ok(()),
+            (false, false) => Err("it returned false".into()),
+        };
+    }
+    let options = FormatOptions::default().with_null("NULL");
+    let mut examples = Vec::new();
+    for batch in batches {
+        let Ok(formatters) = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()
+        else {
+            break;
+        };
+        for row in 0..batch.num_rows() {
+            if examples.len() == CHECK_EXAMPLES {
+                break;
+            }
+            let values: Vec<String> = formatters.iter().map(|f| f.value(row).to_string()).collect();
+            examples.push(format!("({})", values.join(", ")));
+        }
+    }
+    Err(format!(
+        "{rows} row{} break{} it, e.g. {}",
+        if rows == 1 { "" } else { "s" },
+        if rows == 1 { "s" } else { "" },
+        examples.join(", ")
+    ))
 }

@@ -26,7 +26,7 @@ use crate::error::{EngineError, Result, from_datafusion};
 use crate::meter::{Interrupt, MeteredRegistry, ScanMeter, parse_size};
 use crate::result::{QueryResult, ResultKind, Rows, SessionTotals, query_error};
 use crate::snapshot::{SnapshotCatalog, SnapshotCatalogList, SnapshotSchema};
-use crate::sql::{Command, QualifiedName, parse_command};
+use crate::sql::{Command, QualifiedName, parse_command, parse_datafusion_statement};
 use crate::storage::{AwsSettings, Location, StoreRegistry};
 use crate::table::TarnTable;
 use crate::write::WriteProgress;
@@ -220,6 +220,7 @@ impl Session {
         let totals = Arc::clone(&self.totals);
         match parse_command(sql)? {
             Command::DataFusion(statement) => self.run_query(*statement, started).await,
+            Command::Check { name, query } => self.check(name, &query, started).await,
             Command::CreateDatabase {
                 name,
                 if_not_exists,
@@ -325,13 +326,10 @@ impl Session {
                 if_exists,
                 purge,
             } => {
-                if purge {
-                    return Err(EngineError::unsupported(
-                        "DROP TABLE ... PURGE",
-                        "tarn never deletes files it did not write; DROP TABLE removes the catalog entry and keeps the data",
-                    ));
-                }
                 let db = table.database.clone().unwrap_or_else(|| self.database.clone());
+                if purge {
+                    return self.drop_table_purge(&db, &table.name, if_exists, started).await;
+                }
                 let message = match self.catalog.drop_table(&db, &table.name).await {
                     Ok(t) => format!(
                         "dropped table {}; its files at {} were not touched",
@@ -494,6 +492,81 @@ impl Session {
             meter,
             locations,
         })
+    }
+
+    /// `DROP TABLE t PURGE`: only for tables tarn created (CTAS), and only the files tarn's writes made are deleted,
+    /// after the catalog entry is gone; anything else in the folder stays and is named.
+    async fn drop_table_purge(
+        &mut self,
+        db: &str,
+        name: &str,
+        if_exists: bool,
+        started: Instant,
+    ) -> Result<QueryResult> {
+        let totals = Arc::clone(&self.totals);
+        let Some(table) = self.catalog.get_table(db, name).await? else {
+            if if_exists {
+                return Ok(QueryResult::command(
+                    format!("table {db}.{name} does not exist; nothing dropped"),
+                    started,
+                    totals,
+                ));
+            }
+            return Err(self.table_not_found(db, name).await);
+        };
+        if !table
+            .parameters
+            .contains_key(crate::write::statements::QUERY_ID_PARAMETER)
+        {
+            return Err(EngineError::unsupported(
+                format!("DROP TABLE {db}.{name} PURGE"),
+                "tarn deletes only files it wrote, and this table was registered over existing files; DROP TABLE \
+                 without PURGE removes the entry and keeps the data",
+            ));
+        }
+        let location = Location::parse(&table.storage.location)?;
+        let store = self.registry.store_for(&location)?;
+        self.catalog.drop_table(db, name).await?;
+        let (deleted, kept) = crate::write::commit::purge_written_files(store.as_ref(), &location).await?;
+        let mut message = format!(
+            "dropped table {db}.{name} and deleted the {deleted} file{} tarn wrote at {}",
+            if deleted == 1 { "" } else { "s" },
+            location.url
+        );
+        if !kept.is_empty() {
+            message.push_str(&format!(
+                "; kept {} file{} tarn did not write (e.g. {})",
+                kept.len(),
+                if kept.len() == 1 { "" } else { "s" },
+                kept[0]
+            ));
+        }
+        Ok(QueryResult::command(message, started, totals))
+    }
+
+    /// `CHECK 'name' AS query`: passes when the query returns a single `true`, or, for any other shape, no rows (the
+    /// rows it returns are the ones that break the rule). Billed like the query.
+    async fn check(&mut self, name: String, query: &str, started: Instant) -> Result<QueryResult> {
+        let PreparedQuery {
+            state,
+            plan,
+            meter,
+            locations,
+        } = self.prepare_query(parse_datafusion_statement(query)?).await?;
+        let batches = DataFrame::new(state, plan)
+            .collect()
+            .await
+            .map_err(|e| query_error(e, Some(&meter), &locations))?;
+        match crate::result::check_verdict(&batches) {
+            Ok(()) => Ok(QueryResult::write(
+                format!("check '{name}' passed"),
+                0,
+                meter,
+                started,
+                Arc::clone(&self.totals),
+            )),
+            Err(detail) => Err(EngineError::CheckFailed { name, detail }),
+        }
     }
 
     async fn run_query(&mut self, statement: DFStatement, started: Instant) -> Result<QueryResult> {

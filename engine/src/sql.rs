@@ -294,6 +294,11 @@ pub enum Command {
     ShowCreateTable {
         table: QualifiedName,
     },
+    /// `CHECK 'name' AS <query>`: a data-quality assertion (see [`crate::Session::execute`]).
+    Check {
+        name: String,
+        query: String,
+    },
     /// Queries and everything else DataFusion runs (SELECT, WITH, VALUES, EXPLAIN, ...).
     DataFusion(Box<DFStatement>),
 }
@@ -325,6 +330,7 @@ pub fn parse_command(sql: &str) -> Result<Command> {
             "tarn tables are files in a folder; drop UNBOUNDED",
         )),
         ["DROP", "TABLE", ..] => parse_drop_table(sql),
+        ["CHECK", ..] => parse_check(sql),
         ["CREATE", "TABLE", ..] => {
             if has_top_level_word(sql, "AS")? {
                 parse_create_table_as(sql).map(|c| Command::CreateTableAs(Box::new(c)))
@@ -768,6 +774,19 @@ fn parse_set(sql: &str) -> Result<Command> {
     let value = d.string_or_word()?;
     d.end()?;
     Ok(Command::Set { key, value })
+}
+
+fn parse_check(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("CHECK")?;
+    let name = d.string_or_word()?;
+    d.expect("AS")?;
+    let query = d.rest();
+    if query.is_empty() {
+        return d.error("a query after AS");
+    }
+    Ok(Command::Check { name, query })
 }
 
 fn parse_drop_table(sql: &str) -> Result<Command> {

@@ -576,3 +576,83 @@ async fn an_interrupted_ctas_removes_its_files_and_the_session_goes_on() -> Test
     assert_eq!(scalar(&mut s, "SELECT count(*) FROM copy").await?, "320000");
     Ok(())
 }
+
+#[tokio::test]
+async fn checks_pass_on_true_or_no_rows_and_fail_with_examples() -> TestResult {
+    let (_wh, _data, mut s) = consumer_session(200).await?;
+    let (_, stats) = run(
+        &mut s,
+        "CHECK 'rows arrived' AS SELECT count(*) = 800 FROM cs.consumer_raw",
+    )
+    .await?;
+    assert!(stats.bytes_scanned > 0, "a check is billed like its query");
+    run(
+        &mut s,
+        "CHECK no_bad_states AS SELECT State FROM cs.consumer_raw WHERE length(State) <> 2",
+    )
+    .await?;
+    let failed = |e: Option<EngineError>| match e {
+        Some(EngineError::CheckFailed { name, detail }) => format!("{name}: {detail}"),
+        other => format!("not a check failure: {other:?}"),
+    };
+    let e = s
+        .execute("CHECK 'too many' AS SELECT count(*) < 10 FROM cs.consumer_raw")
+        .await
+        .err();
+    assert_eq!(failed(e), "too many: it returned false");
+    let e = s.execute("CHECK 'unknown' AS SELECT CAST(NULL AS boolean)").await.err();
+    assert_eq!(failed(e), "unknown: it returned NULL, not true");
+    let e = s
+        .execute(
+            "CHECK 'small ids' AS SELECT HouseholdID, State FROM cs.consumer_raw WHERE HouseholdID > 797 ORDER BY 1",
+        )
+        .await
+        .err();
+    let text = failed(e);
+    assert!(text.starts_with("small ids: 3 rows break it, e.g. (798, "), "{text}");
+    assert!(text.contains("(800, "), "{text}");
+    let e = s.execute("CHECK 'x' AS").await.err();
+    assert!(matches!(e, Some(EngineError::Syntax { .. })), "{e:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn purge_deletes_only_what_tarn_wrote() -> TestResult {
+    let (_wh, data, mut s) = consumer_session(200).await?;
+    let out = data.path().join("curated");
+    run(
+        &mut s,
+        &format!(
+            "CREATE TABLE cs.curated WITH (format='PARQUET', external_location='{}', partitioned_by=ARRAY['state']) \
+             AS SELECT householdid, state FROM cs.consumer_raw",
+            out.display()
+        ),
+    )
+    .await?;
+    run(
+        &mut s,
+        "INSERT INTO cs.curated SELECT householdid, state FROM cs.consumer_raw LIMIT 10",
+    )
+    .await?;
+    // A file someone else put there.
+    std::fs::write(out.join("README.txt"), "not tarn's")?;
+
+    // A table over files tarn did not write cannot be purged, and nothing is touched.
+    let e = s.execute("DROP TABLE cs.consumer_raw PURGE").await.err();
+    assert!(
+        matches!(&e, Some(EngineError::Unsupported { hint: Some(h), .. }) if h.contains("deletes only files it wrote")),
+        "{e:?}"
+    );
+    assert_eq!(scalar(&mut s, "SELECT count(*) FROM cs.consumer_raw").await?, "800");
+
+    run(&mut s, "DROP TABLE cs.curated PURGE").await?;
+    let left = tarn_fixtures::s3::walk(&out)?;
+    assert_eq!(left, [out.join("README.txt")], "only the foreign file stays");
+    assert!(
+        s.execute("SELECT * FROM cs.curated").await.is_err(),
+        "the table is gone"
+    );
+    // IF EXISTS on a missing table is not an error.
+    run(&mut s, "DROP TABLE IF EXISTS cs.curated PURGE").await?;
+    Ok(())
+}

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::keywords::{ALL_KEYWORDS, Keyword};
+use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::{CmdKind, Highlighter};
@@ -43,6 +43,7 @@ const KEYWORDS: &[&str] = &[
     "CASCADE",
     "CASE",
     "CAST",
+    "CHECK",
     "CLUSTERED",
     "COMMENT",
     "CREATE",
@@ -274,7 +275,7 @@ impl ShellHelper {
             .collect()
     }
 
-    /// Tab on a word of SQL: names that fit where the word is, then keywords and functions. `before` is the
+    /// Tab on a word of SQL: names that fit where the word is, then keywords and function names. `before` is the
     /// statement up to the cursor, `statement` the whole statement (tables are often named after the cursor).
     fn complete_word(&self, before: &str, statement: &str, word: &str) -> Vec<Pair> {
         let current = self.current_database();
@@ -672,7 +673,7 @@ fn highlight_sql(line: &str) -> String {
             }
             let word = &line[at..end_of(j)];
             let upper = word.to_ascii_uppercase();
-            if ALL_KEYWORDS.binary_search(&upper.as_str()).is_ok() && KEYWORDS.contains(&upper.as_str()) {
+            if KEYWORDS.contains(&upper.as_str()) {
                 out.push_str(&format!("{BOLD}{word}{RESET}"));
             } else {
                 out.push_str(word);

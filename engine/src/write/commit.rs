@@ -259,6 +259,40 @@ async fn delete_write(store: &dyn ObjectStore, location: &Location, query_id: &s
     Ok(count)
 }
 
+/// Whether an object's file name carries a tarn query id (`20261123_021500_00003_3f9a1_...`): tarn wrote it.
+fn written_by_tarn(name: &str) -> bool {
+    static QUERY_ID: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    QUERY_ID
+        .get_or_init(|| regex::Regex::new(r"\d{8}_\d{6}_\d{5}_[0-9a-f]{5}").ok())
+        .as_ref()
+        .is_some_and(|re| re.is_match(name))
+}
+
+/// DROP TABLE ... PURGE: deletes the files under `location` that tarn's writes made (named with a query id) and
+/// returns how many, with the objects it left because something else wrote them.
+pub async fn purge_written_files(store: &dyn ObjectStore, location: &Location) -> Result<(usize, Vec<String>)> {
+    let objects: Vec<Path> = store
+        .list(Some(&location.prefix))
+        .map_ok(|meta| meta.location)
+        .try_collect()
+        .await
+        .map_err(|e| storage(location, e))?;
+    let mut deleted = 0;
+    let mut kept = Vec::new();
+    for path in objects {
+        let in_log = path.parts().any(|p| p.as_ref() == WRITES_DIR);
+        if in_log || written_by_tarn(path.filename().unwrap_or_default()) {
+            match store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                Err(e) => return Err(storage(location, e)),
+            }
+        } else {
+            kept.push(location.object_url(&path));
+        }
+    }
+    Ok((deleted, kept))
+}
+
 /// A write that has not finished and whose process still seems to run.
 #[derive(Debug, Clone)]
 pub struct LiveWrite {
