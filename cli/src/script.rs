@@ -98,13 +98,13 @@ async fn run_statement(session: &mut Session, statement: &SqlStatement, options:
 
 /// A spinner with the rows, bytes and files a write has produced so far; appears once a write starts, and is
 /// cleared when dropped.
-struct WriteBar {
+pub(crate) struct WriteBar {
     ticker: tokio::task::JoinHandle<()>,
     bar: ProgressBar,
 }
 
 impl WriteBar {
-    fn start(progress: Arc<WriteProgress>) -> Self {
+    pub(crate) fn start(progress: Arc<WriteProgress>) -> Self {
         let bar = ProgressBar::hidden();
         let shown = bar.clone();
         let started = std::time::Instant::now();

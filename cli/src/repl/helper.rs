@@ -318,6 +318,11 @@ impl ShellHelper {
         for (db, table) in named.into_iter().map(|r| r.table) {
             offered.names(self.columns(db.as_deref().unwrap_or(&current), &table));
         }
+        // The statement's columns come first: when one fits, Tab completes it at once instead of stopping at what
+        // it shares with function names (`na` → `name`, not `na` + a list with `named_struct`).
+        if !offered.pairs.is_empty() {
+            return offered.pairs;
+        }
         offered.keywords(KEYWORDS);
         offered.names(self.tables(&current));
         offered.names(self.databases());

@@ -22,7 +22,7 @@ use tarn_engine::{
 };
 
 use crate::output::{Format, RowsError, render_expanded, render_fitted, render_lines, stats_line, write_rows};
-use crate::script::{absolute, substitute};
+use crate::script::{WriteBar, absolute, substitute};
 use helper::{CtrlC, ShellHelper};
 
 /// The `\` commands: name, arguments, what it does. Tab completes the names; `\?` prints this.
@@ -265,11 +265,15 @@ impl Shell<'_> {
                 &mut terminal
             }
         };
+        let show_progress = self.footer && std::io::stderr().is_terminal();
         let session = &mut self.session;
         let cancelled = self.cancel.notified();
         let shown = self.runtime.block_on(async {
+            let progress = show_progress.then(|| WriteBar::start(session.write_progress()));
             let work = async {
-                let mut result = session.execute(&statement.text).await.map_err(RowsError::Engine)?;
+                let executed = session.execute(&statement.text).await;
+                drop(progress);
+                let mut result = executed.map_err(RowsError::Engine)?;
                 for notice in result.notices() {
                     eprintln!("warning: {notice}");
                 }
