@@ -10,11 +10,13 @@ use std::time::Instant;
 use comfy_table::{Cell, CellAlignment, Table};
 use tarn_engine::{QueryStats, Session, SessionOptions, format_bytes, format_dollars, split_statements};
 
+use tarn_fixtures::consumer_header::{COLUMN_COUNT, write_parts};
+
 use crate::output::render_table;
 use crate::script::substitute;
 
 /// The case study's scripts, run as a user would run them.
-const SCRIPTS: [(&str, Option<&str>, &str); 3] = [
+const SCRIPTS: [(&str, Option<&str>, &str); 4] = [
     (
         "01_raw_table.sql",
         None,
@@ -30,12 +32,18 @@ const SCRIPTS: [(&str, Option<&str>, &str); 3] = [
         Some("consumer_2020_03_parquet_state_buckets"),
         include_str!("../../queries/consumer_header/04_parquet_state_buckets.sql"),
     ),
+    (
+        "07_parquet_state_partitions.sql",
+        Some("consumer_2020_03_parquet_by_state"),
+        include_str!("../../queries/consumer_header/07_parquet_state_partitions.sql"),
+    ),
 ];
 
 /// The layouts the queries run on: label and table.
-const LAYOUTS: [(&str, &str); 3] = [
+const LAYOUTS: [(&str, &str); 4] = [
     ("gzip CSV", "consumer_raw"),
     ("Parquet", "consumer_2020_03_all_cols_parquet"),
+    ("Parquet, partitioned by state", "consumer_2020_03_parquet_by_state"),
     ("Parquet, 60 state buckets", "consumer_2020_03_parquet_state_buckets"),
 ];
 const DATABASE: &str = "sf-digital-transformation";
@@ -60,9 +68,10 @@ const QUERIES: [(&str, &str); 3] = [
         "SELECT count(PersonID) FROM \"sf-digital-transformation\".\"{table}\" WHERE state = 'CA'",
     ),
     (
-        "top states by income",
-        "SELECT state, count(*) AS people, round(avg(income), 2) AS avg_income \
-         FROM \"sf-digital-transformation\".\"{table}\" GROUP BY state ORDER BY people DESC LIMIT 5",
+        "8 columns, one state",
+        "SELECT count(DISTINCT HouseholdID) AS households, count(PersonID) AS people, count(FirstName) AS first, \
+         count(LastName) AS last, count(HouseNumber) AS house, count(StreetName) AS street, count(City) AS city, \
+         count(ZipCode) AS zip FROM \"sf-digital-transformation\".\"{table}\" WHERE state = 'CA'",
     ),
 ];
 
@@ -82,6 +91,10 @@ pub async fn run(options: DemoOptions) -> Result<(), String> {
         ("location", format!("{}/", absolute(&intake)?.display())),
         ("parquet_location", format!("{}/parquet/", absolute(&tables)?.display())),
         ("buckets_location", format!("{}/buckets/", absolute(&tables)?.display())),
+        (
+            "partitions_location",
+            format!("{}/by-state/", absolute(&tables)?.display()),
+        ),
         ("database", DATABASE.to_string()),
     ]
     .into_iter()
@@ -175,9 +188,8 @@ fn absolute(path: &Path) -> Result<PathBuf, String> {
 
 /// Generates the delivery into `intake`, or reuses a previous demo's. Refuses a folder that holds anything else.
 fn prepare_data(intake: &Path, rows: usize, parts: usize) -> Result<(), String> {
-    let parts = parts.max(1);
-    let rows_per_part = rows.div_ceil(parts);
-    let marker = format!("{{\"rows_per_part\": {rows_per_part}, \"parts\": {parts}, \"seed\": {SEED}}}\n");
+    let parts = parts.clamp(1, rows.max(1));
+    let marker = format!("{{\"rows\": {rows}, \"parts\": {parts}, \"columns\": {COLUMN_COUNT}, \"seed\": {SEED}}}\n");
     let marker_path = intake.join(MARKER);
     if intake.exists() {
         match std::fs::read_to_string(&marker_path) {
@@ -201,7 +213,8 @@ fn prepare_data(intake: &Path, rows: usize, parts: usize) -> Result<(), String> 
         }
     }
     let started = Instant::now();
-    let files = tarn_fixtures::data::write_consumer_csv_gz(intake, parts, rows_per_part, SEED)
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let files = write_parts(intake, rows as u64, parts as u64, SEED, threads)
         .map_err(|e| format!("cannot write demo data to {}: {e}", intake.display()))?;
     let bytes: u64 = files
         .iter()
@@ -210,8 +223,7 @@ fn prepare_data(intake: &Path, rows: usize, parts: usize) -> Result<(), String> 
         .sum();
     std::fs::write(&marker_path, marker).map_err(|e| format!("{}: {e}", marker_path.display()))?;
     eprintln!(
-        "generated {} rows in {parts} gzip parts ({}) in {:.1} s under {}",
-        rows_per_part * parts,
+        "generated {rows} rows x {COLUMN_COUNT} columns in {parts} gzip parts ({}) in {:.1} s under {}",
         format_bytes(bytes),
         started.elapsed().as_secs_f64(),
         intake.display()

@@ -1,6 +1,7 @@
 //! `tarn`: the command line.
 
 mod demo;
+mod generate;
 mod output;
 mod repl;
 mod script;
@@ -96,6 +97,11 @@ enum Command {
         #[arg(long, default_value = "tarn-bench")]
         out: PathBuf,
     },
+    /// Generate data: `tarn generate consumer-header --rows 1000000 --out ./intake/`.
+    Generate {
+        #[command(subcommand)]
+        dataset: Dataset,
+    },
     /// Replay the consumer-header case study on generated data: gzip CSV in, bytes scanned and the Athena bill out.
     Demo {
         /// Rows to generate.
@@ -107,6 +113,28 @@ enum Command {
         /// Folder for the data and the demo's warehouse.
         #[arg(long, default_value = "tarn-demo")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Dataset {
+    /// The case study's delivery: 400 columns (HouseholdID, PersonID, ..., State, ..., Attr400), gzip, '|', header.
+    ConsumerHeader {
+        /// Rows to write.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Gzip parts to split them into (written in parallel).
+        #[arg(long, default_value_t = 8)]
+        parts: u64,
+        /// A folder or s3://bucket/prefix/ (S3 settings from the AWS environment). Existing files are never replaced.
+        #[arg(long, value_name = "DIR|URL")]
+        out: String,
+        /// The same seed gives the same files.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Parts generated at once (default: the number of CPUs).
+        #[arg(long)]
+        threads: Option<usize>,
     },
 }
 
@@ -166,6 +194,37 @@ fn main() -> ExitCode {
         };
         return match runtime.block_on(demo::run(options)) {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        };
+    }
+    if let Some(Command::Generate {
+        dataset:
+            Dataset::ConsumerHeader {
+                rows,
+                parts,
+                out,
+                seed,
+                threads,
+            },
+    }) = &cli.command
+    {
+        let options = generate::GenerateOptions {
+            rows: *rows,
+            parts: *parts,
+            out: out.clone(),
+            seed: *seed,
+            threads: threads
+                .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+                .unwrap_or(2),
+        };
+        return match generate::consumer_header(runtime.handle(), &options) {
+            Ok(line) => {
+                eprintln!("{line}");
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(EXIT_FAILED)

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use tarn_fixtures::data::{write_consumer_csv_gz, write_consumer_csv_of_size, write_gzip};
+use tarn_fixtures::consumer_header::write_delivery;
+use tarn_fixtures::data::{write_consumer_csv_of_size, write_gzip};
 use tarn_fixtures::s3::S3Server;
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -147,7 +148,7 @@ fn duckdb_count(dir: &Path) -> TestResult<Option<u64>> {
 fn consumer_data() -> TestResult<(tempfile::TempDir, PathBuf)> {
     let data = tempfile::tempdir()?;
     let intake = data.path().join("intake");
-    write_consumer_csv_gz(&intake, PARTS, ROWS_PER_PART, 42)?;
+    write_delivery(&intake, PARTS, ROWS_PER_PART, 42)?;
     Ok((data, intake))
 }
 
@@ -168,7 +169,7 @@ fn both_ddl_forms_match_duckdb_locally_and_a_second_process_sees_them() -> TestR
     assert!(
         created
             .stderr
-            .contains("created table sf-digital-transformation.consumer_raw (8 columns)"),
+            .contains("created table sf-digital-transformation.consumer_raw (400 columns)"),
         "{}",
         created.stderr
     );
@@ -259,12 +260,16 @@ fn max_scan_stops_a_query_over_the_limit() -> TestResult {
     write_consumer_csv_of_size(&data.path().join("ten_mb.csv"), 10 << 20, 1)?;
     let tarn = Tarn::local(wh.path());
     tarn.ok(&[
-        "-f",
-        &repo_file("queries/consumer_header/01_raw_table.sql"),
-        "--var",
-        &format!("location={}", dir_url(data.path())),
-        "--var",
-        "database=scan",
+        "-c",
+        "CREATE DATABASE scan",
+        "-c",
+        &format!(
+            "CREATE EXTERNAL TABLE scan.consumer_raw (HouseholdID bigint, PersonID bigint, FirstName string, \
+             LastName string, State string, ZipCode string, Income double, BirthDate date) \
+             ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}' \
+             TBLPROPERTIES ('skip.header.line.count'='1')",
+            dir_url(data.path())
+        ),
     ])?;
     let err = tarn.fails(&["--max-scan", "1MB", "-c", "SELECT count(*) FROM scan.consumer_raw"])?;
     assert!(err.starts_with("error: query cancelled: it read "), "{err}");
@@ -440,12 +445,16 @@ fn errors_say_what_and_where_exit_1_and_change_nothing() -> TestResult {
         "HouseholdID|PersonID|FirstName|LastName|State|ZipCode|Income|BirthDate\n1|10|Ann|Lee|CA|01234|5.5|1980-01-02\n2|20|Bo|Lee|CA|01234|5.5\n",
     )?;
     tarn.ok(&[
-        "-f",
-        &repo_file("queries/consumer_header/01_raw_table.sql"),
-        "--var",
-        &format!("location={}", dir_url(bad.path())),
-        "--var",
-        "database=bad",
+        "-c",
+        "CREATE DATABASE bad",
+        "-c",
+        &format!(
+            "CREATE EXTERNAL TABLE bad.consumer_raw (HouseholdID bigint, PersonID bigint, FirstName string, \
+             LastName string, State string, ZipCode string, Income double, BirthDate date) \
+             ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}' \
+             TBLPROPERTIES ('skip.header.line.count'='1')",
+            dir_url(bad.path())
+        ),
     ])?;
     let notgz = tempfile::tempdir()?;
     std::fs::write(notgz.path().join("part-0.csv.gz"), "HouseholdID|PersonID\n1|2\n")?;
@@ -702,7 +711,9 @@ fn demo_replays_the_case_study_and_reuses_its_data() -> TestResult {
     let first = run()?;
     assert_eq!(first.code, Some(0), "{}", first.stderr);
     assert!(
-        first.stderr.contains("generated 30000 rows in 3 gzip parts"),
+        first
+            .stderr
+            .contains("generated 30000 rows x 400 columns in 3 gzip parts"),
         "{}",
         first.stderr
     );
@@ -722,6 +733,31 @@ fn demo_replays_the_case_study_and_reuses_its_data() -> TestResult {
         summary_row.contains(&tarn_engine::format_bytes(bytes)),
         "{summary_row} vs {bytes} bytes"
     );
+
+    // Every layout and query scanned something, and the bucketed table answers the 8-column one-state query from
+    // a small fraction of what the CSV costs.
+    let scanned = |layout: &str, query: &str| -> TestResult<f64> {
+        let row = first
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {layout} ")) && l.contains(&format!("| {query} ")))
+            .ok_or_else(|| format!("no row for {layout} / {query}:\n{}", first.stdout))?;
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        Ok(tarn_engine::parse_size(cells[5]).map_err(|e| format!("{e} in {row}"))? as f64)
+    };
+    for layout in [
+        "gzip CSV",
+        "Parquet",
+        "Parquet, partitioned by state",
+        "Parquet, 60 state buckets",
+    ] {
+        for query in ["count all rows", "count one state", "8 columns, one state"] {
+            assert!(scanned(layout, query)? > 0.0, "{layout} / {query} scanned nothing");
+        }
+    }
+    let csv = scanned("gzip CSV", "8 columns, one state")?;
+    let bucketed = scanned("Parquet, 60 state buckets", "8 columns, one state")?;
+    assert!(bucketed < csv / 10.0, "bucketed {bucketed} vs CSV {csv}");
 
     let second = run()?;
     assert_eq!(second.code, Some(0), "{}", second.stderr);
@@ -768,7 +804,7 @@ fn wait_for(dir: &Path, found: impl Fn(&Path) -> bool) -> TestResult {
 fn big_source(rows_per_part: usize) -> TestResult<(tempfile::TempDir, PathBuf)> {
     let data = tempfile::tempdir()?;
     let intake = data.path().join("intake");
-    write_consumer_csv_gz(&intake, 4, rows_per_part, 9)?;
+    write_delivery(&intake, 4, rows_per_part, 9)?;
     Ok((data, intake))
 }
 
@@ -940,7 +976,7 @@ fn the_workflow_publishes_good_months_and_stops_at_a_failed_check() -> TestResul
     let tarn = Tarn::local(wh.path());
     let workflow = repo_file("queries/consumer_header/workflow.sql");
     let march = data.path().join("intake/2020-03");
-    write_consumer_csv_gz(&march, PARTS, ROWS_PER_PART, 11)?;
+    write_delivery(&march, PARTS, ROWS_PER_PART, 11)?;
     let curated = |month: &str| data.path().join(format!("curated/{month}")).display().to_string();
     let month_args = |month: &str, intake: &Path| -> Vec<String> {
         vec![
@@ -973,19 +1009,20 @@ fn the_workflow_publishes_good_months_and_stops_at_a_failed_check() -> TestResul
 
     // April's delivery has a row without a household: the check stops the run and March stays published.
     let april = data.path().join("intake/2020-04");
-    write_consumer_csv_gz(&april, PARTS, ROWS_PER_PART, 12)?;
+    write_delivery(&april, PARTS, ROWS_PER_PART, 12)?;
     write_gzip(
         &april.join("part-late.csv.gz"),
         &format!(
-            "{}\n|77|Ann|Lee|CA|94110|51000.00|1980-02-03\n",
-            tarn_fixtures::data::CONSUMER_COLUMNS.join("|")
+            "{}\n{}\n",
+            tarn_fixtures::consumer_header::header_line(),
+            tarn_fixtures::consumer_header::sparse_line(&[("PersonID", "77"), ("State", "CA")])
         ),
     )?;
     let r = tarn.run(&args(&month_args("2020-04", &april)))?;
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     assert!(
         r.stderr
-            .contains("workflow.sql:40:1: check 'every row has a household' failed: 1 row breaks it, e.g. (77, CA)"),
+            .contains("workflow.sql:431:1: check 'every row has a household' failed: 1 row breaks it, e.g. (77, CA)"),
         "{}",
         r.stderr
     );

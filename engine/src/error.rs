@@ -173,6 +173,28 @@ pub(crate) fn from_datafusion(e: DataFusionError) -> EngineError {
     }
 }
 
+/// Names DataFusion's "Valid fields are ..." list keeps: a 400-column table would otherwise print them all.
+const VALID_FIELDS_SHOWN: usize = 12;
+
+/// Shortens DataFusion's "Valid fields are a, b, c, ...." to the first few names and a count of the rest.
+fn shorten_field_list(message: &str) -> String {
+    const MARK: &str = "Valid fields are ";
+    let Some(at) = message.find(MARK) else {
+        return message.to_string();
+    };
+    let list = message[at + MARK.len()..].trim_end().trim_end_matches('.');
+    let fields: Vec<&str> = list.split(", ").collect();
+    if fields.len() <= VALID_FIELDS_SHOWN {
+        return message.to_string();
+    }
+    format!(
+        "{}{MARK}{}, … and {} more (DESCRIBE the table to see them all).",
+        &message[..at],
+        fields[..VALID_FIELDS_SHOWN].join(", "),
+        fields.len() - VALID_FIELDS_SHOWN
+    )
+}
+
 /// DataFusion prefixes messages with its error kind ("Error during planning: ..."); keep the part a user acts on.
 fn clean_message(message: &str) -> String {
     let mut m = message.trim();
@@ -186,7 +208,7 @@ fn clean_message(message: &str) -> String {
     ] {
         m = m.strip_prefix(prefix).unwrap_or(m);
     }
-    m.to_string()
+    shorten_field_list(m)
 }
 
 fn find_external<T: std::error::Error + 'static>(e: &DataFusionError) -> Option<&T> {
@@ -260,6 +282,25 @@ fn clone_engine_error(e: &EngineError) -> EngineError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_field_lists_are_shortened() {
+        let fields: Vec<String> = (0..400).map(|i| format!("t.c{i}")).collect();
+        let message = format!("No field named x. Valid fields are {}.", fields.join(", "));
+        let short = shorten_field_list(&message);
+        assert!(
+            short.starts_with("No field named x. Valid fields are t.c0, t.c1,"),
+            "{short}"
+        );
+        assert!(
+            short.ends_with("t.c11, … and 388 more (DESCRIBE the table to see them all)."),
+            "{short}"
+        );
+        assert_eq!(
+            shorten_field_list("No field named x. Valid fields are a, b."),
+            "No field named x. Valid fields are a, b."
+        );
+    }
 
     #[test]
     fn parser_positions_are_extracted() {

@@ -344,6 +344,28 @@ impl StoreRegistry {
     pub fn store_for(&self, location: &Location) -> Result<Arc<dyn ObjectStore>> {
         self.store(location.store_url.as_ref())
     }
+
+    /// Writes `bytes` as the object `name` in the folder or prefix `location`, refusing to replace one that exists
+    /// (for tools that make files: the data generator).
+    pub async fn put_new(&self, location: &Location, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let store = self.store_for(location)?;
+        let path = location.child(&location.prefix, name)?;
+        let options = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        store
+            .put_opts(&path, bytes.into(), options)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                object_store::Error::AlreadyExists { .. } => EngineError::Location {
+                    location: location.object_url(&path),
+                    message: "already exists; tarn does not overwrite files (choose an empty folder)".into(),
+                },
+                other => describe_store_error(&other),
+            })
+    }
 }
 
 impl ObjectStoreRegistry for StoreRegistry {

@@ -9,5 +9,4 @@ WITH (
   external_location = '${parquet_location:-s3://consumer/2020-03/consumer-all-cols-parquet/}',
   parquet_compression = 'SNAPPY'
 )
-AS SELECT HouseholdID, PersonID, FirstName, LastName, State, ZipCode, Income, BirthDate
-FROM "${database:-sf-digital-transformation}"."consumer_raw";
+AS SELECT * FROM "${database:-sf-digital-transformation}"."consumer_raw";

@@ -11,5 +11,4 @@ WITH (
   bucketed_by = ARRAY['state'],
   bucket_count = 60
 )
-AS SELECT HouseholdID, PersonID, FirstName, LastName, State, ZipCode, Income, BirthDate
-FROM "${database:-sf-digital-transformation}"."consumer_2020_03_all_cols_parquet";
+AS SELECT * FROM "${database:-sf-digital-transformation}"."consumer_2020_03_all_cols_parquet";
