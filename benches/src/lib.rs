@@ -1,21 +1,55 @@
-//! tarn's format benchmark: the same queries over the same rows stored different ways (gzip CSV and CSV as partners
-//! deliver them, Parquet and state-bucketed Parquet as tarn's CTAS writes them), timed over repeated runs, with the
-//! bytes each one scanned and what Athena would bill for it.
+//! tarn's format benchmark: the case study's queries over the same consumer-header rows stored the ways Athena users
+//! store them — gzip CSV and CSV as partners deliver them; Parquet, Parquet partitioned by state and Parquet in 60
+//! state buckets as tarn's CTAS writes them — timed over repeated runs, with the bytes each run scanned and what
+//! Athena would bill. Optionally the same queries in DuckDB on the same files, and two write cases: CTAS throughput
+//! and a write into thousands of partitions with its peak memory.
+
+mod chart;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tarn_engine::{Session, SessionOptions, format_bytes, format_dollars};
+use tarn_fixtures::consumer_header::{COLUMN_COUNT, ddl_columns, write_parts};
 
-/// The queries, as the case study asked them.
+pub use chart::svg;
+
+/// The case study's queries; `{table}` is each format's table (or, for DuckDB, its reader).
 pub const QUERIES: [(&str, &str); 3] = [
     ("count", "SELECT count(householdid) FROM {table}"),
     ("one state", "SELECT count(personid) FROM {table} WHERE state = 'CA'"),
     (
-        "group by state",
-        "SELECT state, count(*), avg(income) FROM {table} GROUP BY state",
+        "8 columns, one state",
+        "SELECT count(DISTINCT householdid) + count(personid) + count(firstname) + count(lastname) \
+         + count(housenumber) + count(streetname) + count(city) + count(zipcode) FROM {table} WHERE state = 'CA'",
+    ),
+];
+
+/// The formats: label, tarn table, and how DuckDB reads the same files (`{dir}` is the format's folder).
+const FORMATS: [(&str, &str, &str); 5] = [
+    (
+        "gzip CSV",
+        "bench.csv_gz",
+        "read_csv('{dir}/*.csv.gz', delim = '|', header = true)",
+    ),
+    (
+        "CSV",
+        "bench.csv",
+        "read_csv('{dir}/*.csv', delim = '|', header = true)",
+    ),
+    ("Parquet", "bench.parquet", "read_parquet('{dir}/*.parquet')"),
+    (
+        "Parquet, partitioned by state",
+        "bench.by_state",
+        "read_parquet('{dir}/*/*.parquet', hive_partitioning = true)",
+    ),
+    (
+        "Parquet, 60 state buckets",
+        "bench.buckets",
+        "read_parquet('{dir}/*.parquet')",
     ),
 ];
 
@@ -26,6 +60,10 @@ pub struct BenchOptions {
     pub runs: usize,
     /// Where data, warehouse and the report go.
     pub out: PathBuf,
+    /// A `duckdb` executable to run the same queries with, in the same run.
+    pub duckdb: Option<PathBuf>,
+    /// Also write a table partitioned by state and age (thousands of partitions) and measure its peak memory.
+    pub partition_write: bool,
 }
 
 /// One query over one format.
@@ -33,17 +71,50 @@ pub struct BenchOptions {
 pub struct Measurement {
     pub format: String,
     pub query: String,
-    pub rows_out: u64,
+    pub answer: Option<String>,
     pub bytes_scanned: u64,
     pub dollars: f64,
     /// Sorted run times.
     pub times: Vec<Duration>,
+    /// DuckDB's sorted run times on the same files, when compared.
+    pub duckdb_times: Vec<Duration>,
 }
 
 impl Measurement {
     pub fn median(&self) -> Duration {
-        self.times.get(self.times.len() / 2).copied().unwrap_or_default()
+        median(&self.times)
     }
+
+    /// tarn's median ÷ DuckDB's.
+    pub fn ratio_to_duckdb(&self) -> Option<f64> {
+        (!self.duckdb_times.is_empty())
+            .then(|| self.median().as_secs_f64() / median(&self.duckdb_times).as_secs_f64().max(1e-6))
+    }
+}
+
+fn median(times: &[Duration]) -> Duration {
+    times.get(times.len() / 2).copied().unwrap_or_default()
+}
+
+/// A write measured once.
+#[derive(Debug, Clone)]
+pub struct WriteCase {
+    pub name: String,
+    pub rows: u64,
+    pub input_bytes: u64,
+    pub elapsed: Duration,
+    /// Partition folders written.
+    pub partitions: Option<u64>,
+    /// Peak resident memory of the process during the write (Linux: VmHWM after resetting it).
+    pub peak_rss: Option<u64>,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub measurements: Vec<Measurement>,
+    pub writes: Vec<WriteCase>,
+    pub duckdb_version: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,17 +125,20 @@ pub enum BenchError {
     Engine(#[from] tarn_engine::EngineError),
     #[error("{0}")]
     Mismatch(String),
+    #[error("duckdb: {0}")]
+    DuckDb(String),
 }
 
-/// Generates the data, runs every query `runs` times per format, writes `results.json` and `report.md` to
-/// `options.out`, and returns the measurements.
-pub async fn run(options: &BenchOptions) -> Result<Vec<Measurement>, BenchError> {
-    let data = options.out.join("data");
+/// Generates the data, makes the tables, runs every query `runs` times per format (and in DuckDB when asked),
+/// writes `results.json`, `report.md` and `chart.svg` to `options.out`, and returns what it measured.
+pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
+    let data = std::path::absolute(options.out.join("data"))?;
     let gz_dir = data.join("csv_gz");
     let csv_dir = data.join("csv");
-    let rows_per_part = options.rows.div_ceil(options.parts.max(1));
+    let parts = options.parts.clamp(1, options.rows.max(1));
     if !gz_dir.exists() {
-        tarn_fixtures::data::write_consumer_csv_gz(&gz_dir, options.parts.max(1), rows_per_part, 7)?;
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        write_parts(&gz_dir, options.rows as u64, parts as u64, 7, threads)?;
     }
     if !csv_dir.exists() {
         gunzip_dir(&gz_dir, &csv_dir)?;
@@ -75,56 +149,82 @@ pub async fn run(options: &BenchOptions) -> Result<Vec<Measurement>, BenchError>
         ..Default::default()
     })
     .await?;
+    let mut report = Report::default();
     drain(&mut session, "CREATE DATABASE IF NOT EXISTS bench").await?;
     for (table, dir) in [("bench.csv_gz", &gz_dir), ("bench.csv", &csv_dir)] {
         let ddl = format!(
-            "CREATE EXTERNAL TABLE IF NOT EXISTS {table} (householdid bigint, personid bigint, firstname string, \
-             lastname string, state string, zipcode string, income double, birthdate date) \
-             ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}/' \
-             TBLPROPERTIES ('skip.header.line.count'='1')",
-            std::path::absolute(dir)?.display()
+            "CREATE EXTERNAL TABLE IF NOT EXISTS {table} (\n{}\n) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' \
+             LOCATION '{}/' TBLPROPERTIES ('skip.header.line.count'='1')",
+            ddl_columns(),
+            dir.display()
         );
         drain(&mut session, &ddl).await?;
     }
-    // The layouts tarn writes itself, made as the case study made them.
-    let tables = options.out.join("tables");
-    for (table, with) in [
-        ("bench.parquet", "parquet_compression = 'SNAPPY'".to_string()),
+    // The layouts tarn writes itself, made as the case study made them. The first is the CTAS-throughput case.
+    let tables = std::path::absolute(options.out.join("tables"))?;
+    let gz_bytes = folder_bytes(&gz_dir)?;
+    for (table, with, select) in [
+        ("parquet", "parquet_compression = 'SNAPPY'", "*"),
         (
-            "bench.buckets",
-            "parquet_compression = 'SNAPPY', bucketed_by = ARRAY['state'], bucket_count = 60".to_string(),
+            "by_state",
+            "parquet_compression = 'SNAPPY', partitioned_by = ARRAY['state']",
+            "* EXCLUDE (state), state",
+        ),
+        (
+            "buckets",
+            "parquet_compression = 'SNAPPY', bucketed_by = ARRAY['state'], bucket_count = 60",
+            "*",
         ),
     ] {
-        let exists = session
+        if session
             .catalog()
-            .get_table("bench", table.trim_start_matches("bench."))
+            .get_table("bench", table)
             .await
-            .ok()
-            .flatten();
-        if exists.is_none() {
-            let location = std::path::absolute(tables.join(table))?;
-            drain(
-                &mut session,
-                &format!(
-                    "CREATE TABLE {table} WITH (format = 'PARQUET', external_location = '{}/', {with}) \
-                     AS SELECT * FROM bench.csv_gz",
-                    location.display()
-                ),
-            )
-            .await?;
+            .map_err(tarn_engine::EngineError::from)?
+            .is_some()
+        {
+            continue;
+        }
+        let source = if table == "parquet" {
+            "bench.csv_gz"
+        } else {
+            "bench.parquet"
+        };
+        let started = Instant::now();
+        drain(
+            &mut session,
+            &format!(
+                "CREATE TABLE bench.{table} WITH (format = 'PARQUET', external_location = '{}/', {with}) \
+                 AS SELECT {select} FROM {source}",
+                tables.join(table).display()
+            ),
+        )
+        .await?;
+        if table == "parquet" {
+            report.writes.push(WriteCase {
+                name: "CTAS gzip CSV → Parquet (Snappy)".into(),
+                rows: options.rows as u64,
+                input_bytes: gz_bytes,
+                elapsed: started.elapsed(),
+                partitions: None,
+                peak_rss: None,
+            });
         }
     }
-    let formats = [
-        ("gzip CSV", "bench.csv_gz"),
-        ("CSV", "bench.csv"),
-        ("Parquet", "bench.parquet"),
-        ("Parquet, 60 state buckets", "bench.buckets"),
-    ];
+    if options.partition_write {
+        report
+            .writes
+            .push(partition_write(&mut session, &tables, options.rows as u64).await?);
+    }
 
-    let mut measurements = Vec::new();
+    let duckdb = match &options.duckdb {
+        Some(exe) => Some(DuckDb::new(exe)?),
+        None => None,
+    };
+    report.duckdb_version = duckdb.as_ref().map(|d| d.version.clone());
     for (query_name, template) in QUERIES {
         let mut answers = Vec::new();
-        for (format, table) in formats {
+        for (format, table, reader) in FORMATS {
             let sql = template.replace("{table}", table);
             let mut times = Vec::with_capacity(options.runs);
             let mut last = None;
@@ -134,27 +234,178 @@ pub async fn run(options: &BenchOptions) -> Result<Vec<Measurement>, BenchError>
                 last = Some((batches, stats));
             }
             let Some((batches, stats)) = last else { continue };
-            answers.push((stats.rows, single_value(&batches)));
+            let answer = single_value(&batches);
             times.sort();
-            measurements.push(Measurement {
+            let dir = match table {
+                "bench.csv_gz" => gz_dir.clone(),
+                "bench.csv" => csv_dir.clone(),
+                other => tables.join(other.trim_start_matches("bench.")),
+            };
+            let duckdb_times = match &duckdb {
+                Some(duck) => {
+                    let sql = template.replace("{table}", &reader.replace("{dir}", &dir.display().to_string()));
+                    let (duck_answer, times) = duck.time(&sql, options.runs.max(1))?;
+                    if duck_answer != answer {
+                        return Err(BenchError::Mismatch(format!(
+                            "tarn and DuckDB disagree on '{query_name}' over {format}: {answer:?} vs {duck_answer:?}"
+                        )));
+                    }
+                    times
+                }
+                None => Vec::new(),
+            };
+            answers.push(answer.clone());
+            report.measurements.push(Measurement {
                 format: format.to_string(),
                 query: query_name.to_string(),
-                rows_out: stats.rows,
+                answer,
                 bytes_scanned: stats.bytes_scanned,
                 dollars: stats.bill.map(|b| b.dollars).unwrap_or(0.0),
                 times,
+                duckdb_times,
             });
         }
         if answers.windows(2).any(|w| w[0] != w[1]) {
-            return Err(BenchError::Mismatch(format!("formats disagree on '{query_name}'")));
+            return Err(BenchError::Mismatch(format!(
+                "formats disagree on '{query_name}': {answers:?}"
+            )));
         }
     }
-    write_report(options, &measurements)?;
-    Ok(measurements)
+    write_report(options, &report)?;
+    Ok(report)
 }
 
-/// The value of a one-value result: formats must agree on it exactly (counts). Multi-row results are compared by
-/// row count only, since float aggregates may differ in the last digit with summation order.
+/// CTAS of a narrow projection (six columns, like a fact table) partitioned by state and age: one folder per pair
+/// (about 3,800 at a million rows), with the process's peak memory during the write.
+async fn partition_write(session: &mut Session, tables: &Path, rows: u64) -> Result<WriteCase, BenchError> {
+    let location = tables.join("by_state_age");
+    let _ = session
+        .execute("DROP TABLE IF EXISTS bench.by_state_age PURGE")
+        .await?
+        .collect()
+        .await?;
+    reset_peak_rss();
+    let started = Instant::now();
+    session
+        .execute(&format!(
+            "CREATE TABLE bench.by_state_age WITH (format = 'PARQUET', external_location = '{}/', \
+             partitioned_by = ARRAY['state', 'age']) AS SELECT householdid, personid, income, zipcode, state, age \
+             FROM bench.parquet",
+            location.display()
+        ))
+        .await?
+        .collect()
+        .await?;
+    let elapsed = started.elapsed();
+    let partitions = count_leaf_folders(&location)?;
+    Ok(WriteCase {
+        name: "CTAS into partitions (state, age)".into(),
+        rows,
+        input_bytes: folder_bytes(&tables.join("parquet"))?,
+        elapsed,
+        partitions: Some(partitions),
+        peak_rss: peak_rss(),
+    })
+}
+
+/// Linux lets a process reset its peak-RSS counter (`clear_refs` 5), so the peak of one step can be read.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn count_leaf_folders(dir: &Path) -> std::io::Result<u64> {
+    let mut count = 0;
+    let mut has_files = false;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            if !entry.file_name().to_string_lossy().starts_with('_') {
+                count += count_leaf_folders(&entry.path())?;
+            }
+        } else {
+            has_files = true;
+        }
+    }
+    Ok(if count == 0 && has_files { 1 } else { count })
+}
+
+fn folder_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            folder_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+/// The `duckdb` command-line shell, run once per query with all its runs, timed by its own `.timer`.
+struct DuckDb {
+    exe: PathBuf,
+    version: String,
+}
+
+impl DuckDb {
+    fn new(exe: &Path) -> Result<Self, BenchError> {
+        let out = Command::new(exe)
+            .arg("--version")
+            .output()
+            .map_err(|e| BenchError::DuckDb(format!("cannot run {}: {e}", exe.display())))?;
+        Ok(Self {
+            exe: exe.to_path_buf(),
+            version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        })
+    }
+
+    /// Runs `sql` `runs` times in one DuckDB process; returns its answer and sorted run times.
+    fn time(&self, sql: &str, runs: usize) -> Result<(Option<String>, Vec<Duration>), BenchError> {
+        let mut command = Command::new(&self.exe);
+        command.args([":memory:", "-list", "-noheader", "-c", ".timer on"]);
+        for _ in 0..runs {
+            command.args(["-c", sql]);
+        }
+        let out = command
+            .output()
+            .map_err(|e| BenchError::DuckDb(format!("cannot run {}: {e}", self.exe.display())))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(BenchError::DuckDb(format!(
+                "{}{}",
+                stdout.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let mut times = Vec::new();
+        let mut answer = None;
+        for line in stdout.lines() {
+            if let Some(rest) = line.strip_prefix("Run Time (s): real ") {
+                let seconds: f64 = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0.0);
+                times.push(Duration::from_secs_f64(seconds));
+            } else if !line.trim().is_empty() {
+                answer = Some(line.trim().to_string());
+            }
+        }
+        times.sort();
+        Ok((answer, times))
+    }
+}
+
+/// The value of a one-value result (formats must agree on it exactly).
 fn single_value(batches: &[tarn_engine::arrow::array::RecordBatch]) -> Option<String> {
     let batch = batches.iter().find(|b| b.num_rows() > 0)?;
     if batch.num_rows() != 1 || batch.num_columns() != 1 {
@@ -189,51 +440,124 @@ fn gunzip_dir(from: &Path, to: &Path) -> Result<(), BenchError> {
     Ok(())
 }
 
-fn write_report(options: &BenchOptions, measurements: &[Measurement]) -> Result<(), BenchError> {
-    let results: Vec<_> = measurements
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn write_report(options: &BenchOptions, report: &Report) -> Result<(), BenchError> {
+    let results: Vec<_> = report
+        .measurements
         .iter()
         .map(|m| {
             json!({
                 "format": m.format,
                 "query": m.query,
-                "rows_out": m.rows_out,
+                "answer": m.answer,
                 "bytes_scanned": m.bytes_scanned,
                 "athena_dollars": m.dollars,
-                "median_ms": m.median().as_secs_f64() * 1e3,
-                "min_ms": m.times.first().map(|t| t.as_secs_f64() * 1e3),
-                "max_ms": m.times.last().map(|t| t.as_secs_f64() * 1e3),
+                "median_ms": ms(m.median()),
+                "min_ms": m.times.first().map(|t| ms(*t)),
+                "max_ms": m.times.last().map(|t| ms(*t)),
                 "runs": m.times.len(),
+                "duckdb_median_ms": (!m.duckdb_times.is_empty()).then(|| ms(median(&m.duckdb_times))),
+                "tarn_over_duckdb": m.ratio_to_duckdb(),
             })
         })
         .collect();
-    let doc = json!({ "rows": options.rows, "parts": options.parts, "runs": options.runs, "results": results });
+    let writes: Vec<_> = report
+        .writes
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "rows": w.rows,
+                "input_bytes": w.input_bytes,
+                "seconds": w.elapsed.as_secs_f64(),
+                "rows_per_second": w.rows as f64 / w.elapsed.as_secs_f64().max(1e-9),
+                "input_mb_per_second": w.input_bytes as f64 / 1e6 / w.elapsed.as_secs_f64().max(1e-9),
+                "partitions": w.partitions,
+                "peak_rss_bytes": w.peak_rss,
+            })
+        })
+        .collect();
+    let doc = json!({
+        "rows": options.rows,
+        "columns": COLUMN_COUNT,
+        "parts": options.parts,
+        "runs": options.runs,
+        "duckdb": report.duckdb_version,
+        "results": results,
+        "writes": writes,
+    });
+    std::fs::create_dir_all(&options.out)?;
     std::fs::write(
         options.out.join("results.json"),
         serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?,
     )?;
-    std::fs::write(options.out.join("report.md"), markdown(options, measurements))?;
+    std::fs::write(options.out.join("report.md"), markdown(options, report))?;
+    std::fs::write(options.out.join("chart.svg"), svg(&report.measurements))?;
     Ok(())
 }
 
-/// The report as a Markdown table.
-pub fn markdown(options: &BenchOptions, measurements: &[Measurement]) -> String {
+/// The report as Markdown: a table per query and format, then the writes.
+pub fn markdown(options: &BenchOptions, report: &Report) -> String {
+    let compared = report.duckdb_version.is_some();
     let mut md = format!(
-        "# tarn format benchmark\n\n{} rows in {} parts, {} runs per query (median, min–max).\n\n\
-         | query | format | median | min–max | scanned | Athena would bill |\n|---|---|---:|---:|---:|---:|\n",
-        options.rows, options.parts, options.runs
+        "# tarn format benchmark\n\n{} rows x {COLUMN_COUNT} columns in {} gzip parts, {} runs per query (median, \
+         min–max){}.\n\n![time and bytes scanned per query and format](chart.svg)\n\n\
+         | query | format | median | min–max | scanned | Athena would bill |{}\n|---|---|---:|---:|---:|---:|{}\n",
+        options.rows,
+        options.parts,
+        options.runs,
+        report
+            .duckdb_version
+            .as_ref()
+            .map(|v| format!("; DuckDB {v} on the same files in the same run"))
+            .unwrap_or_default(),
+        if compared {
+            " DuckDB median | tarn ÷ DuckDB |"
+        } else {
+            ""
+        },
+        if compared { "---:|---:|" } else { "" },
     );
-    for m in measurements {
-        let ms = |d: Option<&Duration>| d.map(|d| format!("{:.0}", d.as_secs_f64() * 1e3)).unwrap_or_default();
+    for m in &report.measurements {
         md.push_str(&format!(
-            "| {} | {} | {:.0} ms | {}–{} ms | {} | {} |\n",
+            "| {} | {} | {:.0} ms | {:.0}–{:.0} ms | {} | {} |",
             m.query,
             m.format,
-            m.median().as_secs_f64() * 1e3,
-            ms(m.times.first()),
-            ms(m.times.last()),
+            ms(m.median()),
+            m.times.first().map(|t| ms(*t)).unwrap_or_default(),
+            m.times.last().map(|t| ms(*t)).unwrap_or_default(),
             format_bytes(m.bytes_scanned),
             format_dollars(m.dollars)
         ));
+        if compared {
+            md.push_str(&format!(
+                " {:.0} ms | {} |",
+                ms(median(&m.duckdb_times)),
+                m.ratio_to_duckdb().map(|r| format!("{r:.2}")).unwrap_or_default()
+            ));
+        }
+        md.push('\n');
+    }
+    if !report.writes.is_empty() {
+        md.push_str("\n| write | rows | input | time | rows/s | input MB/s | partitions | peak memory |\n");
+        md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        for w in &report.writes {
+            let seconds = w.elapsed.as_secs_f64().max(1e-9);
+            md.push_str(&format!(
+                "| {} | {} | {} | {:.1} s | {:.0} | {:.1} | {} | {} |\n",
+                w.name,
+                w.rows,
+                format_bytes(w.input_bytes),
+                seconds,
+                w.rows as f64 / seconds,
+                w.input_bytes as f64 / 1e6 / seconds,
+                w.partitions.map(|p| p.to_string()).unwrap_or_default(),
+                w.peak_rss.map(format_bytes).unwrap_or_default()
+            ));
+        }
     }
     md
 }
@@ -243,36 +567,76 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn formats_agree_and_compressed_scans_fewer_bytes() -> Result<(), Box<dyn std::error::Error>> {
+    async fn formats_agree_and_the_report_is_written() -> Result<(), Box<dyn std::error::Error>> {
         let out = tempfile::tempdir()?;
+        // DuckDB joins when its shell is installed (CI installs the duckdb-cli package).
+        let duckdb = which("duckdb");
+        if duckdb.is_none() && std::env::var_os("CI").is_some() {
+            return Err("CI must have the duckdb shell (pip install duckdb-cli)".into());
+        }
         let options = BenchOptions {
-            rows: 20_000,
+            rows: 6_000,
             parts: 2,
             runs: 2,
             out: out.path().to_path_buf(),
+            duckdb: duckdb.clone(),
+            partition_write: true,
         };
-        let measurements = run(&options).await?;
-        assert_eq!(measurements.len(), QUERIES.len() * 4);
-        let scanned = |format: &str| {
-            measurements
+        let report = run(&options).await?;
+        assert_eq!(report.measurements.len(), QUERIES.len() * FORMATS.len());
+        let scanned = |format: &str, query: &str| {
+            report
+                .measurements
                 .iter()
-                .find(|m| m.format == format)
+                .find(|m| m.format == format && m.query == query)
                 .map(|m| m.bytes_scanned)
+                .unwrap_or(0)
         };
-        let (gz, csv) = (scanned("gzip CSV").unwrap_or(0), scanned("CSV").unwrap_or(0));
+        let (gz, csv) = (scanned("gzip CSV", "count"), scanned("CSV", "count"));
         assert!(gz > 0 && gz * 2 < csv, "gzip {gz} vs plain {csv}");
-        let report = std::fs::read_to_string(out.path().join("report.md"))?;
-        assert!(report.contains("| one state | gzip CSV |"), "{report}");
+        let eight = |format: &str| scanned(format, "8 columns, one state");
+        // Parquet reads 9 of 400 columns; at this size the 400-column footers are most of what it reads.
+        assert!(
+            eight("Parquet") * 3 < eight("gzip CSV"),
+            "{} vs {}",
+            eight("Parquet"),
+            eight("gzip CSV")
+        );
+        assert!(eight("Parquet, 60 state buckets") < eight("Parquet"));
+        assert!(eight("Parquet, partitioned by state") < eight("Parquet"));
+        assert!(report.measurements.iter().all(|m| m.bytes_scanned > 0));
+
         let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json"))?)?;
-        assert_eq!(json["results"].as_array().map(Vec::len), Some(12));
-        // One state on the bucketed table reads one bucket's file: less than the unbucketed Parquet table.
-        let one_state = |format: &str| {
-            measurements
-                .iter()
-                .find(|m| m.format == format && m.query == "one state")
-                .map(|m| m.bytes_scanned)
-        };
-        assert!(one_state("Parquet, 60 state buckets") < one_state("Parquet"));
+        assert_eq!(json["results"].as_array().map(Vec::len), Some(15));
+        let writes = json["writes"].as_array().ok_or("no writes")?;
+        assert_eq!(writes.len(), 2);
+        assert!(writes[0]["rows_per_second"].as_f64().is_some_and(|r| r > 0.0));
+        assert!(
+            writes[1]["partitions"].as_u64().is_some_and(|p| p > 1_000),
+            "{}",
+            writes[1]
+        );
+        let report_md = std::fs::read_to_string(out.path().join("report.md"))?;
+        assert!(report_md.contains("| one state | gzip CSV |"), "{report_md}");
+        let chart = std::fs::read_to_string(out.path().join("chart.svg"))?;
+        assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
+        assert_eq!(
+            chart.matches("<rect class=\"bar\"").count(),
+            2 * 15,
+            "a time bar and a bytes bar per result"
+        );
+        if duckdb.is_some() {
+            assert!(report_md.contains("tarn ÷ DuckDB"), "{report_md}");
+            assert!(report.measurements.iter().all(|m| m.ratio_to_duckdb().is_some()));
+        }
         Ok(())
+    }
+
+    fn which(name: &str) -> Option<PathBuf> {
+        std::env::var_os("PATH")?
+            .to_str()?
+            .split(':')
+            .map(|dir| Path::new(dir).join(name))
+            .find(|p| p.is_file())
     }
 }

@@ -82,20 +82,10 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
-    /// Benchmark the formats a table can be stored in: time, bytes scanned and the Athena bill per query.
+    /// Benchmarks: `tarn bench formats` compares how the case study's tables can be stored.
     Bench {
-        /// Rows to generate.
-        #[arg(long, default_value_t = 1_000_000)]
-        rows: usize,
-        /// Gzip parts to split them into.
-        #[arg(long, default_value_t = 8)]
-        parts: usize,
-        /// Runs per query (the report gives the median and the range).
-        #[arg(long, default_value_t = 5)]
-        runs: usize,
-        /// Folder for data, warehouse, results.json and report.md.
-        #[arg(long, default_value = "tarn-bench")]
-        out: PathBuf,
+        #[command(subcommand)]
+        suite: BenchSuite,
     },
     /// Generate data: `tarn generate consumer-header --rows 1000000 --out ./intake/`.
     Generate {
@@ -113,6 +103,29 @@ enum Command {
         /// Folder for the data and the demo's warehouse.
         #[arg(long, default_value = "tarn-demo")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchSuite {
+    /// The case study's queries over gzip CSV, CSV, Parquet, Parquet partitioned and bucketed by state: time,
+    /// bytes scanned, Athena's bill; CTAS throughput and a write into thousands of partitions with its peak memory.
+    Formats {
+        /// Rows to generate (400 columns each).
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Gzip parts to split them into.
+        #[arg(long, default_value_t = 8)]
+        parts: usize,
+        /// Runs per query (the report gives the median and the range).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Run the same queries in DuckDB on the same files (needs `duckdb` on PATH: pip install duckdb-cli).
+        #[arg(long, value_name = "ENGINE", value_parser = ["duckdb"])]
+        compare: Option<String>,
+        /// Folder for data, warehouse, results.json, report.md and chart.svg.
+        #[arg(long, default_value = "tarn-bench")]
+        out: PathBuf,
     },
 }
 
@@ -231,17 +244,39 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Some(Command::Bench { rows, parts, runs, out }) = &cli.command {
+    if let Some(Command::Bench {
+        suite:
+            BenchSuite::Formats {
+                rows,
+                parts,
+                runs,
+                compare,
+                out,
+            },
+    }) = &cli.command
+    {
+        let duckdb = match compare.as_deref() {
+            Some(_) => match find_on_path("duckdb") {
+                Some(exe) => Some(exe),
+                None => {
+                    eprintln!("error: --compare duckdb needs the duckdb shell on PATH (pip install duckdb-cli)");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            },
+            None => None,
+        };
         let options = tarn_bench::BenchOptions {
             rows: *rows,
             parts: *parts,
             runs: *runs,
             out: out.clone(),
+            duckdb,
+            partition_write: true,
         };
-        return match runtime.block_on(tarn_bench::run(&options)) {
-            Ok(measurements) => {
-                println!("{}", tarn_bench::markdown(&options, &measurements));
-                eprintln!("wrote {}/results.json and report.md", out.display());
+        let code = match runtime.block_on(tarn_bench::run(&options)) {
+            Ok(report) => {
+                println!("{}", tarn_bench::markdown(&options, &report));
+                eprintln!("wrote {0}/results.json, {0}/report.md and {0}/chart.svg", out.display());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -249,6 +284,8 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_FAILED)
             }
         };
+        runtime.shutdown_background();
+        return code;
     }
     let code = run(&runtime, cli, sources);
     // Everything run() waited for is done; a query cancelled in the shell may still have a task that has not reached
@@ -348,6 +385,12 @@ fn run(runtime: &tokio::runtime::Runtime, cli: Cli, sources: Vec<Source>) -> Exi
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 fn default_warehouse() -> Option<String> {
