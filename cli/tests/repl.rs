@@ -70,6 +70,34 @@ impl Lake {
         Ok(shell)
     }
 
+    /// CPU time (clock ticks) the shell running on this lake's warehouse has used, found through /proc.
+    fn cpu_ticks(&self) -> TestResult<u64> {
+        let warehouse = self.warehouse();
+        for entry in std::fs::read_dir("/proc")? {
+            let dir = entry?.path();
+            let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let is_shell =
+                args.first().is_some_and(|a| a.ends_with(b"tarn")) && args.iter().any(|a| *a == warehouse.as_bytes());
+            if !is_shell {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat"))?;
+            // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r)
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+            return Ok(ticks(11) + ticks(12));
+        }
+        Err(format!("no tarn process on {warehouse}").into())
+    }
+
     fn history(&self) -> std::path::PathBuf {
         self.root.path().join("data-home").join("tarn").join("history")
     }
@@ -170,9 +198,15 @@ fn multi_line_statements_completion_meta_commands_and_history() -> TestResult {
 fn ctrl_c_cancels_a_long_query_and_the_session_survives() -> TestResult {
     let lake = Lake::new()?;
     let mut shell = lake.shell()?;
-    // 10^11 rows to count: this runs until something stops it.
+    // 10^11 rows to count: this runs until something stops it. Ctrl-C goes in once the query is using CPU: before
+    // the line is accepted, the editor would take it as a key instead.
+    let idle = lake.cpu_ticks()?;
     type_line(&mut shell, "SELECT count(*) FROM range(100000000000);")?;
-    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    while lake.cpu_ticks()? < idle + 50 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the query never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let pressed = Instant::now();
     shell.send_control('c')?;
     shell.exp_string("error: cancelled")?;
