@@ -79,8 +79,7 @@ impl Lake {
                 continue;
             };
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let is_shell =
-                args.first().is_some_and(|a| a.ends_with(b"tarn")) && args.iter().any(|a| *a == warehouse.as_bytes());
+            let is_shell = args.first().is_some_and(|a| a.ends_with(b"tarn")) && args.contains(&warehouse.as_bytes());
             if !is_shell {
                 continue;
             }
