@@ -307,7 +307,9 @@ impl StreamWriter {
         match &mut file.encoder {
             Encoder::Parquet(writer) => {
                 writer.write(batch).await.map_err(|e| io_error(&file.path, e))?;
-                if writer.in_progress_size() > per_file_buffer {
+                // The writer's memory, not its encoded size: a wide table's column writers (page buffers,
+                // dictionaries) hold several times the bytes they will encode to, and it is memory the budget bounds.
+                if writer.memory_size() > per_file_buffer {
                     writer.flush().await.map_err(|e| io_error(&file.path, e))?;
                 }
             }
