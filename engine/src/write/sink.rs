@@ -307,9 +307,10 @@ impl StreamWriter {
         match &mut file.encoder {
             Encoder::Parquet(writer) => {
                 writer.write(batch).await.map_err(|e| io_error(&file.path, e))?;
-                // The writer's memory, not its encoded size: a wide table's column writers (page buffers,
-                // dictionaries) hold several times the bytes they will encode to, and it is memory the budget bounds.
-                if writer.memory_size() > per_file_buffer {
+                // Encoded size, not memory_size(): a wide table's writers carry a fixed per-column overhead that
+                // would make every batch its own row group (and every footer huge). Memory for wide tables runs
+                // above the budget as a result; see the README.
+                if writer.in_progress_size() > per_file_buffer {
                     writer.flush().await.map_err(|e| io_error(&file.path, e))?;
                 }
             }
