@@ -83,6 +83,8 @@ pub enum StorageFormat {
     Text,
     Json,
     Parquet,
+    /// A Delta Lake table: Parquet files plus the `_delta_log/` that says which of them make up each version.
+    Delta,
 }
 
 impl StorageFormat {
@@ -93,7 +95,7 @@ impl StorageFormat {
                 "org.apache.hadoop.mapred.TextInputFormat",
                 "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
             ),
-            StorageFormat::Parquet => (
+            StorageFormat::Parquet | StorageFormat::Delta => (
                 "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
                 "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
             ),
@@ -105,6 +107,7 @@ impl StorageFormat {
             StorageFormat::Text => "csv",
             StorageFormat::Json => "json",
             StorageFormat::Parquet => "parquet",
+            StorageFormat::Delta => "delta",
         }
     }
 }

@@ -916,6 +916,124 @@ fn a_killed_insert_shows_nothing_and_the_rerun_adds_its_rows_once() -> TestResul
 }
 
 #[test]
+fn a_killed_delta_write_leaves_the_previous_version_readable() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let (data, intake) = big_source(100_000)?;
+    let tarn = Tarn::local(wh.path());
+    tarn.ok(&[
+        "-f",
+        &repo_file("queries/consumer_header/01_raw_table.sql"),
+        "--var",
+        &format!("location={}", dir_url(&intake)),
+    ])?;
+    let raw = "\"sf-digital-transformation\".consumer_raw";
+    let target = data.path().join("delta_copy");
+    tarn.ok(&[
+        "-c",
+        &format!(
+            "CREATE TABLE \"sf-digital-transformation\".dcopy WITH (table_type='DELTA', external_location='{}', \
+         partitioned_by=ARRAY['state']) AS SELECT householdid, income, state FROM {raw} WHERE state = 'WY'",
+            target.display()
+        ),
+    ])?;
+    let count = || tarn.value("SELECT count(*) FROM \"sf-digital-transformation\".dcopy");
+    let before: u64 = count()?.parse()?;
+    let files_before = tarn_fixtures::s3::walk(&target)?;
+    let insert =
+        format!("INSERT INTO \"sf-digital-transformation\".dcopy SELECT householdid, income, state FROM {raw}");
+    let mut child = tarn
+        .command()
+        .args(["-c", &insert])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // Kill it once it has written a data file of its own (before its commit).
+    wait_for(&target, |p| {
+        p.extension().is_some_and(|e| e == "parquet") && !files_before.contains(&p.to_path_buf())
+    })?;
+    child.kill()?;
+    child.wait()?;
+    assert_eq!(count()?.parse::<u64>()?, before, "the killed INSERT committed nothing");
+    let history = tarn.ok(&[
+        "--format",
+        "csv",
+        "-c",
+        "DESCRIBE HISTORY \"sf-digital-transformation\".dcopy",
+    ])?;
+    assert_eq!(
+        history.stdout.lines().count(),
+        2,
+        "one version, the CTAS: {}",
+        history.stdout
+    );
+
+    tarn.ok(&["-c", &insert])?;
+    assert_eq!(count()?.parse::<u64>()?, before + 400_000, "the rerun's rows, once");
+
+    // A killed Delta CTAS registers nothing, and running it again works.
+    let ctas = format!(
+        "CREATE TABLE \"sf-digital-transformation\".dfull WITH (table_type='DELTA', partitioned_by=ARRAY['state']) \
+         AS SELECT householdid, income, state FROM {raw}"
+    );
+    let mut child = tarn
+        .command()
+        .args(["-c", &ctas])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    wait_for(wh.path(), |p| {
+        p.to_string_lossy().contains("dfull") && p.extension().is_some_and(|e| e == "parquet")
+    })?;
+    child.kill()?;
+    child.wait()?;
+    let tables = tarn.ok(&["--format", "csv", "-c", "SHOW TABLES IN \"sf-digital-transformation\""])?;
+    assert_eq!(
+        tables.stdout, "tab_name\nconsumer_raw\ndcopy\n",
+        "the killed CTAS registered nothing"
+    );
+    tarn.ok(&["-c", &ctas])?;
+    assert_eq!(
+        tarn.value("SELECT count(*) FROM \"sf-digital-transformation\".dfull")?,
+        "400000"
+    );
+    Ok(())
+}
+
+#[test]
+fn two_processes_appending_to_one_delta_table_both_land() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let tarn = Tarn::local(wh.path());
+    tarn.ok(&[
+        "-c",
+        "CREATE TABLE t WITH (table_type = 'DELTA') AS SELECT value AS id FROM range(10)",
+    ])?;
+    for round in 0..3 {
+        let children: Vec<_> = (0..2)
+            .map(|writer| {
+                tarn.command()
+                    .args([
+                        "-c",
+                        &format!(
+                            "INSERT INTO t SELECT value + {} FROM range(1000)",
+                            (round * 2 + writer + 1) * 10_000
+                        ),
+                    ])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            })
+            .collect::<Result<_, _>>()?;
+        for child in children {
+            let out = child.wait_with_output()?;
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    assert_eq!(tarn.value("SELECT count(*) FROM t")?, "6010");
+    assert_eq!(tarn.value("SELECT count(DISTINCT id) FROM t")?, "6010");
+    Ok(())
+}
+
+#[test]
 fn the_case_study_scripts_run_unchanged() -> TestResult {
     let wh = tempfile::tempdir()?;
     // Enough rows that data, not Parquet footers, dominates what is read.

@@ -61,6 +61,10 @@ pub enum EngineError {
     #[error("{location}: {message}")]
     Storage { location: String, message: String },
 
+    /// delta-rs refused or failed an operation on a Delta table.
+    #[error("Delta table {location}: {message}")]
+    Delta { location: String, message: String },
+
     #[error("AWS configuration: {0}")]
     AwsConfig(String),
 

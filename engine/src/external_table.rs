@@ -427,6 +427,16 @@ fn athena_format(
     }
 }
 
+/// Athena registers a Delta table with `TBLPROPERTIES ('table_type'='DELTA')`; `STORED AS DELTA` is the Spark-ish
+/// spelling.
+pub(crate) fn is_delta_ddl(create: &crate::sql::CreateExternalTable) -> bool {
+    create
+        .table_properties
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("table_type") && v.eq_ignore_ascii_case("delta"))
+        || matches!(&create.stored_as, Some(crate::sql::StoredAs::Format(f)) if f == "DELTA")
+}
+
 /// TBLPROPERTIES that would make tarn read the table differently from Athena are refused rather than ignored.
 fn check_table_properties(table: &Table) -> Result<()> {
     for (key, value) in &table.parameters {
@@ -440,7 +450,7 @@ fn check_table_properties(table: &Table) -> Result<()> {
             ("table_type", t) if t != "hive" => {
                 return Err(EngineError::unsupported(
                     format!("table_type '{value}'"),
-                    "Delta and Iceberg tables are not supported yet",
+                    "Iceberg tables are not supported; Delta tables are registered with table_type 'DELTA'",
                 ));
             }
             ("skip.footer.line.count", v) if v != "0" => {

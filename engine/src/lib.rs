@@ -3,6 +3,7 @@
 
 pub mod bucket;
 mod column_case;
+pub mod delta;
 mod error;
 mod external_table;
 mod infer;

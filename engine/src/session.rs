@@ -73,6 +73,8 @@ pub struct Session {
     pub(crate) totals: Arc<SessionTotals>,
     pub(crate) progress: Arc<WriteProgress>,
     pub(crate) interrupt: Arc<Interrupt>,
+    /// VACUUM refuses a retention below the table's minimum unless this is turned off.
+    pub(crate) delta_retention_check: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -117,6 +119,9 @@ impl Session {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            // The default planner plus delta-rs' nodes (write, DML and merge metrics), so Delta operations can run
+            // on tarn's session and its metered stores.
+            .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
             .build();
         let interrupt = Arc::new(Interrupt::default());
         let mut session = Self {
@@ -132,6 +137,7 @@ impl Session {
                 ..Default::default()
             }),
             interrupt,
+            delta_retention_check: true,
         };
         if let Some(db) = options.database {
             session.use_database(&db).await?;
@@ -310,8 +316,43 @@ impl Session {
             }
             Command::Describe { table } => {
                 let def = self.table(&table).await?;
+                let def = if crate::delta::is_delta(&def) {
+                    let location = Location::parse(&def.storage.location)?;
+                    let delta = self.open_delta(&location, crate::delta::AsOf::Latest).await?;
+                    Box::pin(self.delta_shape(&def, &delta)).await?
+                } else {
+                    def
+                };
                 let (schema, batches) = describe(&def)?;
                 Ok(QueryResult::listing(schema, batches, started, totals))
+            }
+            Command::CreateExternalTable(create) if crate::external_table::is_delta_ddl(&create) => {
+                let location = create.location.clone().ok_or_else(|| {
+                    EngineError::InvalidDdl("LOCATION is missing: give the folder that holds _delta_log/".into())
+                })?;
+                if !create.columns.is_empty() || !create.partitioned_by.is_empty() {
+                    return Err(EngineError::InvalidDdl(
+                        "a Delta table's columns and partitions come from its log: remove the column list and \
+                         PARTITIONED BY"
+                            .into(),
+                    ));
+                }
+                Box::pin(self.register_delta(create.name, &location, create.if_not_exists, create.comment, started))
+                    .await
+            }
+            Command::CreateExternalTableDataFusion(create)
+                if matches!(create.file_type.to_ascii_uppercase().as_str(), "DELTA" | "DELTATABLE") =>
+            {
+                let name = crate::sql::qualified_name(&create.name)?;
+                let [location] = create.locations.as_slice() else {
+                    return Err(EngineError::InvalidDdl("give exactly one LOCATION".into()));
+                };
+                if !create.columns.is_empty() {
+                    return Err(EngineError::InvalidDdl(
+                        "a Delta table's columns come from its log: remove the column list".into(),
+                    ));
+                }
+                Box::pin(self.register_delta(name, location, create.if_not_exists, None, started)).await
             }
             Command::CreateExternalTable(create) => {
                 let (table, if_not_exists, discover) = self.athena_table(*create)?;
@@ -353,6 +394,17 @@ impl Session {
             Command::CreateTableAs(ctas) => self.create_table_as(*ctas, started).await,
             Command::InsertInto(insert) => self.insert_into(*insert, started).await,
             Command::Unload(unload) => self.unload(*unload, started).await,
+            // Boxed: delta-rs' futures are large, and a debug build would otherwise run out of stack.
+            Command::DeltaDml { sql } => Box::pin(self.delta_dml(&sql, started)).await,
+            Command::Optimize { table, filters, zorder } => {
+                Box::pin(self.optimize(&table, &filters, zorder, started)).await
+            }
+            Command::Vacuum {
+                table,
+                retain_hours,
+                dry_run,
+            } => Box::pin(self.vacuum(&table, retain_hours, dry_run, started)).await,
+            Command::History { table } => Box::pin(self.history(&table, started)).await,
             Command::ShowCreateTable { table } => {
                 let def = self.table(&table).await?;
                 let ddl = crate::write::statements::show_create_table(&def);
@@ -378,9 +430,22 @@ impl Session {
             self.max_scan = Some(limit);
             return Ok(format!("scan limit set to {}", crate::meter::format_bytes(limit)));
         }
+        if lower == crate::delta::RETENTION_CHECK_SETTING {
+            self.delta_retention_check = match value.trim().to_ascii_lowercase().as_str() {
+                "true" | "on" => true,
+                "false" | "off" => false,
+                other => {
+                    return Err(EngineError::InvalidDdl(format!(
+                        "{key} is true or false, not '{other}'"
+                    )));
+                }
+            };
+            return Ok(format!("{lower} = {}", self.delta_retention_check));
+        }
         if lower.starts_with("tarn.") {
             return Err(EngineError::InvalidDdl(format!(
-                "unknown setting '{key}'; tarn's settings: {MAX_SCAN_SETTING}"
+                "unknown setting '{key}'; tarn's settings: {MAX_SCAN_SETTING}, {}",
+                crate::delta::RETENTION_CHECK_SETTING
             )));
         }
         self.state
@@ -458,12 +523,11 @@ impl Session {
 
     // ------------------------------------------------------------------ queries
 
-    /// Plans a DataFusion statement against a snapshot of the catalog, with a runtime whose stores feed a new meter.
-    pub(crate) async fn prepare_query(&self, statement: DFStatement) -> Result<PreparedQuery> {
-        let references = self
-            .state
-            .resolve_table_references(&statement)
-            .map_err(from_datafusion)?;
+    /// A session state over a snapshot of the tables `references` names, with a runtime whose stores feed a new meter.
+    pub(crate) async fn metered_state(
+        &self,
+        references: Vec<TableReference>,
+    ) -> Result<(SessionState, Arc<ScanMeter>, Vec<Location>)> {
         let (snapshot, locations) = self.snapshot(references).await?;
         let meter = Arc::new(ScanMeter::interruptible(self.max_scan, Arc::clone(&self.interrupt)));
         let mut runtime = (**self.state.runtime_env()).clone();
@@ -475,6 +539,16 @@ impl Session {
             .with_runtime_env(Arc::new(runtime))
             .with_catalog_list(snapshot)
             .build();
+        Ok((state, meter, locations))
+    }
+
+    /// Plans a DataFusion statement against a snapshot of the catalog, with a runtime whose stores feed a new meter.
+    pub(crate) async fn prepare_query(&self, statement: DFStatement) -> Result<PreparedQuery> {
+        let references = self
+            .state
+            .resolve_table_references(&statement)
+            .map_err(from_datafusion)?;
+        let (state, meter, locations) = self.metered_state(references).await?;
         let plan = state.statement_to_plan(statement).await.map_err(from_datafusion)?;
         let plan = unqualified_output_names(plan)?;
         SQLOptions::new()
@@ -527,7 +601,11 @@ impl Session {
         let location = Location::parse(&table.storage.location)?;
         let store = self.registry.store_for(&location)?;
         self.catalog.drop_table(db, name).await?;
-        let (deleted, kept) = crate::write::commit::purge_written_files(store.as_ref(), &location).await?;
+        let (deleted, kept) = if crate::delta::is_delta(&table) {
+            crate::delta::purge_delta_files(store.as_ref(), &location).await?
+        } else {
+            crate::write::commit::purge_written_files(store.as_ref(), &location).await?
+        };
         let mut message = format!(
             "dropped table {db}.{name} and deleted the {deleted} file{} tarn wrote at {}",
             if deleted == 1 { "" } else { "s" },
@@ -623,9 +701,11 @@ impl Session {
                     "catalog '{catalog}' does not exist; tarn has one catalog, {CATALOG_NAME}"
                 )));
             }
+            let reference_name = table.to_lowercase();
+            let (base, as_of) = crate::delta::AsOf::split(&reference_name)?;
             let name = QualifiedName {
                 database: database.map(|d| d.to_lowercase()),
-                name: table.to_lowercase(),
+                name: base.to_string(),
             };
             let def = match self.table(&name).await {
                 Ok(def) => def,
@@ -639,8 +719,21 @@ impl Session {
             };
             locations.push(Location::parse(&def.storage.location)?);
             let db = def.database.clone();
-            let provider: Arc<dyn TableProvider> = Arc::new(TarnTable::try_new(def)?);
-            schemas.entry(db).or_default().insert(name.name, provider);
+            let provider: Arc<dyn TableProvider> = if crate::delta::is_delta(&def) {
+                Box::pin(self.delta_provider(&def, as_of)).await?
+            } else if as_of != crate::delta::AsOf::Latest {
+                return Err(EngineError::unsupported(
+                    format!(
+                        "FOR VERSION/TIMESTAMP AS OF on {} ({} files)",
+                        def.qualified_name(),
+                        def.storage.format.classification()
+                    ),
+                    "only Delta tables keep older versions; CTAS a copy WITH (table_type = 'DELTA') to get them",
+                ));
+            } else {
+                Arc::new(TarnTable::try_new(def)?)
+            };
+            schemas.entry(db).or_default().insert(reference_name, provider);
         }
         let list = SnapshotCatalogList {
             catalog: Arc::new(SnapshotCatalog {
@@ -739,7 +832,7 @@ fn closest(name: &str, candidates: &[String]) -> Option<String> {
         .map(|(_, c)| c.clone())
 }
 
-fn string_schema(names: &[&str]) -> SchemaRef {
+pub(crate) fn string_schema(names: &[&str]) -> SchemaRef {
     Arc::new(Schema::new(
         names
             .iter()
@@ -748,7 +841,7 @@ fn string_schema(names: &[&str]) -> SchemaRef {
     ))
 }
 
-fn string_batch(names: &[&str], columns: Vec<Vec<String>>) -> Result<Vec<RecordBatch>> {
+pub(crate) fn string_batch(names: &[&str], columns: Vec<Vec<String>>) -> Result<Vec<RecordBatch>> {
     let arrays = columns
         .into_iter()
         .map(|values| Arc::new(StringArray::from(values)) as _)

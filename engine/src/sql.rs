@@ -299,12 +299,34 @@ pub enum Command {
         name: String,
         query: String,
     },
+    /// DELETE, UPDATE or MERGE on a Delta table (parsed again by the Delta module, which needs the AST).
+    DeltaDml {
+        sql: String,
+    },
+    /// `OPTIMIZE t [WHERE k = 'v' AND ...] [ZORDER BY (a, b)]`; filters are (column, operator, values).
+    Optimize {
+        table: QualifiedName,
+        filters: Vec<(String, String, Vec<String>)>,
+        zorder: Vec<String>,
+    },
+    /// `VACUUM t [RETAIN n HOURS] [DRY RUN]`.
+    Vacuum {
+        table: QualifiedName,
+        retain_hours: Option<u64>,
+        dry_run: bool,
+    },
+    /// `DESCRIBE HISTORY t` / `SHOW HISTORY t`.
+    History {
+        table: QualifiedName,
+    },
     /// Queries and everything else DataFusion runs (SELECT, WITH, VALUES, EXPLAIN, ...).
     DataFusion(Box<DFStatement>),
 }
 
 /// Parses one statement.
 pub fn parse_command(sql: &str) -> Result<Command> {
+    let rewritten = rewrite_time_travel(sql)?;
+    let sql = rewritten.as_deref().unwrap_or(sql);
     let words = leading_words(sql, 4)?;
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     match w.as_slice() {
@@ -313,7 +335,10 @@ pub fn parse_command(sql: &str) -> Result<Command> {
         ["SHOW", "DATABASES" | "SCHEMAS", ..] => parse_show_databases(sql),
         ["SHOW", "TABLES", ..] => parse_show_tables(sql),
         ["USE", ..] => parse_use(sql),
+        ["DESCRIBE" | "DESC", "HISTORY", ..] | ["SHOW", "HISTORY", ..] => parse_history(sql),
         ["DESCRIBE" | "DESC", ..] => parse_describe(sql),
+        ["OPTIMIZE", ..] => parse_optimize(sql),
+        ["VACUUM", ..] => parse_vacuum(sql),
         ["SET", ..] => parse_set(sql),
         ["CREATE", "EXTERNAL", "TABLE", ..] | ["CREATE", "OR", "REPLACE", "EXTERNAL"] => {
             if is_datafusion_external_table(sql)? {
@@ -365,9 +390,14 @@ pub fn parse_command(sql: &str) -> Result<Command> {
                 "partition and table maintenance arrive with the catalog-maintenance issue",
             ))
         }
-        ["UPDATE", ..] | ["DELETE", ..] | ["MERGE", ..] | ["TRUNCATE", ..] => Err(EngineError::unsupported(
-            w[0].to_string(),
-            "tables over files are read-only in Athena; row-level changes arrive with Delta tables",
+        ["UPDATE", ..] | ["DELETE", ..] | ["MERGE", ..] => {
+            // Parse now, so a typo is a syntax error with its position before any table is opened.
+            parse_datafusion_statement(sql)?;
+            Ok(Command::DeltaDml { sql: sql.to_string() })
+        }
+        ["TRUNCATE", ..] => Err(EngineError::unsupported(
+            "TRUNCATE",
+            "use DELETE FROM t on a Delta table; tables over files are read-only, as in Athena",
         )),
         _ => parse_datafusion_statement(sql).map(|s| Command::DataFusion(Box::new(s))),
     }
@@ -926,6 +956,241 @@ fn parse_show_create_table(sql: &str) -> Result<Command> {
     Ok(Command::ShowCreateTable { table })
 }
 
+fn parse_history(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    if !d.eat("SHOW") && !d.eat("DESCRIBE") {
+        d.expect("DESC")?;
+    }
+    d.expect("HISTORY")?;
+    let table = d.qualified_name()?;
+    d.end()?;
+    Ok(Command::History { table })
+}
+
+/// `OPTIMIZE t [REWRITE DATA USING BIN_PACK] [WHERE ...] [ZORDER BY (a, b)]` (Athena's Iceberg form and Delta's).
+fn parse_optimize(sql: &str) -> Result<Command> {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr};
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("OPTIMIZE")?;
+    let table = d.qualified_name()?;
+    if d.clause(&["REWRITE", "DATA", "USING"])? {
+        d.expect("BIN_PACK")?;
+    }
+    let mut filters = Vec::new();
+    if d.eat("WHERE") {
+        let mut pending = vec![d.p.parse_expr()?];
+        while let Some(expr) = pending.pop() {
+            let value = |e: &Expr| -> Result<String> {
+                match e {
+                    Expr::Value(v) => Ok(match &v.value {
+                        datafusion::sql::sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
+                        other => other.to_string(),
+                    }),
+                    other => Err(EngineError::InvalidDdl(format!(
+                        "OPTIMIZE ... WHERE compares partition columns with literals; '{other}' is not a literal"
+                    ))),
+                }
+            };
+            let column = |e: &Expr| -> Result<String> {
+                match e {
+                    Expr::Identifier(i) => Ok(i.value.to_lowercase()),
+                    other => Err(EngineError::InvalidDdl(format!(
+                        "OPTIMIZE ... WHERE compares partition columns with literals; '{other}' is not a column"
+                    ))),
+                }
+            };
+            match expr {
+                Expr::BinaryOp {
+                    left,
+                    op: BinaryOperator::And,
+                    right,
+                } => {
+                    pending.push(*right);
+                    pending.push(*left);
+                }
+                Expr::Nested(inner) => pending.push(*inner),
+                Expr::BinaryOp { left, op, right } => {
+                    let op = match op {
+                        BinaryOperator::Eq => "=",
+                        BinaryOperator::NotEq => "<>",
+                        BinaryOperator::Lt => "<",
+                        BinaryOperator::LtEq => "<=",
+                        BinaryOperator::Gt => ">",
+                        BinaryOperator::GtEq => ">=",
+                        other => {
+                            return Err(EngineError::InvalidDdl(format!(
+                                "OPTIMIZE ... WHERE takes =, <>, <, <=, >, >=, IN and AND, not {other}"
+                            )));
+                        }
+                    };
+                    filters.push((column(&left)?, op.to_string(), vec![value(&right)?]));
+                }
+                Expr::InList {
+                    expr,
+                    list,
+                    negated: false,
+                } => filters.push((
+                    column(&expr)?,
+                    "IN".to_string(),
+                    list.iter().map(&value).collect::<Result<_>>()?,
+                )),
+                other => {
+                    return Err(EngineError::InvalidDdl(format!(
+                        "OPTIMIZE ... WHERE takes comparisons of partition columns joined by AND, not '{other}'"
+                    )));
+                }
+            }
+        }
+    }
+    let mut zorder = Vec::new();
+    if d.clause(&["ZORDER", "BY"])? {
+        let parenthesized = d.consume(Token::LParen);
+        zorder =
+            d.p.parse_comma_separated(|p| p.parse_identifier())?
+                .into_iter()
+                .map(|i| i.value.to_lowercase())
+                .collect();
+        if parenthesized {
+            d.token(Token::RParen)?;
+        }
+    }
+    d.end()?;
+    Ok(Command::Optimize { table, filters, zorder })
+}
+
+fn parse_vacuum(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("VACUUM")?;
+    let table = d.qualified_name()?;
+    let mut retain_hours = None;
+    if d.eat("RETAIN") {
+        retain_hours = Some(d.p.parse_literal_uint()?);
+        d.expect("HOURS")?;
+    }
+    let dry_run = d.clause(&["DRY", "RUN"])?;
+    d.end()?;
+    Ok(Command::Vacuum {
+        table,
+        retain_hours,
+        dry_run,
+    })
+}
+
+/// Athena's time travel, `t FOR VERSION AS OF 3` and `t FOR TIMESTAMP AS OF '2026-01-01 00:00:00'`, which
+/// DataFusion's parser does not know: the table name becomes `"t@v3"` (or `"t@t<microseconds>"`), which the
+/// query's catalog snapshot resolves to that version. `None` when the statement has no such clause.
+pub(crate) fn rewrite_time_travel(sql: &str) -> Result<Option<String>> {
+    let tokens = tokenize(sql)?;
+    let significant: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
+        .map(|(i, _)| i)
+        .collect();
+    let word = |i: usize, w: &str| matches!(&tokens[i].token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    // (index of the table's last name token, first token of the clause, last token of the clause, suffix)
+    let mut edits = Vec::new();
+    let mut k = 1;
+    while k + 4 < significant.len() {
+        let at = |j: usize| significant[k + j];
+        let is_version = word(at(1), "VERSION");
+        if word(at(0), "FOR")
+            && (is_version || word(at(1), "SYSTEM_TIME") || word(at(1), "TIMESTAMP"))
+            && word(at(2), "AS")
+            && word(at(3), "OF")
+        {
+            let name_token = significant[k - 1];
+            if !matches!(tokens[name_token].token, Token::Word(_)) {
+                return Err(EngineError::Query(
+                    "FOR VERSION AS OF follows a table name: FROM t FOR VERSION AS OF 3".into(),
+                ));
+            }
+            let mut end = at(4);
+            let as_of = match (&tokens[end].token, is_version) {
+                (Token::Number(n, _), true) => {
+                    crate::delta::AsOf::Version(n.parse().map_err(|_| {
+                        EngineError::Query(format!("FOR VERSION AS OF {n}: a version is a whole number"))
+                    })?)
+                }
+                (Token::Word(w), false) if w.value.eq_ignore_ascii_case("TIMESTAMP") && k + 5 < significant.len() => {
+                    end = significant[k + 5];
+                    match &tokens[end].token {
+                        Token::SingleQuotedString(s) => crate::delta::AsOf::Timestamp(parse_utc(s)?),
+                        _ => {
+                            return Err(EngineError::Query(
+                                "FOR TIMESTAMP AS OF TIMESTAMP takes a 'literal'".into(),
+                            ));
+                        }
+                    }
+                }
+                (Token::SingleQuotedString(s), false) => crate::delta::AsOf::Timestamp(parse_utc(s)?),
+                (other, true) => {
+                    return Err(EngineError::Query(format!(
+                        "FOR VERSION AS OF takes a version number, not {other}"
+                    )));
+                }
+                (other, false) => {
+                    return Err(EngineError::Query(format!(
+                        "FOR TIMESTAMP AS OF takes a timestamp literal ('2026-01-01 00:00:00'), not {other}"
+                    )));
+                }
+            };
+            edits.push((name_token, at(0), end, as_of.suffix()));
+            k += 5;
+        } else {
+            k += 1;
+        }
+    }
+    if edits.is_empty() {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut i = 0;
+    for (name_token, start, end, suffix) in edits {
+        for t in &tokens[i..name_token] {
+            out.push_str(&t.token.to_string());
+        }
+        let Token::Word(w) = &tokens[name_token].token else {
+            continue;
+        };
+        out.push_str(&format!("\"{}{suffix}\"", w.value.to_lowercase().replace('"', "\"\"")));
+        // Whatever separated the name from FOR stays, so positions after the clause shift as little as possible.
+        for t in &tokens[name_token + 1..start] {
+            out.push_str(&t.token.to_string());
+        }
+        i = end + 1;
+    }
+    for t in &tokens[i..] {
+        if t.token != Token::EOF {
+            out.push_str(&t.token.to_string());
+        }
+    }
+    Ok(Some(out))
+}
+
+/// A timestamp literal in the session zone, UTC: `2026-01-01 00:00:00[.fff]`, ISO 8601 with an offset, or a date.
+fn parse_utc(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
+    let text = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(Utc.from_utc_datetime(&t));
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN)));
+    }
+    Err(EngineError::Query(format!(
+        "'{text}' is not a timestamp; write FOR TIMESTAMP AS OF '2026-01-01 00:00:00' (UTC)"
+    )))
+}
+
 /// The last `n` unquoted words of `sql`, last first, upper-cased (stops at the first other token).
 fn leading_words_rev(sql: &str, n: usize) -> Result<Vec<String>> {
     Ok(tokenize(sql)?
@@ -1186,6 +1451,72 @@ mod tests {
             parse_command("SHOW CREATE TABLE db.t")?,
             Command::ShowCreateTable { .. }
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn time_travel_names_the_version_in_the_table_name() -> Result<()> {
+        let rewritten = rewrite_time_travel(
+            "SELECT * FROM db.t FOR VERSION AS OF 3 AS a JOIN u FOR TIMESTAMP AS OF '2026-01-01 00:00:00' b ON a.x = b.x",
+        )?;
+        assert_eq!(
+            rewritten.as_deref(),
+            Some(r#"SELECT * FROM db."t@v3"  AS a JOIN "u@t1767225600000000"  b ON a.x = b.x"#)
+        );
+        assert_eq!(
+            rewrite_time_travel("SELECT 'FOR VERSION AS OF 3' FROM t")?,
+            None,
+            "strings are not clauses"
+        );
+        let err = rewrite_time_travel("SELECT * FROM t FOR VERSION AS OF 'x'").err();
+        assert!(err.is_some_and(|e| e.to_string().contains("takes a version number")));
+        let err = rewrite_time_travel("SELECT * FROM t FOR TIMESTAMP AS OF 'yesterday'").err();
+        assert!(err.is_some_and(|e| e.to_string().contains("'yesterday' is not a timestamp")));
+        assert_eq!(
+            crate::delta::AsOf::split("t@t1767225600000000")?.1,
+            crate::delta::AsOf::Timestamp(parse_utc("2026-01-01T00:00:00Z")?)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn delta_maintenance_parses() -> Result<()> {
+        match parse_command("OPTIMIZE db.t WHERE state = 'CA' AND (year IN ('2024', '2025')) ZORDER BY (a, b)")? {
+            Command::Optimize { table, filters, zorder } => {
+                assert_eq!(table.to_string(), "db.t");
+                assert_eq!(
+                    filters,
+                    [
+                        ("state".to_string(), "=".to_string(), vec!["CA".to_string()]),
+                        (
+                            "year".to_string(),
+                            "IN".to_string(),
+                            vec!["2024".to_string(), "2025".to_string()]
+                        )
+                    ]
+                );
+                assert_eq!(zorder, ["a", "b"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_command("VACUUM t RETAIN 24 HOURS DRY RUN")?,
+            Command::Vacuum {
+                retain_hours: Some(24),
+                dry_run: true,
+                ..
+            }
+        ));
+        assert!(matches!(parse_command("DESCRIBE HISTORY t")?, Command::History { .. }));
+        assert!(matches!(parse_command("SHOW HISTORY db.t")?, Command::History { .. }));
+        assert!(matches!(
+            parse_command("DELETE FROM t WHERE a = 1")?,
+            Command::DeltaDml { .. }
+        ));
+        let err = parse_command("OPTIMIZE t WHERE a LIKE 'x%'").err();
+        assert!(err.is_some_and(|e| e.to_string().contains("OPTIMIZE ... WHERE takes comparisons")));
+        let err = parse_command("UPDATE t SET WHERE").err();
+        assert!(matches!(err, Some(EngineError::Syntax { .. })));
         Ok(())
     }
 

@@ -334,10 +334,18 @@ impl StoreRegistry {
                 stores.insert(key, Arc::clone(&store));
                 Ok(store)
             }
-            other => Err(EngineError::Location {
-                location: url.to_string(),
-                message: format!("the '{other}' scheme is not supported"),
-            }),
+            other => {
+                // Stores registered by name (delta-rs registers `delta-rs://<table>` for some operations).
+                let key = format!("{other}://{}", url.host_str().unwrap_or_default());
+                let stores = self
+                    .stores
+                    .lock()
+                    .map_err(|_| EngineError::Query("store registry poisoned".into()))?;
+                stores.get(&key).cloned().ok_or_else(|| EngineError::Location {
+                    location: url.to_string(),
+                    message: format!("the '{other}' scheme is not supported"),
+                })
+            }
         }
     }
 

@@ -68,6 +68,12 @@ impl ReadFormat {
         };
         Ok(match sd.format {
             StorageFormat::Parquet => ReadFormat::Parquet,
+            StorageFormat::Delta => {
+                return Err(EngineError::Query(format!(
+                    "table {} is a Delta table; it is read through its log, not its folder",
+                    table.qualified_name()
+                )));
+            }
             StorageFormat::Json => ReadFormat::JsonLines { default_codec },
             StorageFormat::Text => {
                 let header_lines = header_lines(&table.parameters)?;

@@ -128,6 +128,8 @@ pub struct WriteOptions {
     pub bucket_count: Option<u32>,
     pub bucketing_version: BucketVersion,
     pub target_file_size: Option<u64>,
+    /// `table_type = 'DELTA'` (or `format = 'DELTA'`): a Delta Lake table of Parquet files.
+    pub delta: bool,
 }
 
 /// The `WITH (...)` properties of CREATE TABLE AS.
@@ -135,6 +137,7 @@ pub const CTAS_PROPERTIES: &[&str] = &[
     "table_type",
     "format",
     "external_location",
+    "location",
     "is_external",
     "partitioned_by",
     "bucketed_by",
@@ -159,7 +162,6 @@ pub const UNLOAD_PROPERTIES: &[&str] = &[
 /// Properties Athena knows that tarn does not do, with the reason.
 fn unsupported_property(key: &str) -> Option<&'static str> {
     Some(match key {
-        "location" => "it belongs to Iceberg tables; use external_location",
         "partitioning" => "Iceberg partition transforms are not supported; use partitioned_by",
         "orc_compression" => "ORC output is not supported yet",
         "ion_encoding" => "Ion output is not supported yet",
@@ -221,18 +223,42 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
     }
     let get = |k: &str| seen.get(k);
 
+    let mut delta = false;
     if let Some(v) = get("table_type") {
         match text("table_type", v)?.to_ascii_uppercase().as_str() {
             "HIVE" => {}
-            "DELTA" | "ICEBERG" => {
+            "DELTA" => delta = true,
+            "ICEBERG" => {
                 return Err(EngineError::unsupported(
                     format!("table_type {}", v.describe()),
-                    "Delta and Iceberg tables arrive with the Delta issue; omit table_type for a Hive table",
+                    "Iceberg tables are not supported; table_type 'DELTA' makes a Delta Lake table",
                 ));
             }
-            _ => return Err(bad("table_type", v, "expected 'HIVE'")),
+            _ => return Err(bad("table_type", v, "expected 'HIVE' or 'DELTA'")),
         }
     }
+    if let Some(v) = get("format")
+        && !unload
+        && text("format", v)?.eq_ignore_ascii_case("DELTA")
+    {
+        delta = true;
+    }
+    let location = match (get("location"), get("external_location")) {
+        (Some(_), Some(_)) => {
+            return Err(EngineError::InvalidDdl(
+                "location and external_location cannot both be given (they set the same folder)".into(),
+            ));
+        }
+        (Some(v), None) if !delta => {
+            return Err(bad(
+                "location",
+                v,
+                "it belongs to Delta and Iceberg tables; use external_location",
+            ));
+        }
+        (Some(v), None) | (None, Some(v)) => Some(text("external_location", v)?),
+        (None, None) => None,
+    };
     if let Some(v) = get("is_external") {
         match v {
             PropValue::Bool(true) => {}
@@ -249,6 +275,7 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
         None => OutputKind::Parquet,
         Some(v) => match text("format", v)?.to_ascii_uppercase().as_str() {
             "PARQUET" => OutputKind::Parquet,
+            "DELTA" if delta => OutputKind::Parquet,
             "TEXTFILE" => OutputKind::Text,
             "JSON" => OutputKind::Json,
             "ORC" | "AVRO" | "ION" => {
@@ -261,6 +288,16 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
         },
     };
 
+    if delta
+        && kind != OutputKind::Parquet
+        && let Some(v) = get("format")
+    {
+        return Err(bad(
+            "format",
+            v,
+            "a Delta table's files are Parquet; omit format or give 'PARQUET'",
+        ));
+    }
     let compression = match (get("write_compression"), get("parquet_compression"), get("compression")) {
         (Some(_), Some(_), _) => {
             return Err(EngineError::InvalidDdl(
@@ -388,9 +425,6 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
             Ok(n as u64)
         })
         .transpose()?;
-    let location = get("external_location")
-        .map(|v| text("external_location", v))
-        .transpose()?;
     Ok(WriteOptions {
         encoding,
         location,
@@ -399,6 +433,7 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
         bucket_count,
         bucketing_version,
         target_file_size,
+        delta,
     })
 }
 
@@ -444,10 +479,42 @@ mod tests {
     }
 
     #[test]
+    fn delta_is_a_table_type_or_a_format() -> Result<()> {
+        for props in [
+            vec![
+                ("table_type".to_string(), t("DELTA")),
+                ("location".into(), t("s3://b/t/")),
+            ],
+            vec![
+                ("format".to_string(), t("delta")),
+                ("external_location".into(), t("s3://b/t/")),
+            ],
+        ] {
+            let o = ctas_options(&props)?;
+            assert!(o.delta);
+            assert_eq!(o.location.as_deref(), Some("s3://b/t/"));
+        }
+        assert!(!ctas_options(&[("format".into(), t("PARQUET"))])?.delta);
+        Ok(())
+    }
+
+    #[test]
     fn bad_properties_are_named() {
         assert!(err(&[("fromat", t("PARQUET"))]).contains("unknown property 'fromat'"));
         assert!(err(&[("format", t("ORC"))]).contains("not supported yet"));
-        assert!(err(&[("table_type", t("DELTA"))]).contains("table_type 'DELTA' is not supported"));
+        assert!(err(&[("table_type", t("ICEBERG"))]).contains("table_type 'ICEBERG' is not supported"));
+        assert!(err(&[("location", t("s3://b/p/"))]).contains("use external_location"));
+        assert!(
+            err(&[("table_type", t("DELTA")), ("format", t("JSON"))]).contains("a Delta table's files are Parquet")
+        );
+        assert!(
+            err(&[
+                ("table_type", t("DELTA")),
+                ("location", t("/a/")),
+                ("external_location", t("/b/"))
+            ])
+            .contains("cannot both be given")
+        );
         assert!(
             err(&[("write_compression", t("GZIP")), ("parquet_compression", t("SNAPPY"))])
                 .contains("cannot both be given")

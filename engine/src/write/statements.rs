@@ -83,6 +83,9 @@ impl Session {
             return Err(CatalogError::TableExists { database: db, name }.into());
         }
         let prepared = self.prepare_query(parse_datafusion_statement(&ctas.query)?).await?;
+        if options.delta {
+            return Box::pin(self.create_delta_table_as(db, name, options, prepared, ctas.with_data, started)).await;
+        }
         let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
         if matches!(options.encoding, FileEncoding::Text { .. }) {
             refuse_nested_text(&columns)?;
@@ -170,6 +173,10 @@ impl Session {
     pub(crate) async fn insert_into(&mut self, insert: InsertInto, started: Instant) -> Result<QueryResult> {
         self.progress.reset();
         let table = self.table(&insert.table).await?;
+        if crate::delta::is_delta(&table) {
+            let prepared = self.prepare_query(parse_datafusion_statement(&insert.query)?).await?;
+            return Box::pin(self.insert_into_delta(table, insert.columns.as_deref(), prepared, started)).await;
+        }
         let encoding = table_encoding(&table)?;
         let prepared = self.prepare_query(parse_datafusion_statement(&insert.query)?).await?;
         let plan = cast_to_table(prepared.plan.clone(), &table, insert.columns.as_deref())?;
@@ -353,7 +360,7 @@ impl Session {
 
 /// The table's data columns and partition keys from a query's output; partition columns must be the last ones, in
 /// `partitioned_by` order (Athena's rule).
-fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result<(Vec<Column>, Vec<Column>)> {
+pub(crate) fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result<(Vec<Column>, Vec<Column>)> {
     let mut columns = Vec::new();
     let mut seen = BTreeSet::new();
     for field in plan.schema().fields() {
@@ -520,6 +527,12 @@ fn table_encoding(table: &Table) -> Result<FileEncoding> {
             _ => Compression::GZIP(GzipLevel::default()),
         }),
         StorageFormat::Json => FileEncoding::Json(text_codec()?),
+        StorageFormat::Delta => {
+            return Err(EngineError::Query(format!(
+                "table {} is a Delta table; its writes go through its log",
+                table.qualified_name()
+            )));
+        }
         StorageFormat::Text if table.storage.serde.library == serde_lib::OPEN_CSV => {
             return Err(EngineError::unsupported(
                 format!("INSERT INTO {} (OpenCSVSerde)", table.qualified_name()),
@@ -562,7 +575,7 @@ fn json_keys(table: &Table) -> Vec<String> {
 
 /// Reshapes a query's output into the table's columns, in order, cast to their declared types: by position, or by
 /// name when the INSERT lists columns (unlisted ones become NULL).
-fn cast_to_table(plan: LogicalPlan, table: &Table, listed: Option<&[String]>) -> Result<LogicalPlan> {
+pub(crate) fn cast_to_table(plan: LogicalPlan, table: &Table, listed: Option<&[String]>) -> Result<LogicalPlan> {
     let targets: Vec<&Column> = table.all_columns().collect();
     let sources: Vec<Expr> = plan
         .schema()
@@ -616,6 +629,18 @@ fn cast_to_table(plan: LogicalPlan, table: &Table, listed: Option<&[String]>) ->
 /// Athena DDL for a table, in the layout Athena's `SHOW CREATE TABLE` prints; tarn and Athena both accept it.
 pub fn show_create_table(table: &Table) -> String {
     let quote = |s: &str| s.replace('\'', "''");
+    if table.storage.format == StorageFormat::Delta {
+        // Athena's form for Delta: the columns and partitions live in the table's log.
+        let mut ddl = format!("CREATE EXTERNAL TABLE `{}`.`{}`", table.database, table.name);
+        if let Some(comment) = &table.description {
+            ddl.push_str(&format!("\nCOMMENT '{}'", quote(comment)));
+        }
+        ddl.push_str(&format!(
+            "\nLOCATION\n  '{}'\nTBLPROPERTIES (\n  'table_type'='DELTA')",
+            table.storage.location
+        ));
+        return ddl;
+    }
     let column = |c: &Column| match &c.comment {
         Some(comment) => format!("  `{}` {} COMMENT '{}'", c.name, c.data_type, quote(comment)),
         None => format!("  `{}` {}", c.name, c.data_type),
