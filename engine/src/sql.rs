@@ -1497,7 +1497,7 @@ mod tests {
                 );
                 assert_eq!(zorder, ["a", "b"]);
             }
-            other => panic!("{other:?}"),
+            other => return Err(EngineError::Query(format!("OPTIMIZE parsed as {other:?}"))),
         }
         assert!(matches!(
             parse_command("VACUUM t RETAIN 24 HOURS DRY RUN")?,
