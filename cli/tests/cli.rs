@@ -970,10 +970,13 @@ fn a_killed_delta_write_leaves_the_previous_version_readable() -> TestResult {
     tarn.ok(&["-c", &insert])?;
     assert_eq!(count()?.parse::<u64>()?, before + 400_000, "the rerun's rows, once");
 
-    // A killed Delta CTAS registers nothing, and running it again works.
+    // A killed Delta CTAS registers nothing, and running it again into the same folder works: the next write there
+    // removes the dead one's files.
+    let full = data.path().join("delta_full");
     let ctas = format!(
-        "CREATE TABLE \"sf-digital-transformation\".dfull WITH (table_type='DELTA', partitioned_by=ARRAY['state']) \
-         AS SELECT householdid, income, state FROM {raw}"
+        "CREATE TABLE \"sf-digital-transformation\".dfull WITH (table_type='DELTA', location='{}', \
+         partitioned_by=ARRAY['state']) AS SELECT householdid, income, state FROM {raw}",
+        full.display()
     );
     let mut child = tarn
         .command()
@@ -981,9 +984,7 @@ fn a_killed_delta_write_leaves_the_previous_version_readable() -> TestResult {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    wait_for(wh.path(), |p| {
-        p.to_string_lossy().contains("dfull") && p.extension().is_some_and(|e| e == "parquet")
-    })?;
+    wait_for(&full, |p| p.extension().is_some_and(|e| e == "parquet"))?;
     child.kill()?;
     child.wait()?;
     let tables = tarn.ok(&["--format", "csv", "-c", "SHOW TABLES IN \"sf-digital-transformation\""])?;
@@ -996,6 +997,8 @@ fn a_killed_delta_write_leaves_the_previous_version_readable() -> TestResult {
         tarn.value("SELECT count(*) FROM \"sf-digital-transformation\".dfull")?,
         "400000"
     );
+    let commits = tarn_fixtures::s3::walk(&full.join("_delta_log"))?;
+    assert_eq!(commits.len(), 1, "only the rerun's commit: {commits:?}");
     Ok(())
 }
 

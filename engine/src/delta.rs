@@ -38,6 +38,7 @@ use crate::session::{PreparedQuery, Session};
 use crate::sql::{QualifiedName, parse_datafusion_statement};
 use crate::storage::Location;
 use crate::types::arrow_to_hive;
+use crate::write::commit::{Statement, WriteLog};
 use crate::write::props::{FileEncoding, WriteOptions};
 use crate::write::statements::{QUERY_ID_PARAMETER, cast_to_table, ctas_columns};
 
@@ -294,12 +295,12 @@ impl Session {
             None => Location::parse(&format!("{}{db}.db/{name}/{query_id}/", self.warehouse.url))?,
         };
         let store = self.registry.store_for(&location)?;
-        refuse_non_empty(store.as_ref(), &location).await?;
+        self.prepare_target(&store, &location, Statement::DeltaCtas).await?;
         let mut def = delta_table_def(&db, &name, &location)?;
         def.storage.columns = columns;
         def.partition_keys = partition_keys;
         def.validate()?;
-        def.parameters.insert(QUERY_ID_PARAMETER.into(), query_id);
+        def.parameters.insert(QUERY_ID_PARAMETER.into(), query_id.clone());
         let plan = delta_types(cast_to_table(prepared.plan.clone(), &def, None)?)?;
         let plan = if with_data {
             plan
@@ -314,6 +315,15 @@ impl Session {
             _ => Compression::SNAPPY,
         };
         let meter = Arc::clone(&prepared.meter);
+        // Recorded like every CTAS, so a killed one is cleaned up by the next write here (see write::commit).
+        let log = WriteLog::start(
+            Arc::clone(&store),
+            &location,
+            &query_id,
+            Statement::DeltaCtas,
+            Some(format!("{db}.{name}")),
+        )
+        .await?;
         let table = self
             .delta_builder(&location)?
             .build()
@@ -326,16 +336,29 @@ impl Session {
             .with_save_mode(SaveMode::ErrorIfExists)
             .with_writer_properties(WriterProperties::builder().set_compression(compression).build())
             .with_table_name(&name);
-        let table = write.await.map_err(|e| self.write_error(&location, &meter, e))?;
-        let summary = last_commit_summary(&table, &location).await?;
-        let created = match self.catalog.create_table(def).await {
-            Ok(t) => t,
+        let written = match write.await {
+            Ok(table) => last_commit_summary(&table, &location).await,
+            Err(e) => Err(self.write_error(&location, &meter, e)),
+        };
+        let registered = match written {
+            Ok(summary) => self
+                .catalog
+                .create_table(def)
+                .await
+                .map(|t| (t, summary))
+                .map_err(EngineError::from),
+            Err(e) => Err(e),
+        };
+        let (created, summary) = match registered {
+            Ok(done) => done,
             Err(e) => {
-                // Another session created the table first: take back what this one wrote (a fresh folder).
+                // The folder was empty when this CTAS began: what is in it now is this CTAS's.
                 let _ = purge_delta_files(store.as_ref(), &location).await;
-                return Err(e.into());
+                log.abort().await;
+                return Err(e);
             }
         };
+        log.finish().await?;
         let message = format!(
             "created Delta table {}: {} rows in {} under {} (version {})",
             created.qualified_name(),
@@ -961,26 +984,6 @@ async fn last_commit_summary(table: &DeltaTable, location: &Location) -> Result<
         rows: metric("num_added_rows"),
         files_added: metric("num_added_files"),
     })
-}
-
-/// A CTAS target must hold no files; a Delta table must not be written over another one.
-async fn refuse_non_empty(store: &dyn ObjectStore, location: &Location) -> Result<()> {
-    let prefix = (!location.prefix.as_ref().is_empty()).then_some(&location.prefix);
-    let mut listing = store.list(prefix);
-    if let Some(first) = listing
-        .try_next()
-        .await
-        .map_err(|e| crate::storage::describe_store_error(&e))?
-    {
-        return Err(EngineError::Location {
-            location: location.url.clone(),
-            message: format!(
-                "is not empty (it holds {}); a new table needs an empty folder",
-                location.object_url(&first.location)
-            ),
-        });
-    }
-    Ok(())
 }
 
 /// Deletes a Delta table tarn created: its log and the data files delta-rs named (`part-NNNNN-<uuid>-c000...`).

@@ -390,7 +390,8 @@ async fn bad_delta_statements_say_what_and_change_nothing() -> TestResult {
         .await
         .err();
     assert!(
-        err.as_ref().is_some_and(|e| e.to_string().contains("is not empty")),
+        err.as_ref()
+            .is_some_and(|e| e.to_string().contains("already holds data")),
         "{err:?}"
     );
     let err = s

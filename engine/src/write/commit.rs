@@ -34,6 +34,10 @@ pub enum Statement {
     Ctas,
     Insert,
     Unload,
+    /// A CTAS into a Delta table: delta-rs names its files itself, so a dead one is cleaned up by removing the log
+    /// and delta-rs' data files from the folder, which the CTAS found empty.
+    #[serde(rename = "DELTA_CTAS")]
+    DeltaCtas,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -341,7 +345,9 @@ where
         let commit = get_json::<Commit>(store.as_ref(), &dir.clone().join("commit.json")).await;
         let committed = match (&commit, started.statement, &started.table) {
             (Some(_), _, _) => true,
-            (None, Statement::Ctas, Some(table)) => ctas_committed(table.clone(), query_id.clone()).await,
+            (None, Statement::Ctas | Statement::DeltaCtas, Some(table)) => {
+                ctas_committed(table.clone(), query_id.clone()).await
+            }
             _ => false,
         };
         if committed {
@@ -360,6 +366,10 @@ where
             .map_err(|e| storage(location, e))?;
             remove_record(store.as_ref(), &dir).await;
             recovery.completed += 1;
+        } else if started.statement == Statement::DeltaCtas {
+            crate::delta::purge_delta_files(store.as_ref(), location).await?;
+            remove_record(store.as_ref(), &dir).await;
+            recovery.cleaned += 1;
         } else {
             delete_write(store.as_ref(), location, &query_id)
                 .await

@@ -312,7 +312,7 @@ impl Session {
     }
 
     /// Recovers a location before a write (see [`commit`]); a CTAS or UNLOAD target must then be empty.
-    async fn prepare_target(
+    pub(crate) async fn prepare_target(
         &self,
         store: &Arc<dyn ObjectStore>,
         location: &Location,
