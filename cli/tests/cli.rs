@@ -1084,6 +1084,34 @@ fn the_case_study_scripts_run_unchanged() -> TestResult {
         bytes(&scanned[0]) > bytes(&scanned[1]) && bytes(&scanned[1]) > bytes(&scanned[2]),
         "{scanned:?}"
     );
+
+    // The Delta script: the corrections change the table, and version 0 is still the delivery.
+    let delta = tarn.ok(&[
+        "--format",
+        "csv",
+        "-f",
+        &repo_file("queries/consumer_header/08_delta_corrections.sql"),
+        "--var",
+        &format!("delta_location={}/consumer-delta/", out.display()),
+    ])?;
+    let wy = tarn.value(
+        "SELECT count(*) FROM \"sf-digital-transformation\".consumer_2020_03_all_cols_parquet WHERE state = 'WY'",
+    )?;
+    let all = tarn.value("SELECT count(*) FROM \"sf-digital-transformation\".consumer_2020_03_all_cols_parquet")?;
+    let (all, wy): (u64, u64) = (all.parse()?, wy.parse()?);
+    assert!(wy > 0);
+    assert!(
+        delta
+            .stdout
+            .contains(&format!("rows_now,rows_delivered\n{},{all}\n", all - wy)),
+        "{}",
+        delta.stdout
+    );
+    assert!(
+        delta.stdout.contains("2,") && delta.stdout.contains(",UPDATE,") && delta.stdout.contains(",DELETE,"),
+        "{}",
+        delta.stdout
+    );
     Ok(())
 }
 

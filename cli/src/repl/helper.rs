@@ -52,7 +52,9 @@ const KEYWORDS: &[&str] = &[
     "DATABASES",
     "DATE",
     "DECIMAL",
+    "DELETE",
     "DELIMITED",
+    "DELTA",
     "DESC",
     "DESCRIBE",
     "DISTINCT",
@@ -71,6 +73,8 @@ const KEYWORDS: &[&str] = &[
     "FULL",
     "GROUP",
     "HAVING",
+    "HISTORY",
+    "HOURS",
     "IF",
     "IN",
     "INNER",
@@ -87,10 +91,14 @@ const KEYWORDS: &[&str] = &[
     "LIMIT",
     "LINES",
     "LOCATION",
+    "MATCHED",
+    "MERGE",
     "NOT",
     "NULL",
+    "OF",
     "OFFSET",
     "ON",
+    "OPTIMIZE",
     "OR",
     "ORDER",
     "OUTER",
@@ -100,6 +108,7 @@ const KEYWORDS: &[&str] = &[
     "PARTITIONED",
     "PURGE",
     "RESTRICT",
+    "RETAIN",
     "RIGHT",
     "ROW",
     "SCHEMA",
@@ -122,17 +131,23 @@ const KEYWORDS: &[&str] = &[
     "TRUE",
     "UNION",
     "UNLOAD",
+    "UPDATE",
     "USE",
     "USING",
+    "VACUUM",
     "VALUES",
     "VARCHAR",
+    "VERSION",
     "WHEN",
     "WHERE",
     "WITH",
+    "ZORDER",
 ];
 
 /// Words after which a table name comes.
-const TABLE_CONTEXT: &[&str] = &["FROM", "JOIN", "INTO", "TABLE", "DESCRIBE", "UPDATE"];
+const TABLE_CONTEXT: &[&str] = &[
+    "FROM", "JOIN", "INTO", "TABLE", "DESCRIBE", "UPDATE", "HISTORY", "OPTIMIZE", "VACUUM",
+];
 
 /// What Tab has read from the catalog since the last statement.
 #[derive(Default)]
