@@ -139,7 +139,22 @@ async fn delta_suite(s: &mut Session, base: &str) -> TestResult<Vec<String>> {
     model.retain(|r| !(r.id < 40 && r.state == "CA"));
     versions.push(model.clone());
 
+    // Every version, row by row, as the model had it after each statement.
+    let as_rows = |model: &[Row]| -> Vec<Vec<String>> {
+        let mut sorted = model.to_vec();
+        sorted.sort_by_key(|r| r.id);
+        sorted
+            .iter()
+            .map(|r| vec![r.id.to_string(), r.state.clone(), format!("{:?}", r.amount)])
+            .collect()
+    };
     for (version, expected) in versions.iter().enumerate() {
+        let (rows, _) = run(
+            s,
+            &format!("SELECT id, state, amount FROM d.orders FOR VERSION AS OF {version} ORDER BY id"),
+        )
+        .await?;
+        assert_eq!(rows, as_rows(expected), "every row of version {version}");
         assert_eq!(
             summary_at(s, "d.orders", Some(version)).await?,
             summary(expected),
@@ -148,13 +163,7 @@ async fn delta_suite(s: &mut Session, base: &str) -> TestResult<Vec<String>> {
     }
     assert_eq!(summary_at(s, "d.orders", None).await?, summary(&model), "latest");
     let (rows, _) = run(s, "SELECT id, state, amount FROM d.orders ORDER BY id").await?;
-    let mut sorted = model.clone();
-    sorted.sort_by_key(|r| r.id);
-    let expected: Vec<Vec<String>> = sorted
-        .iter()
-        .map(|r| vec![r.id.to_string(), r.state.clone(), format!("{:?}", r.amount)])
-        .collect();
-    assert_eq!(rows, expected, "every row of the latest version");
+    assert_eq!(rows, as_rows(&model), "every row of the latest version");
 
     // Per-partition counts, and partition pruning: a one-state query reads less than the whole table.
     let (by_state, _) = run(s, "SELECT state, count(*) FROM d.orders GROUP BY state ORDER BY state").await?;
