@@ -139,6 +139,21 @@ async fn delta_suite(s: &mut Session, base: &str) -> TestResult<Vec<String>> {
     model.retain(|r| !(r.id < 40 && r.state == "CA"));
     versions.push(model.clone());
 
+    // v6: rows the source does not have: odd WY ids are deleted, even NJ ones re-priced.
+    run(
+        s,
+        "MERGE INTO d.orders t USING (SELECT value AS id FROM range(0, 2000) WHERE value % 2 = 0) AS src \
+         ON t.id = src.id \
+         WHEN NOT MATCHED BY SOURCE AND t.state = 'WY' THEN DELETE \
+         WHEN MATCHED AND t.state = 'NJ' THEN UPDATE SET amount = 8.5",
+    )
+    .await?;
+    model.retain(|r| !(r.state == "WY" && r.id % 2 == 1));
+    for r in model.iter_mut().filter(|r| r.state == "NJ" && r.id % 2 == 0) {
+        r.amount = 8.5;
+    }
+    versions.push(model.clone());
+
     // Every version, row by row, as the model had it after each statement.
     let as_rows = |model: &[Row]| -> Vec<Vec<String>> {
         let mut sorted = model.to_vec();
@@ -189,6 +204,7 @@ async fn delta_suite(s: &mut Session, base: &str) -> TestResult<Vec<String>> {
     assert_eq!(
         ops,
         [
+            ("6", "MERGE"),
             ("5", "MERGE"),
             ("4", "MERGE"),
             ("3", "UPDATE"),
@@ -203,7 +219,7 @@ async fn delta_suite(s: &mut Session, base: &str) -> TestResult<Vec<String>> {
         .err();
     assert!(
         err.as_ref()
-            .is_some_and(|e| e.to_string().contains("there is no version 42; the newest is 5")),
+            .is_some_and(|e| e.to_string().contains("there is no version 42; the newest is 6")),
         "{err:?}"
     );
     let err = s

@@ -289,7 +289,8 @@ impl Shell<'_> {
                         // Dropping a query's stream stops it; nothing was written.
                         return Err(RowsError::Engine(EngineError::Interrupted));
                     }
-                    eprintln!("cancelling: the write stops at its next batch and removes the files it wrote…");
+                    // Hive writes then delete their files; Delta writes stop before their commit.
+                    eprintln!("cancelling: the write stops at its next batch, and nothing it wrote becomes visible…");
                     match tokio::time::timeout(WRITE_CANCEL_GRACE, &mut work).await {
                         Ok(done) => done,
                         Err(_) => Err(RowsError::Engine(EngineError::Query(
