@@ -808,17 +808,23 @@ fn big_source(rows_per_part: usize) -> TestResult<(tempfile::TempDir, PathBuf)> 
     Ok((data, intake))
 }
 
-#[test]
-fn a_killed_ctas_registers_nothing_and_the_rerun_succeeds() -> TestResult {
-    let wh = tempfile::tempdir()?;
-    let (data, intake) = big_source(100_000)?;
-    let tarn = Tarn::local(wh.path());
+/// A 400-column delivery of 4 parts registered as the case study's raw table (script 01).
+fn registered_big_source(tarn: &Tarn, rows_per_part: usize) -> TestResult<tempfile::TempDir> {
+    let (data, intake) = big_source(rows_per_part)?;
     tarn.ok(&[
         "-f",
         &repo_file("queries/consumer_header/01_raw_table.sql"),
         "--var",
         &format!("location={}", dir_url(&intake)),
     ])?;
+    Ok(data)
+}
+
+#[test]
+fn a_killed_ctas_registers_nothing_and_the_rerun_succeeds() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let tarn = Tarn::local(wh.path());
+    let data = registered_big_source(&tarn, 100_000)?;
     let target = data.path().join("by_state");
     let ctas = format!(
         "CREATE TABLE \"sf-digital-transformation\".by_state WITH (format='TEXTFILE', external_location='{}', \
@@ -865,14 +871,8 @@ fn a_killed_ctas_registers_nothing_and_the_rerun_succeeds() -> TestResult {
 #[test]
 fn a_killed_insert_shows_nothing_and_the_rerun_adds_its_rows_once() -> TestResult {
     let wh = tempfile::tempdir()?;
-    let (data, intake) = big_source(100_000)?;
     let tarn = Tarn::local(wh.path());
-    tarn.ok(&[
-        "-f",
-        &repo_file("queries/consumer_header/01_raw_table.sql"),
-        "--var",
-        &format!("location={}", dir_url(&intake)),
-    ])?;
+    let data = registered_big_source(&tarn, 100_000)?;
     let target = data.path().join("copy");
     tarn.ok(&["-c", &format!(
         "CREATE TABLE \"sf-digital-transformation\".copy WITH (external_location='{}', partitioned_by=ARRAY['state']) AS \
@@ -918,14 +918,8 @@ fn a_killed_insert_shows_nothing_and_the_rerun_adds_its_rows_once() -> TestResul
 #[test]
 fn a_killed_delta_write_leaves_the_previous_version_readable() -> TestResult {
     let wh = tempfile::tempdir()?;
-    let (data, intake) = big_source(100_000)?;
     let tarn = Tarn::local(wh.path());
-    tarn.ok(&[
-        "-f",
-        &repo_file("queries/consumer_header/01_raw_table.sql"),
-        "--var",
-        &format!("location={}", dir_url(&intake)),
-    ])?;
+    let data = registered_big_source(&tarn, 100_000)?;
     let raw = "\"sf-digital-transformation\".consumer_raw";
     let target = data.path().join("delta_copy");
     tarn.ok(&[

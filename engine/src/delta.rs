@@ -23,6 +23,7 @@ use datafusion::sql::sqlparser::ast::{
     self, AssignmentTarget, FromTable, MergeAction, MergeClauseKind, MergeInsertKind, TableFactor,
 };
 use deltalake::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, logstore_factories};
+use deltalake::operations::merge;
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError, FilterOp, FilterValue};
@@ -581,28 +582,12 @@ impl Session {
         for clause in merge.clauses {
             let predicate = clause.predicate.map(|p| p.to_string());
             builder = match (clause.clause_kind, clause.action) {
-                (MergeClauseKind::Matched, MergeAction::Update(update)) => {
-                    let sets = assignments(&update.assignments)?;
-                    builder
-                        .when_matched_update(|mut u| {
-                            if let Some(p) = predicate {
-                                u = u.predicate(p);
-                            }
-                            for (column, value) in sets {
-                                u = u.update(column, value);
-                            }
-                            u
-                        })
-                        .map_err(at)?
-                }
-                (MergeClauseKind::Matched, MergeAction::Delete { .. }) => builder
-                    .when_matched_delete(|mut d| {
-                        if let Some(p) = predicate {
-                            d = d.predicate(p);
-                        }
-                        d
-                    })
+                (MergeClauseKind::Matched, MergeAction::Update(update)) => builder
+                    .when_matched_update(update_clause(predicate, assignments(&update.assignments)?))
                     .map_err(at)?,
+                (MergeClauseKind::Matched, MergeAction::Delete { .. }) => {
+                    builder.when_matched_delete(delete_clause(predicate)).map_err(at)?
+                }
                 (MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget, MergeAction::Insert(insert)) => {
                     let MergeInsertKind::Values(values) = &insert.kind else {
                         return Err(EngineError::unsupported("INSERT ROW in MERGE", "list the VALUES"));
@@ -640,27 +625,11 @@ impl Session {
                         })
                         .map_err(at)?
                 }
-                (MergeClauseKind::NotMatchedBySource, MergeAction::Update(update)) => {
-                    let sets = assignments(&update.assignments)?;
-                    builder
-                        .when_not_matched_by_source_update(|mut u| {
-                            if let Some(p) = predicate {
-                                u = u.predicate(p);
-                            }
-                            for (column, value) in sets {
-                                u = u.update(column, value);
-                            }
-                            u
-                        })
-                        .map_err(at)?
-                }
+                (MergeClauseKind::NotMatchedBySource, MergeAction::Update(update)) => builder
+                    .when_not_matched_by_source_update(update_clause(predicate, assignments(&update.assignments)?))
+                    .map_err(at)?,
                 (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => builder
-                    .when_not_matched_by_source_delete(|mut d| {
-                        if let Some(p) = predicate {
-                            d = d.predicate(p);
-                        }
-                        d
-                    })
+                    .when_not_matched_by_source_delete(delete_clause(predicate))
                     .map_err(at)?,
                 (kind, action) => {
                     return Err(EngineError::InvalidDdl(format!(
@@ -1043,6 +1012,30 @@ fn assignment_column(target: &AssignmentTarget) -> Result<String> {
     match target {
         AssignmentTarget::ColumnName(name) => Ok(last_part(name)?.to_lowercase()),
         AssignmentTarget::Tuple(_) => Err(EngineError::unsupported("SET (a, b) = ...", "set one column at a time")),
+    }
+}
+
+/// A MERGE `UPDATE SET ...` clause, with its optional `AND` condition.
+fn update_clause(
+    predicate: Option<String>,
+    sets: Vec<(String, String)>,
+) -> impl FnOnce(merge::UpdateBuilder) -> merge::UpdateBuilder {
+    move |mut update| {
+        if let Some(p) = predicate {
+            update = update.predicate(p);
+        }
+        for (column, value) in sets {
+            update = update.update(column, value);
+        }
+        update
+    }
+}
+
+/// A MERGE `DELETE` clause, with its optional `AND` condition.
+fn delete_clause(predicate: Option<String>) -> impl FnOnce(merge::DeleteBuilder) -> merge::DeleteBuilder {
+    move |delete| match predicate {
+        Some(p) => delete.predicate(p),
+        None => delete,
     }
 }
 
