@@ -354,10 +354,8 @@ async fn delta_tables_on_s3() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_appends_from_two_sessions_both_land() -> TestResult {
-    let wh = tempdir()?;
-    let mut s = open(&wh.path().display().to_string()).await?;
+/// Four sessions append three times each, at once: every append lands as its own version.
+async fn concurrent_appends(mut s: Session) -> TestResult {
     run(
         &mut s,
         "CREATE TABLE t WITH (table_type = 'DELTA') AS SELECT value AS id FROM range(10)",
@@ -387,6 +385,19 @@ async fn concurrent_appends_from_two_sessions_both_land() -> TestResult {
     let (history, _) = run(&mut s, "DESCRIBE HISTORY t").await?;
     assert_eq!(history.len(), 13, "12 appends and the CTAS, each its own version");
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_from_sessions_all_land() -> TestResult {
+    let wh = tempdir()?;
+    concurrent_appends(open(&wh.path().display().to_string()).await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_on_s3_all_land() -> TestResult {
+    let server = S3Server::start()?;
+    server.create_bucket("lake")?;
+    concurrent_appends(open_s3("s3://lake/warehouse/", &server).await?).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
