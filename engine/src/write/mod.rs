@@ -214,7 +214,11 @@ pub async fn write_files(
         match outcome {
             Ok(mut written) => files.append(&mut written),
             Err(e) => {
-                writers.abort_all();
+                // Stop the other writers through the interrupt they check at every batch (and their reads at every
+                // chunk), so each aborts its own uploads. Aborting their tasks instead could drop an upload
+                // mid-write and leave a file behind after the caller removed the write's files. The next
+                // statement clears the interrupt.
+                progress.interrupt.interrupt();
                 while writers.join_next().await.is_some() {}
                 return Err(e);
             }
