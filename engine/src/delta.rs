@@ -121,6 +121,18 @@ pub(crate) fn is_delta(table: &Table) -> bool {
     table.storage.format == StorageFormat::Delta
 }
 
+/// `statement` asked of a table that is not a Delta table.
+pub(crate) fn not_delta(statement: &str, def: &Table, hint: &str) -> EngineError {
+    EngineError::unsupported(
+        format!(
+            "{statement} on {} ({} files)",
+            def.qualified_name(),
+            def.storage.format.classification()
+        ),
+        hint,
+    )
+}
+
 /// A delta-rs error in tarn's words, naming the table's location.
 pub(crate) fn delta_error(location: &str, error: DeltaTableError) -> EngineError {
     let message = match error {
@@ -291,10 +303,7 @@ impl Session {
         }
         let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
         let query_id = crate::write::new_query_id();
-        let location = match &options.location {
-            Some(l) => Location::parse(l)?,
-            None => Location::parse(&format!("{}{db}.db/{name}/{query_id}/", self.warehouse.url))?,
-        };
+        let location = self.ctas_location(&options, &db, &name, &query_id)?;
         let store = self.registry.store_for(&location)?;
         self.prepare_target(&store, &location, Statement::DeltaCtas).await?;
         let mut def = delta_table_def(&db, &name, &location)?;
@@ -523,12 +532,9 @@ impl Session {
     ) -> Result<(Table, DeltaTable, Arc<ScanMeter>, SessionState)> {
         let def = self.table(name).await?;
         if !is_delta(&def) {
-            return Err(EngineError::unsupported(
-                format!(
-                    "{statement} on {} ({} files)",
-                    def.qualified_name(),
-                    def.storage.format.classification()
-                ),
+            return Err(not_delta(
+                statement,
+                &def,
                 "rows change only in Delta tables, as in Athena; CTAS a copy WITH (table_type = 'DELTA')",
             ));
         }
@@ -787,13 +793,10 @@ impl Session {
     pub(crate) async fn history(&self, name: &QualifiedName, started: Instant) -> Result<QueryResult> {
         let def = self.table(name).await?;
         if !is_delta(&def) {
-            return Err(EngineError::unsupported(
-                format!(
-                    "history of {} ({} files)",
-                    def.qualified_name(),
-                    def.storage.format.classification()
-                ),
-                "only Delta tables keep versions of their data; SHOW TABLE history lives in the catalog",
+            return Err(not_delta(
+                "DESCRIBE HISTORY",
+                &def,
+                "only Delta tables keep versions of their data; CTAS a copy WITH (table_type = 'DELTA') to start one",
             ));
         }
         let location = Location::parse(&def.storage.location)?;

@@ -722,12 +722,9 @@ impl Session {
             let provider: Arc<dyn TableProvider> = if crate::delta::is_delta(&def) {
                 Box::pin(self.delta_provider(&def, as_of)).await?
             } else if as_of != crate::delta::AsOf::Latest {
-                return Err(EngineError::unsupported(
-                    format!(
-                        "FOR VERSION/TIMESTAMP AS OF on {} ({} files)",
-                        def.qualified_name(),
-                        def.storage.format.classification()
-                    ),
+                return Err(crate::delta::not_delta(
+                    "FOR VERSION/TIMESTAMP AS OF",
+                    &def,
                     "only Delta tables keep older versions; CTAS a copy WITH (table_type = 'DELTA') to get them",
                 ));
             } else {

@@ -464,6 +464,21 @@ async fn bad_delta_statements_say_what_and_change_nothing() -> TestResult {
     assert_eq!(history.len(), 1, "failed statements commit nothing");
     let (tables, _) = run(&mut s, "SHOW TABLES").await?;
     assert_eq!(tables, [["p"]], "failed statements register nothing");
+    // Versions are Delta's: a Hive table has no history to show or travel in.
+    run(&mut s, "CREATE TABLE h AS SELECT 1 AS a").await?;
+    let err = s.execute("DESCRIBE HISTORY h").await.err();
+    assert!(
+        err.as_ref().is_some_and(|e| e
+            .to_string()
+            .starts_with("DESCRIBE HISTORY on default.h (parquet files) is not supported")),
+        "{err:?}"
+    );
+    let err = s.execute("SELECT * FROM h FOR VERSION AS OF 0").await.err();
+    assert!(
+        err.as_ref()
+            .is_some_and(|e| e.to_string().contains("only Delta tables keep older versions")),
+        "{err:?}"
+    );
     assert_eq!(
         std::fs::read_dir(data.path())?.count(),
         1,

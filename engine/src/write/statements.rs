@@ -97,12 +97,7 @@ impl Session {
             &columns,
         )?;
         let query_id = new_query_id();
-        let location = match &options.location {
-            Some(l) => Location::parse(l)?,
-            // Athena puts a CTAS without a location in a folder of its own per query; tarn keeps it under the
-            // warehouse, by database and table.
-            None => Location::parse(&format!("{}{db}.db/{name}/{query_id}/", self.warehouse.url))?,
-        };
+        let location = self.ctas_location(&options, &db, &name, &query_id)?;
         let store = self.registry.store_for(&location)?;
         self.prepare_target(&store, &location, Statement::Ctas).await?;
         let log = WriteLog::start(
@@ -309,6 +304,21 @@ impl Session {
         write_files(physical, task, target, Arc::clone(&self.progress))
             .await
             .map_err(limit_or)
+    }
+
+    /// Where a CTAS writes: its `external_location`, or — as Athena gives a CTAS without one a folder of its own per
+    /// query — a folder under the warehouse, by database, table and query id.
+    pub(crate) fn ctas_location(
+        &self,
+        options: &WriteOptions,
+        db: &str,
+        name: &str,
+        query_id: &str,
+    ) -> Result<Location> {
+        match &options.location {
+            Some(l) => Location::parse(l),
+            None => Location::parse(&format!("{}{db}.db/{name}/{query_id}/", self.warehouse.url)),
+        }
     }
 
     /// Recovers a location before a write (see [`commit`]); a CTAS or UNLOAD target must then be empty.
