@@ -5,10 +5,10 @@ mod model;
 mod store;
 
 pub use model::{
-    Bucketing, Column, DEFAULT_DATABASE, Database, SerdeInfo, StorageDescriptor, StorageFormat, Table, TableType,
-    normalize_name, params, serde_lib, serde_params,
+    Bucketing, Column, DEFAULT_DATABASE, Database, HIVE_DEFAULT_PARTITION, Partition, SerdeInfo, StorageDescriptor,
+    StorageFormat, Table, TableType, normalize_name, params, serde_lib, serde_params,
 };
-pub use store::{CATALOG_DIR, Catalog, TableVersion};
+pub use store::{CATALOG_DIR, Catalog, PartitionSet, TableVersion};
 
 /// Everything that can go wrong reading or changing the catalog.
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,9 @@ pub mod params {
     pub const COMPRESSION_TYPE: &str = "compressionType";
     /// Glue's data classification (`csv`, `json`, `parquet`).
     pub const CLASSIFICATION: &str = "classification";
+    /// `'true'`: text rows with fewer fields than columns read the missing ones as NULL (Hive's behaviour), instead
+    /// of failing. ALTER TABLE ADD COLUMNS sets it on text tables, whose older files lack the new fields.
+    pub const PAD_SHORT_ROWS: &str = "tarn.pad_short_rows";
 }
 
 /// SerDe parameter names.
@@ -176,6 +179,9 @@ pub struct Table {
     /// Position in the table's version history; assigned by the store, 1 for a new table.
     #[serde(default)]
     pub version: u64,
+    /// A view's query as the user wrote it (Glue's `ViewOriginalText`); `None` for tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_text: Option<String>,
 }
 
 impl Table {
@@ -213,7 +219,34 @@ impl Table {
             create_time: now,
             update_time: now,
             version: 0,
+            view_text: None,
         })
+    }
+
+    /// A view: a stored query with the columns it returned when it was created (Glue's `VIRTUAL_VIEW`, with the
+    /// empty storage descriptor and partition keys Athena expects).
+    pub fn new_view(database: &str, name: &str, query: &str, columns: Vec<Column>) -> Result<Self, CatalogError> {
+        let mut view = Self::new_external(
+            database,
+            name,
+            "",
+            StorageFormat::Text,
+            SerdeInfo {
+                library: String::new(),
+                parameters: BTreeMap::new(),
+            },
+            columns,
+        )?;
+        view.storage.location = String::new();
+        view.table_type = TableType::VirtualView;
+        view.view_text = Some(query.to_string());
+        view.description = Some("Presto View".into());
+        view.parameters.insert("presto_view".into(), "true".into());
+        Ok(view)
+    }
+
+    pub fn is_view(&self) -> bool {
+        self.table_type == TableType::VirtualView
     }
 
     /// `db.table`, for messages.
@@ -245,6 +278,43 @@ impl Table {
             }
         }
         Ok(())
+    }
+}
+
+/// Hive's partition value for NULL and the empty string, in folder names and in the catalog.
+pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// One partition of a table, as Glue keeps it: its values in partition-key order and the folder that holds its
+/// files. The folder need not be `<table>/k=v/`: `ALTER TABLE ... ADD PARTITION ... LOCATION` maps any folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partition {
+    /// Values as text; [`HIVE_DEFAULT_PARTITION`] stands for NULL.
+    pub values: Vec<String>,
+    /// URL of the partition's folder, ending in `/`.
+    pub location: String,
+    pub create_time: DateTime<Utc>,
+}
+
+impl Partition {
+    pub fn new(values: Vec<String>, location: &str) -> Self {
+        let mut location = location.to_string();
+        if !location.ends_with('/') {
+            location.push('/');
+        }
+        Self {
+            values,
+            location,
+            create_time: Utc::now(),
+        }
+    }
+
+    /// `k1=v1/k2=v2`, the form `SHOW PARTITIONS` prints (values unescaped, as Athena shows them).
+    pub fn spec(&self, keys: &[Column]) -> String {
+        keys.iter()
+            .zip(&self.values)
+            .map(|(k, v)| format!("{}={v}", k.name))
+            .collect::<Vec<_>>()
+            .join("/")
     }
 }
 

@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::CatalogError;
-use crate::model::{DEFAULT_DATABASE, Database, Table, normalize_name};
+use crate::model::{DEFAULT_DATABASE, Database, Partition, Table, normalize_name};
 
 /// Catalog documents live under this folder of the warehouse; the leading `_` hides it from table scans, as Athena
 /// and Hive skip `_`-prefixed names.
@@ -63,6 +63,27 @@ pub struct TableVersion {
     pub committed_at: DateTime<Utc>,
     /// `None` for a DROP tombstone.
     pub table: Option<Table>,
+}
+
+/// A table's registered partitions, as one version of its partition log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionSet {
+    /// The version these partitions were read at (0 when none was ever written); a change commits `version + 1`.
+    pub version: u64,
+    /// `None` when partitions were never registered for this incarnation of the table.
+    pub partitions: Option<Vec<Partition>>,
+}
+
+/// One version of a table's partition list. It names the table incarnation it belongs to, so a table dropped and
+/// created again under the same name does not inherit the old one's partitions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PartitionsDoc {
+    tarn_catalog: u32,
+    version: u64,
+    operation: String,
+    committed_at: DateTime<Utc>,
+    table_created: DateTime<Utc>,
+    partitions: Vec<Partition>,
 }
 
 /// The persistent catalog of one warehouse.
@@ -255,14 +276,15 @@ impl Catalog {
             let Some(version) = object.location.filename().and_then(parse_version_file) else {
                 continue;
             };
-            let Some(table) = object
-                .location
-                .prefix_match(&dir)
-                .and_then(|mut parts| parts.next())
-                .map(|p| p.as_ref().to_string())
-            else {
-                continue;
+            // `<table>/vN.json` only: a table folder also holds its partition log.
+            let parts: Vec<String> = match object.location.prefix_match(&dir) {
+                Some(parts) => parts.map(|p| p.as_ref().to_string()).collect(),
+                None => continue,
             };
+            let [table, _] = <[String; 2]>::try_from(parts).unwrap_or_default();
+            if table.is_empty() {
+                continue;
+            }
             let slot = newest.entry(table).or_insert((0, object.location.clone()));
             if version >= slot.0 {
                 *slot = (version, object.location);
@@ -434,6 +456,77 @@ impl Catalog {
         Ok(history)
     }
 
+    // ---------------------------------------------------------------- partitions
+
+    fn partitions_dir(&self, db: &str, table: &str) -> Path {
+        self.table_dir(db, table).join("partitions")
+    }
+
+    /// The partitions registered for `table` (the incarnation `table.create_time` names).
+    ///
+    /// Partitions are kept apart from the table definition, as in Glue: adding one does not make a new table
+    /// version, and a query reads one small list instead of every table version. Each change writes the whole list
+    /// as the next version (compact JSON, ~100 bytes per partition), claimed with a create-if-absent put like table
+    /// versions, so concurrent changes never lose each other.
+    pub async fn partitions(&self, table: &Table) -> Result<PartitionSet, CatalogError> {
+        let db = normalize_name("database", &table.database)?;
+        let name = normalize_name("table", &table.name)?;
+        let Some((version, path)) = self.versions(&self.partitions_dir(&db, &name)).await?.pop() else {
+            return Ok(PartitionSet {
+                version: 0,
+                partitions: None,
+            });
+        };
+        let doc: PartitionsDoc = self.read(&path).await?;
+        Ok(PartitionSet {
+            version,
+            partitions: (doc.table_created == table.create_time).then_some(doc.partitions),
+        })
+    }
+
+    /// Replaces `table`'s partition list with `partitions`, as the version after `base` (the [`PartitionSet::version`]
+    /// the caller changed). If another writer committed since, nothing is written and
+    /// [`CatalogError::ConcurrentModification`] says so; read again and redo the change.
+    pub async fn put_partitions(
+        &self,
+        table: &Table,
+        base: u64,
+        partitions: Vec<Partition>,
+        operation: &str,
+    ) -> Result<(), CatalogError> {
+        let db = normalize_name("database", &table.database)?;
+        let name = normalize_name("table", &table.name)?;
+        let keys = table.partition_keys.len();
+        if let Some(bad) = partitions.iter().find(|p| p.values.len() != keys) {
+            return Err(CatalogError::InvalidDefinition {
+                table: table.qualified_name(),
+                reason: format!(
+                    "a partition has {} values ({}) but the table has {keys} partition keys",
+                    bad.values.len(),
+                    bad.values.join(", ")
+                ),
+            });
+        }
+        let doc = PartitionsDoc {
+            tarn_catalog: FORMAT_VERSION,
+            version: base + 1,
+            operation: operation.to_string(),
+            committed_at: Utc::now(),
+            table_created: table.create_time,
+            partitions,
+        };
+        let path = self.partitions_dir(&db, &name).join(version_file(base + 1));
+        let json = serde_json::to_vec(&doc).map_err(CatalogError::Encode)?;
+        if self.put_if_absent(&path, json).await? {
+            Ok(())
+        } else {
+            Err(CatalogError::ConcurrentModification {
+                what: format!("the partitions of {db}.{name}"),
+                version: base,
+            })
+        }
+    }
+
     // ---------------------------------------------------------------- documents
 
     /// Version documents in `dir`, oldest first.
@@ -481,13 +574,17 @@ impl Catalog {
     async fn put_version<T: Serialize>(&self, dir: &Path, version: u64, entry: &T) -> Result<bool, CatalogError> {
         let path = dir.clone().join(version_file(version));
         let json = serde_json::to_vec_pretty(entry).map_err(CatalogError::Encode)?;
+        self.put_if_absent(&path, json).await
+    }
+
+    async fn put_if_absent(&self, path: &Path, json: Vec<u8>) -> Result<bool, CatalogError> {
         let options = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
         };
         match self
             .store
-            .put_opts(&path, PutPayload::from(Bytes::from(json)), options)
+            .put_opts(path, PutPayload::from(Bytes::from(json)), options)
             .await
         {
             Ok(_) => Ok(true),
@@ -536,7 +633,7 @@ fn strip_root(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Column, SerdeInfo, StorageFormat, serde_lib};
+    use crate::model::{Column, Partition, SerdeInfo, StorageFormat, serde_lib};
     use object_store::local::LocalFileSystem;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -650,6 +747,46 @@ mod tests {
         // Recreating the database does not bring the old table back.
         cat.create_database(Database::new("db")?).await?;
         assert!(cat.list_tables("db").await?.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn partitions_are_versioned_apart_from_the_table() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let cat = catalog(&dir)?;
+        cat.create_database(Database::new("db")?).await?;
+        let mut t = table("db", "t")?;
+        t.partition_keys = vec![Column::new("dt", "string")?];
+        let t = cat.create_table(t).await?;
+        let empty = cat.partitions(&t).await?;
+        assert_eq!((empty.version, empty.partitions.clone()), (0, None));
+
+        let p1 = Partition::new(vec!["2024-01-01".into()], "file:///data/t/dt=2024-01-01");
+        cat.put_partitions(&t, 0, vec![p1.clone()], "ADD PARTITION").await?;
+        let set = cat.partitions(&t).await?;
+        assert_eq!(set.version, 1);
+        assert_eq!(set.partitions.as_deref(), Some(&[p1.clone()][..]));
+        assert_eq!(p1.spec(&t.partition_keys), "dt=2024-01-01");
+        assert_eq!(p1.location, "file:///data/t/dt=2024-01-01/");
+        // A writer that read version 0 loses; the table itself did not get a new version.
+        let stale = cat.put_partitions(&t, 0, Vec::new(), "DROP PARTITION").await.err();
+        assert!(
+            matches!(stale, Some(CatalogError::ConcurrentModification { version: 0, .. })),
+            "{stale:?}"
+        );
+        assert_eq!(cat.get_table("db", "t").await?.map(|t| t.version), Some(1));
+        assert_eq!(cat.list_table_names("db").await?, ["t"]);
+        // Wrong arity is refused.
+        let bad = Partition::new(vec!["a".into(), "b".into()], "file:///x");
+        assert!(cat.put_partitions(&t, 1, vec![bad], "ADD").await.is_err());
+
+        // A new incarnation of the table starts with no partitions.
+        cat.drop_table("db", "t").await?;
+        let mut again = table("db", "t")?;
+        again.partition_keys = t.partition_keys.clone();
+        let again = cat.create_table(again).await?;
+        let fresh = cat.partitions(&again).await?;
+        assert_eq!((fresh.version, fresh.partitions), (1, None));
         Ok(())
     }
 

@@ -296,6 +296,7 @@ mod tests {
             elapsed: Duration::from_millis(5100),
             bytes_scanned: 30_850_000_000,
             requests: 3,
+            listed: Vec::new(),
             bill: Some(tarn_engine::Bill::for_scan(30_850_000_000)),
         };
         assert_eq!(

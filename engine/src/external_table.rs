@@ -267,6 +267,13 @@ impl Session {
                 "CLUSTERED BY column '{missing}' is not a data column"
             )));
         }
+        // Register the partitions that are there now (an implicit MSCK REPAIR): Athena leaves a new partitioned
+        // table empty until then, the most common "my query returns nothing" surprise.
+        let discovered = if table.partition_keys.is_empty() {
+            None
+        } else {
+            Some(self.discover_partitions(&table).await?)
+        };
         let created = match self.catalog.create_table(table).await {
             Ok(t) => t,
             Err(CatalogError::TableExists { database, name }) if if_not_exists => {
@@ -278,18 +285,34 @@ impl Session {
             }
             Err(e) => return Err(e.into()),
         };
-        let partitions = if created.partition_keys.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", partitioned by {}",
-                created
-                    .partition_keys
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+        let partitions = match discovered {
+            None => String::new(),
+            Some(discovered) => {
+                let count = discovered.partitions.len();
+                let found = discovered.partitions;
+                self.change_partitions(&created, "CREATE", false, |current| {
+                    current.extend(found.iter().cloned());
+                    Ok((true, ()))
+                })
+                .await?;
+                if !discovered.refused.is_empty() {
+                    notices.push(format!(
+                        "{} folder(s) not registered as partitions: {}",
+                        discovered.refused.len(),
+                        discovered.refused.join("; ")
+                    ));
+                }
+                format!(
+                    ", partitioned by {}: {count} partition{} registered",
+                    created
+                        .partition_keys
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if count == 1 { "" } else { "s" }
+                )
+            }
         };
         Ok(QueryResult::command(
             format!(

@@ -8,6 +8,7 @@ mod error;
 mod external_table;
 mod infer;
 mod listing;
+mod maintenance;
 pub mod meter;
 mod result;
 mod session;
@@ -17,6 +18,7 @@ pub mod storage;
 mod table;
 mod text_source;
 mod types;
+mod views;
 pub mod write;
 
 pub use error::{EngineError, Result};

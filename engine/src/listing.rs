@@ -22,8 +22,7 @@ use object_store::{ObjectMeta, ObjectStore};
 use crate::error::{EngineError, Result};
 use crate::storage::Location;
 
-/// Hive's folder name for a NULL or empty partition value.
-pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+pub use tarn_catalog::HIVE_DEFAULT_PARTITION;
 const LIST_CONCURRENCY: usize = 16;
 
 /// Whether `path` (below `root`) is hidden from queries.
@@ -92,28 +91,30 @@ pub fn parse_partition_segment(segment: &str) -> Option<(String, Option<String>)
     Some((percent_decode(key).to_lowercase(), value))
 }
 
-/// A partition found so far: its folder and typed values for the leading partition columns.
-#[derive(Debug, Clone)]
-struct PartialPartition {
-    path: Path,
-    values: Vec<ScalarValue>,
+/// A partition folder: where its files are and its values (as text; `None` is NULL) for the leading partition
+/// columns. Found by walking `key=value` folders, or read from the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionFolder {
+    pub path: Path,
+    pub texts: Vec<Option<String>>,
 }
 
-/// Lists the files of a table partitioned on `partition_cols`, keeping only partitions that can satisfy `filters`
-/// (filters referencing only partition columns). Each file carries its partition values.
-pub async fn list_partitioned_files(
-    store: Arc<dyn ObjectStore>,
+/// Walks the Hive `key=value` folders of a table partitioned on `partition_cols`, keeping at each level only the
+/// folders that can satisfy `filters` (filters referencing only partition columns). Folders whose key is not the
+/// next partition column are skipped, as Hive and MSCK REPAIR skip them.
+pub async fn find_partition_folders(
+    store: &Arc<dyn ObjectStore>,
     location: &Location,
     partition_cols: &[Field],
     filters: &[Expr],
-) -> Result<Vec<PartitionedFile>> {
-    let mut level: Vec<PartialPartition> = vec![PartialPartition {
+) -> Result<Vec<PartitionFolder>> {
+    let mut level = vec![PartitionFolder {
         path: location.prefix.clone(),
-        values: Vec::new(),
+        texts: Vec::new(),
     }];
     for (depth, column) in partition_cols.iter().enumerate() {
-        let listed: Vec<Vec<PartialPartition>> = futures::stream::iter(level.into_iter().map(|parent| {
-            let store = Arc::clone(&store);
+        let listed: Vec<Vec<PartitionFolder>> = futures::stream::iter(level.into_iter().map(|parent| {
+            let store = Arc::clone(store);
             async move {
                 let listing = store
                     .list_with_delimiter(Some(&parent.path))
@@ -128,10 +129,9 @@ pub async fn list_partitioned_files(
                     if key != *column.name() {
                         continue;
                     }
-                    let value = typed_partition_value(value, column, location, &dir)?;
-                    let mut values = parent.values.clone();
-                    values.push(value);
-                    children.push(PartialPartition { path: dir, values });
+                    let mut texts = parent.texts.clone();
+                    texts.push(value);
+                    children.push(PartitionFolder { path: dir, texts });
                 }
                 Ok::<_, EngineError>(children)
             }
@@ -139,17 +139,30 @@ pub async fn list_partitioned_files(
         .buffer_unordered(LIST_CONCURRENCY)
         .try_collect()
         .await?;
-        let candidates: Vec<PartialPartition> = listed.into_iter().flatten().collect();
-        level = prune(candidates, &partition_cols[..=depth], filters)?;
+        let candidates: Vec<PartitionFolder> = listed.into_iter().flatten().collect();
+        level = prune_partitions(candidates, &partition_cols[..=depth], filters, location)?;
     }
-    let per_partition: Vec<Vec<PartitionedFile>> = futures::stream::iter(level.into_iter().map(|partition| {
+    level.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(level)
+}
+
+/// Lists the files of `partitions` (complete partitions of a table partitioned on `partition_cols`); each file
+/// carries its partition's typed values. One listing per partition folder, nothing else.
+pub async fn list_partition_files(
+    store: Arc<dyn ObjectStore>,
+    location: &Location,
+    partition_cols: &[Field],
+    partitions: Vec<PartitionFolder>,
+) -> Result<Vec<PartitionedFile>> {
+    let per_partition: Vec<Vec<PartitionedFile>> = futures::stream::iter(partitions.into_iter().map(|partition| {
         let store = Arc::clone(&store);
         async move {
+            let values = typed_values(&partition, partition_cols, location)?;
             let files = list_files(store.as_ref(), location, &partition.path).await?;
             Ok::<_, EngineError>(
                 files
                     .into_iter()
-                    .map(|meta| PartitionedFile::new_from_meta(meta).with_partition_values(partition.values.clone()))
+                    .map(|meta| PartitionedFile::new_from_meta(meta).with_partition_values(values.clone()))
                     .collect(),
             )
         }
@@ -162,7 +175,16 @@ pub async fn list_partitioned_files(
     Ok(files)
 }
 
-fn typed_partition_value(
+fn typed_values(partition: &PartitionFolder, columns: &[Field], location: &Location) -> Result<Vec<ScalarValue>> {
+    partition
+        .texts
+        .iter()
+        .zip(columns)
+        .map(|(text, column)| typed_partition_value(text.clone(), column, location, &partition.path))
+        .collect()
+}
+
+pub fn typed_partition_value(
     value: Option<String>,
     column: &Field,
     location: &Location,
@@ -187,8 +209,13 @@ fn typed_partition_value(
 }
 
 /// Keeps the partitions for which every applicable filter can be true. A filter applies once all its columns are
-/// among `columns` (the partition columns resolved so far).
-fn prune(candidates: Vec<PartialPartition>, columns: &[Field], filters: &[Expr]) -> Result<Vec<PartialPartition>> {
+/// among `columns` (the partition columns resolved so far, in order).
+pub fn prune_partitions(
+    candidates: Vec<PartitionFolder>,
+    columns: &[Field],
+    filters: &[Expr],
+    location: &Location,
+) -> Result<Vec<PartitionFolder>> {
     if candidates.is_empty() {
         return Ok(candidates);
     }
@@ -210,8 +237,12 @@ fn prune(candidates: Vec<PartialPartition>, columns: &[Field], filters: &[Expr])
         &PhysicalPlanningContext::default(),
     )
     .map_err(|e| EngineError::Query(e.to_string()))?;
+    let typed: Vec<Vec<ScalarValue>> = candidates
+        .iter()
+        .map(|c| typed_values(c, columns, location))
+        .collect::<Result<_>>()?;
     let arrays: Vec<ArrayRef> = (0..columns.len())
-        .map(|i| ScalarValue::iter_to_array(candidates.iter().map(|c| c.values[i].clone())))
+        .map(|i| ScalarValue::iter_to_array(typed.iter().map(|values| values[i].clone())))
         .collect::<datafusion::error::Result<_>>()
         .map_err(|e| EngineError::Query(e.to_string()))?;
     let batch = RecordBatch::try_new(schema, arrays).map_err(|e| EngineError::Query(e.to_string()))?;

@@ -71,6 +71,9 @@ impl Interrupt {
 pub struct ScanMeter {
     bytes: AtomicU64,
     requests: AtomicU64,
+    /// Prefixes listed, in order: which folders a query looked into (LIST requests are not billed by Athena, but
+    /// listing a whole table to read one partition is the slow part on S3).
+    listed: std::sync::Mutex<Vec<String>>,
     limit: Option<u64>,
     interrupt: Option<Arc<Interrupt>>,
 }
@@ -102,6 +105,16 @@ impl ScanMeter {
 
     pub fn limit(&self) -> Option<u64> {
         self.limit
+    }
+
+    pub fn listed(&self) -> Vec<String> {
+        self.listed.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn record_list(&self, prefix: Option<&Path>) {
+        if let Ok(mut listed) = self.listed.lock() {
+            listed.push(prefix.map(|p| p.to_string()).unwrap_or_default());
+        }
     }
 
     pub fn exceeded(&self) -> bool {
@@ -239,6 +252,7 @@ impl ObjectStore for MeteredStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.meter.record_list(prefix);
         self.inner.list(prefix)
     }
 
@@ -247,10 +261,12 @@ impl ObjectStore for MeteredStore {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.meter.record_list(prefix);
         self.inner.list_with_offset(prefix, offset)
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.meter.record_list(prefix);
         self.inner.list_with_delimiter(prefix).await
     }
 

@@ -56,6 +56,8 @@ pub struct QueryStats {
     pub bytes_scanned: u64,
     /// GET requests made.
     pub requests: u64,
+    /// Prefixes listed (LIST requests), in order.
+    pub listed: Vec<String>,
     /// What Athena would bill; `None` for free statements (DDL, SHOW, EXPLAIN).
     pub bill: Option<Bill>,
 }
@@ -237,6 +239,7 @@ impl QueryResult {
             elapsed: self.finished.unwrap_or_else(|| self.started.elapsed()),
             bytes_scanned,
             requests: self.meter.as_ref().map(|m| m.requests()).unwrap_or(0),
+            listed: self.meter.as_ref().map(|m| m.listed()).unwrap_or_default(),
             bill: self.billed.then(|| Bill::for_scan(bytes_scanned)),
         }
     }

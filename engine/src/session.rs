@@ -315,14 +315,7 @@ impl Session {
                 ))
             }
             Command::Describe { table } => {
-                let def = self.table(&table).await?;
-                let def = if crate::delta::is_delta(&def) {
-                    let location = Location::parse(&def.storage.location)?;
-                    let delta = self.open_delta(&location, crate::delta::AsOf::Latest).await?;
-                    Box::pin(self.delta_shape(&def, &delta)).await?
-                } else {
-                    def
-                };
+                let def = Box::pin(self.described_table(&table)).await?;
                 let (schema, batches) = describe(&def)?;
                 Ok(QueryResult::listing(schema, batches, started, totals))
             }
@@ -371,6 +364,12 @@ impl Session {
                 if purge {
                     return self.drop_table_purge(&db, &table.name, if_exists, started).await;
                 }
+                if let Some(view) = self.catalog.get_table(&db, &table.name).await?.filter(Table::is_view) {
+                    return Err(EngineError::InvalidDdl(format!(
+                        "{} is a view; use DROP VIEW",
+                        view.qualified_name()
+                    )));
+                }
                 let message = match self.catalog.drop_table(&db, &table.name).await {
                     Ok(t) => format!(
                         "dropped table {}; its files at {} were not touched",
@@ -405,9 +404,40 @@ impl Session {
                 dry_run,
             } => Box::pin(self.vacuum(&table, retain_hours, dry_run, started)).await,
             Command::History { table } => Box::pin(self.history(&table, started)).await,
+            Command::RepairTable { table } => self.repair_table(&table, started).await,
+            Command::AddPartitions {
+                table,
+                if_not_exists,
+                partitions,
+            } => self.add_partitions(&table, if_not_exists, partitions, started).await,
+            Command::DropPartitions {
+                table,
+                if_exists,
+                partitions,
+            } => self.drop_partitions(&table, if_exists, partitions, started).await,
+            Command::ShowPartitions { table } => self.show_partitions(&table, started).await,
+            Command::SetTableProperties { table, properties } => {
+                self.set_table_properties(&table, properties, started).await
+            }
+            Command::AddColumns { table, columns } => self.add_columns(&table, columns, started).await,
+            Command::ShowColumns { table } => Box::pin(self.show_columns(&table, started)).await,
+            Command::ShowTableProperties { table, name } => self.show_table_properties(&table, name, started).await,
+            Command::ShowTableVersions { table } => self.show_table_versions(&table, started).await,
+            Command::DescribeFormatted { table } => Box::pin(self.describe_formatted(&table, started)).await,
+            Command::CreateView {
+                name,
+                or_replace,
+                query,
+            } => self.create_view(&name, or_replace, &query, started).await,
+            Command::DropView { name, if_exists } => self.drop_view(&name, if_exists, started).await,
+            Command::ShowViews { database, pattern } => self.show_views(database, pattern.as_deref(), started).await,
+            Command::ShowCreateView { name } => self.show_create_view(&name, started).await,
             Command::ShowCreateTable { table } => {
                 let def = self.table(&table).await?;
-                let ddl = crate::write::statements::show_create_table(&def);
+                let ddl = match (&def.view_text, def.is_view()) {
+                    (Some(text), true) => crate::views::view_ddl(&def, text),
+                    _ => crate::write::statements::show_create_table(&def),
+                };
                 let lines: Vec<String> = ddl.lines().map(str::to_string).collect();
                 Ok(QueryResult::listing(
                     string_schema(&["createtab_stmt"]),
@@ -472,7 +502,12 @@ impl Session {
 
     /// Loads a table named in a statement, with a suggestion when it does not exist.
     pub(crate) async fn table(&self, name: &QualifiedName) -> Result<Table> {
-        let db = name.database.clone().unwrap_or_else(|| self.database.clone());
+        self.table_in(&self.database, name).await
+    }
+
+    /// Loads a table named in a statement whose unqualified names refer to `default_db` (a view's body).
+    pub(crate) async fn table_in(&self, default_db: &str, name: &QualifiedName) -> Result<Table> {
+        let db = name.database.clone().unwrap_or_else(|| default_db.to_string());
         match self.catalog.get_table(&db, &name.name).await {
             Ok(Some(table)) => Ok(table),
             Ok(None) | Err(CatalogError::InvalidName { .. }) => Err(self.table_not_found(&db, &name.name).await),
@@ -684,6 +719,17 @@ impl Session {
 
     /// The catalog as one query sees it: exactly the tables it names, loaded now.
     async fn snapshot(&self, references: Vec<TableReference>) -> Result<(Arc<dyn CatalogProviderList>, Vec<Location>)> {
+        self.snapshot_in(&self.database, references, &[]).await
+    }
+
+    /// [`Session::snapshot`] for a statement whose unqualified names refer to `default_db`; `views` are the views
+    /// being expanded around it (a view may not reach itself).
+    pub(crate) async fn snapshot_in(
+        &self,
+        default_db: &str,
+        references: Vec<TableReference>,
+        views: &[String],
+    ) -> Result<(Arc<dyn CatalogProviderList>, Vec<Location>)> {
         let mut schemas: HashMap<String, HashMap<String, Arc<dyn TableProvider>>> = HashMap::new();
         let mut locations = Vec::new();
         for reference in references {
@@ -707,7 +753,7 @@ impl Session {
                 database: database.map(|d| d.to_lowercase()),
                 name: base.to_string(),
             };
-            let def = match self.table(&name).await {
+            let def = match self.table_in(default_db, &name).await {
                 Ok(def) => def,
                 // `FROM range(10)`: DataFusion lists table functions among the references; it plans them itself.
                 Err(EngineError::TableNotFound { .. })
@@ -717,8 +763,20 @@ impl Session {
                 }
                 Err(e) => return Err(e),
             };
-            locations.push(Location::parse(&def.storage.location)?);
             let db = def.database.clone();
+            if def.is_view() {
+                if as_of != crate::delta::AsOf::Latest {
+                    return Err(EngineError::InvalidDdl(format!(
+                        "{} is a view; FOR VERSION/TIMESTAMP AS OF applies to Delta tables",
+                        def.qualified_name()
+                    )));
+                }
+                let (provider, view_locations) = Box::pin(self.view_provider(&def, views)).await?;
+                locations.extend(view_locations);
+                schemas.entry(db).or_default().insert(reference_name, provider);
+                continue;
+            }
+            locations.push(Location::parse(&def.storage.location)?);
             let provider: Arc<dyn TableProvider> = if crate::delta::is_delta(&def) {
                 Box::pin(self.delta_provider(&def, as_of)).await?
             } else if as_of != crate::delta::AsOf::Latest {
@@ -727,8 +785,11 @@ impl Session {
                     &def,
                     "only Delta tables keep older versions; CTAS a copy WITH (table_type = 'DELTA') to get them",
                 ));
-            } else {
+            } else if def.partition_keys.is_empty() {
                 Arc::new(TarnTable::try_new(def)?)
+            } else {
+                let partitions = self.catalog.partitions(&def).await?.partitions;
+                Arc::new(TarnTable::try_new(def)?.with_partitions(partitions)?)
             };
             schemas.entry(db).or_default().insert(reference_name, provider);
         }
@@ -749,7 +810,7 @@ impl Session {
 /// Athena names an unaliased `count(HouseholdID)` column `count(householdid)`-like text without table names;
 /// DataFusion writes `count(db.table.householdid)`. Drop the table qualifiers from output names when the names stay
 /// unique (a final aliasing projection; the query itself is unchanged).
-fn unqualified_output_names(plan: LogicalPlan) -> Result<LogicalPlan> {
+pub(crate) fn unqualified_output_names(plan: LogicalPlan) -> Result<LogicalPlan> {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     use datafusion::logical_expr::{LogicalPlanBuilder, col};
     if matches!(
@@ -805,7 +866,7 @@ fn unqualified_output_names(plan: LogicalPlan) -> Result<LogicalPlan> {
 }
 
 /// Athena's SHOW patterns: `*` is any run of characters, `|` separates alternatives, matching is case-insensitive.
-fn athena_pattern(pattern: &str) -> Result<regex::Regex> {
+pub(crate) fn athena_pattern(pattern: &str) -> Result<regex::Regex> {
     let alternatives: Vec<String> = pattern
         .split('|')
         .map(|alt| {

@@ -319,9 +319,74 @@ pub enum Command {
     History {
         table: QualifiedName,
     },
+    /// `MSCK REPAIR TABLE t`.
+    RepairTable {
+        table: QualifiedName,
+    },
+    /// `ALTER TABLE t ADD [IF NOT EXISTS] PARTITION (k = 'v', ...) [LOCATION '...'] [PARTITION ...]`.
+    AddPartitions {
+        table: QualifiedName,
+        if_not_exists: bool,
+        partitions: Vec<(PartitionSpec, Option<String>)>,
+    },
+    /// `ALTER TABLE t DROP [IF EXISTS] PARTITION (...)[, PARTITION (...)]`.
+    DropPartitions {
+        table: QualifiedName,
+        if_exists: bool,
+        partitions: Vec<PartitionSpec>,
+    },
+    ShowPartitions {
+        table: QualifiedName,
+    },
+    /// `ALTER TABLE t SET TBLPROPERTIES ('k' = 'v', ...)`.
+    SetTableProperties {
+        table: QualifiedName,
+        properties: Vec<(String, String)>,
+    },
+    /// `ALTER TABLE t ADD COLUMNS (name type [COMMENT '...'], ...)`.
+    AddColumns {
+        table: QualifiedName,
+        columns: Vec<ColumnSpec>,
+    },
+    /// `SHOW COLUMNS {FROM|IN} t [{FROM|IN} db]`.
+    ShowColumns {
+        table: QualifiedName,
+    },
+    /// `SHOW TBLPROPERTIES t [('name')]`.
+    ShowTableProperties {
+        table: QualifiedName,
+        name: Option<String>,
+    },
+    /// `SHOW TABLE VERSIONS t`: the catalog's history of the definition.
+    ShowTableVersions {
+        table: QualifiedName,
+    },
+    /// `DESCRIBE FORMATTED t` (also EXTENDED).
+    DescribeFormatted {
+        table: QualifiedName,
+    },
+    CreateView {
+        name: QualifiedName,
+        or_replace: bool,
+        query: String,
+    },
+    DropView {
+        name: QualifiedName,
+        if_exists: bool,
+    },
+    ShowViews {
+        database: Option<String>,
+        pattern: Option<String>,
+    },
+    ShowCreateView {
+        name: QualifiedName,
+    },
     /// Queries and everything else DataFusion runs (SELECT, WITH, VALUES, EXPLAIN, ...).
     DataFusion(Box<DFStatement>),
 }
+
+/// `(k = 'v', k2 = 3)`: partition keys (lower-cased) and values as text, in the order written.
+pub type PartitionSpec = Vec<(String, String)>;
 
 /// Parses one statement.
 pub fn parse_command(sql: &str) -> Result<Command> {
@@ -367,12 +432,10 @@ pub fn parse_command(sql: &str) -> Result<Command> {
                 ))
             }
         }
-        ["CREATE", "VIEW", ..] | ["CREATE", "OR", "REPLACE", "VIEW"] | ["DROP", "VIEW", ..] | ["SHOW", "VIEWS", ..] => {
-            Err(EngineError::unsupported(
-                "views",
-                "views arrive with the catalog-maintenance issue",
-            ))
-        }
+        ["CREATE", "VIEW", ..] | ["CREATE", "OR", "REPLACE", "VIEW"] => parse_create_view(sql),
+        ["DROP", "VIEW", ..] => parse_drop_view(sql),
+        ["SHOW", "VIEWS", ..] => parse_show_views(sql),
+        ["SHOW", "CREATE", "VIEW", ..] => parse_show_create_view(sql),
         ["INSERT", "OVERWRITE", ..] => Err(EngineError::unsupported(
             "INSERT OVERWRITE",
             "tarn never overwrites data; INSERT INTO adds files, or create a new table with CTAS",
@@ -384,12 +447,16 @@ pub fn parse_command(sql: &str) -> Result<Command> {
             "COPY",
             "it writes files outside the catalog; use UNLOAD (SELECT ...) TO '...' WITH (format = ...)",
         )),
-        ["MSCK", ..] | ["ALTER", ..] | ["SHOW", "PARTITIONS" | "CREATE" | "COLUMNS" | "TBLPROPERTIES", ..] => {
-            Err(EngineError::unsupported(
-                format!("{} {}", w[0], w.get(1).copied().unwrap_or_default()),
-                "partition and table maintenance arrive with the catalog-maintenance issue",
-            ))
+        ["MSCK", ..] => parse_msck(sql),
+        ["ALTER", ..] => parse_alter_table(sql),
+        ["SHOW", "PARTITIONS", ..] => {
+            parse_show_on_table(sql, &["PARTITIONS"], |table| Command::ShowPartitions { table })
         }
+        ["SHOW", "TABLE", "VERSIONS", ..] => parse_show_on_table(sql, &["TABLE", "VERSIONS"], |table| {
+            Command::ShowTableVersions { table }
+        }),
+        ["SHOW", "COLUMNS", ..] => parse_show_columns(sql),
+        ["SHOW", "TBLPROPERTIES", ..] => parse_show_tblproperties(sql),
         ["UPDATE", ..] | ["DELETE", ..] | ["MERGE", ..] => {
             // Parse now, so a typo is a syntax error with its position before any table is opened.
             parse_datafusion_statement(sql)?;
@@ -646,6 +713,29 @@ impl<'a> Ddl<'a> {
         Ok(text)
     }
 
+    /// `PARTITION (k = 'v', k2 = 3)`.
+    fn partition_spec(&mut self) -> Result<PartitionSpec> {
+        self.expect("PARTITION")?;
+        self.token(Token::LParen)?;
+        let mut spec = Vec::new();
+        loop {
+            let key = self.name()?;
+            self.token(Token::Eq)?;
+            // `dt = DATE '2024-01-01'` and `dt = '2024-01-01'` name the same partition.
+            if self.peek_is("DATE") || self.peek_is("TIMESTAMP") {
+                self.p.next_token();
+            }
+            let negative = self.consume(Token::Minus);
+            let value = self.string_or_word()?;
+            spec.push((key, if negative { format!("-{value}") } else { value }));
+            if !self.consume(Token::Comma) {
+                break;
+            }
+        }
+        self.token(Token::RParen)?;
+        Ok(spec)
+    }
+
     fn column_list(&mut self) -> Result<Vec<ColumnSpec>> {
         self.token(Token::LParen)?;
         let mut columns = Vec::new();
@@ -781,10 +871,195 @@ fn parse_describe(sql: &str) -> Result<Command> {
             "DESCRIBE TABLE is not Athena syntax; write DESCRIBE name".into(),
         ));
     }
-    let _ = d.eat("EXTENDED") || d.eat("FORMATTED");
+    let formatted = d.eat("EXTENDED") || d.eat("FORMATTED");
     let table = d.qualified_name()?;
     d.end()?;
-    Ok(Command::Describe { table })
+    Ok(if formatted {
+        Command::DescribeFormatted { table }
+    } else {
+        Command::Describe { table }
+    })
+}
+
+fn parse_msck(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("MSCK")?;
+    d.expect("REPAIR")?;
+    d.expect("TABLE")?;
+    let table = d.qualified_name()?;
+    d.end()?;
+    Ok(Command::RepairTable { table })
+}
+
+/// `SHOW <words> t`.
+fn parse_show_on_table(sql: &str, words: &[&str], command: fn(QualifiedName) -> Command) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("SHOW")?;
+    for word in words {
+        d.expect(word)?;
+    }
+    let table = d.qualified_name()?;
+    d.end()?;
+    Ok(command(table))
+}
+
+fn parse_show_columns(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("SHOW")?;
+    d.expect("COLUMNS")?;
+    if !d.eat("FROM") {
+        d.expect("IN")?;
+    }
+    let mut table = d.qualified_name()?;
+    if d.eat("FROM") || d.eat("IN") {
+        table.database = Some(d.name()?);
+    }
+    d.end()?;
+    Ok(Command::ShowColumns { table })
+}
+
+fn parse_show_tblproperties(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("SHOW")?;
+    d.expect("TBLPROPERTIES")?;
+    let table = d.qualified_name()?;
+    let name = if d.consume(Token::LParen) {
+        let name = d.string_or_word()?;
+        d.token(Token::RParen)?;
+        Some(name)
+    } else {
+        None
+    };
+    d.end()?;
+    Ok(Command::ShowTableProperties { table, name })
+}
+
+/// `ALTER TABLE t {ADD [IF NOT EXISTS] PARTITION ... | DROP [IF EXISTS] PARTITION ... | SET TBLPROPERTIES (...) |
+/// ADD COLUMNS (...)}`.
+fn parse_alter_table(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("ALTER")?;
+    d.expect("TABLE")?;
+    let table = d.qualified_name()?;
+    let command = if d.eat("ADD") {
+        if d.eat("COLUMNS") {
+            Command::AddColumns {
+                table,
+                columns: d.column_list()?,
+            }
+        } else {
+            let if_not_exists = d.clause(&["IF", "NOT", "EXISTS"])?;
+            let mut partitions = Vec::new();
+            while d.peek_is("PARTITION") || partitions.is_empty() {
+                let spec = d.partition_spec()?;
+                let location = if d.eat("LOCATION") { Some(d.string()?) } else { None };
+                partitions.push((spec, location));
+            }
+            Command::AddPartitions {
+                table,
+                if_not_exists,
+                partitions,
+            }
+        }
+    } else if d.eat("DROP") {
+        let if_exists = d.clause(&["IF", "EXISTS"])?;
+        let mut partitions = vec![d.partition_spec()?];
+        while d.consume(Token::Comma) {
+            partitions.push(d.partition_spec()?);
+        }
+        Command::DropPartitions {
+            table,
+            if_exists,
+            partitions,
+        }
+    } else if d.eat("SET") {
+        if d.peek_is("LOCATION") || d.peek_is("SERDEPROPERTIES") {
+            return Err(EngineError::unsupported(
+                format!("ALTER TABLE ... SET {}", d.p.peek_token()),
+                "create the table again (SHOW CREATE TABLE gives its DDL) with the new setting",
+            ));
+        }
+        d.expect("TBLPROPERTIES")?;
+        Command::SetTableProperties {
+            table,
+            properties: d.properties()?,
+        }
+    } else {
+        let next = d.p.peek_token().to_string();
+        return Err(match next.to_ascii_uppercase().as_str() {
+            "RENAME" | "REPLACE" | "CHANGE" | "PARTITION" => EngineError::unsupported(
+                format!("ALTER TABLE ... {next}"),
+                "tarn alters tables with ADD/DROP PARTITION, SET TBLPROPERTIES and ADD COLUMNS; for other changes \
+                 create the table again from SHOW CREATE TABLE's DDL",
+            ),
+            _ => return d.error("ADD PARTITION, DROP PARTITION, SET TBLPROPERTIES or ADD COLUMNS"),
+        });
+    };
+    d.end()?;
+    Ok(command)
+}
+
+fn parse_create_view(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("CREATE")?;
+    let or_replace = d.clause(&["OR", "REPLACE"])?;
+    d.expect("VIEW")?;
+    let name = d.qualified_name()?;
+    d.expect("AS")?;
+    let query = d.rest();
+    if query.is_empty() {
+        return d.error("a query after AS");
+    }
+    // A syntax error in the query is reported now, with its position in the view's text.
+    parse_datafusion_statement(&query)?;
+    Ok(Command::CreateView {
+        name,
+        or_replace,
+        query,
+    })
+}
+
+fn parse_drop_view(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("DROP")?;
+    d.expect("VIEW")?;
+    let if_exists = d.clause(&["IF", "EXISTS"])?;
+    let name = d.qualified_name()?;
+    d.end()?;
+    Ok(Command::DropView { name, if_exists })
+}
+
+fn parse_show_views(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("SHOW")?;
+    d.expect("VIEWS")?;
+    let database = if d.eat("IN") || d.eat("FROM") {
+        Some(d.name()?)
+    } else {
+        None
+    };
+    let pattern = if d.eat("LIKE") { Some(d.string()?) } else { None };
+    d.end()?;
+    Ok(Command::ShowViews { database, pattern })
+}
+
+fn parse_show_create_view(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("SHOW")?;
+    d.expect("CREATE")?;
+    d.expect("VIEW")?;
+    let name = d.qualified_name()?;
+    d.end()?;
+    Ok(Command::ShowCreateView { name })
 }
 
 fn parse_set(sql: &str) -> Result<Command> {

@@ -21,12 +21,15 @@ use datafusion::physical_expr::projection::ProjectionExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::projection::ProjectionExec;
-use tarn_catalog::{StorageFormat, Table, params, serde_lib, serde_params};
+use tarn_catalog::{HIVE_DEFAULT_PARTITION, Partition, StorageFormat, Table, params, serde_lib, serde_params};
 
 use crate::bucket::{BUCKETING_VERSION, BucketColumn, BucketVersion, bucket_from_file_name, buckets_for_filters};
 use crate::column_case::CaseInsensitiveColumns;
 use crate::error::{EngineError, Result};
-use crate::listing::{balance, list_files, list_partitioned_files, references_only};
+use crate::listing::{
+    PartitionFolder, balance, find_partition_folders, list_files, list_partition_files, prune_partitions,
+    references_only,
+};
 use crate::storage::Location;
 use crate::text_source::{Codec, TextKind, TextSource};
 use crate::types::hive_to_arrow;
@@ -46,6 +49,9 @@ pub enum ReadFormat {
         escape: Option<u8>,
         header_lines: u64,
         default_codec: Codec,
+        /// Rows with fewer fields than columns read the missing ones as NULL instead of failing (tables that
+        /// gained columns with ALTER TABLE ADD COLUMNS: their older files have fewer fields).
+        pad_short_rows: bool,
     },
     JsonLines {
         default_codec: Codec,
@@ -77,6 +83,10 @@ impl ReadFormat {
             StorageFormat::Json => ReadFormat::JsonLines { default_codec },
             StorageFormat::Text => {
                 let header_lines = header_lines(&table.parameters)?;
+                let pad_short_rows = table
+                    .parameters
+                    .get(params::PAD_SHORT_ROWS)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
                 if sd.serde.library == serde_lib::OPEN_CSV {
                     ReadFormat::Delimited {
                         delimiter: single_byte(serde.get(serde_params::SEPARATOR_CHAR), b',', "separatorChar")?,
@@ -84,6 +94,7 @@ impl ReadFormat {
                         escape: Some(single_byte(serde.get(serde_params::ESCAPE_CHAR), b'\\', "escapeChar")?),
                         header_lines,
                         default_codec,
+                        pad_short_rows,
                     }
                 } else {
                     let delim = serde
@@ -98,6 +109,7 @@ impl ReadFormat {
                             .transpose()?,
                         header_lines,
                         default_codec,
+                        pad_short_rows,
                     }
                 }
             }
@@ -182,6 +194,9 @@ pub struct TarnTable {
     partition_fields: Vec<Field>,
     schema: SchemaRef,
     format: ReadFormat,
+    /// The partitions registered in the catalog; `None` (a partitioned table whose partitions were never
+    /// registered) walks the `key=value` folders instead.
+    registered: Option<Vec<PartitionFolder>>,
 }
 
 impl TarnTable {
@@ -230,7 +245,43 @@ impl TarnTable {
             partition_fields: partitions,
             schema,
             format,
+            registered: None,
         })
+    }
+
+    /// Reads exactly `partitions` (the catalog's) instead of walking the table's folders. Their folders must be in
+    /// the table's bucket (or on the local disk for a local table): one scan reads from one store.
+    pub fn with_partitions(mut self, partitions: Option<Vec<Partition>>) -> Result<Self> {
+        let Some(partitions) = partitions else {
+            self.registered = None;
+            return Ok(self);
+        };
+        let folders = partitions
+            .into_iter()
+            .map(|p| {
+                let location = Location::parse(&p.location)?;
+                if location.store_url != self.location.store_url {
+                    return Err(EngineError::Location {
+                        location: p.location.clone(),
+                        message: format!(
+                            "a partition must be in the table's bucket ({}); move it or register it in another table",
+                            self.location.store_url
+                        ),
+                    });
+                }
+                let texts = p
+                    .values
+                    .into_iter()
+                    .map(|v| (v != HIVE_DEFAULT_PARTITION).then_some(v))
+                    .collect();
+                Ok(PartitionFolder {
+                    path: location.prefix,
+                    texts,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.registered = Some(folders);
+        Ok(self)
     }
 
     fn partition_names(&self) -> Vec<&str> {
@@ -250,7 +301,13 @@ impl TarnTable {
                 .map(PartitionedFile::new_from_meta)
                 .collect())
         } else {
-            list_partitioned_files(store, &self.location, &self.partition_fields, filters).await
+            let partitions = match &self.registered {
+                Some(registered) => {
+                    prune_partitions(registered.clone(), &self.partition_fields, filters, &self.location)?
+                }
+                None => find_partition_folders(&store, &self.location, &self.partition_fields, filters).await?,
+            };
+            list_partition_files(store, &self.location, &self.partition_fields, partitions).await
         }
     }
 
@@ -263,6 +320,7 @@ impl TarnTable {
                 escape,
                 header_lines,
                 default_codec,
+                pad_short_rows,
             } => {
                 let options = CsvOptions {
                     has_header: Some(*header_lines > 0),
@@ -271,7 +329,7 @@ impl TarnTable {
                     quote: quote.unwrap_or(0),
                     escape: *escape,
                     newlines_in_values: Some(false),
-                    truncated_rows: Some(false),
+                    truncated_rows: Some(*pad_short_rows),
                     ..Default::default()
                 };
                 let csv = CsvSource::new(table_schema).with_csv_options(options);

@@ -53,6 +53,15 @@ impl Written {
         }
     }
 
+    /// The `k=v/k2=v2` folders the files went to.
+    fn partition_folders(&self) -> BTreeSet<String> {
+        self.files
+            .iter()
+            .filter(|f| !f.partition.is_empty())
+            .map(|f| f.partition.clone())
+            .collect()
+    }
+
     fn describe(&self) -> String {
         let mut text = format!(
             "{} rows in {} file{} ({})",
@@ -68,6 +77,16 @@ impl Written {
         }
         text
     }
+}
+
+/// The data is written and committed, but its partitions could not be registered: say so and how to finish.
+fn unregistered(table: &Table, e: EngineError) -> EngineError {
+    EngineError::Query(format!(
+        "the rows were written to {}, but registering their partitions failed ({e}); run MSCK REPAIR TABLE {} to \
+         make them visible",
+        table.storage.location,
+        table.qualified_name()
+    ))
 }
 
 impl Session {
@@ -156,6 +175,11 @@ impl Session {
             written.describe(),
             location.url
         );
+        if !created.partition_keys.is_empty() {
+            self.register_written_partitions(&created, &written.partition_folders())
+                .await
+                .map_err(|e| unregistered(&created, e))?;
+        }
         Ok(QueryResult::write(
             message,
             written.rows,
@@ -168,6 +192,12 @@ impl Session {
     pub(crate) async fn insert_into(&mut self, insert: InsertInto, started: Instant) -> Result<QueryResult> {
         self.progress.reset();
         let table = self.table(&insert.table).await?;
+        if table.is_view() {
+            return Err(EngineError::InvalidDdl(format!(
+                "{} is a view; INSERT INTO writes to tables",
+                table.qualified_name()
+            )));
+        }
         if crate::delta::is_delta(&table) {
             let prepared = self.prepare_query(parse_datafusion_statement(&insert.query)?).await?;
             return Box::pin(self.insert_into_delta(table, insert.columns.as_deref(), prepared, started)).await;
@@ -217,6 +247,9 @@ impl Session {
         let renames: Vec<_> = files.iter().map(|f| (f.path.clone(), f.final_path.clone())).collect();
         log.commit_renames(&renames).await?;
         let written = Written::of(files);
+        self.register_written_partitions(&table, &written.partition_folders())
+            .await
+            .map_err(|e| unregistered(&table, e))?;
         let message = format!("inserted into {}: {}", table.qualified_name(), written.describe());
         Ok(QueryResult::write(
             message,
