@@ -7,7 +7,9 @@
 //! the partitions they find or write; folders that appear later are registered by MSCK REPAIR TABLE, ADD PARTITION
 //! or a crawl, as in Athena.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+use object_store::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -82,10 +84,9 @@ impl Session {
                         .into_iter()
                         .map(|t| t.unwrap_or_else(|| HIVE_DEFAULT_PARTITION.to_string()))
                         .collect();
-                    discovered.partitions.push(Partition::new(
-                        values,
-                        &format!("{}/", location.object_url(&folder.path)),
-                    ));
+                    discovered
+                        .partitions
+                        .push(Partition::new(values, &location.folder_url(&folder.path)));
                 }
                 Err(e) => discovered.refused.push(e.to_string()),
             }
@@ -136,15 +137,19 @@ impl Session {
 
     /// Registers the partitions a write produced (`k=v/k2=v2` folders under the table's location); returns how many
     /// were new.
-    pub(crate) async fn register_written_partitions(&self, table: &Table, written: &BTreeSet<String>) -> Result<usize> {
+    pub(crate) async fn register_written_partitions(
+        &self,
+        table: &Table,
+        written: &BTreeMap<String, Path>,
+    ) -> Result<usize> {
         if written.is_empty() || table.partition_keys.is_empty() {
             return Ok(0);
         }
         let location = Location::parse(&table.storage.location)?;
         let new: Vec<Partition> = written
             .iter()
-            .map(|folder| {
-                let values = folder
+            .map(|(spec, folder)| {
+                let values = spec
                     .split('/')
                     .map(|segment| {
                         parse_partition_segment(segment)
@@ -152,7 +157,7 @@ impl Session {
                             .unwrap_or_else(|| HIVE_DEFAULT_PARTITION.to_string())
                     })
                     .collect();
-                Partition::new(values, &format!("{}{folder}/", location.url))
+                Partition::new(values, &location.folder_url(folder))
             })
             .collect();
         self.change_partitions(table, "WRITE", true, |current| {
@@ -237,17 +242,8 @@ impl Session {
             let location = match location {
                 None => defaults.location(&values),
                 Some(text) => {
-                    let location = Location::parse(&text)?;
-                    if location.store_url != table_location.store_url {
-                        return Err(EngineError::Location {
-                            location: text,
-                            message: format!(
-                                "a partition must be in the table's bucket ({}), because one scan reads one store",
-                                table_location.store_url
-                            ),
-                        });
-                    }
-                    location.url
+                    table_location.folder_path(&text)?;
+                    Location::parse(&text)?.url
                 }
             };
             if new.iter().any(|p| p.values == values) {

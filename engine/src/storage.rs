@@ -101,6 +101,45 @@ impl Location {
         }
     }
 
+    /// The URL of a folder, ending in `/`, as the catalog records partition folders: under this location, the
+    /// folder names are written as stored (Hive-escaped `p=a%2Fb` stays so), and [`Location::folder_path`] gives
+    /// back exactly `path`. (A URL would decode `%2F` into a `/`.)
+    pub fn folder_url(&self, path: &Path) -> String {
+        match path.prefix_match(&self.prefix) {
+            Some(parts) => {
+                let mut url = self.url.clone();
+                for part in parts {
+                    url.push_str(&self.raw_name(part.as_ref()));
+                    url.push('/');
+                }
+                url
+            }
+            None => format!("{}/", self.object_url(path)),
+        }
+    }
+
+    /// The folder a catalog URL names: under this location, stored names as [`Location::folder_url`] writes them;
+    /// elsewhere, a LOCATION as a user writes it, which must be in the same store (one scan reads one store).
+    pub fn folder_path(&self, url: &str) -> Result<Path> {
+        if let Some(rest) = url.strip_prefix(&self.url) {
+            return rest
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .try_fold(self.prefix.clone(), |parent, raw| self.child(&parent, raw));
+        }
+        let other = Location::parse(url)?;
+        if other.store_url != self.store_url {
+            return Err(EngineError::Location {
+                location: url.to_string(),
+                message: format!(
+                    "a partition must be in the table's bucket ({}); move it or register it in another table",
+                    self.store_url
+                ),
+            });
+        }
+        Ok(other.prefix)
+    }
+
     /// The path of `raw` under `parent`, where `raw` is the object's name exactly as stored: an S3 key segment,
     /// or a file name. (object_store percent-encodes path parts; local file names are decoded from that encoding,
     /// S3 keys are not, so the two need different constructions for names containing `%`.)

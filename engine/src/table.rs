@@ -259,25 +259,13 @@ impl TarnTable {
         let folders = partitions
             .into_iter()
             .map(|p| {
-                let location = Location::parse(&p.location)?;
-                if location.store_url != self.location.store_url {
-                    return Err(EngineError::Location {
-                        location: p.location.clone(),
-                        message: format!(
-                            "a partition must be in the table's bucket ({}); move it or register it in another table",
-                            self.location.store_url
-                        ),
-                    });
-                }
+                let path = self.location.folder_path(&p.location)?;
                 let texts = p
                     .values
                     .into_iter()
                     .map(|v| (v != HIVE_DEFAULT_PARTITION).then_some(v))
                     .collect();
-                Ok(PartitionFolder {
-                    path: location.prefix,
-                    texts,
-                })
+                Ok(PartitionFolder { path, texts })
             })
             .collect::<Result<Vec<_>>>()?;
         self.registered = Some(folders);

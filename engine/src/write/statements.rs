@@ -53,12 +53,16 @@ impl Written {
         }
     }
 
-    /// The `k=v/k2=v2` folders the files went to.
-    fn partition_folders(&self) -> BTreeSet<String> {
+    /// The partitions the files went to (`k=v/k2=v2`, as written) with their folders.
+    fn partition_folders(&self) -> BTreeMap<String, object_store::path::Path> {
         self.files
             .iter()
             .filter(|f| !f.partition.is_empty())
-            .map(|f| f.partition.clone())
+            .map(|f| {
+                let parts: Vec<_> = f.final_path.parts().collect();
+                let folder = parts[..parts.len().saturating_sub(1)].iter().cloned().collect();
+                (f.partition.clone(), folder)
+            })
             .collect()
     }
 
