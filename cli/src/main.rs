@@ -1,5 +1,6 @@
 //! `tarn`: the command line.
 
+mod crawl;
 mod demo;
 mod generate;
 mod output;
@@ -91,6 +92,22 @@ enum Command {
     Generate {
         #[command(subcommand)]
         dataset: Dataset,
+    },
+    /// Infer tables from a folder or S3 prefix and register them (format, delimiter, header, types, partitions).
+    /// Re-crawling adds new columns and partitions; nothing is removed unless --delete-missing.
+    Crawl {
+        /// The folder or s3://bucket/prefix/ to crawl.
+        #[arg(value_name = "PATH|URL")]
+        url: String,
+        /// Register the folder as this one table (instead of one table per sub-folder).
+        #[arg(long, value_name = "NAME")]
+        table: Option<String>,
+        /// Show what would be registered; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also remove partitions, and tables of this crawl, whose folders are gone.
+        #[arg(long)]
+        delete_missing: bool,
     },
     /// Replay the consumer-header case study on generated data: gzip CSV in, bytes scanned and the Athena bill out.
     Demo {
@@ -207,6 +224,35 @@ fn main() -> ExitCode {
         };
         return match runtime.block_on(demo::run(options)) {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        };
+    }
+    if let Some(Command::Crawl {
+        url,
+        table,
+        dry_run,
+        delete_missing,
+    }) = &cli.command
+    {
+        // The crawl creates its database if needed, so the session starts in `default`.
+        let mut session = match open_session(&runtime, &cli, None) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let options = tarn_engine::CrawlOptions {
+            database: cli.database.clone().unwrap_or_else(|| "default".into()),
+            table: table.clone(),
+            dry_run: *dry_run,
+            delete_missing: *delete_missing,
+        };
+        return match runtime.block_on(session.crawl(url, options)) {
+            Ok(report) => {
+                print!("{}", crawl::render(&report));
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(EXIT_FAILED)
@@ -336,26 +382,9 @@ fn run(runtime: &tokio::runtime::Runtime, cli: Cli, sources: Vec<Source>) -> Exi
         });
     }
 
-    let warehouse = match cli.warehouse.clone().or_else(default_warehouse) {
-        Some(w) => w,
-        None => {
-            eprintln!("error: no home folder to keep the warehouse in; give --warehouse or set TARN_WAREHOUSE");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let options = SessionOptions {
-        warehouse,
-        max_scan: cli.max_scan,
-        database: cli.database.clone(),
-        aws: None,
-        memory_limit: cli.memory_limit.map(|m| m as usize),
-    };
-    let mut session = match runtime.block_on(Session::open(options)) {
+    let mut session = match open_session(runtime, &cli, cli.database.clone()) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     let vars: BTreeMap<String, String> = cli.vars.iter().cloned().collect();
     if interactive {
@@ -385,6 +414,25 @@ fn run(runtime: &tokio::runtime::Runtime, cli: Cli, sources: Vec<Source>) -> Exi
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The session over the warehouse the options name; on failure, the error is printed and the exit code returned.
+fn open_session(runtime: &tokio::runtime::Runtime, cli: &Cli, database: Option<String>) -> Result<Session, ExitCode> {
+    let Some(warehouse) = cli.warehouse.clone().or_else(default_warehouse) else {
+        eprintln!("error: no home folder to keep the warehouse in; give --warehouse or set TARN_WAREHOUSE");
+        return Err(ExitCode::from(EXIT_USAGE));
+    };
+    let options = SessionOptions {
+        warehouse,
+        max_scan: cli.max_scan,
+        database,
+        aws: None,
+        memory_limit: cli.memory_limit.map(|m| m as usize),
+    };
+    runtime.block_on(Session::open(options)).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_FAILED)
+    })
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {

@@ -125,10 +125,15 @@ fn dir_url(p: &Path) -> String {
 /// DuckDB's count of the gzip, pipe-delimited files in `dir` (the `duckdb` Python package). `None` when DuckDB is
 /// not installed, which CI does not allow.
 fn duckdb_count(dir: &Path) -> TestResult<Option<u64>> {
-    let script = format!(
-        "import duckdb; print(duckdb.sql(\"SELECT count(*) FROM read_csv('{}/*.csv.gz', delim='|', header=true)\").fetchall()[0][0])",
+    duckdb_value(&format!(
+        "SELECT count(*) FROM read_csv('{}/*.csv.gz', delim='|', header=true)",
         dir.display()
-    );
+    ))
+}
+
+/// The single value DuckDB returns for `sql`; `None` when DuckDB is not installed (allowed only outside CI).
+fn duckdb_value(sql: &str) -> TestResult<Option<u64>> {
+    let script = format!("import duckdb; print(duckdb.sql(\"{sql}\").fetchall()[0][0])");
     let out = match Command::new("python3").arg("-c").arg(&script).output() {
         Ok(out) => out,
         Err(_) if std::env::var("CI").is_err() => return Ok(None),
@@ -1238,5 +1243,330 @@ fn generate_writes_the_same_delivery_locally_and_to_s3_and_never_overwrites() ->
         "{}",
         again.stderr
     );
+    Ok(())
+}
+
+/// A landing folder like the ones Glue crawlers are pointed at: gzip pipe CSV under `dt=`, gzip JSON under
+/// `year=/month=/day=`, Parquet, a Delta table, and an all-string CSV with a header.
+fn landing_zone(scratch: &Tarn, root: &Path) -> TestResult {
+    for day in 1..=3 {
+        let mut text = String::from("order_id|customer|amount|ordered_at\n");
+        for i in 0..(100 * day) {
+            text.push_str(&format!(
+                "{i}|c{}|{}.{:02}|2024-01-0{day} 10:{:02}:00\n",
+                i % 7,
+                i % 50,
+                i % 100,
+                i % 60
+            ));
+        }
+        write_gzip(&root.join(format!("orders/dt=2024-01-0{day}/part-0.csv.gz")), &text)?;
+    }
+    for day in 1..=2 {
+        let mut text = String::new();
+        for i in 0..(40 + day) {
+            text.push_str(&format!(
+                "{{\"event_id\": {i}, \"Kind\": \"click\", \"score\": {}.5, \"props\": {{\"page\": \"p{i}\"}}}}\n",
+                i % 3
+            ));
+        }
+        write_gzip(
+            &root.join(format!("events/year=2024/month=01/day=0{day}/events.json.gz")),
+            &text,
+        )?;
+    }
+    let mut people = String::from("customer_id,email,city\n");
+    for i in 0..25 {
+        people.push_str(&format!("C-{i:04},user{i}@example.com,City {}\n", i % 4));
+    }
+    std::fs::create_dir_all(root.join("people"))?;
+    std::fs::write(root.join("people/people.csv"), people)?;
+    scratch.ok(&[
+        "-c",
+        &format!(
+            "UNLOAD (SELECT value AS id, 'n' || CAST(value AS VARCHAR) AS name FROM range(1234)) TO '{}' \
+             WITH (format = 'PARQUET')",
+            dir_url(&root.join("customers"))
+        ),
+    ])?;
+    scratch.ok(&[
+        "-c",
+        &format!(
+            "CREATE TABLE ledger WITH (table_type = 'DELTA', location = '{}') AS \
+             SELECT value AS id, value * 2 AS amount FROM range(77)",
+            dir_url(&root.join("ledger"))
+        ),
+    ])?;
+    Ok(())
+}
+
+#[test]
+fn crawl_registers_each_kind_of_folder_and_a_recrawl_adds_only_what_is_new() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let scratch_wh = tempfile::tempdir()?;
+    let data = tempfile::tempdir()?;
+    let landing = data.path().join("landing");
+    landing_zone(&Tarn::local(scratch_wh.path()), &landing)?;
+    let tarn = Tarn::local(wh.path());
+
+    let dry = tarn.ok(&["crawl", &dir_url(&landing), "--database", "raw", "--dry-run"])?;
+    assert!(
+        dry.stdout.starts_with("dry run: crawled 5 tables from "),
+        "{}",
+        dry.stdout
+    );
+    let err = tarn.fails(&["-c", "SHOW TABLES IN raw"])?;
+    assert!(
+        err.contains("database 'raw' does not exist"),
+        "a dry run writes nothing: {err}"
+    );
+
+    let out = tarn.ok(&["crawl", &dir_url(&landing), "--database", "raw"])?.stdout;
+    let line = |table: &str| -> String {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(&format!("raw.{table} ")))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    assert!(out.starts_with("crawled 5 tables from "), "{out}");
+    assert_eq!(
+        line("orders"),
+        "raw.orders csv gzip delim='|' header 5 columns partitions: dt (3) created",
+        "{out}"
+    );
+    assert_eq!(
+        line("events"),
+        "raw.events json gzip 7 columns partitions: year, month, day (2) created",
+        "{out}"
+    );
+    // UNLOAD writes Parquet with Athena's default codec, gzip.
+    assert_eq!(
+        line("customers"),
+        "raw.customers parquet gzip 2 columns created",
+        "{out}"
+    );
+    assert_eq!(line("ledger"), "raw.ledger delta 2 columns created", "{out}");
+    assert_eq!(
+        line("people"),
+        "raw.people csv delim=',' header 3 columns created",
+        "{out}"
+    );
+
+    let describe = |table: &str| -> TestResult<Vec<String>> {
+        let r = tarn.ok(&["--format", "csv", "-c", &format!("DESCRIBE raw.{table}")])?;
+        Ok(r.stdout
+            .lines()
+            .skip(1)
+            .filter(|l| !l.starts_with("\"\"") && !l.starts_with('#'))
+            .map(|l| l.trim_end_matches(",\"\"").to_string())
+            .collect())
+    };
+    assert_eq!(
+        describe("orders")?,
+        [
+            "order_id,bigint",
+            "customer,string",
+            "amount,\"decimal(18,2)\"",
+            "ordered_at,timestamp",
+            "dt,string"
+        ]
+    );
+    assert_eq!(
+        describe("events")?,
+        [
+            "event_id,bigint",
+            "kind,string",
+            "score,double",
+            "props,struct<page:string>",
+            "year,string",
+            "month,string",
+            "day,string"
+        ]
+    );
+    assert_eq!(
+        describe("people")?,
+        ["customer_id,string", "email,string", "city,string"]
+    );
+    assert_eq!(describe("customers")?, ["id,bigint", "name,string"]);
+
+    // Counts equal DuckDB's on the same files (the Delta table has no offline DuckDB reader: its CTAS wrote 77).
+    let counts = [
+        (
+            "orders",
+            format!(
+                "read_csv('{}/orders/*/*.csv.gz', delim='|', header=true)",
+                landing.display()
+            ),
+        ),
+        (
+            "events",
+            format!("read_json_auto('{}/events/**/*.json.gz')", landing.display()),
+        ),
+        (
+            "customers",
+            format!("read_parquet('{}/customers/*.parquet')", landing.display()),
+        ),
+        (
+            "people",
+            format!("read_csv('{}/people/*.csv', header=true)", landing.display()),
+        ),
+    ];
+    for (table, source) in counts {
+        let ours = tarn.value(&format!("SELECT count(*) FROM raw.{table}"))?;
+        if let Some(theirs) = duckdb_value(&format!("SELECT count(*) FROM {source}"))? {
+            assert_eq!(ours, theirs.to_string(), "{table}");
+        }
+    }
+    assert_eq!(tarn.value("SELECT count(*) FROM raw.ledger")?, "77");
+    assert_eq!(
+        tarn.value("SELECT count(*) FROM raw.people WHERE customer_id = 'customer_id'")?,
+        "0"
+    );
+    // 200 rows: the whole parts sum to 4 x (0 + ... + 49) = 4900, the cents to 2 x (0 + ... + 99) / 100 = 99.
+    assert_eq!(
+        tarn.value("SELECT sum(amount) FROM raw.orders WHERE dt = '2024-01-02'")?,
+        "4999.00"
+    );
+    assert_eq!(
+        tarn.value("SELECT count(*) FROM raw.events WHERE kind = 'click' AND day = '02'")?,
+        "42"
+    );
+
+    // A new partition whose files have one more column: the re-crawl reports and registers exactly that.
+    let mut text = String::from("order_id|customer|amount|ordered_at|coupon\n");
+    for i in 0..10 {
+        text.push_str(&format!("{i}|c{i}|1.00|2024-01-04 09:00:00|SAVE{i}\n"));
+    }
+    write_gzip(&landing.join("orders/dt=2024-01-04/part-0.csv.gz"), &text)?;
+    let again = tarn.ok(&["crawl", &dir_url(&landing), "--database", "raw"])?.stdout;
+    let orders = again
+        .lines()
+        .find(|l| l.trim_start().starts_with("raw.orders "))
+        .unwrap_or_default();
+    assert!(
+        orders.ends_with("updated: +1 column (coupon string), +1 partition (dt=2024-01-04)"),
+        "{again}"
+    );
+    for table in ["events", "customers", "ledger", "people"] {
+        let line = again
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("raw.{table} ")))
+            .unwrap_or_default();
+        assert!(line.ends_with("unchanged"), "{table}: {again}");
+    }
+    let versions = tarn
+        .ok(&["--format", "csv", "-c", "SHOW TABLE VERSIONS raw.orders"])?
+        .stdout;
+    let ops: Vec<&str> = versions.lines().skip(1).filter_map(|l| l.split(',').nth(1)).collect();
+    assert_eq!(ops, ["CRAWL", "CREATE"], "the previous definition is kept");
+    assert_eq!(tarn.value("SELECT count(*) FROM raw.orders")?, "610");
+    assert_eq!(tarn.value("SELECT count(coupon) FROM raw.orders")?, "10");
+    if let Some(theirs) = duckdb_value(&format!(
+        "SELECT count(*) FROM read_csv('{}/orders/*/*.csv.gz', delim='|', header=true, union_by_name=true)",
+        landing.display()
+    ))? {
+        assert_eq!(theirs, 610);
+    }
+    let third = tarn.ok(&["crawl", &dir_url(&landing), "--database", "raw"])?.stdout;
+    assert_eq!(third.lines().filter(|l| l.ends_with("unchanged")).count(), 5, "{third}");
+
+    // Removing is opt-in.
+    std::fs::remove_dir_all(landing.join("orders/dt=2024-01-01"))?;
+    let kept = tarn.ok(&["crawl", &dir_url(&landing), "--database", "raw"])?.stdout;
+    assert!(kept.contains("raw.orders") && !kept.contains("-1 partition"), "{kept}");
+    let removed = tarn
+        .ok(&["crawl", &dir_url(&landing), "--database", "raw", "--delete-missing"])?
+        .stdout;
+    assert!(removed.contains("updated: -1 partition (dt=2024-01-01)"), "{removed}");
+    assert_eq!(tarn.value("SELECT count(*) FROM raw.orders")?, "510");
+    Ok(())
+}
+
+#[test]
+fn crawl_splits_incompatible_unnamed_folders_and_merges_compatible_ones() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let data = tempfile::tempdir()?;
+    let root = data.path().join("logs");
+    // Same columns under 2024/01/26 and 2024/01/27: partitions partition_0.. of one table.
+    for day in ["26", "27"] {
+        std::fs::create_dir_all(root.join(format!("web/2024/01/{day}")))?;
+        std::fs::write(
+            root.join(format!("web/2024/01/{day}/hits.tsv")),
+            format!("path\tstatus\n/a\t200\n/b{day}\t404\n"),
+        )?;
+    }
+    // Different shapes side by side: separate tables.
+    std::fs::create_dir_all(root.join("mixed/a"))?;
+    std::fs::create_dir_all(root.join("mixed/b"))?;
+    std::fs::write(root.join("mixed/a/x.csv"), "id,name\n1,x\n")?;
+    std::fs::write(root.join("mixed/b/y.json"), "{\"k\": true, \"v\": 2.5}\n")?;
+    let tarn = Tarn::local(wh.path());
+    let out = tarn.ok(&["crawl", &dir_url(&root), "--database", "logs"])?.stdout;
+    assert!(
+        out.contains("partitions: partition_0, partition_1, partition_2 (2)"),
+        "{out}"
+    );
+    assert!(out.contains("logs.mixed_a ") && out.contains("logs.mixed_b "), "{out}");
+    assert!(
+        out.contains("note: ") && out.contains("sub-folders became separate tables"),
+        "{out}"
+    );
+    assert_eq!(
+        tarn.value("SELECT count(*) FROM logs.web WHERE partition_2 = '27'")?,
+        "2"
+    );
+    assert_eq!(tarn.value("SELECT status FROM logs.web WHERE path = '/b26'")?, "404");
+    assert_eq!(tarn.value("SELECT count(*) FROM logs.mixed_b WHERE k")?, "1");
+
+    // Bad input: one clear error, nothing registered.
+    let empty = data.path().join("empty");
+    std::fs::create_dir_all(&empty)?;
+    let err = tarn.fails(&["crawl", &dir_url(&empty), "--database", "nothing"])?;
+    assert!(err.contains("holds no data files to crawl"), "{err}");
+    let err = tarn.fails(&["-c", "SHOW TABLES IN nothing"])?;
+    assert!(err.contains("database 'nothing' does not exist"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn views_and_partitions_are_shared_by_processes() -> TestResult {
+    let wh = tempfile::tempdir()?;
+    let data = tempfile::tempdir()?;
+    for (day, rows) in [("2024-01-01", 3), ("2024-01-02", 5)] {
+        let mut text = String::new();
+        for i in 0..rows {
+            text.push_str(&format!("{i}|{}\n", i * 10));
+        }
+        std::fs::create_dir_all(data.path().join(format!("dt={day}")))?;
+        std::fs::write(data.path().join(format!("dt={day}/part-0.csv")), text)?;
+    }
+    let first = Tarn::local(wh.path());
+    first.ok(&[
+        "-c",
+        &format!(
+            "CREATE EXTERNAL TABLE m (id int, v int) PARTITIONED BY (dt string) \
+             ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}'",
+            dir_url(data.path())
+        ),
+        "-c",
+        "CREATE VIEW per_day AS SELECT dt, count(*) AS n, sum(v) AS total FROM m GROUP BY dt",
+        "-c",
+        "ALTER TABLE m DROP PARTITION (dt = '2024-01-01')",
+    ])?;
+    // Another process sees the view and the partition change.
+    let second = Tarn::local(wh.path());
+    let out = second.ok(&["--format", "csv", "-c", "SELECT * FROM per_day ORDER BY dt"])?;
+    assert_eq!(out.stdout, "dt,n,total\n2024-01-02,5,100\n");
+    let out = second.ok(&["--format", "csv", "-c", "SHOW PARTITIONS m"])?;
+    assert_eq!(out.stdout, "partition\ndt=2024-01-02\n");
+    second.ok(&["-c", "MSCK REPAIR TABLE m"])?;
+    assert_eq!(first.value("SELECT sum(n) FROM per_day")?, "8");
+    let ddl = first.ok(&["--format", "csv", "-c", "SHOW CREATE VIEW per_day"])?;
+    assert!(ddl.stdout.contains("CREATE VIEW default.per_day AS"), "{}", ddl.stdout);
+    let err = second.fails(&["-c", "DROP TABLE per_day"])?;
+    assert_eq!(err, "error: default.per_day is a view; use DROP VIEW");
+    second.ok(&["-c", "DROP VIEW per_day"])?;
+    let err = first.fails(&["-c", "SELECT * FROM per_day"])?;
+    assert!(err.contains("table 'default.per_day' does not exist"), "{err}");
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod bucket;
 mod column_case;
+mod crawl;
 pub mod delta;
 mod error;
 mod external_table;
@@ -21,6 +22,7 @@ mod types;
 mod views;
 pub mod write;
 
+pub use crawl::{CrawlAction, CrawlOptions, CrawlReport, CrawledTable};
 pub use error::{EngineError, Result};
 pub use meter::{Bill, Interrupt, format_bytes, format_dollars, parse_size};
 pub use result::{QueryResult, QueryStats, ResultKind, SessionTotals};

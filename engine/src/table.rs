@@ -63,7 +63,9 @@ impl ReadFormat {
     pub fn of(table: &Table) -> Result<Self> {
         let sd = &table.storage;
         let serde = &sd.serde.parameters;
-        let default_codec = match table.parameters.get(params::COMPRESSION_TYPE) {
+        // Parquet tables carry Glue's informational `compressionType` (snappy, ...); only text reads it.
+        let text_codec = matches!(sd.format, StorageFormat::Text | StorageFormat::Json);
+        let default_codec = match table.parameters.get(params::COMPRESSION_TYPE).filter(|_| text_codec) {
             None => Codec::None,
             Some(name) => Codec::parse(name).ok_or_else(|| {
                 EngineError::InvalidDdl(format!(

@@ -29,6 +29,7 @@ const PATH_LIMIT: usize = 500;
 
 /// The SQL words offered by Tab: what Athena users type, not every word sqlparser knows.
 const KEYWORDS: &[&str] = &[
+    "ADD",
     "ALL",
     "ALTER",
     "AND",
@@ -45,6 +46,7 @@ const KEYWORDS: &[&str] = &[
     "CAST",
     "CHECK",
     "CLUSTERED",
+    "COLUMNS",
     "COMMENT",
     "CREATE",
     "CROSS",
@@ -69,6 +71,7 @@ const KEYWORDS: &[&str] = &[
     "FALSE",
     "FIELDS",
     "FORMAT",
+    "FORMATTED",
     "FROM",
     "FULL",
     "GROUP",
@@ -93,6 +96,7 @@ const KEYWORDS: &[&str] = &[
     "LOCATION",
     "MATCHED",
     "MERGE",
+    "MSCK",
     "NOT",
     "NULL",
     "OF",
@@ -106,7 +110,10 @@ const KEYWORDS: &[&str] = &[
     "PARQUET",
     "PARTITION",
     "PARTITIONED",
+    "PARTITIONS",
     "PURGE",
+    "REPAIR",
+    "REPLACE",
     "RESTRICT",
     "RETAIN",
     "RIGHT",
@@ -138,6 +145,9 @@ const KEYWORDS: &[&str] = &[
     "VALUES",
     "VARCHAR",
     "VERSION",
+    "VERSIONS",
+    "VIEW",
+    "VIEWS",
     "WHEN",
     "WHERE",
     "WITH",
@@ -146,7 +156,20 @@ const KEYWORDS: &[&str] = &[
 
 /// Words after which a table name comes.
 const TABLE_CONTEXT: &[&str] = &[
-    "FROM", "JOIN", "INTO", "TABLE", "DESCRIBE", "UPDATE", "HISTORY", "OPTIMIZE", "VACUUM",
+    "FROM",
+    "JOIN",
+    "INTO",
+    "TABLE",
+    "DESCRIBE",
+    "UPDATE",
+    "HISTORY",
+    "OPTIMIZE",
+    "VACUUM",
+    "VIEW",
+    "PARTITIONS",
+    "TBLPROPERTIES",
+    "VERSIONS",
+    "FORMATTED",
 ];
 
 /// What Tab has read from the catalog since the last statement.

@@ -175,11 +175,7 @@ impl Kind {
                     .map(Kind::of_json)
                     .fold(Kind::Null, |acc, k| acc.merge(&k).unwrap_or(Kind::String)),
             )),
-            Value::Object(map) => Kind::Struct(
-                map.iter()
-                    .map(|(k, v)| (k.to_lowercase(), Kind::of_json(v)))
-                    .collect(),
-            ),
+            Value::Object(map) => Kind::Struct(map.iter().map(|(k, v)| (k.to_lowercase(), Kind::of_json(v))).collect()),
         }
     }
 }
@@ -275,10 +271,11 @@ fn decompress(head: &[u8], codec: Codec, whole_file: bool) -> Result<(String, bo
             out.extend_from_slice(head);
             Ok(0)
         }
-        Codec::Gzip => flate2::read::MultiGzDecoder::new(head).take(limit).read_to_end(&mut out),
+        Codec::Gzip => flate2::read::MultiGzDecoder::new(head)
+            .take(limit)
+            .read_to_end(&mut out),
         Codec::Bzip2 => bzip2::read::MultiBzDecoder::new(head).take(limit).read_to_end(&mut out),
-        Codec::Zstd => zstd::stream::read::Decoder::new(head)
-            .and_then(|d| d.take(limit).read_to_end(&mut out)),
+        Codec::Zstd => zstd::stream::read::Decoder::new(head).and_then(|d| d.take(limit).read_to_end(&mut out)),
         Codec::Xz => liblzma::read::XzDecoder::new_multi_decoder(head)
             .take(limit)
             .read_to_end(&mut out),
@@ -319,7 +316,8 @@ async fn sniff_parquet(
         .get_range(path, size - 8 - len..size - 8)
         .await
         .map_err(|e| format!("cannot read its footer ({e})"))?;
-    let metadata = ParquetMetaDataReader::decode_metadata(&footer).map_err(|e| bad(&format!("its footer is invalid ({e})")))?;
+    let metadata =
+        ParquetMetaDataReader::decode_metadata(&footer).map_err(|e| bad(&format!("its footer is invalid ({e})")))?;
     let file = metadata.file_metadata();
     let schema = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
         .map_err(|e| bad(&format!("its schema cannot be read ({e})")))?;
@@ -357,7 +355,11 @@ pub(crate) fn sniff_text(text: &str, complete: bool) -> Result<FileSchema, Strin
     if !complete && lines.len() > 1 {
         lines.pop();
     }
-    let lines: Vec<&str> = lines.into_iter().filter(|l| !l.trim().is_empty()).take(SAMPLE_ROWS + 1).collect();
+    let lines: Vec<&str> = lines
+        .into_iter()
+        .filter(|l| !l.trim().is_empty())
+        .take(SAMPLE_ROWS + 1)
+        .collect();
     let Some(first) = lines.first() else {
         return Err("it holds no data rows".into());
     };
@@ -371,11 +373,12 @@ fn sniff_json(lines: &[&str]) -> Result<FileSchema, String> {
     let mut columns: Vec<(String, Kind)> = Vec::new();
     let mut spellings = BTreeMap::new();
     for (i, line) in lines.iter().enumerate() {
-        let value: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| format!("line {} is not a JSON object ({e}); tarn reads one JSON object per line", i + 1))?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(format!("line {} is not a JSON object", i + 1));
-        };
+        let OrderedObject(map) = serde_json::from_str(line).map_err(|e| {
+            format!(
+                "line {} is not a JSON object ({e}); tarn reads one JSON object per line",
+                i + 1
+            )
+        })?;
         for (key, v) in &map {
             let name = key.to_lowercase();
             if &name != key {
@@ -396,6 +399,29 @@ fn sniff_json(lines: &[&str]) -> Result<FileSchema, String> {
         spellings,
         sampled_bytes: 0,
     })
+}
+
+/// A JSON object's members in file order (`serde_json::Value` sorts them), so columns keep the files' order.
+struct OrderedObject(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for OrderedObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OrderedObject, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
+                    members.push(member);
+                }
+                Ok(OrderedObject(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
 }
 
 /// Splits a line on `delimiter`, honouring double quotes when `quotes`.
@@ -476,7 +502,8 @@ fn is_name(field: &str) -> bool {
     !f.is_empty()
         && f.len() < 150
         && f.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && f.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '-' | '.'))
+        && f.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '-' | '.'))
 }
 
 /// A bare identifier: what a data value that "looks like a name" is.
@@ -500,10 +527,7 @@ fn is_header(first: &[String], data: &[Vec<String>]) -> bool {
         })
         .collect();
     // Glue's rule: a typed data column under a string header field.
-    if data_kinds
-        .iter()
-        .any(|k| !matches!(k, Kind::String | Kind::Null))
-    {
+    if data_kinds.iter().any(|k| !matches!(k, Kind::String | Kind::Null)) {
         return true;
     }
     // All strings: the header's values must not recur in their column, and the data must not look like names.
@@ -551,7 +575,9 @@ mod tests {
 
     #[test]
     fn delimiters_headers_and_types() -> Result<(), String> {
-        let s = csv("id|amount|day|seen|zip|ok\n1|19.99|2024-01-01|2024-01-01 10:00:00|02134|true\n2|5.5|2024-01-02|2024-01-02 11:00:00.123|10001|false\n")?;
+        let s = csv(
+            "id|amount|day|seen|zip|ok\n1|19.99|2024-01-01|2024-01-01 10:00:00|02134|true\n2|5.5|2024-01-02|2024-01-02 11:00:00.123|10001|false\n",
+        )?;
         assert_eq!(
             s.format,
             Format::Csv {
@@ -574,13 +600,21 @@ mod tests {
         let tab = csv("a\tb\n1\t2.5e3\n")?;
         assert_eq!(types(&tab)[1].1, "double");
         let ctrl_a = csv("x\u{1}y\u{1}z\n1\u{1}2\u{1}3\n")?;
-        assert!(matches!(ctrl_a.format, Format::Csv { delimiter: '\u{1}', header: true, .. }));
+        assert!(matches!(
+            ctrl_a.format,
+            Format::Csv {
+                delimiter: '\u{1}',
+                header: true,
+                ..
+            }
+        ));
         Ok(())
     }
 
     #[test]
     fn all_string_csv_header_is_found_where_glue_misses_it() -> Result<(), String> {
-        let with_header = csv("customer_id,email,city\nC-0001,ana@example.com,Sao Paulo\nC-0002,bo@example.com,Lima\n")?;
+        let with_header =
+            csv("customer_id,email,city\nC-0001,ana@example.com,Sao Paulo\nC-0002,bo@example.com,Lima\n")?;
         assert!(matches!(with_header.format, Format::Csv { header: true, .. }));
         assert_eq!(with_header.columns[1].0, "email");
         // Name-like data: no header, generic names, the first row is data.
@@ -595,7 +629,10 @@ mod tests {
 
     #[test]
     fn json_lines_and_nesting() -> Result<(), String> {
-        let s = sniff_text("{\"Id\": 1, \"tags\": [\"a\"], \"geo\": {\"lat\": 1.5}}\n{\"Id\": 2, \"extra\": null}\n", true)?;
+        let s = sniff_text(
+            "{\"Id\": 1, \"tags\": [\"a\"], \"geo\": {\"lat\": 1.5}}\n{\"Id\": 2, \"extra\": null}\n",
+            true,
+        )?;
         assert_eq!(s.format, Format::Json);
         assert_eq!(
             types(&s),
@@ -626,6 +663,8 @@ mod tests {
         let e = csv("just one column\nanother\n").err().unwrap_or_default();
         assert!(e.contains("no delimiter"), "{e}");
         let e = sniff_text("{\"a\": 1}\n{broken\n", true).err().unwrap_or_default();
+        assert!(e.contains("line 2 is not a JSON object"), "{e}");
+        let e = sniff_text("{\"a\": 1}\n[1, 2]\n", true).err().unwrap_or_default();
         assert!(e.contains("line 2 is not a JSON object"), "{e}");
     }
 }
