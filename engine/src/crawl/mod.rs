@@ -210,7 +210,7 @@ impl Session {
         let root_name = options
             .table
             .clone()
-            .unwrap_or_else(|| table_name(root.prefix.parts().last().map(|p| root.raw_name(p.as_ref())).as_deref()));
+            .unwrap_or_else(|| table_name(root.prefix.filename().map(|p| root.raw_name(p)).as_deref()));
         for delta in &delta_roots {
             let name = match (delta.last(), &options.table) {
                 (_, Some(t)) if delta.is_empty() => t.clone(),

@@ -57,7 +57,7 @@ impl Kind {
             Kind::Bigint => "bigint".into(),
             Kind::Decimal { int_digits, scale } => {
                 // Room for larger values than the sample's, within a 64-bit decimal where possible.
-                let precision = (int_digits + scale).max(18).min(38);
+                let precision = (int_digits + scale).clamp(18, 38);
                 format!("decimal({precision},{scale})")
             }
             Kind::Double => "double".into(),
