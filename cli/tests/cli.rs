@@ -1570,3 +1570,43 @@ fn views_and_partitions_are_shared_by_processes() -> TestResult {
     assert!(err.contains("table 'default.per_day' does not exist"), "{err}");
     Ok(())
 }
+
+#[test]
+fn crawl_works_the_same_on_s3() -> TestResult {
+    let server = S3Server::start()?;
+    server.create_bucket("lake")?;
+    let scratch_wh = tempfile::tempdir()?;
+    let data = tempfile::tempdir()?;
+    let landing = data.path().join("landing");
+    landing_zone(&Tarn::local(scratch_wh.path()), &landing)?;
+    server.upload_dir(&landing, "lake", "landing")?;
+    let tarn = Tarn::s3("s3://lake/warehouse/", &server);
+    let out = tarn.ok(&["crawl", "s3://lake/landing/", "--database", "raw"])?.stdout;
+    let summary: Vec<String> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "raw.customers parquet gzip 2 columns created",
+            "raw.events json gzip 7 columns partitions: year, month, day (2) created",
+            "raw.ledger delta 2 columns created",
+            "raw.orders csv gzip delim='|' header 5 columns partitions: dt (3) created",
+            "raw.people csv delim=',' header 3 columns created",
+            "note: created database raw",
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        tarn.value("SELECT count(*) FROM raw.orders WHERE dt = '2024-01-03'")?,
+        "300"
+    );
+    assert_eq!(tarn.value("SELECT count(*) FROM raw.customers")?, "1234");
+    assert_eq!(tarn.value("SELECT sum(amount) FROM raw.ledger")?, "5852");
+    assert_eq!(tarn.value("SELECT count(*) FROM raw.people")?, "25");
+    let again = tarn.ok(&["crawl", "s3://lake/landing/", "--database", "raw"])?.stdout;
+    assert_eq!(again.lines().filter(|l| l.ends_with("unchanged")).count(), 5, "{again}");
+    Ok(())
+}
