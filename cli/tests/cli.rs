@@ -1500,6 +1500,14 @@ fn crawl_splits_incompatible_unnamed_folders_and_merges_compatible_ones() -> Tes
     std::fs::create_dir_all(root.join("mixed/b"))?;
     std::fs::write(root.join("mixed/a/x.csv"), "id,name\n1,x\n")?;
     std::fs::write(root.join("mixed/b/y.json"), "{\"k\": true, \"v\": 2.5}\n")?;
+    // Hive partitions whose files disagree on a type: one table, the column a string, the conflict named.
+    for (k, value) in [("1", "7"), ("2", "true")] {
+        std::fs::create_dir_all(root.join(format!("typed/k={k}")))?;
+        std::fs::write(
+            root.join(format!("typed/k={k}/f.json")),
+            format!("{{\"v\": {value}, \"User.Name\": \"u{k}\"}}\n"),
+        )?;
+    }
     let tarn = Tarn::local(wh.path());
     let out = tarn.ok(&["crawl", &dir_url(&root), "--database", "logs"])?.stdout;
     assert!(
@@ -1517,6 +1525,18 @@ fn crawl_splits_incompatible_unnamed_folders_and_merges_compatible_ones() -> Tes
     );
     assert_eq!(tarn.value("SELECT status FROM logs.web WHERE path = '/b26'")?, "404");
     assert_eq!(tarn.value("SELECT count(*) FROM logs.mixed_b WHERE k")?, "1");
+    assert!(
+        out.contains(
+            "note: logs.typed: column 'v' is bigint in typed/k=1/f.json but boolean in typed/k=2/f.json; it is \
+             registered as string; tarn reads JSON numbers and booleans in a string column as an error naming the \
+             file"
+        ),
+        "{out}"
+    );
+    let err = tarn.fails(&["-c", "SELECT v FROM logs.typed WHERE k = '2'"])?;
+    assert!(err.contains("typed/k=2/f.json: not valid JSON lines"), "{err}");
+    // A key that is not a column name is read through its OpenX mapping.
+    assert_eq!(tarn.value("SELECT user_name FROM logs.typed WHERE k = '1'")?, "u1");
 
     // Bad input: one clear error, nothing registered.
     let empty = data.path().join("empty");

@@ -568,7 +568,7 @@ impl Session {
         if let Some(text) = &table.view_text {
             rows.push(field("View Original Text", text.clone()));
         }
-        if !table.is_view() {
+        if !table.is_view() && !crate::delta::is_delta(&table) {
             let partitions = self.catalog.partitions(&table).await?.partitions;
             if !table.partition_keys.is_empty() {
                 rows.push(field(

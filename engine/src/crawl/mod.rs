@@ -238,7 +238,7 @@ impl Session {
         let mut seen = HashSet::new();
         let mut queue: Vec<Candidate> = candidates;
         while let Some(candidate) = queue.pop() {
-            let existing = self.catalog.get_table(&database, &candidate.name).await.ok().flatten();
+            let existing = self.catalog.get_table(&database, &candidate.name).await?;
             let registered: HashSet<Vec<String>> = match &existing {
                 Some(t) if !t.is_view() && !t.partition_keys.is_empty() => self
                     .catalog
@@ -296,10 +296,30 @@ impl Session {
                 ));
                 continue;
             }
-            let table = self
-                .register_crawled(&root, &database, &candidate, &shape, existing, &options)
-                .await?;
-            report.tables.push(table);
+            match self
+                .register_crawled(
+                    &root,
+                    &database,
+                    &candidate,
+                    &shape,
+                    existing,
+                    &options,
+                    &mut report.notes,
+                )
+                .await
+            {
+                Ok(table) => report.tables.push(table),
+                // A folder whose files cannot make a readable table is reported; the other tables still register.
+                Err(
+                    e @ (EngineError::InvalidDdl(_)
+                    | EngineError::Catalog(tarn_catalog::CatalogError::InvalidName { .. })),
+                ) => {
+                    report
+                        .notes
+                        .push(format!("no table for {}: {e}", folder_url(&root, &candidate.folder)));
+                }
+                Err(e) => return Err(e),
+            }
         }
 
         if options.delete_missing {
@@ -385,6 +405,7 @@ impl Session {
         shape: &Shape,
         existing: Option<Table>,
         options: &CrawlOptions,
+        notes: &mut Vec<String>,
     ) -> Result<CrawledTable> {
         let location = folder_url(root, &candidate.folder);
         let table_location = Location::parse(&location)?;
@@ -443,7 +464,33 @@ impl Session {
             ));
             return Ok(crawled);
         }
-        // Re-crawl: add what is new, keep everything else as it is.
+        // Re-crawl: add what is new, keep everything else as it is, and say what differs.
+        if (existing.storage.format, &existing.storage.serde.library)
+            != (table.storage.format, &table.storage.serde.library)
+            || existing.storage.serde.parameters.get(serde_params::FIELD_DELIM)
+                != table.storage.serde.parameters.get(serde_params::FIELD_DELIM)
+        {
+            notes.push(format!(
+                "{}: the files now read as {}, but the table was registered differently; it was not changed (DROP TABLE \
+                 it and crawl again to re-register it)",
+                existing.qualified_name(),
+                summary(shape)
+            ));
+        }
+        for column in &table.storage.columns {
+            if let Some(old) = existing.storage.columns.iter().find(|c| c.name == column.name)
+                && old.data_type != column.data_type
+            {
+                notes.push(format!(
+                    "{}: column '{}' is registered as {} and the sampled files now look like {}; it was kept as {}",
+                    existing.qualified_name(),
+                    column.name,
+                    old.data_type,
+                    column.data_type,
+                    old.data_type
+                ));
+            }
+        }
         let mut updated = existing.clone();
         let known: HashSet<String> = existing.all_columns().map(|c| c.name.clone()).collect();
         let new_columns: Vec<Column> = table
@@ -729,8 +776,15 @@ fn merge(schemas: &[(String, FileSchema)]) -> (Shape, Vec<String>) {
                 Some((_, existing, from)) => match existing.merge(kind) {
                     Some(k) => *existing = k,
                     None => {
+                        // arrow's JSON decoder does not turn a JSON number or boolean into text, so such files
+                        // fail to read (naming the file) until their values are quoted; say so now.
+                        let caveat = if schema.format == Format::Json {
+                            "; tarn reads JSON numbers and booleans in a string column as an error naming the file"
+                        } else {
+                            ""
+                        };
                         conflicts.push(format!(
-                            "column '{name}' is {} in {from} but {} in {file}; it is registered as string",
+                            "column '{name}' is {} in {from} but {} in {file}; it is registered as string{caveat}",
                             existing.hive(),
                             kind.hive()
                         ));

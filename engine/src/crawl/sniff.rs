@@ -380,7 +380,7 @@ fn sniff_json(lines: &[&str]) -> Result<FileSchema, String> {
             )
         })?;
         for (key, v) in &map {
-            let name = key.to_lowercase();
+            let name = column_name(key);
             if &name != key {
                 spellings.entry(name.clone()).or_insert_with(|| key.clone());
             }
@@ -538,16 +538,23 @@ fn is_header(first: &[String], data: &[Vec<String>]) -> bool {
     !recurs && columns_with_non_names * 2 >= first.len()
 }
 
-/// Header fields as column names: lower-cased, other characters as `_`, duplicates numbered.
+/// A column name for a header field or JSON key: lower-cased, characters other than letters, digits and `_` as
+/// `_` (a JSON key keeps its spelling through OpenX's `mapping.<column>`).
+fn column_name(text: &str) -> String {
+    let name: String = text
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .collect();
+    if name.is_empty() { "_col".into() } else { name }
+}
+
+/// Header fields as column names, duplicates numbered.
 fn column_names(header: &[String]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for field in header {
-        let mut name: String = field
-            .trim()
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
-            .collect();
+        let mut name = column_name(field);
         if names.contains(&name) {
             let base = name.clone();
             let mut n = 2;
@@ -630,7 +637,7 @@ mod tests {
     #[test]
     fn json_lines_and_nesting() -> Result<(), String> {
         let s = sniff_text(
-            "{\"Id\": 1, \"tags\": [\"a\"], \"geo\": {\"lat\": 1.5}}\n{\"Id\": 2, \"extra\": null}\n",
+            "{\"Id\": 1, \"tags\": [\"a\"], \"geo\": {\"lat\": 1.5}}\n{\"Id\": 2, \"extra\": null, \"user.name\": \"x\"}\n",
             true,
         )?;
         assert_eq!(s.format, Format::Json);
@@ -640,10 +647,12 @@ mod tests {
                 ("id".into(), "bigint".into()),
                 ("tags".into(), "array<string>".into()),
                 ("geo".into(), "struct<lat:double>".into()),
-                ("extra".into(), "string".into())
+                ("extra".into(), "string".into()),
+                ("user_name".into(), "string".into())
             ]
         );
         assert_eq!(s.spellings.get("id").map(String::as_str), Some("Id"));
+        assert_eq!(s.spellings.get("user_name").map(String::as_str), Some("user.name"));
         Ok(())
     }
 
