@@ -291,12 +291,16 @@ impl Catalog {
             }
         }
         let mut tables: Vec<Table> = futures::stream::iter(newest.into_values())
-            .map(|(version, path)| async move {
-                let entry: Entry<Table> = self.read(&path).await?;
-                Ok::<_, CatalogError>(match entry.state {
-                    EntryState::Live(table) => Some(Table { version, ..table }),
-                    EntryState::Dropped => None,
-                })
+            .map(|(version, path)| {
+                // Owned, so the future is `Send` whatever the caller's lifetimes.
+                let this = self.clone();
+                async move {
+                    let entry: Entry<Table> = this.read(&path).await?;
+                    Ok::<_, CatalogError>(match entry.state {
+                        EntryState::Live(table) => Some(Table { version, ..table }),
+                        EntryState::Dropped => None,
+                    })
+                }
             })
             .buffer_unordered(FETCH_CONCURRENCY)
             .try_filter_map(|t| async move { Ok(t) })

@@ -24,7 +24,7 @@ pub mod write;
 
 pub use crawl::{CrawlAction, CrawlOptions, CrawlReport, CrawledTable};
 pub use error::{EngineError, Result};
-pub use meter::{Bill, Interrupt, format_bytes, format_dollars, parse_size};
+pub use meter::{Bill, Interrupt, format_bytes, format_count, format_dollars, parse_size};
 pub use result::{QueryResult, QueryStats, ResultKind, SessionTotals};
 pub use session::{CATALOG_NAME, MAX_SCAN_SETTING, Session, SessionOptions};
 pub use sql::{SqlStatement, ends_with_terminator, split_statements, writes_data};

@@ -346,6 +346,19 @@ pub fn format_bytes(bytes: u64) -> String {
     format!("{value:.2} {}", UNITS[unit])
 }
 
+/// `1204` → `1,204`.
+pub fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Parses `10GB`, `1.5 MB`, `500kb`, `1048576` (bytes). Units are 1024-based, like [`format_bytes`].
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
@@ -387,6 +400,13 @@ mod tests {
         let csv = Bill::for_scan((30.85 * (1u64 << 30) as f64) as u64);
         assert_eq!(format_dollars(csv.dollars), "$0.1506");
         assert_eq!(format_dollars(Bill::for_scan(0).dollars), "$0.00004768");
+    }
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        assert_eq!(format_count(1204), "1,204");
+        assert_eq!(format_count(12), "12");
+        assert_eq!(format_count(1_000_000), "1,000,000");
     }
 
     #[test]

@@ -432,6 +432,22 @@ impl Session {
             Command::DropView { name, if_exists } => self.drop_view(&name, if_exists, started).await,
             Command::ShowViews { database, pattern } => self.show_views(database, pattern.as_deref(), started).await,
             Command::ShowCreateView { name } => self.show_create_view(&name, started).await,
+            Command::Crawl {
+                url,
+                database,
+                table,
+                delete_missing,
+                dry_run,
+            } => {
+                let options = crate::CrawlOptions {
+                    database: database.unwrap_or_else(|| self.database.clone()),
+                    table,
+                    dry_run,
+                    delete_missing,
+                };
+                let report = Box::pin(self.crawl(&url, options)).await?;
+                crate::crawl::report_result(&report, started, totals)
+            }
             Command::ShowCreateTable { table } => {
                 let def = self.table(&table).await?;
                 let ddl = match (&def.view_text, def.is_view()) {
@@ -771,7 +787,7 @@ impl Session {
                         def.qualified_name()
                     )));
                 }
-                let (provider, view_locations) = Box::pin(self.view_provider(&def, views)).await?;
+                let (provider, view_locations) = self.view_provider(&def, views).await?;
                 locations.extend(view_locations);
                 schemas.entry(db).or_default().insert(reference_name, provider);
                 continue;

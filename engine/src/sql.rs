@@ -381,6 +381,14 @@ pub enum Command {
     ShowCreateView {
         name: QualifiedName,
     },
+    /// `CRAWL 'url' [INTO db] [AS table] [DELETE MISSING] [DRY RUN]`: `tarn crawl` as a statement.
+    Crawl {
+        url: String,
+        database: Option<String>,
+        table: Option<String>,
+        delete_missing: bool,
+        dry_run: bool,
+    },
     /// Queries and everything else DataFusion runs (SELECT, WITH, VALUES, EXPLAIN, ...).
     DataFusion(Box<DFStatement>),
 }
@@ -448,6 +456,7 @@ pub fn parse_command(sql: &str) -> Result<Command> {
             "it writes files outside the catalog; use UNLOAD (SELECT ...) TO '...' WITH (format = ...)",
         )),
         ["MSCK", ..] => parse_msck(sql),
+        ["CRAWL", ..] => parse_crawl(sql),
         ["ALTER", ..] => parse_alter_table(sql),
         ["SHOW", "PARTITIONS", ..] => {
             parse_show_on_table(sql, &["PARTITIONS"], |table| Command::ShowPartitions { table })
@@ -878,6 +887,25 @@ fn parse_describe(sql: &str) -> Result<Command> {
         Command::DescribeFormatted { table }
     } else {
         Command::Describe { table }
+    })
+}
+
+fn parse_crawl(sql: &str) -> Result<Command> {
+    let dialect = GenericDialect {};
+    let mut d = Ddl::new(&dialect, sql)?;
+    d.expect("CRAWL")?;
+    let url = d.string()?;
+    let database = if d.eat("INTO") { Some(d.name()?) } else { None };
+    let table = if d.eat("AS") { Some(d.name()?) } else { None };
+    let delete_missing = d.clause(&["DELETE", "MISSING"])?;
+    let dry_run = d.clause(&["DRY", "RUN"])?;
+    d.end()?;
+    Ok(Command::Crawl {
+        url,
+        database,
+        table,
+        delete_missing,
+        dry_run,
     })
 }
 

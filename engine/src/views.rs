@@ -13,6 +13,7 @@ use datafusion::datasource::TableProvider;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
+use futures::future::BoxFuture;
 use tarn_catalog::{CatalogError, Column, Table};
 
 use crate::error::{EngineError, Result, from_datafusion};
@@ -21,6 +22,9 @@ use crate::session::{Session, athena_pattern, string_batch, string_schema, unqua
 use crate::sql::{QualifiedName, parse_datafusion_statement};
 use crate::storage::Location;
 use crate::types::arrow_to_hive;
+
+/// What a query sees for a view, and the locations of the tables under it.
+pub(crate) type ExpandedView = (Arc<dyn TableProvider>, Vec<Location>);
 
 /// The table parameter holding the database a view's unqualified names refer to.
 const VIEW_DATABASE: &str = "tarn.view.database";
@@ -151,11 +155,18 @@ impl Session {
     }
 
     /// The provider a query sees for `view`, and the locations of the tables under it.
-    pub(crate) async fn view_provider(
-        &self,
-        view: &Table,
-        expanding: &[String],
-    ) -> Result<(Arc<dyn TableProvider>, Vec<Location>)> {
+    ///
+    /// Boxed: expanding a view plans its body against a snapshot, which may expand views again, and a recursive
+    /// future needs a known size.
+    pub(crate) fn view_provider<'a>(
+        &'a self,
+        view: &'a Table,
+        expanding: &'a [String],
+    ) -> BoxFuture<'a, Result<ExpandedView>> {
+        Box::pin(self.expand_view(view, expanding))
+    }
+
+    async fn expand_view(&self, view: &Table, expanding: &[String]) -> Result<ExpandedView> {
         let name = view.qualified_name();
         let text = view.view_text.clone().unwrap_or_default();
         let context = view

@@ -396,3 +396,43 @@ async fn views_persist_across_sessions_and_go_stale_when_their_tables_change() -
     assert_eq!(views, [["big_count"]]);
     Ok(())
 }
+
+#[tokio::test]
+async fn crawl_is_a_statement_too() -> TestResult {
+    let wh = tempdir()?;
+    let data = tempdir()?;
+    let root = data.path().join("sales");
+    write_csv(&root.join("region=eu"), 0..4)?;
+    write_csv(&root.join("region=us"), 10..13)?;
+    let mut s = open(&wh.path().display().to_string()).await?;
+    let sql = format!("CRAWL '{}' INTO raw AS sales DRY RUN", dir_url(&root));
+    let mut dry = s.execute(&sql).await?;
+    let notices = dry.notices().to_vec();
+    let mut batches = Vec::new();
+    while let Some(batch) = dry.next_batch().await {
+        batches.push(batch?);
+    }
+    assert_eq!(
+        rows(&batches)?,
+        [["raw.sales", "csv delim='|'", "3", "region (2)", "would create"]]
+    );
+    assert!(
+        notices[0].starts_with("dry run: crawled 1 table from 2 files"),
+        "{notices:?}"
+    );
+    assert!(
+        s.catalog().get_database("raw").await?.is_none(),
+        "a dry run writes nothing"
+    );
+
+    let (created, _) = run(&mut s, &format!("CRAWL '{}' INTO raw AS sales", dir_url(&root))).await?;
+    assert_eq!(created[0][4], "created");
+    // No header in these files: generic names, as Glue gives them.
+    assert_eq!(
+        scalar(&mut s, "SELECT sum(col0) FROM raw.sales WHERE region = 'us'").await?,
+        "33"
+    );
+    let (again, _) = run(&mut s, &format!("CRAWL '{}' INTO raw AS sales", dir_url(&root))).await?;
+    assert_eq!(again[0][4], "unchanged");
+    Ok(())
+}
