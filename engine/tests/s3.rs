@@ -243,3 +243,62 @@ async fn ctas_insert_and_unload_on_s3() -> TestResult {
     assert!(err.contains("already holds data"), "{err}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_partitions_on_s3_list_only_what_a_query_needs() -> TestResult {
+    let server = S3Server::start()?;
+    server.create_bucket("lake")?;
+    for p in 0..200 {
+        server.put_object(
+            "lake",
+            &format!("events/p={p:03}/part-0.csv"),
+            format!("{p}|a\n{p}|b\n").as_bytes(),
+        )?;
+    }
+    // A value that needs Hive escaping, written as Hive writes it.
+    server.put_object("lake", "events/p=a%3Ab/part-0.csv", b"7|x\n")?;
+    let mut s = open_s3("s3://lake/warehouse/", &server).await?;
+    let created = s
+        .execute(
+            "CREATE EXTERNAL TABLE events (id int, tag string) PARTITIONED BY (p string) \
+             ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION 's3://lake/events/'",
+        )
+        .await?;
+    let message = created.message().unwrap_or_default();
+    assert!(
+        message.ends_with("201 partitions registered) over s3://lake/events/"),
+        "{message}"
+    );
+    let (rows, stats) = run(&mut s, "SELECT count(*) FROM events WHERE p = '123'").await?;
+    assert_eq!(rows, [["2"]]);
+    assert_eq!(stats.listed, ["events/p=123"], "one LIST, of that partition's folder");
+    assert_eq!(scalar(&mut s, "SELECT id FROM events WHERE p = 'a:b'").await?, "7");
+
+    server.put_object("lake", "events/p=200/part-0.csv", b"200|new\n")?;
+    let repaired = s.execute("MSCK REPAIR TABLE events").await?;
+    assert_eq!(
+        repaired.message(),
+        Some("default.events: added 1 partition (p=200); 202 registered")
+    );
+    run(
+        &mut s,
+        "ALTER TABLE events ADD PARTITION (p = 'elsewhere') LOCATION 's3://lake/other/place/'",
+    )
+    .await?;
+    server.put_object("lake", "other/place/f.csv", b"1|z\n2|z\n3|z\n")?;
+    assert_eq!(
+        scalar(&mut s, "SELECT count(*) FROM events WHERE p = 'elsewhere'").await?,
+        "3"
+    );
+    let e = s
+        .execute("ALTER TABLE events ADD PARTITION (p = 'x') LOCATION 's3://another-bucket/x/'")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("a partition must be in the table's bucket (s3://lake/)"),
+        "{e}"
+    );
+    Ok(())
+}
