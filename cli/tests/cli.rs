@@ -1514,6 +1514,12 @@ fn crawl_splits_incompatible_unnamed_folders_and_merges_compatible_ones() -> Tes
         out.contains("partitions: partition_0, partition_1, partition_2 (2)"),
         "{out}"
     );
+    assert!(
+        out.contains(
+            "note: logs.web: folders without key=value names became partitions partition_0, partition_1, partition_2"
+        ),
+        "{out}"
+    );
     assert!(out.contains("logs.mixed_a ") && out.contains("logs.mixed_b "), "{out}");
     assert!(
         out.contains("note: ") && out.contains("sub-folders became separate tables"),

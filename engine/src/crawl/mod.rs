@@ -397,6 +397,20 @@ impl Session {
                 queue.extend(split(&candidate, &tree));
                 continue;
             }
+            let unnamed: Vec<&str> = candidate
+                .partition_keys
+                .iter()
+                .filter(|k| k.starts_with("partition_"))
+                .map(String::as_str)
+                .collect();
+            if !unnamed.is_empty() {
+                report.notes.push(format!(
+                    "{database}.{}: folders without key=value names became partitions {} (their sampled files agree \
+                     on format and columns)",
+                    candidate.name,
+                    unnamed.join(", ")
+                ));
+            }
             let (shape, conflicts) = merge(&schemas);
             for conflict in conflicts {
                 report.notes.push(format!("{database}.{}: {conflict}", candidate.name));
