@@ -18,6 +18,7 @@ mod sql;
 pub mod storage;
 mod table;
 mod text_source;
+mod trino;
 mod types;
 mod views;
 pub mod write;

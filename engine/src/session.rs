@@ -123,6 +123,8 @@ impl Session {
             // on tarn's session and its metered stores.
             .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
             .build();
+        let mut state = state;
+        crate::trino::register(&mut state).map_err(from_datafusion)?;
         let interrupt = Arc::new(Interrupt::default());
         let mut session = Self {
             state,

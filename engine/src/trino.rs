@@ -1,0 +1,358 @@
+//! Trino's (Athena engine v3's) functions where DataFusion lacks them or gives the same name another meaning.
+//!
+//! Each function here is a UDF whose `simplify` rewrites the call into DataFusion built-ins before execution, so the
+//! semantics come from expressions DataFusion already evaluates (and optimises): `year(x)` becomes
+//! `CAST(date_part('year', x) AS BIGINT)`, `if(c, a, b)` a `CASE` that evaluates only the branch it takes. The
+//! built-ins are referenced directly, not by name, because some of these UDFs replace a built-in of the same name.
+//! Trino's documented behaviour for each, with the examples used, is in `engine/tests/trino/*.slt`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::execution::FunctionRegistry;
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::type_coercion::binary::type_union_resolution;
+use datafusion::logical_expr::{
+    AggregateUDF, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, cast, lit,
+    when,
+};
+
+/// Registers tarn's Trino functions on `state`, replacing same-named DataFusion built-ins.
+pub(crate) fn register(state: &mut SessionState) -> Result<()> {
+    // DataFusion registers `element_at` as an alias of `map_extract`. Per-query states are rebuilt from the
+    // registry's values, where an alias and a function of the same name would win in random order, so the alias
+    // goes: `map_extract` stays, without it.
+    state.deregister_udf("map_extract")?;
+    state.register_udf(Arc::new(ScalarUDF::new_from_impl(Unaliased(
+        datafusion::functions_nested::map_extract::map_extract_udf(),
+    ))))?;
+    let parts: [(&str, &str); 10] = [
+        ("year", "year"),
+        ("quarter", "quarter"),
+        ("month", "month"),
+        ("week", "week"),
+        ("day", "day"),
+        ("day_of_week", "isodow"),
+        ("day_of_year", "doy"),
+        ("hour", "hour"),
+        ("minute", "minute"),
+        ("second", "second"),
+    ];
+    for (name, part) in parts {
+        state.register_udf(Arc::new(ScalarUDF::new_from_impl(Rewrite::new(
+            name,
+            Kind::DatePart(part),
+        ))))?;
+    }
+    for (name, kind) in [
+        ("dow", Kind::DatePart("isodow")),
+        ("doy", Kind::DatePart("doy")),
+        ("if", Kind::If),
+        ("cardinality", Kind::Cardinality),
+        ("to_unixtime", Kind::ToUnixtime),
+        ("from_unixtime", Kind::FromUnixtime),
+        ("regexp_replace", Kind::RegexpReplace),
+        ("regexp_extract", Kind::RegexpExtract),
+        ("split_part", Kind::SplitPart),
+        ("split", Kind::Split),
+        ("element_at", Kind::ElementAt),
+        ("contains", Kind::Contains),
+    ] {
+        state.register_udf(Arc::new(ScalarUDF::new_from_impl(Rewrite::new(name, kind))))?;
+    }
+    let any_value = datafusion::functions_aggregate::any_value::any_value_udaf();
+    state.register_udaf(Arc::new(AggregateUDF::clone(&any_value).with_aliases(["arbitrary"])))?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    /// `date_part(part, x)` as a bigint.
+    DatePart(&'static str),
+    If,
+    Cardinality,
+    ToUnixtime,
+    FromUnixtime,
+    RegexpReplace,
+    RegexpExtract,
+    SplitPart,
+    Split,
+    ElementAt,
+    Contains,
+}
+
+/// A Trino function rewritten into DataFusion expressions.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Rewrite {
+    name: &'static str,
+    kind: Kind,
+    signature: Signature,
+}
+
+impl Rewrite {
+    fn new(name: &'static str, kind: Kind) -> Self {
+        Self {
+            name,
+            kind,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+fn call(udf: Arc<ScalarUDF>, args: Vec<Expr>) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(udf, args))
+}
+
+fn is_list(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _)
+    )
+}
+
+fn utf8(t: &DataType) -> DataType {
+    match t {
+        DataType::LargeUtf8 | DataType::Utf8View => t.clone(),
+        _ => DataType::Utf8,
+    }
+}
+
+impl ScalarUDFImpl for Rewrite {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// Argument counts and the types the arguments are cast to before the rewrite.
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let n = args.len();
+        let arity = |ok: bool, expected: &str| -> Result<()> {
+            if ok {
+                Ok(())
+            } else {
+                plan_err!("{}() takes {expected} argument(s), got {n}", self.name)
+            }
+        };
+        match self.kind {
+            Kind::DatePart(_) => {
+                arity(n == 1, "1")?;
+                Ok(vec![match &args[0] {
+                    DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _) => args[0].clone(),
+                    DataType::Null => DataType::Timestamp(TimeUnit::Millisecond, None),
+                    // Trino takes only dates and timestamps; a string literal is cast as Trino's literals are.
+                    _ => DataType::Timestamp(TimeUnit::Millisecond, None),
+                }])
+            }
+            Kind::If => {
+                arity(n == 2 || n == 3, "2 or 3")?;
+                let result = if_type(args);
+                Ok(std::iter::once(DataType::Boolean)
+                    .chain(std::iter::repeat_n(result, n - 1))
+                    .collect())
+            }
+            Kind::Cardinality => {
+                arity(n == 1, "1")?;
+                Ok(args.to_vec())
+            }
+            Kind::ToUnixtime => {
+                arity(n == 1, "1")?;
+                Ok(vec![match &args[0] {
+                    DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+                    _ => DataType::Timestamp(TimeUnit::Microsecond, None),
+                }])
+            }
+            Kind::FromUnixtime => {
+                arity(n == 1, "1")?;
+                Ok(vec![DataType::Float64])
+            }
+            Kind::RegexpReplace => {
+                arity(n == 2 || n == 3, "2 or 3")?;
+                Ok(args.iter().map(utf8).collect())
+            }
+            Kind::RegexpExtract => {
+                arity(n == 2 || n == 3, "2 or 3")?;
+                // One string type for text and pattern: regexp_match refuses Utf8View with Utf8.
+                let mut types = vec![DataType::Utf8, DataType::Utf8];
+                if n == 3 {
+                    types.push(DataType::Int64);
+                }
+                Ok(types)
+            }
+            Kind::SplitPart => {
+                arity(n == 3, "3")?;
+                Ok(vec![utf8(&args[0]), utf8(&args[1]), DataType::Int64])
+            }
+            Kind::Split => {
+                arity(n == 2, "2")?;
+                Ok(vec![utf8(&args[0]), utf8(&args[1])])
+            }
+            Kind::ElementAt => {
+                arity(n == 2, "2")?;
+                if is_list(&args[0]) {
+                    Ok(vec![args[0].clone(), DataType::Int64])
+                } else {
+                    Ok(args.to_vec())
+                }
+            }
+            Kind::Contains => {
+                arity(n == 2, "2")?;
+                Ok(args.to_vec())
+            }
+        }
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(match self.kind {
+            Kind::DatePart(_) | Kind::Cardinality => DataType::Int64,
+            Kind::If => if_type(args),
+            Kind::ToUnixtime => DataType::Float64,
+            Kind::FromUnixtime => DataType::Timestamp(TimeUnit::Millisecond, None),
+            Kind::RegexpExtract => DataType::Utf8,
+            Kind::RegexpReplace | Kind::SplitPart => utf8(&args[0]),
+            Kind::Split => DataType::new_list(utf8(&args[0]), true),
+            Kind::ElementAt => match &args[0] {
+                DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => f.data_type().clone(),
+                DataType::Map(entries, _) => match entries.data_type() {
+                    DataType::Struct(fields) if fields.len() == 2 => fields[1].data_type().clone(),
+                    other => return plan_err!("element_at: unexpected map entries {other}"),
+                },
+                other => return plan_err!("element_at() takes an array or a map, not {other}"),
+            },
+            Kind::Contains => DataType::Boolean,
+        })
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        exec_err!(
+            "{}() is rewritten into other functions before it runs; this is a tarn bug",
+            self.name
+        )
+    }
+
+    fn simplify(&self, mut args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        use datafusion::functions as f;
+        use datafusion::functions_nested as nested;
+        let expr = match self.kind {
+            Kind::DatePart(part) => cast(
+                call(f::datetime::date_part(), vec![lit(part), args.remove(0)]),
+                DataType::Int64,
+            ),
+            Kind::If => {
+                let condition = args.remove(0);
+                let then = args.remove(0);
+                let otherwise = match args.pop() {
+                    Some(e) => e,
+                    None => lit(ScalarValue::try_from(info.get_data_type(&then)?)?),
+                };
+                when(condition, then).otherwise(otherwise)?
+            }
+            Kind::Cardinality => cast(call(nested::cardinality::cardinality_udf(), args), DataType::Int64),
+            Kind::ToUnixtime => {
+                let micros = cast(args.remove(0), DataType::Int64);
+                cast(micros, DataType::Float64) / lit(1_000_000.0)
+            }
+            Kind::FromUnixtime => {
+                let millis = cast(args.remove(0) * lit(1000.0), DataType::Int64);
+                cast(millis, DataType::Timestamp(TimeUnit::Millisecond, None))
+            }
+            Kind::RegexpReplace => {
+                let replacement = if args.len() == 3 { args.remove(2) } else { lit("") };
+                let pattern = args.remove(1);
+                // Trino replaces every match; DataFusion only the first unless given the 'g' flag.
+                call(
+                    f::regex::regexp_replace(),
+                    vec![args.remove(0), pattern, replacement, lit("g")],
+                )
+            }
+            Kind::RegexpExtract => {
+                let group = if args.len() == 3 { args.remove(2) } else { lit(0i64) };
+                let pattern = args.remove(1);
+                // Wrapping the pattern in a group makes group 1 the whole match, so Trino's group n is n + 1.
+                let wrapped = call(f::string::concat(), vec![lit("("), pattern, lit(")")]);
+                let groups = call(f::regex::regexp_match(), vec![args.remove(0), wrapped]);
+                call(nested::extract::array_element_udf(), vec![groups, group + lit(1i64)])
+            }
+            Kind::SplitPart => {
+                let index = args.remove(2);
+                let delimiter = args.remove(1);
+                let text = args.remove(0);
+                let fields = cast(
+                    call(
+                        nested::cardinality::cardinality_udf(),
+                        vec![call(
+                            nested::string::string_to_array_udf(),
+                            vec![text.clone(), delimiter.clone()],
+                        )],
+                    ),
+                    DataType::Int64,
+                );
+                // Trino: NULL past the last field (DataFusion: ''), an error for an index below 1.
+                when(index.clone().gt(fields), lit(ScalarValue::Utf8(None)))
+                    .otherwise(call(f::string::split_part(), vec![text, delimiter, index]))?
+            }
+            Kind::Split => call(nested::string::string_to_array_udf(), args),
+            Kind::ElementAt => {
+                let container = args.remove(0);
+                let key = args.remove(0);
+                if is_list(&info.get_data_type(&container)?) {
+                    call(nested::extract::array_element_udf(), vec![container, key])
+                } else {
+                    let values = call(nested::map_extract::map_extract_udf(), vec![container, key]);
+                    call(nested::extract::array_element_udf(), vec![values, lit(1i64)])
+                }
+            }
+            Kind::Contains => {
+                if is_list(&info.get_data_type(&args[0])?) {
+                    call(nested::array_has::array_has_udf(), args)
+                } else {
+                    call(f::string::contains(), args)
+                }
+            }
+        };
+        Ok(ExprSimplifyResult::Simplified(expr))
+    }
+}
+
+/// `if(c, a[, b])`'s type: the type both branches fit, as for `CASE`.
+fn if_type(args: &[DataType]) -> DataType {
+    let branches = &args[1.min(args.len())..];
+    type_union_resolution(branches)
+        .or_else(|| branches.first().cloned())
+        .unwrap_or(DataType::Null)
+}
+
+/// A built-in registered under its own name only.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Unaliased(Arc<ScalarUDF>);
+
+impl ScalarUDFImpl for Unaliased {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.0.signature()
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        self.0.return_type(args)
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        self.0.coerce_types(args)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        self.0.invoke_with_args(args)
+    }
+
+    fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
+        self.0.documentation()
+    }
+}
