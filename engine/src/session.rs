@@ -115,7 +115,7 @@ impl Session {
             .with_memory_pool(Arc::new(FairSpillPool::new(memory)))
             .build_arc()
             .map_err(from_datafusion)?;
-        let state = SessionStateBuilder::new()
+        let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
@@ -123,7 +123,6 @@ impl Session {
             // on tarn's session and its metered stores.
             .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
             .build();
-        let mut state = state;
         crate::trino::register(&mut state).map_err(from_datafusion)?;
         let interrupt = Arc::new(Interrupt::default());
         let mut session = Self {
