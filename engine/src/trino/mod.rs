@@ -6,6 +6,9 @@
 //! built-ins are referenced directly, not by name, because some of these UDFs replace a built-in of the same name.
 //! Trino's documented behaviour for each, with the examples used, is in `engine/tests/trino/*.slt`.
 
+mod aggregate;
+mod json;
+
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -63,6 +66,16 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
     ] {
         state.register_udf(Arc::new(ScalarUDF::new_from_impl(Rewrite::new(name, kind))))?;
     }
+    for (name, function) in [
+        ("json_extract_scalar", json::JsonFn::ExtractScalar),
+        ("json_extract", json::JsonFn::Extract),
+        ("json_array_length", json::JsonFn::ArrayLength),
+        ("json_parse", json::JsonFn::Normalize),
+        ("json_format", json::JsonFn::Normalize),
+    ] {
+        state.register_udf(Arc::new(ScalarUDF::new_from_impl(json::Json::new(name, function))))?;
+    }
+    state.register_udaf(Arc::new(AggregateUDF::new_from_impl(aggregate::CountIf::new())))?;
     let any_value = datafusion::functions_aggregate::any_value::any_value_udaf();
     state.register_udaf(Arc::new(AggregateUDF::clone(&any_value).with_aliases(["arbitrary"])))?;
     Ok(())
