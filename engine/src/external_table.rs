@@ -329,7 +329,7 @@ impl Session {
 }
 
 /// Adds `mapping.<column>` = key for columns whose JSON key differs in case, unless the DDL gave a mapping.
-fn add_json_mappings(table: &mut Table, spellings: &std::collections::BTreeMap<String, String>) {
+pub(crate) fn add_json_mappings(table: &mut Table, spellings: &std::collections::BTreeMap<String, String>) {
     let columns: Vec<String> = table.storage.columns.iter().map(|c| c.name.clone()).collect();
     for column in columns {
         if let Some(key) = spellings.get(&column) {

@@ -19,8 +19,9 @@ use tarn_catalog::{CatalogError, Column, HIVE_DEFAULT_PARTITION, Partition, Stor
 
 use crate::error::{EngineError, Result};
 use crate::listing::{find_partition_folders, parse_partition_segment, typed_partition_value};
+use crate::meter::{counted, first_few};
 use crate::result::QueryResult;
-use crate::session::{Session, string_batch, string_schema};
+use crate::session::{Session, describe_listing, describe_rows, string_batch, string_schema};
 use crate::sql::{ColumnSpec, PartitionSpec, QualifiedName};
 use crate::storage::Location;
 use crate::table::{TarnTable, table_fields};
@@ -28,8 +29,6 @@ use crate::write::hive_path::partition_segment;
 
 /// Attempts at a partition change when other processes keep committing theirs first.
 const MAX_ATTEMPTS: usize = 8;
-/// Partitions named in a message before "and N more".
-const NAMED_IN_MESSAGES: usize = 5;
 
 /// What a folder walk found: partitions to register, and folders refused with the reason.
 pub(crate) struct Discovered {
@@ -202,22 +201,22 @@ impl Session {
             format!(
                 "{}: added {} ({}); {total} registered",
                 table.qualified_name(),
-                count(added.len(), "partition"),
-                named(&added)
+                counted(added.len(), "partition"),
+                first_few(&added)
             )
         };
         let mut notices = Vec::new();
         if !discovered.refused.is_empty() {
             notices.push(format!(
                 "{} not registered: {}",
-                count(discovered.refused.len(), "folder"),
-                named(&discovered.refused)
+                counted(discovered.refused.len(), "folder"),
+                first_few(&discovered.refused)
             ));
         }
         if !missing.is_empty() {
             notices.push(format!(
                 "Partitions missing from filesystem: {} (ALTER TABLE {} DROP PARTITION (...) removes them)",
-                named(&missing),
+                first_few(&missing),
                 table.qualified_name()
             ));
         }
@@ -285,12 +284,12 @@ impl Session {
             format!(
                 "{}: added {} ({})",
                 table.qualified_name(),
-                count(added.len(), "partition"),
-                named(&added)
+                counted(added.len(), "partition"),
+                first_few(&added)
             )
         };
         if existing > 0 {
-            message.push_str(&format!("; {} already existed", count(existing, "partition")));
+            message.push_str(&format!("; {} already existed", counted(existing, "partition")));
         }
         Ok(QueryResult::command(message, started, Arc::clone(&self.totals)))
     }
@@ -336,8 +335,8 @@ impl Session {
             format!(
                 "{}: dropped {} ({}); their files were not touched",
                 table.qualified_name(),
-                count(dropped.len(), "partition"),
-                named(&dropped)
+                counted(dropped.len(), "partition"),
+                first_few(&dropped)
             )
         };
         Ok(QueryResult::command(message, started, Arc::clone(&self.totals)))
@@ -431,7 +430,7 @@ impl Session {
             format!(
                 "{}: added {} ({}) (table version {})",
                 updated.qualified_name(),
-                count(names.len(), "column"),
+                counted(names.len(), "column"),
                 names.join(", "),
                 updated.version
             ),
@@ -487,8 +486,7 @@ impl Session {
         let db = name.database.clone().unwrap_or_else(|| self.database.clone());
         let mut history = self.catalog.table_history(&db, &name.name).await?;
         if history.is_empty() {
-            // Never existed: the usual not-found error, with its suggestion.
-            self.table(name).await?;
+            return Err(self.table_not_found(&db, &name.name).await);
         }
         history.reverse();
         let names = [
@@ -503,8 +501,8 @@ impl Session {
         for v in history {
             let (cols, keys, location) = match &v.table {
                 Some(t) => (
-                    column_list(&t.storage.columns),
-                    column_list(&t.partition_keys),
+                    column_signature(&t.storage.columns),
+                    column_signature(&t.partition_keys),
                     t.storage.location.clone(),
                 ),
                 None => Default::default(),
@@ -533,20 +531,7 @@ impl Session {
     pub(crate) async fn describe_formatted(&self, name: &QualifiedName, started: Instant) -> Result<QueryResult> {
         let table = self.described_table(name).await?;
         let mut rows: Vec<[String; 3]> = vec![["# col_name".into(), "data_type".into(), "comment".into()]];
-        let column_row = |c: &Column| {
-            [
-                c.name.clone(),
-                c.data_type.clone(),
-                c.comment.clone().unwrap_or_default(),
-            ]
-        };
-        rows.extend(table.storage.columns.iter().map(column_row));
-        if !table.partition_keys.is_empty() {
-            rows.push(Default::default());
-            rows.push(["# Partition Information".into(), String::new(), String::new()]);
-            rows.push(["# col_name".into(), "data_type".into(), "comment".into()]);
-            rows.extend(table.partition_keys.iter().map(column_row));
-        }
+        rows.extend(describe_rows(&table));
         let field = |k: &str, v: String| [format!("{k}:"), v, String::new()];
         rows.push(Default::default());
         rows.push(["# Detailed Table Information".into(), String::new(), String::new()]);
@@ -608,14 +593,8 @@ impl Session {
                     .map(|(k, v)| [String::new(), k.clone(), v.clone()]),
             );
         }
-        let names = ["col_name", "data_type", "comment"];
-        let columns = (0..3).map(|i| rows.iter().map(|r| r[i].clone()).collect()).collect();
-        Ok(QueryResult::listing(
-            string_schema(&names),
-            string_batch(&names, columns)?,
-            started,
-            Arc::clone(&self.totals),
-        ))
+        let (schema, batches) = describe_listing(rows)?;
+        Ok(QueryResult::listing(schema, batches, started, Arc::clone(&self.totals)))
     }
 
     /// A table for DESCRIBE-like statements: Delta tables with their columns refreshed from the log.
@@ -709,32 +688,11 @@ fn spec_text(keys: &[Column], values: &[String]) -> String {
         .join(", ")
 }
 
-fn column_list(columns: &[Column]) -> String {
+/// `id bigint, name string`: a column list as messages and SHOW TABLE VERSIONS show it.
+pub(crate) fn column_signature(columns: &[Column]) -> String {
     columns
         .iter()
         .map(|c| format!("{} {}", c.name, c.data_type))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
-/// The first few items, and how many more.
-fn named(items: &[String]) -> String {
-    let mut text = items
-        .iter()
-        .take(NAMED_IN_MESSAGES)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if items.len() > NAMED_IN_MESSAGES {
-        text.push_str(&format!(" and {} more", items.len() - NAMED_IN_MESSAGES));
-    }
-    text
 }

@@ -346,6 +346,25 @@ pub fn format_bytes(bytes: u64) -> String {
     format!("{value:.2} {}", UNITS[unit])
 }
 
+/// `1 partition`, `1,204 partitions`: for messages.
+pub(crate) fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", format_count(n as u64))
+    }
+}
+
+/// The first few of `items`, and how many more: for messages that name what they changed.
+pub(crate) fn first_few(items: &[String]) -> String {
+    const NAMED: usize = 5;
+    let mut text = items.iter().take(NAMED).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > NAMED {
+        text.push_str(&format!(" and {} more", items.len() - NAMED));
+    }
+    text
+}
+
 /// `1204` → `1,204`.
 pub fn format_count(n: u64) -> String {
     let digits = n.to_string();

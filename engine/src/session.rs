@@ -545,7 +545,7 @@ impl Session {
         }
     }
 
-    async fn table_not_found(&self, db: &str, name: &str) -> EngineError {
+    pub(crate) async fn table_not_found(&self, db: &str, name: &str) -> EngineError {
         match self.catalog.get_database(db).await {
             Ok(Some(_)) => {}
             _ => return self.database_not_found(db).await,
@@ -927,32 +927,32 @@ pub(crate) fn string_batch(names: &[&str], columns: Vec<Vec<String>>) -> Result<
 
 /// `DESCRIBE`: the columns, then the partition block as Athena (Hive) prints it.
 fn describe(table: &Table) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let names = ["col_name", "data_type", "comment"];
-    let mut rows: Vec<[String; 3]> = table
-        .storage
-        .columns
-        .iter()
-        .map(|c| {
-            [
-                c.name.clone(),
-                c.data_type.clone(),
-                c.comment.clone().unwrap_or_default(),
-            ]
-        })
-        .collect();
+    describe_listing(describe_rows(table))
+}
+
+/// `DESCRIBE`'s rows (DESCRIBE FORMATTED adds its blocks after them).
+pub(crate) fn describe_rows(table: &Table) -> Vec<[String; 3]> {
+    let row = |c: &tarn_catalog::Column| {
+        [
+            c.name.clone(),
+            c.data_type.clone(),
+            c.comment.clone().unwrap_or_default(),
+        ]
+    };
+    let mut rows: Vec<[String; 3]> = table.storage.columns.iter().map(row).collect();
     if !table.partition_keys.is_empty() {
         rows.push(Default::default());
         rows.push(["# Partition Information".into(), String::new(), String::new()]);
         rows.push(["# col_name".into(), "data_type".into(), "comment".into()]);
         rows.push(Default::default());
-        rows.extend(table.partition_keys.iter().map(|c| {
-            [
-                c.name.clone(),
-                c.data_type.clone(),
-                c.comment.clone().unwrap_or_default(),
-            ]
-        }));
+        rows.extend(table.partition_keys.iter().map(row));
     }
+    rows
+}
+
+/// Rows of `col_name`, `data_type`, `comment` as a listing.
+pub(crate) fn describe_listing(rows: Vec<[String; 3]>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let names = ["col_name", "data_type", "comment"];
     let columns = (0..3).map(|i| rows.iter().map(|r| r[i].clone()).collect()).collect();
     Ok((string_schema(&names), string_batch(&names, columns)?))
 }

@@ -17,6 +17,7 @@ use futures::future::BoxFuture;
 use tarn_catalog::{CatalogError, Column, Table};
 
 use crate::error::{EngineError, Result, from_datafusion};
+use crate::maintenance::column_signature;
 use crate::result::QueryResult;
 use crate::session::{Session, athena_pattern, string_batch, string_schema, unqualified_output_names};
 use crate::sql::{QualifiedName, parse_datafusion_statement};
@@ -99,13 +100,7 @@ impl Session {
                 format!("dropped view {}", view.qualified_name())
             }
             None if if_exists => format!("view {db}.{} does not exist; nothing dropped", name.name),
-            None => {
-                return Err(self
-                    .table(name)
-                    .await
-                    .err()
-                    .unwrap_or_else(|| not_found(&db, &name.name)));
-            }
+            None => return Err(self.table_not_found(&db, &name.name).await),
         };
         Ok(QueryResult::command(message, started, Arc::clone(&self.totals)))
     }
@@ -191,8 +186,8 @@ impl Session {
         if now != view.storage.columns {
             return Err(stale(format!(
                 "it was created returning ({}) and now returns ({})",
-                signature(&view.storage.columns),
-                signature(&now)
+                column_signature(&view.storage.columns),
+                column_signature(&now)
             )));
         }
         Ok((Arc::new(ViewTable::new(plan, Some(text))), locations))
@@ -236,13 +231,6 @@ impl Session {
     }
 }
 
-fn not_found(db: &str, name: &str) -> EngineError {
-    EngineError::TableNotFound {
-        name: format!("{db}.{name}"),
-        suggestion: None,
-    }
-}
-
 /// A view's columns as Glue stores them: names and Hive types of the query's output.
 fn output_columns(plan: &LogicalPlan) -> Result<Vec<Column>> {
     plan.schema()
@@ -257,14 +245,6 @@ fn output_columns(plan: &LogicalPlan) -> Result<Vec<Column>> {
             })
         })
         .collect()
-}
-
-fn signature(columns: &[Column]) -> String {
-    columns
-        .iter()
-        .map(|c| format!("{} {}", c.name, c.data_type))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// `SHOW CREATE VIEW`'s text: running it creates the same view.

@@ -319,6 +319,8 @@ async fn alter_table_keeps_every_version_and_show_create_table_round_trips() -> 
         "4"
     );
 
+    let e = err_text(run(&mut s, "ALTER TABLE ev SET LOCATION '/elsewhere'").await);
+    assert!(e.contains("ALTER TABLE ... SET LOCATION is not supported"), "{e}");
     let e = err_text(run(&mut s, "ALTER TABLE ev RENAME TO ev2").await);
     assert!(e.contains("ALTER TABLE ... RENAME is not supported"), "{e}");
     let e = err_text(run(&mut s, "ALTER TABLE ev ADD COLUMNS (id int)").await);
@@ -375,6 +377,11 @@ async fn views_persist_across_sessions_and_go_stale_when_their_tables_change() -
     assert!(e.contains("is a view; use DROP VIEW"), "{e}");
     let e = err_text(run(&mut s, "DROP VIEW t").await);
     assert!(e.contains("is a table, not a view"), "{e}");
+    let e = err_text(run(&mut s, "MSCK REPAIR TABLE big").await);
+    assert!(
+        e.contains("sales.big is a view; MSCK REPAIR TABLE works on tables"),
+        "{e}"
+    );
     let e = err_text(run(&mut s, "INSERT INTO big VALUES (1, 'x')").await);
     assert!(e.contains("is a view"), "{e}");
 
@@ -434,5 +441,43 @@ async fn crawl_is_a_statement_too() -> TestResult {
     );
     let (again, _) = run(&mut s, &format!("CRAWL '{}' INTO raw AS sales", dir_url(&root))).await?;
     assert_eq!(again[0][4], "unchanged");
+
+    // A table of that name not made by this crawl is left alone, and the report says so.
+    run(
+        &mut s,
+        &format!("CREATE EXTERNAL TABLE raw.mine (id int) LOCATION '{}'", dir_url(&root)),
+    )
+    .await?;
+    let (skipped, _) = run(&mut s, &format!("CRAWL '{}' INTO raw AS mine", dir_url(&root))).await?;
+    assert!(
+        skipped[0][4].starts_with("skipped: raw.mine exists and was not made by a crawl of"),
+        "{skipped:?}"
+    );
+    assert_eq!(
+        scalar(&mut s, "SHOW COLUMNS IN raw.mine").await?,
+        "id",
+        "the table is unchanged"
+    );
+
+    // Folders whose partition keys changed: reported, the registered partitions kept.
+    let keyed = data.path().join("keyed");
+    write_csv(&keyed.join("a=1"), 0..2)?;
+    run(&mut s, &format!("CRAWL '{}' INTO raw AS keyed", dir_url(&keyed))).await?;
+    std::fs::rename(keyed.join("a=1"), keyed.join("b=1"))?;
+    let mut result = s
+        .execute(&format!("CRAWL '{}' INTO raw AS keyed", dir_url(&keyed)))
+        .await?;
+    let notices = result.notices().to_vec();
+    while let Some(batch) = result.next_batch().await {
+        batch?;
+    }
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.contains("raw.keyed: the folders now give partition keys (b) but the table has (a)")),
+        "{notices:?}"
+    );
+    let (partitions, _) = run(&mut s, "SHOW PARTITIONS raw.keyed").await?;
+    assert_eq!(partitions, [["a=1"]]);
     Ok(())
 }

@@ -30,6 +30,7 @@ use tarn_catalog::{
 
 use crate::error::{EngineError, Result};
 use crate::listing::{is_hidden, parse_partition_segment};
+use crate::meter::{counted, first_few};
 use crate::session::Session;
 use crate::sql::QualifiedName;
 use crate::storage::Location;
@@ -95,11 +96,11 @@ impl CrawlReport {
         format!(
             "{}crawled {} from {} ({:.1} s, sampled {} in {})",
             if self.dry_run { "dry run: " } else { "" },
-            count(tables, "table"),
-            count(self.files, "file"),
+            counted(tables, "table"),
+            counted(self.files, "file"),
             self.elapsed.as_secs_f64(),
             crate::meter::format_bytes(self.sampled_bytes),
-            count(self.sampled_files, "file"),
+            counted(self.sampled_files, "file"),
         )
     }
 }
@@ -121,22 +122,22 @@ impl CrawlAction {
                 if !new_columns.is_empty() {
                     changes.push(format!(
                         "+{} ({})",
-                        count(new_columns.len(), "column"),
+                        counted(new_columns.len(), "column"),
                         new_columns.join(", ")
                     ));
                 }
                 if !new_partitions.is_empty() {
                     changes.push(format!(
                         "+{} ({})",
-                        count(new_partitions.len(), "partition"),
-                        first(new_partitions)
+                        counted(new_partitions.len(), "partition"),
+                        first_few(new_partitions)
                     ));
                 }
                 if !removed_partitions.is_empty() {
                     changes.push(format!(
                         "-{} ({})",
-                        count(removed_partitions.len(), "partition"),
-                        first(removed_partitions)
+                        counted(removed_partitions.len(), "partition"),
+                        first_few(removed_partitions)
                     ));
                 }
                 let verb = if dry_run { "would update" } else { "updated" };
@@ -181,23 +182,6 @@ pub(crate) fn report_result(
         totals,
     )
     .with_notices(notices))
-}
-
-/// `1 file`, `1,204 files`.
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{} {noun}s", crate::meter::format_count(n as u64))
-    }
-}
-
-fn first(items: &[String]) -> String {
-    let mut text = items.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
-    if items.len() > 3 {
-        text.push_str(&format!(", and {} more", items.len() - 3));
-    }
-    text
 }
 
 #[derive(Debug, Clone)]
@@ -639,7 +623,26 @@ impl Session {
         let wanted: HashSet<Vec<String>> = partitions.iter().map(|p| p.values.clone()).collect();
         let mut new_partitions = Vec::new();
         let mut removed_partitions = Vec::new();
-        if !existing.partition_keys.is_empty() && existing.partition_keys.len() == candidate.partition_keys.len() {
+        let same_keys = existing
+            .partition_keys
+            .iter()
+            .map(|k| &k.name)
+            .eq(candidate.partition_keys.iter());
+        if !same_keys {
+            notes.push(format!(
+                "{}: the folders now give partition keys ({}) but the table has ({}); its partitions were not changed \
+                 (DROP TABLE it and crawl again to re-register it)",
+                existing.qualified_name(),
+                candidate.partition_keys.join(", "),
+                existing
+                    .partition_keys
+                    .iter()
+                    .map(|k| k.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !existing.partition_keys.is_empty() && same_keys {
             let current = match self.catalog.partitions(&existing).await?.partitions {
                 Some(p) => p,
                 None => self.discover_partitions(&existing).await?.partitions,
@@ -714,13 +717,8 @@ fn folder_url(root: &Location, folder: &[String]) -> String {
 
 /// A table name from a folder name: lower-cased, other characters as `_`.
 fn table_name(folder: Option<&str>) -> String {
-    let name: String = folder
-        .unwrap_or("crawled")
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
-        .collect();
-    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+    let name = sniff::column_name(folder.unwrap_or("crawled"));
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
         format!("t_{name}")
     } else {
         name
@@ -994,21 +992,13 @@ fn crawled_table(database: &str, name: &str, location: &str, shape: &Shape) -> R
                 },
             )
         }
-        Format::Json => {
-            let parameters = shape
-                .spellings
-                .iter()
-                .filter(|(column, _)| shape.columns.iter().any(|(n, _)| n == *column))
-                .map(|(column, key)| (format!("{}{column}", serde_params::MAPPING_PREFIX), key.clone()))
-                .collect();
-            (
-                StorageFormat::Json,
-                SerdeInfo {
-                    library: serde_lib::OPENX_JSON.to_string(),
-                    parameters,
-                },
-            )
-        }
+        Format::Json => (
+            StorageFormat::Json,
+            SerdeInfo {
+                library: serde_lib::OPENX_JSON.to_string(),
+                parameters: BTreeMap::new(),
+            },
+        ),
         Format::Parquet { .. } => (
             StorageFormat::Parquet,
             SerdeInfo {
@@ -1018,6 +1008,9 @@ fn crawled_table(database: &str, name: &str, location: &str, shape: &Shape) -> R
         ),
     };
     let mut table = Table::new_external(database, name, location, format, serde, columns)?;
+    if format == StorageFormat::Json {
+        crate::external_table::add_json_mappings(&mut table, &shape.spellings);
+    }
     table
         .parameters
         .insert(params::CLASSIFICATION.into(), format.classification().into());

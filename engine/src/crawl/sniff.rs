@@ -538,9 +538,9 @@ fn is_header(first: &[String], data: &[Vec<String>]) -> bool {
     !recurs && columns_with_non_names * 2 >= first.len()
 }
 
-/// A column name for a header field or JSON key: lower-cased, characters other than letters, digits and `_` as
+/// A column (or table) name for a header field, JSON key or folder: lower-cased, characters other than letters, digits and `_` as
 /// `_` (a JSON key keeps its spelling through OpenX's `mapping.<column>`).
-fn column_name(text: &str) -> String {
+pub(super) fn column_name(text: &str) -> String {
     let name: String = text
         .trim()
         .to_lowercase()
