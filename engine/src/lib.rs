@@ -5,6 +5,7 @@ pub mod bucket;
 mod column_case;
 mod crawl;
 pub mod delta;
+mod dialect;
 mod error;
 mod external_table;
 mod infer;

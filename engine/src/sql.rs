@@ -8,6 +8,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
+use crate::dialect::AthenaDialect;
 use crate::error::{EngineError, Result, syntax_error};
 pub use crate::write::props::PropValue;
 
@@ -479,12 +480,16 @@ pub fn parse_command(sql: &str) -> Result<Command> {
     }
 }
 
-/// Parses one statement with DataFusion's parser, identifiers folded as Athena folds them.
+/// Parses one statement with DataFusion's parser, identifiers folded as Athena folds them and Trino's forms that
+/// DataFusion lacks rewritten into its own.
 pub(crate) fn parse_datafusion_statement(sql: &str) -> Result<DFStatement> {
     let folded = fold_quoted_identifiers(sql)?;
-    let mut statements = DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})?;
+    let mut statements = DFParser::parse_sql_with_dialect(&folded, &AthenaDialect)?;
     match (statements.pop_front(), statements.is_empty()) {
-        (Some(statement), true) => Ok(statement),
+        (Some(mut statement), true) => {
+            crate::trino::rewrite_syntax(&mut statement)?;
+            Ok(statement)
+        }
         _ => Err(EngineError::Query("expected exactly one statement".into())),
     }
 }

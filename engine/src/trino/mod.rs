@@ -8,6 +8,10 @@
 
 mod aggregate;
 mod json;
+mod nested;
+mod syntax;
+
+pub(crate) use syntax::rewrite as rewrite_syntax;
 
 use std::sync::Arc;
 
@@ -15,12 +19,13 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionState;
+use datafusion::functions_nested as nested_fns;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::type_coercion::binary::type_union_resolution;
 use datafusion::logical_expr::{
-    AggregateUDF, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, cast, lit,
-    when,
+    AggregateUDF, ColumnarValue, Expr, HigherOrderUDF, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility, cast, lit, when,
 };
 
 /// Registers tarn's Trino functions on `state`, replacing same-named DataFusion built-ins.
@@ -74,6 +79,17 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         ("json_format", json::JsonFn::Normalize),
     ] {
         state.register_udf(Arc::new(ScalarUDF::new_from_impl(json::Json::new(name, function))))?;
+    }
+    state.register_udf(Arc::new(ScalarUDF::new_from_impl(nested::UnnestField::new())))?;
+    // Trino's names for DataFusion's lambda functions (`all_match`/`none_match` are rewritten in `syntax.rs`).
+    for (function, alias) in [
+        (
+            nested_fns::array_transform::array_transform_higher_order_function(),
+            "transform",
+        ),
+        (nested_fns::array_filter::array_filter_higher_order_function(), "filter"),
+    ] {
+        state.register_higher_order_function(Arc::new(HigherOrderUDF::clone(&function).with_aliases([alias])))?;
     }
     state.register_udaf(Arc::new(AggregateUDF::new_from_impl(aggregate::CountIf::new())))?;
     let any_value = datafusion::functions_aggregate::any_value::any_value_udaf();

@@ -1,0 +1,492 @@
+//! Trino syntax that DataFusion plans differently or not at all, rewritten in the parsed statement before planning.
+//!
+//! - `t CROSS JOIN UNNEST(t.a, t.b) [WITH ORDINALITY] AS u(x, y[, n])` and `FROM t, UNNEST(...)` are lateral: the
+//!   arrays come from each row of `t`. DataFusion cannot plan that correlation (`OuterReferenceColumn`), but it can
+//!   unnest in a select list, zipping several arrays the way Trino does. So `t` becomes
+//!   `(SELECT t.*, unnest(t.a) AS x, unnest(t.b) AS y[, unnest(range(1, ...)) AS n] FROM t) AS t`, and `u.x` becomes
+//!   `t.x`. Rows whose arrays are empty or NULL produce no rows, as in Trino. A map (or an array of rows) unnested
+//!   into several columns goes through `unnest_field`.
+//! - `all_match(a, x -> p)` is `NOT any_match(a, x -> NOT p)` and `none_match(a, x -> p)` is `NOT any_match(a, x ->
+//!   p)`: the same three-valued result Trino documents (NULL when no element decides it).
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectNamePart, Query,
+    Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, TableAlias, TableFactor, Value, VisitMut, VisitorMut,
+    visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::dialect::AthenaDialect;
+use crate::error::{EngineError, Result};
+
+/// Rewrites the Trino forms above in `statement`.
+pub(crate) fn rewrite(statement: &mut DFStatement) -> Result<()> {
+    match statement {
+        DFStatement::Statement(s) => visit(s.as_mut()),
+        DFStatement::Explain(e) => rewrite(e.statement.as_mut()),
+        _ => Ok(()),
+    }
+}
+
+fn visit(node: &mut impl VisitMut) -> Result<()> {
+    match node.visit(&mut Rewriter) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(e) => Err(*e),
+    }
+}
+
+struct Rewriter;
+
+impl VisitorMut for Rewriter {
+    type Break = Box<EngineError>;
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<Self::Break> {
+        match unnest_in_set_expr(query.body.as_mut()) {
+            Ok(renames) => {
+                // ORDER BY belongs to the query, not to its SELECT.
+                if let Some(order_by) = query.order_by.as_mut() {
+                    for (from, to) in &renames {
+                        rename_qualifier(order_by, from, to);
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+            Err(e) => ControlFlow::Break(Box::new(e)),
+        }
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        match match_functions(expr) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(Box::new(e)),
+        }
+    }
+}
+
+fn parse_expr(text: &str) -> Result<Expr> {
+    Ok(Parser::new(&AthenaDialect).try_with_sql(text)?.parse_expr()?)
+}
+
+/// `all_match` and `none_match`, in terms of DataFusion's `any_match`.
+fn match_functions(expr: &mut Expr) -> Result<()> {
+    let Expr::Function(f) = expr else { return Ok(()) };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if name != "all_match" && name != "none_match" {
+        return Ok(());
+    }
+    let args: Vec<&Expr> = match &f.args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let [array, Expr::Lambda(lambda)] = args.as_slice() else {
+        return Err(EngineError::Query(format!(
+            "{name}() takes an array and a lambda, as in {name}(a, x -> x > 0)"
+        )));
+    };
+    let text = if name == "all_match" {
+        format!("(NOT any_match({array}, {} -> NOT ({})))", lambda.params, lambda.body)
+    } else {
+        format!("(NOT any_match({array}, {}))", lambda)
+    };
+    *expr = parse_expr(&text)?;
+    Ok(())
+}
+
+/// Rewrites the UNNESTs of a query body; returns the renamed qualifiers (the UNNEST's name, the table's).
+fn unnest_in_set_expr(body: &mut SetExpr) -> Result<Vec<(Ident, Ident)>> {
+    match body {
+        SetExpr::Select(select) => {
+            let mut renames = Vec::new();
+            while let Some(rename) = unnest_once(select.as_mut())? {
+                renames.extend(rename);
+            }
+            Ok(renames)
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            let mut renames = unnest_in_set_expr(left.as_mut())?;
+            renames.extend(unnest_in_set_expr(right.as_mut())?);
+            Ok(renames)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Where a table factor sits in a `FROM`: `from[item]`'s relation (`join` = 0) or its join `join - 1`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Slot {
+    item: usize,
+    join: usize,
+}
+
+fn factor_mut(select: &mut Select, slot: Slot) -> Option<&mut TableFactor> {
+    let item = select.from.get_mut(slot.item)?;
+    match slot.join {
+        0 => Some(&mut item.relation),
+        j => item.joins.get_mut(j - 1).map(|j| &mut j.relation),
+    }
+}
+
+/// The name a factor's columns are qualified by, if it has one.
+fn factor_name(factor: &TableFactor) -> Option<Ident> {
+    match factor {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => Some(a.name.clone()),
+        TableFactor::Table { name, .. } => name.0.last().and_then(ObjectNamePart::as_ident).cloned(),
+        TableFactor::UNNEST { alias: Some(a), .. } => Some(a.name.clone()),
+        _ => None,
+    }
+}
+
+fn same(a: &Ident, b: &Ident) -> bool {
+    a.value.eq_ignore_ascii_case(&b.value)
+}
+
+/// Rewrites the first `UNNEST` in `select`'s `FROM`: `None` if there is none, else the qualifier it renamed.
+fn unnest_once(select: &mut Select) -> Result<Option<Option<(Ident, Ident)>>> {
+    let mut found = None;
+    'search: for (i, item) in select.from.iter().enumerate() {
+        for j in 0..=item.joins.len() {
+            let factor = if j == 0 {
+                &item.relation
+            } else {
+                &item.joins[j - 1].relation
+            };
+            if matches!(factor, TableFactor::UNNEST { .. }) {
+                found = Some(Slot { item: i, join: j });
+                break 'search;
+            }
+        }
+    }
+    let Some(slot) = found else { return Ok(None) };
+    if slot.join > 0 {
+        match &select.from[slot.item].joins[slot.join - 1].join_operator {
+            JoinOperator::CrossJoin(JoinConstraint::None) => {}
+            JoinOperator::Join(JoinConstraint::On(Expr::Value(v)))
+            | JoinOperator::Inner(JoinConstraint::On(Expr::Value(v)))
+                if v.value == Value::Boolean(true) => {}
+            JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => {
+                return Err(EngineError::unsupported(
+                    "LEFT JOIN UNNEST",
+                    "tarn unnests with CROSS JOIN UNNEST, which drops rows whose array is empty or NULL",
+                ));
+            }
+            _ => {
+                return Err(EngineError::unsupported(
+                    "this join of UNNEST",
+                    "write CROSS JOIN UNNEST(...) AS u(x) or FROM t, UNNEST(...) AS u(x)",
+                ));
+            }
+        }
+    }
+    let Some(TableFactor::UNNEST {
+        alias,
+        array_exprs,
+        with_offset,
+        with_ordinality,
+        ..
+    }) = factor_mut(select, slot).map(|f| f.clone())
+    else {
+        return Ok(None);
+    };
+    if with_offset {
+        return Err(EngineError::unsupported(
+            "UNNEST ... WITH OFFSET",
+            "use WITH ORDINALITY AS u(x, n), Trino's form (n counts from 1)",
+        ));
+    }
+    if array_exprs.is_empty() {
+        return Err(EngineError::Query("UNNEST needs at least one array or map".into()));
+    }
+    let columns: Vec<Ident> = alias
+        .as_ref()
+        .map(|a| a.columns.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default();
+    let items = unnest_items(&array_exprs, &columns, with_ordinality)?;
+
+    let (qualifiers, unqualified) = column_references(&array_exprs);
+    if qualifiers.is_empty() && !unqualified {
+        // Nothing from the left: the UNNEST is a table of its own.
+        let name = alias
+            .as_ref()
+            .map(|a| a.name.to_string())
+            .unwrap_or_else(|| "_unnest".into());
+        let derived = parse_factor(&format!("(SELECT {}) AS {name}", items.join(", ")))?;
+        if let Some(f) = factor_mut(select, slot) {
+            *f = derived;
+        }
+        return Ok(Some(None));
+    }
+
+    let target = lateral_target(select, slot, &qualifiers)?;
+    check_joins_between(select, target, slot)?;
+    let Some(factor) = factor_mut(select, target) else {
+        return Ok(None);
+    };
+    let Some(name) = factor_name(factor) else {
+        return Err(EngineError::Query(
+            "UNNEST reads a subquery without a name: give it one, as in (SELECT ...) AS t".into(),
+        ));
+    };
+    if let TableFactor::Table {
+        alias: alias @ None, ..
+    } = factor
+    {
+        *alias = Some(TableAlias {
+            explicit: true,
+            name: name.clone(),
+            columns: Vec::new(),
+            at: None,
+        });
+    }
+    let derived = parse_factor(&format!(
+        "(SELECT {name}.*, {} FROM {factor}) AS {name}",
+        items.join(", ")
+    ))?;
+    *factor = derived;
+
+    // The UNNEST goes; joins written after it in a comma-separated item move to the item it reads from.
+    if slot.join > 0 {
+        select.from[slot.item].joins.remove(slot.join - 1);
+    } else {
+        let removed = select.from.remove(slot.item);
+        if !removed.joins.is_empty() {
+            if target.item + 1 != slot.item {
+                return Err(EngineError::unsupported(
+                    "joins after a comma-separated UNNEST that reads an earlier FROM item",
+                    "write CROSS JOIN UNNEST(...) right after the table it reads",
+                ));
+            }
+            select.from[target.item].joins.extend(removed.joins);
+        }
+    }
+    let Some(unnest_name) = alias.map(|a| a.name) else {
+        return Ok(Some(None));
+    };
+    requalify(select, &unnest_name, &name, &columns);
+    Ok(Some(Some((unnest_name, name))))
+}
+
+fn parse_factor(text: &str) -> Result<TableFactor> {
+    Ok(Parser::new(&AthenaDialect).try_with_sql(text)?.parse_table_factor()?)
+}
+
+/// The select-list items that unnest `exprs` into `columns` (names Trino leaves out become `_colN`).
+fn unnest_items(exprs: &[Expr], columns: &[Ident], ordinality: bool) -> Result<Vec<String>> {
+    let values = columns.len().saturating_sub(usize::from(ordinality));
+    let name = |i: usize| -> String {
+        columns
+            .get(i)
+            .map(ToString::to_string)
+            .unwrap_or_else(|| format!("_col{i}"))
+    };
+    let mut items = Vec::new();
+    if columns.is_empty() || values == exprs.len() {
+        for (i, e) in exprs.iter().enumerate() {
+            items.push(format!("unnest({e}) AS {}", name(i)));
+        }
+    } else if exprs.len() == 1 && values > 1 {
+        // A map (key, value) or an array of rows (one column per field).
+        for i in 0..values {
+            items.push(format!("unnest(unnest_field({}, {i})) AS {}", exprs[0], name(i)));
+        }
+    } else {
+        return Err(EngineError::Query(format!(
+            "UNNEST of {} value(s) cannot give {} column(s){}: name one column per array (two for a map, \
+             unnested alone)",
+            exprs.len(),
+            columns.len(),
+            if ordinality { " and an ordinality" } else { "" }
+        )));
+    }
+    if ordinality {
+        let lengths: Vec<String> = exprs.iter().map(|e| format!("cardinality({e})")).collect();
+        let longest = if lengths.len() == 1 {
+            lengths[0].clone()
+        } else {
+            format!("greatest({})", lengths.join(", "))
+        };
+        let n = if columns.is_empty() {
+            "ordinality".to_string()
+        } else {
+            name(columns.len() - 1)
+        };
+        items.push(format!("unnest(range(1, {longest} + 1)) AS {n}"));
+    }
+    Ok(items)
+}
+
+/// The table names `exprs` qualify columns with, and whether any column is unqualified.
+fn column_references(exprs: &[Expr]) -> (Vec<Ident>, bool) {
+    let mut qualifiers: Vec<Ident> = Vec::new();
+    let mut unqualified = false;
+    let mut exprs = exprs.to_vec();
+    let _ = visit_expressions_mut(&mut exprs, |e| {
+        match e {
+            Expr::Identifier(_) => unqualified = true,
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                if !qualifiers.iter().any(|q| same(q, &parts[0])) {
+                    qualifiers.push(parts[0].clone());
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    (qualifiers, unqualified)
+}
+
+/// The factor before `unnest` whose columns the UNNEST reads.
+fn lateral_target(select: &Select, unnest: Slot, qualifiers: &[Ident]) -> Result<Slot> {
+    let mut before = Vec::new();
+    for (i, item) in select.from.iter().enumerate().take(unnest.item + 1) {
+        let last = if i == unnest.item {
+            unnest.join
+        } else {
+            item.joins.len() + 1
+        };
+        for j in 0..last {
+            let factor = if j == 0 {
+                &item.relation
+            } else {
+                &item.joins[j - 1].relation
+            };
+            before.push((Slot { item: i, join: j }, factor_name(factor)));
+        }
+    }
+    let mut targets: Vec<Slot> = Vec::new();
+    for q in qualifiers {
+        match before.iter().find(|(_, n)| n.as_ref().is_some_and(|n| same(n, q))) {
+            Some((slot, _)) if !targets.contains(slot) => targets.push(*slot),
+            Some(_) => {}
+            None => {
+                return Err(EngineError::Query(format!(
+                    "UNNEST reads {q}, which is not a table before it in FROM"
+                )));
+            }
+        }
+    }
+    match (targets.as_slice(), before.as_slice()) {
+        ([one], _) => Ok(*one),
+        ([], [(only, _)]) => Ok(*only),
+        ([], []) => Err(EngineError::Query(
+            "UNNEST reads columns, but there is no table before it in FROM".into(),
+        )),
+        ([], _) => Err(EngineError::Query(
+            "UNNEST reads a column without naming its table: write UNNEST(t.column)".into(),
+        )),
+        _ => Err(EngineError::unsupported(
+            "an UNNEST of columns from several tables",
+            "unnest each table's arrays in its own CROSS JOIN UNNEST",
+        )),
+    }
+}
+
+/// Refuses moving the unnest into `target` across an outer join that could null `target`'s rows (Trino would then
+/// unnest a NULL array; the rewrite would keep the row).
+fn check_joins_between(select: &Select, target: Slot, unnest: Slot) -> Result<()> {
+    let item = &select.from[target.item];
+    let end = if unnest.item == target.item {
+        unnest.join
+    } else {
+        item.joins.len() + 1
+    };
+    for position in (target.join.max(1))..end {
+        let nulls_target = match &item.joins[position - 1].join_operator {
+            JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_) => false,
+            JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => position == target.join,
+            JoinOperator::Right(_) | JoinOperator::RightOuter(_) => position > target.join,
+            _ => true,
+        };
+        if nulls_target {
+            return Err(EngineError::unsupported(
+                "CROSS JOIN UNNEST of a table on the nullable side of an outer join",
+                "unnest in a subquery first, then join its result",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// After the UNNEST is merged into `table`, its columns are `table`'s: `u.x` becomes `table.x`, `u.*` its columns.
+fn requalify(select: &mut Select, unnest: &Ident, table: &Ident, columns: &[Ident]) {
+    let mut projection = Vec::new();
+    for item in std::mem::take(&mut select.projection) {
+        match item {
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _)
+                if name.0.len() == 1 && name.0[0].as_ident().is_some_and(|i| same(i, unnest)) =>
+            {
+                for c in columns {
+                    projection.push(SelectItem::UnnamedExpr(Expr::CompoundIdentifier(vec![
+                        table.clone(),
+                        c.clone(),
+                    ])));
+                }
+            }
+            other => projection.push(other),
+        }
+    }
+    select.projection = projection;
+    rename_qualifier(select, unnest, table);
+}
+
+fn rename_qualifier(node: &mut impl VisitMut, from: &Ident, to: &Ident) {
+    let _ = visit_expressions_mut(node, |e| {
+        if let Expr::CompoundIdentifier(parts) = e
+            && parts.len() >= 2
+            && same(&parts[0], from)
+        {
+            parts[0] = to.clone();
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::parse_datafusion_statement;
+
+    fn rewritten(sql: &str) -> Result<String> {
+        Ok(parse_datafusion_statement(sql)?.to_string())
+    }
+
+    #[test]
+    fn cross_join_unnest_becomes_a_select_list_unnest() -> Result<()> {
+        assert_eq!(
+            rewritten("SELECT t.id, u.x FROM t CROSS JOIN UNNEST(t.a) WITH ORDINALITY AS u(x, n)")?,
+            "SELECT t.id, t.x FROM (SELECT t.*, unnest(t.a) AS x, unnest(range(1, cardinality(t.a) + 1)) AS n \
+             FROM t AS t) AS t"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM t, UNNEST(a, b) AS u(x, y)")?,
+            "SELECT * FROM (SELECT t.*, unnest(a) AS x, unnest(b) AS y FROM t AS t) AS t"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM UNNEST(ARRAY[1, 2]) AS u(x)")?,
+            "SELECT * FROM (SELECT unnest(ARRAY[1, 2]) AS x) AS u"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unnest_that_cannot_be_rewritten_says_why() {
+        let err = |sql: &str| rewritten(sql).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err("SELECT * FROM t LEFT JOIN UNNEST(t.a) AS u(x) ON true").contains("LEFT JOIN UNNEST"));
+        assert!(
+            err("SELECT * FROM t JOIN s ON t.k = s.k CROSS JOIN UNNEST(a) AS u(x)").contains("write UNNEST(t.column)")
+        );
+        assert!(err("SELECT * FROM t CROSS JOIN UNNEST(t.a, t.b) AS u(x)").contains("cannot give 1 column"));
+        assert!(
+            err("SELECT * FROM s LEFT JOIN t ON s.k = t.k CROSS JOIN UNNEST(t.a) AS u(x)").contains("nullable side")
+        );
+    }
+}
