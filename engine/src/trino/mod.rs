@@ -7,6 +7,7 @@
 //! Trino's documented behaviour for each, with the examples used, is in `engine/tests/trino/*.slt`.
 
 mod aggregate;
+mod datetime;
 mod json;
 mod nested;
 mod syntax;
@@ -15,7 +16,7 @@ pub(crate) use syntax::rewrite as rewrite_syntax;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, FieldRef, TimeUnit};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionState;
@@ -30,13 +31,7 @@ use datafusion::logical_expr::{
 
 /// Registers tarn's Trino functions on `state`, replacing same-named DataFusion built-ins.
 pub(crate) fn register(state: &mut SessionState) -> Result<()> {
-    // DataFusion registers `element_at` as an alias of `map_extract`. Per-query states are rebuilt from the
-    // registry's values, where an alias and a function of the same name would win in random order, so the alias
-    // goes: `map_extract` stays, without it.
-    state.deregister_udf("map_extract")?;
-    state.register_udf(Arc::new(ScalarUDF::new_from_impl(Unaliased(
-        datafusion::functions_nested::map_extract::map_extract_udf(),
-    ))))?;
+    let mut udfs: Vec<ScalarUDF> = Vec::new();
     let parts: [(&str, &str); 10] = [
         ("year", "year"),
         ("quarter", "quarter"),
@@ -50,10 +45,7 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         ("second", "second"),
     ];
     for (name, part) in parts {
-        state.register_udf(Arc::new(ScalarUDF::new_from_impl(Rewrite::new(
-            name,
-            Kind::DatePart(part),
-        ))))?;
+        udfs.push(ScalarUDF::new_from_impl(Rewrite::new(name, Kind::DatePart(part))));
     }
     for (name, kind) in [
         ("dow", Kind::DatePart("isodow")),
@@ -69,7 +61,7 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         ("element_at", Kind::ElementAt),
         ("contains", Kind::Contains),
     ] {
-        state.register_udf(Arc::new(ScalarUDF::new_from_impl(Rewrite::new(name, kind))))?;
+        udfs.push(ScalarUDF::new_from_impl(Rewrite::new(name, kind)));
     }
     for (name, function) in [
         ("json_extract_scalar", json::JsonFn::ExtractScalar),
@@ -78,9 +70,26 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         ("json_parse", json::JsonFn::Normalize),
         ("json_format", json::JsonFn::Normalize),
     ] {
-        state.register_udf(Arc::new(ScalarUDF::new_from_impl(json::Json::new(name, function))))?;
+        udfs.push(ScalarUDF::new_from_impl(json::Json::new(name, function)));
     }
-    state.register_udf(Arc::new(ScalarUDF::new_from_impl(nested::UnnestField::new())))?;
+    for (name, function) in [
+        ("date_parse", datetime::DateFn::DateParse),
+        ("date_format", datetime::DateFn::DateFormat),
+        ("parse_datetime", datetime::DateFn::ParseDatetime),
+        ("format_datetime", datetime::DateFn::FormatDatetime),
+        ("from_iso8601_timestamp", datetime::DateFn::FromIso8601Timestamp),
+        ("from_iso8601_date", datetime::DateFn::FromIso8601Date),
+        ("to_iso8601", datetime::DateFn::ToIso8601),
+        ("date_add", datetime::DateFn::DateAdd),
+        ("date_diff", datetime::DateFn::DateDiff),
+    ] {
+        udfs.push(ScalarUDF::new_from_impl(datetime::DateTime::new(name, function)));
+    }
+    udfs.push(ScalarUDF::new_from_impl(nested::UnnestField::new()));
+    drop_colliding_aliases(state, &udfs)?;
+    for udf in udfs {
+        state.register_udf(Arc::new(udf))?;
+    }
     // Trino's names for DataFusion's lambda functions (`all_match`/`none_match` are rewritten in `syntax.rs`).
     for (function, alias) in [
         (
@@ -94,6 +103,32 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
     state.register_udaf(Arc::new(AggregateUDF::new_from_impl(aggregate::CountIf::new())))?;
     let any_value = datafusion::functions_aggregate::any_value::any_value_udaf();
     state.register_udaf(Arc::new(AggregateUDF::clone(&any_value).with_aliases(["arbitrary"])))?;
+    Ok(())
+}
+
+/// Removes from DataFusion's built-ins the aliases that name one of tarn's functions (`element_at` is an alias of
+/// `map_extract`, `date_format` of `to_char`). Per-query states are rebuilt from the registry's values, where an
+/// alias and a function of the same name would win in random order, so the built-in is re-registered without it.
+fn drop_colliding_aliases(state: &mut SessionState, ours: &[ScalarUDF]) -> Result<()> {
+    let names: std::collections::HashSet<&str> = ours.iter().map(ScalarUDF::name).collect();
+    let mut colliding: Vec<Arc<ScalarUDF>> = state
+        .scalar_functions()
+        .values()
+        .filter(|f| !names.contains(f.name()) && f.aliases().iter().any(|a| names.contains(a.as_str())))
+        .cloned()
+        .collect();
+    colliding.sort_by(|a, b| a.name().cmp(b.name()));
+    colliding.dedup_by(|a, b| a.name() == b.name());
+    for builtin in colliding {
+        let aliases = builtin
+            .aliases()
+            .iter()
+            .filter(|a| !names.contains(a.as_str()))
+            .cloned()
+            .collect();
+        state.deregister_udf(builtin.name())?;
+        state.register_udf(Arc::new(ScalarUDF::new_from_impl(Realiased { builtin, aliases })))?;
+    }
     Ok(())
 }
 
@@ -356,32 +391,47 @@ fn if_type(args: &[DataType]) -> DataType {
         .unwrap_or(DataType::Null)
 }
 
-/// A built-in registered under its own name only.
+/// A built-in registered with fewer aliases.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Unaliased(Arc<ScalarUDF>);
+struct Realiased {
+    builtin: Arc<ScalarUDF>,
+    aliases: Vec<String>,
+}
 
-impl ScalarUDFImpl for Unaliased {
+impl ScalarUDFImpl for Realiased {
     fn name(&self) -> &str {
-        self.0.name()
+        self.builtin.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn return_field_from_args(&self, args: datafusion::logical_expr::ReturnFieldArgs) -> Result<FieldRef> {
+        self.builtin.return_field_from_args(args)
+    }
+
+    fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        self.builtin.simplify(args, info)
     }
 
     fn signature(&self) -> &Signature {
-        self.0.signature()
+        self.builtin.signature()
     }
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        self.0.return_type(args)
+        self.builtin.return_type(args)
     }
 
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
-        self.0.coerce_types(args)
+        self.builtin.coerce_types(args)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        self.0.invoke_with_args(args)
+        self.builtin.invoke_with_args(args)
     }
 
     fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
-        self.0.documentation()
+        self.builtin.documentation()
     }
 }
