@@ -26,6 +26,8 @@ pub(crate) struct Json {
     name: &'static str,
     function: JsonFn,
     signature: Signature,
+    /// Inside `try(...)`: text that is not JSON gives NULL from `json_parse` too.
+    pub(crate) lenient: bool,
 }
 
 impl Json {
@@ -34,6 +36,14 @@ impl Json {
             name,
             function,
             signature: Signature::user_defined(Volatility::Immutable),
+            lenient: false,
+        }
+    }
+
+    pub(crate) fn lenient(&self) -> Self {
+        Self {
+            lenient: true,
+            ..Self::new(self.name, self.function)
         }
     }
 
@@ -114,7 +124,7 @@ impl ScalarUDFImpl for Json {
                         (false, Some(steps)) => match serde_json::from_str::<Value>(texts.value(i)) {
                             Ok(v) => walk(&v, &steps).cloned(),
                             // Trino's json_parse refuses text that is not JSON; the extract functions give NULL.
-                            Err(e) if self.function == JsonFn::Normalize => {
+                            Err(e) if self.function == JsonFn::Normalize && !self.lenient => {
                                 return exec_err!("Cannot convert value to JSON: '{}' ({e})", texts.value(i));
                             }
                             Err(_) => None,

@@ -11,6 +11,7 @@ mod datetime;
 mod json;
 mod nested;
 mod syntax;
+mod text;
 
 pub(crate) use syntax::rewrite as rewrite_syntax;
 
@@ -57,7 +58,7 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         ("regexp_replace", Kind::RegexpReplace),
         ("regexp_extract", Kind::RegexpExtract),
         ("split_part", Kind::SplitPart),
-        ("split", Kind::Split),
+        ("try", Kind::Try),
         ("element_at", Kind::ElementAt),
         ("contains", Kind::Contains),
     ] {
@@ -85,7 +86,13 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
     ] {
         udfs.push(ScalarUDF::new_from_impl(datetime::DateTime::new(name, function)));
     }
+    udfs.push(ScalarUDF::new_from_impl(text::Text::new("split", text::TextFn::Split)));
+    udfs.push(ScalarUDF::new_from_impl(text::Text::new(
+        "regexp_extract_all",
+        text::TextFn::RegexpExtractAll,
+    )));
     udfs.push(ScalarUDF::new_from_impl(nested::UnnestField::new()));
+    udfs.push(ScalarUDF::new_from_impl(nested::MapConcat::new()));
     drop_colliding_aliases(state, &udfs)?;
     for udf in udfs {
         state.register_udf(Arc::new(udf))?;
@@ -101,6 +108,9 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         state.register_higher_order_function(Arc::new(HigherOrderUDF::clone(&function).with_aliases([alias])))?;
     }
     state.register_udaf(Arc::new(AggregateUDF::new_from_impl(aggregate::CountIf::new())))?;
+    state.register_udaf(Arc::new(
+        AggregateUDF::new_from_impl(aggregate::ApproxPercentile::new()),
+    ))?;
     let any_value = datafusion::functions_aggregate::any_value::any_value_udaf();
     state.register_udaf(Arc::new(AggregateUDF::clone(&any_value).with_aliases(["arbitrary"])))?;
     Ok(())
@@ -143,7 +153,8 @@ enum Kind {
     RegexpReplace,
     RegexpExtract,
     SplitPart,
-    Split,
+    /// `try(e)`: NULL where `e` divides by zero, casts what does not fit, or parses what does not parse.
+    Try,
     ElementAt,
     Contains,
 }
@@ -252,9 +263,9 @@ impl ScalarUDFImpl for Rewrite {
                 arity(n == 3, "3")?;
                 Ok(vec![utf8(&args[0]), utf8(&args[1]), DataType::Int64])
             }
-            Kind::Split => {
-                arity(n == 2, "2")?;
-                Ok(vec![utf8(&args[0]), utf8(&args[1])])
+            Kind::Try => {
+                arity(n == 1, "1")?;
+                Ok(args.to_vec())
             }
             Kind::ElementAt => {
                 arity(n == 2, "2")?;
@@ -279,7 +290,7 @@ impl ScalarUDFImpl for Rewrite {
             Kind::FromUnixtime => DataType::Timestamp(TimeUnit::Millisecond, None),
             Kind::RegexpExtract => DataType::Utf8,
             Kind::RegexpReplace | Kind::SplitPart => utf8(&args[0]),
-            Kind::Split => DataType::new_list(utf8(&args[0]), true),
+            Kind::Try => args[0].clone(),
             Kind::ElementAt => match &args[0] {
                 DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => f.data_type().clone(),
                 DataType::Map(entries, _) => match entries.data_type() {
@@ -360,7 +371,7 @@ impl ScalarUDFImpl for Rewrite {
                 when(index.clone().gt(fields), lit(ScalarValue::Utf8(None)))
                     .otherwise(call(f::string::split_part(), vec![text, delimiter, index]))?
             }
-            Kind::Split => call(nested::string::string_to_array_udf(), args),
+            Kind::Try => lenient(args.remove(0), info)?,
             Kind::ElementAt => {
                 let container = args.remove(0);
                 let key = args.remove(0);
@@ -381,6 +392,39 @@ impl ScalarUDFImpl for Rewrite {
         };
         Ok(ExprSimplifyResult::Simplified(expr))
     }
+}
+
+/// `try(e)`'s argument with the failures Trino's `try` turns into NULL made NULL-producing: casts become `TRY_CAST`,
+/// a zero divisor NULL, and tarn's parsing functions lenient. (Numeric overflow still fails.)
+fn lenient(expr: Expr, info: &SimplifyContext) -> Result<Expr> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::{BinaryExpr, Operator, TryCast};
+    let rewritten = expr.transform_up(|e| {
+        Ok(match e {
+            Expr::Cast(c) => Transformed::yes(Expr::TryCast(TryCast::new_from_field(c.expr, c.field))),
+            Expr::BinaryExpr(b) if matches!(b.op, Operator::Divide | Operator::Modulo) => {
+                let zero = ScalarValue::new_zero(&info.get_data_type(&b.right)?)?;
+                let divisor = call(datafusion::functions::core::nullif(), vec![*b.right, lit(zero)]);
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(b.left, b.op, Box::new(divisor))))
+            }
+            Expr::ScalarFunction(f) => {
+                let udf = if let Some(d) = f.func.inner().downcast_ref::<datetime::DateTime>() {
+                    Some(ScalarUDF::new_from_impl(d.lenient()))
+                } else {
+                    f.func
+                        .inner()
+                        .downcast_ref::<json::Json>()
+                        .map(|j| ScalarUDF::new_from_impl(j.lenient()))
+                };
+                match udf {
+                    Some(udf) => Transformed::yes(call(Arc::new(udf), f.args)),
+                    None => Transformed::no(Expr::ScalarFunction(f)),
+                }
+            }
+            other => Transformed::no(other),
+        })
+    })?;
+    Ok(rewritten.data)
 }
 
 /// `if(c, a[, b])`'s type: the type both branches fit, as for `CASE`.

@@ -122,3 +122,105 @@ fn list(
         item, offsets, values, nulls,
     )?))
 }
+
+/// `map_concat(m1, m2, ...)`: the union of the maps; a key in several takes its value from the last (Trino). NULL
+/// if any map is NULL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct MapConcat {
+    signature: Signature,
+}
+
+impl MapConcat {
+    pub(super) fn new() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for MapConcat {
+    fn name(&self) -> &str {
+        "map_concat"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let Some(first) = args.iter().find(|t| !matches!(t, DataType::Null)) else {
+            return plan_err!("map_concat() takes one or more maps");
+        };
+        if !matches!(first, DataType::Map(_, _)) || args.iter().any(|t| t != first && !matches!(t, DataType::Null)) {
+            return plan_err!(
+                "map_concat() takes maps of one type, got {}",
+                args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            );
+        }
+        Ok(vec![first.clone(); args.len()])
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Null))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{MapArray, StructArray, new_empty_array};
+        use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let DataType::Map(entry_field, sorted) = args.return_field.data_type().clone() else {
+            return exec_err!("map_concat() returns a map");
+        };
+        let DataType::Struct(entry_fields) = entry_field.data_type().clone() else {
+            return exec_err!("map_concat(): map entries are not a struct");
+        };
+        let maps: Vec<&MapArray> = arrays.iter().map(|a| a.as_map()).collect();
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        let mut lengths = Vec::with_capacity(args.number_rows);
+        let mut valid = Vec::with_capacity(args.number_rows);
+        for row in 0..args.number_rows {
+            if maps.iter().any(|m| m.is_null(row)) {
+                lengths.push(0);
+                valid.push(false);
+                continue;
+            }
+            let mut entries: Vec<(ScalarValue, ScalarValue)> = Vec::new();
+            for map in &maps {
+                let offsets = map.value_offsets();
+                for j in offsets[row] as usize..offsets[row + 1] as usize {
+                    let key = ScalarValue::try_from_array(map.keys(), j)?;
+                    let value = ScalarValue::try_from_array(map.values(), j)?;
+                    match entries.iter_mut().find(|(k, _)| *k == key) {
+                        Some(entry) => entry.1 = value,
+                        None => entries.push((key, value)),
+                    }
+                }
+            }
+            lengths.push(entries.len());
+            valid.push(true);
+            for (k, v) in entries {
+                keys.push(k);
+                values.push(v);
+            }
+        }
+        let column = |items: Vec<ScalarValue>, t: &DataType| -> Result<ArrayRef> {
+            if items.is_empty() {
+                Ok(new_empty_array(t))
+            } else {
+                ScalarValue::iter_to_array(items)
+            }
+        };
+        let key_array = column(keys, entry_fields[0].data_type())?;
+        let value_array = column(values, entry_fields[1].data_type())?;
+        let entries = StructArray::try_new(entry_fields, vec![key_array, value_array], None)?;
+        let map = MapArray::try_new(
+            entry_field,
+            OffsetBuffer::from_lengths(lengths),
+            entries,
+            Some(NullBuffer::from(valid)),
+            sorted,
+        )?;
+        Ok(ColumnarValue::Array(Arc::new(map)))
+    }
+}

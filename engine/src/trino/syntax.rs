@@ -70,12 +70,24 @@ fn parse_expr(text: &str) -> Result<Expr> {
     Ok(Parser::new(&AthenaDialect).try_with_sql(text)?.parse_expr()?)
 }
 
-/// `all_match` and `none_match`, in terms of DataFusion's `any_match`.
+/// Trino functions written in terms of DataFusion's: `all_match`/`none_match` (`any_match`), `approx_distinct` (a
+/// bigint, with Trino's check of the standard error) and `map_agg` (`map` of two `array_agg`s, NULL keys skipped).
 fn match_functions(expr: &mut Expr) -> Result<()> {
     let Expr::Function(f) = expr else { return Ok(()) };
     let name = f.name.to_string().to_ascii_lowercase();
-    if name != "all_match" && name != "none_match" {
+    if !matches!(
+        name.as_str(),
+        "all_match" | "none_match" | "approx_distinct" | "map_agg"
+    ) {
         return Ok(());
+    }
+    if name.starts_with("approx") || name == "map_agg" {
+        if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
+            return Err(EngineError::unsupported(
+                format!("{name}() with FILTER, OVER or WITHIN GROUP"),
+                "aggregate a subquery that filters or partitions the rows instead",
+            ));
+        }
     }
     let args: Vec<&Expr> = match &f.args {
         FunctionArguments::List(list) => list
@@ -88,15 +100,35 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
             .collect(),
         _ => Vec::new(),
     };
-    let [array, Expr::Lambda(lambda)] = args.as_slice() else {
-        return Err(EngineError::Query(format!(
-            "{name}() takes an array and a lambda, as in {name}(a, x -> x > 0)"
-        )));
-    };
-    let text = if name == "all_match" {
-        format!("(NOT any_match({array}, {} -> NOT ({})))", lambda.params, lambda.body)
-    } else {
-        format!("(NOT any_match({array}, {}))", lambda)
+    let text = match (name.as_str(), args.as_slice()) {
+        ("all_match", [array, Expr::Lambda(lambda)]) => {
+            format!("(NOT any_match({array}, {} -> NOT ({})))", lambda.params, lambda.body)
+        }
+        ("none_match", [array, Expr::Lambda(lambda)]) => format!("(NOT any_match({array}, {lambda}))"),
+        ("all_match" | "none_match", _) => {
+            return Err(EngineError::Query(format!(
+                "{name}() takes an array and a lambda, as in {name}(a, x -> x > 0)"
+            )));
+        }
+        ("approx_distinct", [x]) => format!("CAST(approx_distinct({x}) AS BIGINT)"),
+        ("approx_distinct", [x, e]) => {
+            let error: Option<f64> = e.to_string().parse().ok();
+            if !error.is_some_and(|e| (0.0040625..=0.26).contains(&e)) {
+                return Err(EngineError::Query(format!(
+                    "approx_distinct: max standard error must be in [0.0040625, 0.26000]: {e}"
+                )));
+            }
+            format!("CAST(approx_distinct({x}) AS BIGINT)")
+        }
+        ("map_agg", [k, v]) => {
+            format!("map(array_agg({k}) FILTER (WHERE {k} IS NOT NULL), array_agg({v}) FILTER (WHERE {k} IS NOT NULL))")
+        }
+        _ => {
+            return Err(EngineError::Query(format!(
+                "{name}() got {} argument(s); see the Trino function list in the README",
+                args.len()
+            )));
+        }
     };
     *expr = parse_expr(&text)?;
     Ok(())
