@@ -10,6 +10,7 @@ mod aggregate;
 mod datetime;
 mod json;
 mod nested;
+mod reduce;
 mod syntax;
 mod text;
 
@@ -107,6 +108,7 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
     ] {
         state.register_higher_order_function(Arc::new(HigherOrderUDF::clone(&function).with_aliases([alias])))?;
     }
+    state.register_higher_order_function(Arc::new(HigherOrderUDF::new_from_impl(reduce::Reduce::new())))?;
     state.register_udaf(Arc::new(AggregateUDF::new_from_impl(aggregate::CountIf::new())))?;
     state.register_udaf(Arc::new(
         AggregateUDF::new_from_impl(aggregate::ApproxPercentile::new()),
