@@ -472,6 +472,10 @@ pub fn parse_command(sql: &str) -> Result<Command> {
             parse_datafusion_statement(sql)?;
             Ok(Command::DeltaDml { sql: sql.to_string() })
         }
+        ["PREPARE" | "EXECUTE" | "DEALLOCATE", ..] => Err(EngineError::unsupported(
+            "prepared statements (PREPARE, EXECUTE, DEALLOCATE PREPARE)",
+            "write the values into the statement, or use a script with `tarn run`",
+        )),
         ["TRUNCATE", ..] => Err(EngineError::unsupported(
             "TRUNCATE",
             "use DELETE FROM t on a Delta table; tables over files are read-only, as in Athena",

@@ -2,8 +2,12 @@
 //! Trino's documentation gives for them (each file names the pages it follows).
 //!
 //! Format: `query` on a line, the SQL, `----`, then one line per row with values separated by tabs (NULL as `NULL`);
-//! or `query error <text>`, the SQL, and the statement must fail with an error containing `<text>`. Blocks are
-//! separated by blank lines; `#` lines are comments.
+//! `query error <text>` (or `statement error <text>`), the SQL, and the statement must fail with an error containing
+//! `<text>`; `statement ok`, the SQL, and the statement must succeed (its rows are not checked). Blocks are separated
+//! by blank lines; `#` lines are comments.
+//!
+//! The same test checks `docs/trino-compatibility.md` against the corpus: a ✅ or 🟡 row needs a case that runs its
+//! function or statement and succeeds, a ❌ row may have none, and every function a succeeding case calls has a row.
 
 mod common;
 
@@ -18,6 +22,7 @@ struct Case {
 
 enum Expected {
     Rows(Vec<String>),
+    Ok,
     Error(String),
 }
 
@@ -33,13 +38,22 @@ fn parse(file: &str, text: &str) -> Result<Vec<Case>, String> {
         }
         let start = i + 1;
         let header = line;
-        let error = match header.strip_prefix("query") {
-            Some(rest) if rest.trim().is_empty() => None,
-            Some(rest) => match rest.trim().strip_prefix("error ") {
-                Some(text) => Some(text.to_string()),
-                None => return Err(format!("{file}:{start}: expected `query` or `query error <text>`")),
+        let error = match (header.strip_prefix("query"), header.strip_prefix("statement")) {
+            (Some(rest), _) if rest.trim().is_empty() => None,
+            (_, Some(rest)) if rest.trim() == "ok" => Some(None),
+            (Some(rest), _) | (_, Some(rest)) => match rest.trim().strip_prefix("error ") {
+                Some(text) => Some(Some(text.to_string())),
+                None => {
+                    return Err(format!(
+                        "{file}:{start}: expected `query`, `statement ok` or `... error <text>`"
+                    ));
+                }
             },
-            None => return Err(format!("{file}:{start}: expected `query`, found {header:?}")),
+            _ => {
+                return Err(format!(
+                    "{file}:{start}: expected `query` or `statement`, found {header:?}"
+                ));
+            }
         };
         i += 1;
         let mut sql = Vec::new();
@@ -48,14 +62,16 @@ fn parse(file: &str, text: &str) -> Result<Vec<Case>, String> {
             i += 1;
         }
         let expected = match error {
-            Some(text) => Expected::Error(text),
+            Some(Some(text)) => Expected::Error(text),
+            Some(None) => Expected::Ok,
             None => {
                 if lines.get(i).map(|l| l.trim()) != Some("----") {
                     return Err(format!("{file}:{start}: a `query` needs `----` and its rows"));
                 }
                 i += 1;
                 let mut rows = Vec::new();
-                while i < lines.len() && !lines[i].trim().is_empty() {
+                // Only an empty line ends the rows: a row of empty values is a line of tabs.
+                while i < lines.len() && !lines[i].is_empty() {
                     rows.push(lines[i].to_string());
                     i += 1;
                 }
@@ -81,9 +97,14 @@ async fn trino_corpus() -> TestResult {
     files.retain(|p| p.extension().is_some_and(|e| e == "slt"));
     files.sort();
     let wh = tempdir()?;
+    // `${dir}` in a case is a scratch folder outside the warehouse (for UNLOAD and external tables).
+    let scratch_dir = tempdir()?;
+    let scratch = scratch_dir.path().display().to_string();
     let mut session = open(&wh.path().display().to_string()).await?;
     let mut failures = Vec::new();
     let mut count = 0;
+    // What the cases that succeed use (functions and statement phrases), and what only failing-by-design cases use.
+    let mut succeeded: Vec<Uses> = Vec::new();
     for path in files {
         let name = path
             .file_name()
@@ -91,13 +112,14 @@ async fn trino_corpus() -> TestResult {
             .unwrap_or_default();
         for case in parse(&name, &std::fs::read_to_string(&path)?)? {
             count += 1;
-            let outcome = run(&mut session, &case.sql).await;
+            let outcome = run(&mut session, &case.sql.replace("${dir}", &scratch)).await;
             let problem = match (&case.expected, outcome) {
                 (Expected::Rows(expected), Ok((rows, _))) => {
                     let got: Vec<String> = rows.iter().map(|r| r.join("\t")).collect();
                     (&got != expected).then(|| format!("expected {expected:?}, got {got:?}"))
                 }
-                (Expected::Rows(_), Err(e)) => Some(format!("failed: {e}")),
+                (Expected::Rows(_) | Expected::Ok, Err(e)) => Some(format!("failed: {e}")),
+                (Expected::Ok, Ok(_)) => None,
                 (Expected::Error(text), Ok((rows, _))) => {
                     Some(format!("expected an error with {text:?}, got {rows:?}"))
                 }
@@ -106,15 +128,119 @@ async fn trino_corpus() -> TestResult {
             };
             if let Some(problem) = problem {
                 failures.push(format!("{}:{}: {}\n  {problem}", case.file, case.line, case.sql));
+            } else if !matches!(case.expected, Expected::Error(_)) {
+                succeeded.push(Uses::of(&case));
             }
         }
     }
     assert!(count > 0, "no cases found in {}", dir.display());
+    failures.extend(check_compatibility_table(&succeeded)?);
     assert!(
         failures.is_empty(),
-        "{} of {count} cases failed:\n{}",
+        "{} problem(s) with {count} cases:\n{}",
         failures.len(),
         failures.join("\n")
     );
     Ok(())
+}
+
+/// The functions a case calls (lower-case) and its SQL, whitespace-normalised and lower-cased, for statement phrases.
+struct Uses {
+    at: String,
+    functions: std::collections::BTreeSet<String>,
+    text: String,
+}
+
+impl Uses {
+    fn of(case: &Case) -> Self {
+        use datafusion::sql::sqlparser::ast::{CastKind, Expr, visit_expressions};
+        use datafusion::sql::sqlparser::dialect::DuckDbDialect;
+        use datafusion::sql::sqlparser::parser::Parser;
+        let mut functions = std::collections::BTreeSet::new();
+        // tarn's own statements (CREATE TABLE ... WITH, MSCK, ...) do not all parse here; their phrases still count.
+        if let Ok(statements) = Parser::parse_sql(&DuckDbDialect {}, &case.sql) {
+            let _ = visit_expressions(&statements, |e| {
+                let name = match e {
+                    Expr::Function(f) => Some(f.name.to_string().to_lowercase()),
+                    Expr::Cast {
+                        kind: CastKind::TryCast | CastKind::SafeCast,
+                        ..
+                    } => Some("try_cast".into()),
+                    Expr::Cast { .. } => Some("cast".into()),
+                    Expr::Extract { .. } => Some("extract".into()),
+                    Expr::Position { .. } => Some("position".into()),
+                    Expr::Substring { .. } => Some("substring".into()),
+                    Expr::Trim { .. } => Some("trim".into()),
+                    Expr::Ceil { .. } => Some("ceil".into()),
+                    Expr::Floor { .. } => Some("floor".into()),
+                    _ => None,
+                };
+                functions.extend(name);
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        }
+        Uses {
+            at: format!("{}:{}", case.file, case.line),
+            functions,
+            text: normalise(&case.sql),
+        }
+    }
+
+    /// A row's key is a function name (lower case), or else a phrase of the statement (`CROSS JOIN UNNEST`).
+    fn covers(&self, key: &str) -> bool {
+        if is_function(key) {
+            self.functions.contains(key)
+        } else {
+            self.text.contains(&normalise(key))
+        }
+    }
+}
+
+fn is_function(key: &str) -> bool {
+    key.chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn normalise(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// Functions the corpus calls to check its results, which are not Athena's.
+const PROBES: [&str; 1] = ["arrow_typeof"];
+
+/// Checks `docs/trino-compatibility.md` against what the corpus's succeeding cases use.
+fn check_compatibility_table(succeeded: &[Uses]) -> TestResult<Vec<String>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/trino-compatibility.md");
+    let table = std::fs::read_to_string(&path)?;
+    let mut problems = Vec::new();
+    let mut keys = std::collections::BTreeSet::new();
+    for (n, line) in table.lines().enumerate() {
+        let Some(rest) = line.strip_prefix("| `") else { continue };
+        let Some((key, _)) = rest.split_once('`') else { continue };
+        let status = line.split('|').nth(2).unwrap_or_default().trim();
+        let covered_by = succeeded.iter().find(|u| u.covers(key)).map(|u| u.at.clone());
+        let at = format!("docs/trino-compatibility.md:{}", n + 1);
+        match (status, covered_by) {
+            ("✅" | "🟡", None) => {
+                problems.push(format!("{at}: `{key}` is {status} but no succeeding case uses it"))
+            }
+            ("❌", Some(case)) => problems.push(format!("{at}: `{key}` is ❌ but {case} runs it and succeeds")),
+            ("✅" | "🟡" | "❌", _) => {}
+            _ => problems.push(format!("{at}: `{key}` has no status (✅, 🟡 or ❌)")),
+        }
+        if !keys.insert(key.to_string()) {
+            problems.push(format!("{at}: `{key}` is listed twice"));
+        }
+    }
+    for uses in succeeded {
+        for f in &uses.functions {
+            if !keys.contains(f) && !PROBES.contains(&f.as_str()) {
+                problems.push(format!(
+                    "{}: calls {f}(), which docs/trino-compatibility.md does not list",
+                    uses.at
+                ));
+            }
+        }
+    }
+    Ok(problems)
 }

@@ -34,12 +34,13 @@ use datafusion::logical_expr::{
 /// Registers tarn's Trino functions on `state`, replacing same-named DataFusion built-ins.
 pub(crate) fn register(state: &mut SessionState) -> Result<()> {
     let mut udfs: Vec<ScalarUDF> = Vec::new();
-    let parts: [(&str, &str); 10] = [
+    let parts: [(&str, &str); 11] = [
         ("year", "year"),
         ("quarter", "quarter"),
         ("month", "month"),
         ("week", "week"),
         ("day", "day"),
+        ("day_of_month", "day"),
         ("day_of_week", "isodow"),
         ("day_of_year", "doy"),
         ("hour", "hour"),
@@ -60,6 +61,10 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         ("regexp_extract", Kind::RegexpExtract),
         ("split_part", Kind::SplitPart),
         ("try", Kind::Try),
+        ("slice", Kind::Slice),
+        ("repeat", Kind::Repeat),
+        ("date", Kind::Date),
+        ("mod", Kind::Mod),
         ("element_at", Kind::ElementAt),
         ("contains", Kind::Contains),
     ] {
@@ -94,6 +99,17 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
     )));
     udfs.push(ScalarUDF::new_from_impl(nested::UnnestField::new()));
     udfs.push(ScalarUDF::new_from_impl(nested::MapConcat::new()));
+    // Trino's names for DataFusion functions that mean the same.
+    for (builtin, alias) in [
+        (datafusion::functions::string::levenshtein(), "levenshtein_distance"),
+        (datafusion::functions::math::isnan(), "is_nan"),
+        (datafusion::functions::math::trunc(), "truncate"),
+        (datafusion::functions::math::ceil(), "ceiling"),
+        (datafusion::functions::math::signum(), "sign"),
+        (nested_fns::range::gen_series_udf(), "sequence"),
+    ] {
+        udfs.push(ScalarUDF::clone(&builtin).with_aliases([alias]));
+    }
     drop_colliding_aliases(state, &udfs)?;
     for udf in udfs {
         state.register_udf(Arc::new(udf))?;
@@ -115,6 +131,8 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
     ))?;
     let any_value = datafusion::functions_aggregate::any_value::any_value_udaf();
     state.register_udaf(Arc::new(AggregateUDF::clone(&any_value).with_aliases(["arbitrary"])))?;
+    let var_samp = datafusion::functions_aggregate::variance::var_samp_udaf();
+    state.register_udaf(Arc::new(AggregateUDF::clone(&var_samp).with_aliases(["variance"])))?;
     Ok(())
 }
 
@@ -155,6 +173,14 @@ enum Kind {
     RegexpReplace,
     RegexpExtract,
     SplitPart,
+    /// `slice(a, start, length)`: DataFusion's `array_slice` takes an end, not a length.
+    Slice,
+    /// `repeat(x, n)`: an array of `n` copies (DataFusion's `repeat` repeats a string).
+    Repeat,
+    /// `date(x)`: `CAST(x AS date)`.
+    Date,
+    /// `mod(n, m)`: `n % m`.
+    Mod,
     /// `try(e)`: NULL where `e` divides by zero, casts what does not fit, or parses what does not parse.
     Try,
     ElementAt,
@@ -269,6 +295,23 @@ impl ScalarUDFImpl for Rewrite {
                 arity(n == 1, "1")?;
                 Ok(args.to_vec())
             }
+            Kind::Slice => {
+                arity(n == 3, "3")?;
+                Ok(vec![args[0].clone(), DataType::Int64, DataType::Int64])
+            }
+            Kind::Repeat => {
+                arity(n == 2, "2")?;
+                Ok(vec![args[0].clone(), DataType::Int64])
+            }
+            Kind::Date => {
+                arity(n == 1, "1")?;
+                Ok(args.to_vec())
+            }
+            Kind::Mod => {
+                arity(n == 2, "2")?;
+                let common = type_union_resolution(args).unwrap_or(DataType::Float64);
+                Ok(vec![common.clone(), common])
+            }
             Kind::ElementAt => {
                 arity(n == 2, "2")?;
                 if is_list(&args[0]) {
@@ -292,7 +335,9 @@ impl ScalarUDFImpl for Rewrite {
             Kind::FromUnixtime => DataType::Timestamp(TimeUnit::Millisecond, None),
             Kind::RegexpExtract => DataType::Utf8,
             Kind::RegexpReplace | Kind::SplitPart => utf8(&args[0]),
-            Kind::Try => args[0].clone(),
+            Kind::Try | Kind::Slice | Kind::Mod => args[0].clone(),
+            Kind::Repeat => DataType::new_list(args[0].clone(), true),
+            Kind::Date => DataType::Date32,
             Kind::ElementAt => match &args[0] {
                 DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => f.data_type().clone(),
                 DataType::Map(entries, _) => match entries.data_type() {
@@ -374,6 +419,18 @@ impl ScalarUDFImpl for Rewrite {
                     .otherwise(call(f::string::split_part(), vec![text, delimiter, index]))?
             }
             Kind::Try => lenient(args.remove(0), info)?,
+            Kind::Slice => {
+                let length = args.remove(2);
+                let start = args.remove(1);
+                let end = start.clone() + length - lit(1i64);
+                call(nested::extract::array_slice_udf(), vec![args.remove(0), start, end])
+            }
+            Kind::Repeat => call(nested::repeat::array_repeat_udf(), args),
+            Kind::Date => cast(args.remove(0), DataType::Date32),
+            Kind::Mod => {
+                let m = args.remove(1);
+                args.remove(0) % m
+            }
             Kind::ElementAt => {
                 let container = args.remove(0);
                 let key = args.remove(0);

@@ -101,10 +101,7 @@ impl HigherOrderUDFImpl for Reduce {
         ]))
     }
 
-    fn coerce_values_for_lambdas(
-        &self,
-        fields: &[ValueOrLambda<DataType, DataType>],
-    ) -> Result<Option<Vec<DataType>>> {
+    fn coerce_values_for_lambdas(&self, fields: &[ValueOrLambda<DataType, DataType>]) -> Result<Option<Vec<DataType>>> {
         match fields {
             [ValueOrLambda::Value(list), _, ValueOrLambda::Lambda(state), _] => {
                 Ok(Some(vec![list.clone(), state.clone()]))
@@ -141,22 +138,39 @@ impl HigherOrderUDFImpl for Reduce {
         let (offsets, values): (Vec<usize>, ArrayRef) = match list.data_type() {
             DataType::List(_) => {
                 let l = list.as_list::<i32>();
-                (l.value_offsets().iter().map(|o| *o as usize).collect(), Arc::clone(l.values()))
+                (
+                    l.value_offsets().iter().map(|o| *o as usize).collect(),
+                    Arc::clone(l.values()),
+                )
             }
             DataType::LargeList(_) => {
                 let l = list.as_list::<i64>();
-                (l.value_offsets().iter().map(|o| *o as usize).collect(), Arc::clone(l.values()))
+                (
+                    l.value_offsets().iter().map(|o| *o as usize).collect(),
+                    Arc::clone(l.values()),
+                )
             }
             DataType::Null => (vec![0; rows + 1], new_null_array(&DataType::Null, 0)),
             other => return exec_err!("reduce() takes an array first, not {other}"),
         };
         let mut state = cast(&initial.to_array(rows)?, &state_type)?;
-        let length = |row: usize| if list.is_null(row) { 0 } else { offsets[row + 1] - offsets[row] };
+        let length = |row: usize| {
+            if list.is_null(row) {
+                0
+            } else {
+                offsets[row + 1] - offsets[row]
+            }
+        };
         let longest = (0..rows).map(length).max().unwrap_or(0);
         for k in 0..longest {
             let active: Vec<u32> = (0..rows).filter(|&r| length(r) > k).map(|r| r as u32).collect();
             let rows_taken = UInt32Array::from(active.clone());
-            let elements = UInt32Array::from(active.iter().map(|&r| (offsets[r as usize] + k) as u32).collect::<Vec<_>>());
+            let elements = UInt32Array::from(
+                active
+                    .iter()
+                    .map(|&r| (offsets[r as usize] + k) as u32)
+                    .collect::<Vec<_>>(),
+            );
             let states = take(&state, &rows_taken, None)?;
             let items = take(&values, &elements, None)?;
             let next = combine

@@ -81,13 +81,13 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
     ) {
         return Ok(());
     }
-    if name.starts_with("approx") || name == "map_agg" {
-        if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
-            return Err(EngineError::unsupported(
-                format!("{name}() with FILTER, OVER or WITHIN GROUP"),
-                "aggregate a subquery that filters or partitions the rows instead",
-            ));
-        }
+    if (name.starts_with("approx") || name == "map_agg")
+        && (f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty())
+    {
+        return Err(EngineError::unsupported(
+            format!("{name}() with FILTER, OVER or WITHIN GROUP"),
+            "aggregate a subquery that filters or partitions the rows instead",
+        ));
     }
     let args: Vec<&Expr> = match &f.args {
         FunctionArguments::List(list) => list
@@ -364,10 +364,8 @@ fn column_references(exprs: &[Expr]) -> (Vec<Ident>, bool) {
     let _ = visit_expressions_mut(&mut exprs, |e| {
         match e {
             Expr::Identifier(_) => unqualified = true,
-            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
-                if !qualifiers.iter().any(|q| same(q, &parts[0])) {
-                    qualifiers.push(parts[0].clone());
-                }
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 && !qualifiers.iter().any(|q| same(q, &parts[0])) => {
+                qualifiers.push(parts[0].clone());
             }
             _ => {}
         }
