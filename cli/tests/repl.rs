@@ -371,7 +371,7 @@ fn output_settings_scripts_and_databases() -> TestResult {
     // Wide values are cut to the terminal's 100 columns.
     type_line(
         &mut shell,
-        "SELECT id, repeat('x', 300) AS wide FROM people WHERE id = 1;",
+        "SELECT id, lpad('', 300, 'x') AS wide FROM people WHERE id = 1;",
     )?;
     shell.exp_string("| id ")?;
     let shown = shell.exp_string(PROMPT)?;

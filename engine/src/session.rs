@@ -600,7 +600,9 @@ impl Session {
             .state
             .resolve_table_references(&statement)
             .map_err(from_datafusion)?;
-        let (state, meter, locations) = self.metered_state(references).await?;
+        let (mut state, meter, locations) = self.metered_state(references).await?;
+        // `now()`, `current_date` and `current_timestamp` read the query's start time from here.
+        state.mark_start_execution();
         let plan = state.statement_to_plan(statement).await.map_err(from_datafusion)?;
         let plan = unqualified_output_names(plan)?;
         SQLOptions::new()

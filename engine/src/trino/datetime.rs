@@ -15,7 +15,7 @@ use datafusion::arrow::array::{
     TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Date32Type, Int64Type, TimeUnit, TimestampMicrosecondType};
-use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
+use datafusion::common::{DataFusionError, Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,13 +87,7 @@ impl ScalarUDFImpl for DateTime {
 
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         let n = args.len();
-        let expect = |count: usize, shape: &str| -> Result<()> {
-            if n == count {
-                Ok(())
-            } else {
-                plan_err!("{}() takes {count} argument(s) ({shape}), got {n}", self.name)
-            }
-        };
+        let expect = |count: usize, shape: &str| super::arity(self.name, n, n == count, &count.to_string(), shape);
         match self.function {
             DateFn::DateParse | DateFn::ParseDatetime => {
                 expect(2, "string, format")?;
@@ -187,27 +181,13 @@ impl ScalarUDFImpl for DateTime {
                 Arc::new(StringArray::from(out))
             }
             DateFn::FromIso8601Timestamp => {
-                let text = strings(&arrays[0])?;
-                let mut out = Vec::with_capacity(rows);
-                for t in text.into_iter().take(rows) {
-                    out.push(match t {
-                        Some(t) => self.or_null(iso8601_timestamp(t).map(|d| d.and_utc().timestamp_millis()))?,
-                        None => None,
-                    });
-                }
-                Arc::new(TimestampMillisecondArray::from(out))
+                Arc::new(TimestampMillisecondArray::from(self.each_string(&arrays[0], |t| {
+                    iso8601_timestamp(t).map(|d| d.and_utc().timestamp_millis())
+                })?))
             }
-            DateFn::FromIso8601Date => {
-                let text = strings(&arrays[0])?;
-                let mut out = Vec::with_capacity(rows);
-                for t in text.into_iter().take(rows) {
-                    out.push(match t {
-                        Some(t) => self.or_null(iso8601_date(t).map(days_since_epoch))?,
-                        None => None,
-                    });
-                }
-                Arc::new(Date32Array::from(out))
-            }
+            DateFn::FromIso8601Date => Arc::new(Date32Array::from(
+                self.each_string(&arrays[0], |t| iso8601_date(t).map(days_since_epoch))?,
+            )),
             DateFn::ToIso8601 => to_iso8601(&arrays[0])?,
             DateFn::DateAdd => date_add(&arrays[0], &arrays[1], &arrays[2])?,
             DateFn::DateDiff => date_diff(&arrays[0], &arrays[1], &arrays[2])?,
@@ -217,6 +197,17 @@ impl ScalarUDFImpl for DateTime {
 }
 
 impl DateTime {
+    /// `parse` applied to each string that is not NULL.
+    fn each_string<T>(&self, text: &ArrayRef, parse: impl Fn(&str) -> Result<T>) -> Result<Vec<Option<T>>> {
+        strings(text)?
+            .into_iter()
+            .map(|t| match t {
+                Some(t) => self.or_null(parse(t)),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
     fn or_null<T>(&self, value: Result<T>) -> Result<Option<T>> {
         match value {
             Ok(v) => Ok(Some(v)),

@@ -65,6 +65,9 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         ("repeat", Kind::Repeat),
         ("date", Kind::Date),
         ("mod", Kind::Mod),
+        ("power", Kind::Power),
+        ("pow", Kind::Power),
+        ("array_remove", Kind::ArrayRemove),
         ("element_at", Kind::ElementAt),
         ("contains", Kind::Contains),
     ] {
@@ -107,6 +110,7 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         (datafusion::functions::math::ceil(), "ceiling"),
         (datafusion::functions::math::signum(), "sign"),
         (nested_fns::range::gen_series_udf(), "sequence"),
+        (datafusion::functions::math::random(), "rand"),
     ] {
         udfs.push(ScalarUDF::clone(&builtin).with_aliases([alias]));
     }
@@ -136,28 +140,29 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
     Ok(())
 }
 
-/// Removes from DataFusion's built-ins the aliases that name one of tarn's functions (`element_at` is an alias of
-/// `map_extract`, `date_format` of `to_char`). Per-query states are rebuilt from the registry's values, where an
-/// alias and a function of the same name would win in random order, so the built-in is re-registered without it.
+/// Makes room for tarn's functions among DataFusion's built-ins. Per-query states are rebuilt from the registry's
+/// values, where a built-in still reachable under an alias would be registered again under its name, and an alias
+/// and a function of the same name would win in random order. So a built-in tarn replaces goes with all its aliases
+/// (`array_remove`, alias `list_remove`), and a built-in with an alias that names a tarn function (`element_at` of
+/// `map_extract`, `date_format` of `to_char`) is registered again without it.
 fn drop_colliding_aliases(state: &mut SessionState, ours: &[ScalarUDF]) -> Result<()> {
     let names: std::collections::HashSet<&str> = ours.iter().map(ScalarUDF::name).collect();
-    let mut colliding: Vec<Arc<ScalarUDF>> = state
-        .scalar_functions()
-        .values()
-        .filter(|f| !names.contains(f.name()) && f.aliases().iter().any(|a| names.contains(a.as_str())))
-        .cloned()
-        .collect();
-    colliding.sort_by(|a, b| a.name().cmp(b.name()));
-    colliding.dedup_by(|a, b| a.name() == b.name());
-    for builtin in colliding {
-        let aliases = builtin
-            .aliases()
-            .iter()
-            .filter(|a| !names.contains(a.as_str()))
-            .cloned()
-            .collect();
-        state.deregister_udf(builtin.name())?;
-        state.register_udf(Arc::new(ScalarUDF::new_from_impl(Realiased { builtin, aliases })))?;
+    let mut builtins: Vec<Arc<ScalarUDF>> = state.scalar_functions().values().cloned().collect();
+    builtins.sort_by(|a, b| a.name().cmp(b.name()));
+    builtins.dedup_by(|a, b| a.name() == b.name());
+    for builtin in builtins {
+        if names.contains(builtin.name()) {
+            state.deregister_udf(builtin.name())?;
+        } else if builtin.aliases().iter().any(|a| names.contains(a.as_str())) {
+            let aliases = builtin
+                .aliases()
+                .iter()
+                .filter(|a| !names.contains(a.as_str()))
+                .cloned()
+                .collect();
+            state.deregister_udf(builtin.name())?;
+            state.register_udf(Arc::new(ScalarUDF::new_from_impl(Realiased { builtin, aliases })))?;
+        }
     }
     Ok(())
 }
@@ -181,6 +186,10 @@ enum Kind {
     Date,
     /// `mod(n, m)`: `n % m`.
     Mod,
+    /// `power(x, p)`: a double, also for integers (DataFusion's `power(2, -1)` is the integer 0).
+    Power,
+    /// `array_remove(a, x)`: every element equal to `x` (DataFusion's removes the first).
+    ArrayRemove,
     /// `try(e)`: NULL where `e` divides by zero, casts what does not fit, or parses what does not parse.
     Try,
     ElementAt,
@@ -202,6 +211,20 @@ impl Rewrite {
             kind,
             signature: Signature::user_defined(Volatility::Immutable),
         }
+    }
+}
+
+/// The planning error for a call with the wrong number of arguments; `shape` names them, if not empty.
+fn arity(function: &str, got: usize, ok: bool, expected: &str, shape: &str) -> Result<()> {
+    let shape = if shape.is_empty() {
+        String::new()
+    } else {
+        format!(" ({shape})")
+    };
+    if ok {
+        Ok(())
+    } else {
+        plan_err!("{function}() takes {expected} argument(s){shape}, got {got}")
     }
 }
 
@@ -235,13 +258,7 @@ impl ScalarUDFImpl for Rewrite {
     /// Argument counts and the types the arguments are cast to before the rewrite.
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         let n = args.len();
-        let arity = |ok: bool, expected: &str| -> Result<()> {
-            if ok {
-                Ok(())
-            } else {
-                plan_err!("{}() takes {expected} argument(s), got {n}", self.name)
-            }
-        };
+        let arity = |ok: bool, expected: &str| arity(self.name, n, ok, expected, "");
         match self.kind {
             Kind::DatePart(_) => {
                 arity(n == 1, "1")?;
@@ -307,6 +324,14 @@ impl ScalarUDFImpl for Rewrite {
                 arity(n == 1, "1")?;
                 Ok(args.to_vec())
             }
+            Kind::Power => {
+                arity(n == 2, "2")?;
+                Ok(vec![DataType::Float64, DataType::Float64])
+            }
+            Kind::ArrayRemove => {
+                arity(n == 2, "2")?;
+                Ok(args.to_vec())
+            }
             Kind::Mod => {
                 arity(n == 2, "2")?;
                 let common = type_union_resolution(args).unwrap_or(DataType::Float64);
@@ -335,7 +360,8 @@ impl ScalarUDFImpl for Rewrite {
             Kind::FromUnixtime => DataType::Timestamp(TimeUnit::Millisecond, None),
             Kind::RegexpExtract => DataType::Utf8,
             Kind::RegexpReplace | Kind::SplitPart => utf8(&args[0]),
-            Kind::Try | Kind::Slice | Kind::Mod => args[0].clone(),
+            Kind::Try | Kind::Slice | Kind::Mod | Kind::ArrayRemove => args[0].clone(),
+            Kind::Power => DataType::Float64,
             Kind::Repeat => DataType::new_list(args[0].clone(), true),
             Kind::Date => DataType::Date32,
             Kind::ElementAt => match &args[0] {
@@ -431,6 +457,8 @@ impl ScalarUDFImpl for Rewrite {
                 let m = args.remove(1);
                 args.remove(0) % m
             }
+            Kind::Power => call(f::math::power(), args),
+            Kind::ArrayRemove => call(nested::remove::array_remove_all_udf(), args),
             Kind::ElementAt => {
                 let container = args.remove(0);
                 let key = args.remove(0);
