@@ -318,7 +318,6 @@ fn mysql_to_chrono(format: &str, parsing: bool) -> std::result::Result<String, S
             'd' => "%d",
             'e' if parsing => "%d",
             'e' => "%-d",
-            'f' if parsing => "%6f",
             'f' => "%6f",
             'H' => "%H",
             'h' | 'I' => "%I",
