@@ -537,35 +537,16 @@ fn iso8601_timestamp(text: &str) -> Result<NaiveDateTime> {
 }
 
 fn to_iso8601(values: &ArrayRef) -> Result<ArrayRef> {
-    let out: Vec<Option<String>> = match values.data_type() {
-        DataType::Date32 => {
-            let dates = values.as_primitive::<Date32Type>();
-            (0..dates.len())
-                .map(|i| {
-                    dates
-                        .is_valid(i)
-                        .then(|| date_from_days(dates.value(i)).map(|d| d.format("%Y-%m-%d").to_string()))
-                        .transpose()
-                })
-                .collect::<Result<_>>()?
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, zone) => {
-            // Athena v3: no zone suffix on a timestamp without one.
-            let suffix = if zone.is_some() { "Z" } else { "" };
-            let ts = values.as_primitive::<TimestampMicrosecondType>();
-            (0..ts.len())
-                .map(|i| {
-                    ts.is_valid(i)
-                        .then(|| {
-                            micros_to_datetime(ts.value(i))
-                                .map(|d| format!("{}{suffix}", d.format("%Y-%m-%dT%H:%M:%S%.3f")))
-                        })
-                        .transpose()
-                })
-                .collect::<Result<_>>()?
-        }
-        other => return exec_err!("to_iso8601() takes a date or a timestamp, not {other}"),
+    // Athena v3: no zone suffix on a timestamp without one.
+    let format = match values.data_type() {
+        DataType::Date32 => "%Y-%m-%d",
+        DataType::Timestamp(_, Some(_)) => "%Y-%m-%dT%H:%M:%S%.3fZ",
+        _ => "%Y-%m-%dT%H:%M:%S%.3f",
     };
+    let out: Vec<Option<String>> = as_datetimes("to_iso8601", values)?
+        .into_iter()
+        .map(|d| d.map(|d| d.format(format).to_string()))
+        .collect();
     Ok(Arc::new(StringArray::from(out)))
 }
 
@@ -645,50 +626,35 @@ fn add(at: NaiveDateTime, unit: Unit, n: i64) -> Option<NaiveDateTime> {
 fn date_add(units: &ArrayRef, amounts: &ArrayRef, values: &ArrayRef) -> Result<ArrayRef> {
     let units = strings(units)?;
     let amounts = amounts.as_primitive::<Int64Type>();
+    let is_date = values.data_type() == &DataType::Date32;
     let overflow = || DataFusionError::Execution("date_add: the result is out of range".into());
-    match values.data_type() {
-        DataType::Date32 => {
-            let dates = values.as_primitive::<Date32Type>();
-            let mut out = Vec::with_capacity(dates.len());
-            for (i, unit) in units.iter().enumerate().take(dates.len()) {
-                out.push(match (unit, amounts.is_valid(i) && dates.is_valid(i)) {
-                    (Some(u), true) => {
-                        let unit = Unit::parse("date_add", u)?;
-                        if unit.micros().is_some_and(|m| m < Unit::Day.micros().unwrap_or(0)) {
-                            return exec_err!("date_add: '{u}' is not a valid unit for a date (use day or larger)");
-                        }
-                        let at = date_from_days(dates.value(i))?.and_time(NaiveTime::MIN);
-                        let moved = add(at, unit, amounts.value(i)).ok_or_else(overflow)?;
-                        Some(days_since_epoch(moved.date()))
-                    }
-                    _ => None,
-                });
+    let mut moved = Vec::with_capacity(values.len());
+    for (i, at) in as_datetimes("date_add", values)?.into_iter().enumerate() {
+        moved.push(match (units[i], at, amounts.is_valid(i)) {
+            (Some(u), Some(at), true) => {
+                let unit = Unit::parse("date_add", u)?;
+                if is_date && matches!(unit, Unit::Millisecond | Unit::Second | Unit::Minute | Unit::Hour) {
+                    return exec_err!("date_add: '{u}' is not a valid unit for a date (use day or larger)");
+                }
+                Some(add(at, unit, amounts.value(i)).ok_or_else(overflow)?)
             }
-            Ok(Arc::new(Date32Array::from(out)))
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, zone) => {
-            let ts = values.as_primitive::<TimestampMicrosecondType>();
-            let mut out = Vec::with_capacity(ts.len());
-            for (i, unit) in units.iter().enumerate().take(ts.len()) {
-                out.push(match (unit, amounts.is_valid(i) && ts.is_valid(i)) {
-                    (Some(u), true) => {
-                        let unit = Unit::parse("date_add", u)?;
-                        let moved =
-                            add(micros_to_datetime(ts.value(i))?, unit, amounts.value(i)).ok_or_else(overflow)?;
-                        Some(moved.and_utc().timestamp_micros())
-                    }
-                    _ => None,
-                });
-            }
-            Ok(Arc::new(
-                TimestampMicrosecondArray::from(out).with_timezone_opt(zone.clone()),
-            ))
-        }
-        other => exec_err!("date_add() takes a date or a timestamp, not {other}"),
+            _ => None,
+        });
     }
+    // The result has the input's type: a date stays a date.
+    Ok(match values.data_type() {
+        DataType::Timestamp(_, zone) => Arc::new(
+            TimestampMicrosecondArray::from_iter(moved.iter().map(|d| d.map(|d| d.and_utc().timestamp_micros())))
+                .with_timezone_opt(zone.clone()),
+        ),
+        _ => Arc::new(Date32Array::from_iter(
+            moved.iter().map(|d| d.map(|d| days_since_epoch(d.date()))),
+        )),
+    })
 }
 
-fn as_datetimes(values: &ArrayRef) -> Result<Vec<Option<NaiveDateTime>>> {
+/// Dates (at midnight) and microsecond timestamps (in UTC) as chrono values.
+fn as_datetimes(function: &str, values: &ArrayRef) -> Result<Vec<Option<NaiveDateTime>>> {
     match values.data_type() {
         DataType::Date32 => {
             let dates = values.as_primitive::<Date32Type>();
@@ -707,7 +673,7 @@ fn as_datetimes(values: &ArrayRef) -> Result<Vec<Option<NaiveDateTime>>> {
                 .map(|i| ts.is_valid(i).then(|| micros_to_datetime(ts.value(i))).transpose())
                 .collect()
         }
-        other => exec_err!("date_diff() takes dates or timestamps, not {other}"),
+        other => exec_err!("{function}() takes dates or timestamps, not {other}"),
     }
 }
 
@@ -770,8 +736,8 @@ fn years_between(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
 
 fn date_diff(units: &ArrayRef, starts: &ArrayRef, ends: &ArrayRef) -> Result<ArrayRef> {
     let units = strings(units)?;
-    let starts = as_datetimes(starts)?;
-    let ends = as_datetimes(ends)?;
+    let starts = as_datetimes("date_diff", starts)?;
+    let ends = as_datetimes("date_diff", ends)?;
     let mut out = Vec::with_capacity(starts.len());
     for i in 0..starts.len() {
         out.push(match (units[i], starts[i], ends[i]) {

@@ -139,9 +139,7 @@ fn unnest_in_set_expr(body: &mut SetExpr) -> Result<Vec<(Ident, Ident)>> {
     match body {
         SetExpr::Select(select) => {
             let mut renames = Vec::new();
-            while let Some(rename) = unnest_once(select.as_mut())? {
-                renames.extend(rename);
-            }
+            while unnest_once(select.as_mut(), &mut renames)? {}
             Ok(renames)
         }
         SetExpr::SetOperation { left, right, .. } => {
@@ -182,8 +180,8 @@ fn same(a: &Ident, b: &Ident) -> bool {
     a.value.eq_ignore_ascii_case(&b.value)
 }
 
-/// Rewrites the first `UNNEST` in `select`'s `FROM`: `None` if there is none, else the qualifier it renamed.
-fn unnest_once(select: &mut Select) -> Result<Option<Option<(Ident, Ident)>>> {
+/// Rewrites the first `UNNEST` in `select`'s `FROM` (false if there is none), noting the qualifier it renames.
+fn unnest_once(select: &mut Select, renames: &mut Vec<(Ident, Ident)>) -> Result<bool> {
     let mut found = None;
     'search: for (i, item) in select.from.iter().enumerate() {
         for j in 0..=item.joins.len() {
@@ -198,7 +196,7 @@ fn unnest_once(select: &mut Select) -> Result<Option<Option<(Ident, Ident)>>> {
             }
         }
     }
-    let Some(slot) = found else { return Ok(None) };
+    let Some(slot) = found else { return Ok(false) };
     if slot.join > 0 {
         match &select.from[slot.item].joins[slot.join - 1].join_operator {
             JoinOperator::CrossJoin(JoinConstraint::None) => {}
@@ -227,7 +225,7 @@ fn unnest_once(select: &mut Select) -> Result<Option<Option<(Ident, Ident)>>> {
         ..
     }) = factor_mut(select, slot).map(|f| f.clone())
     else {
-        return Ok(None);
+        return Ok(false);
     };
     if with_offset {
         return Err(EngineError::unsupported(
@@ -255,13 +253,13 @@ fn unnest_once(select: &mut Select) -> Result<Option<Option<(Ident, Ident)>>> {
         if let Some(f) = factor_mut(select, slot) {
             *f = derived;
         }
-        return Ok(Some(None));
+        return Ok(true);
     }
 
     let target = lateral_target(select, slot, &qualifiers)?;
     check_joins_between(select, target, slot)?;
     let Some(factor) = factor_mut(select, target) else {
-        return Ok(None);
+        return Ok(false);
     };
     let Some(name) = factor_name(factor) else {
         return Err(EngineError::Query(
@@ -301,10 +299,11 @@ fn unnest_once(select: &mut Select) -> Result<Option<Option<(Ident, Ident)>>> {
         }
     }
     let Some(unnest_name) = alias.map(|a| a.name) else {
-        return Ok(Some(None));
+        return Ok(true);
     };
     requalify(select, &unnest_name, &name, &columns);
-    Ok(Some(Some((unnest_name, name))))
+    renames.push((unnest_name, name));
+    Ok(true)
 }
 
 fn parse_factor(text: &str) -> Result<TableFactor> {
@@ -518,5 +517,8 @@ mod tests {
         assert!(
             err("SELECT * FROM s LEFT JOIN t ON s.k = t.k CROSS JOIN UNNEST(t.a) AS u(x)").contains("nullable side")
         );
+        assert!(err("SELECT * FROM t CROSS JOIN UNNEST(v.a) AS u(x)").contains("v, which is not a table before it"));
+        assert!(err("SELECT * FROM t, s CROSS JOIN UNNEST(t.a, s.b) AS u(x, y)").contains("several tables"));
+        assert!(err("SELECT * FROM t CROSS JOIN UNNEST(t.a) AS u WITH OFFSET").contains("WITH OFFSET"));
     }
 }
