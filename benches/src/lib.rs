@@ -5,6 +5,7 @@
 //! and a write into thousands of partitions with its peak memory.
 
 mod chart;
+pub mod planning;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -129,6 +130,12 @@ pub enum BenchError {
     Mismatch(String),
     #[error("duckdb: {0}")]
     DuckDb(String),
+    #[error("planning {shape} with {terms} terms: {source}")]
+    Planning {
+        shape: &'static str,
+        terms: usize,
+        source: tarn_engine::EngineError,
+    },
 }
 
 /// Generates the data, makes the tables, runs every query `runs` times per format (and in DuckDB when asked),

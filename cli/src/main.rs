@@ -125,6 +125,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchSuite {
+    /// How long machine-written SQL takes to plan: OR, AND and + chains and nested parentheses.
+    Planning {
+        /// Terms per chain (repeatable; parentheses nest at most 2,000 deep).
+        #[arg(long = "terms", default_values_t = [1_000, 5_000, 20_000])]
+        terms: Vec<usize>,
+        /// Runs per statement (the report gives the median and the range).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// The case study's queries over gzip CSV, CSV, Parquet, Parquet partitioned and bucketed by state: time,
     /// bytes scanned, Athena's bill; CTAS throughput and a write into thousands of partitions with its peak memory.
     Formats {
@@ -181,8 +190,25 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
     Ok((name.to_string(), value.to_string()))
 }
 
-/// One source of SQL: a -c string, a file, or stdin.
+/// The stack of the thread that runs statements, and of the runtime's threads. Planning and evaluating an
+/// expression recurses once per level of nesting (5,000 levels are allowed); memory is only used as it is touched.
+const STACK_SIZE: usize = 256 << 20;
+
 fn main() -> ExitCode {
+    match std::thread::Builder::new()
+        .name("tarn".into())
+        .stack_size(STACK_SIZE)
+        .spawn(tarn_main)
+    {
+        Ok(thread) => thread.join().unwrap_or(ExitCode::from(EXIT_FAILED)),
+        Err(e) => {
+            eprintln!("error: cannot start tarn's main thread: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn tarn_main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -209,7 +235,11 @@ fn main() -> ExitCode {
     if let Some(Command::Run { files }) = &cli.command {
         sources.extend(files.iter().cloned().map(Source::File));
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(STACK_SIZE)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -289,6 +319,23 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_FAILED)
             }
         };
+    }
+    if let Some(Command::Bench {
+        suite: BenchSuite::Planning { terms, runs },
+    }) = &cli.command
+    {
+        let code = match runtime.block_on(tarn_bench::planning::run(terms, *runs)) {
+            Ok(measured) => {
+                println!("{}", tarn_bench::planning::markdown(&measured));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        };
+        runtime.shutdown_background();
+        return code;
     }
     if let Some(Command::Bench {
         suite:

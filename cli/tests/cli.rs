@@ -1,126 +1,20 @@
 //! Black-box tests: real `tarn` processes, real files, a real S3 server on 127.0.0.1.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use common::*;
 
 use tarn_fixtures::consumer_header::write_delivery;
 use tarn_fixtures::data::{write_consumer_csv_of_size, write_gzip};
 use tarn_fixtures::s3::S3Server;
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
-
 const PARTS: usize = 3;
 const ROWS_PER_PART: usize = 500;
-
-struct Tarn {
-    warehouse: String,
-    env: Vec<(&'static str, String)>,
-}
-
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Tarn {
-    fn local(warehouse: &Path) -> Self {
-        Self {
-            warehouse: warehouse.display().to_string(),
-            env: Vec::new(),
-        }
-    }
-
-    fn s3(warehouse: &str, server: &S3Server) -> Self {
-        Self {
-            warehouse: warehouse.to_string(),
-            env: server.env(),
-        }
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tarn"));
-        cmd.arg("--warehouse").arg(&self.warehouse);
-        // Nothing from the developer's own AWS setup may leak into a test.
-        for var in [
-            "AWS_PROFILE",
-            "AWS_ENDPOINT_URL",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_SESSION_TOKEN",
-            "TARN_MAX_SCAN",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
-        cmd.env("AWS_EC2_METADATA_DISABLED", "true");
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> TestResult<Ran> {
-        let out = self.command().args(args).stdin(Stdio::null()).output()?;
-        Ok(ran(out))
-    }
-
-    fn ok(&self, args: &[&str]) -> TestResult<Ran> {
-        let r = self.run(args)?;
-        if r.code != Some(0) {
-            return Err(format!("tarn {args:?} failed ({:?}): {}", r.code, r.stderr).into());
-        }
-        Ok(r)
-    }
-
-    /// The single value of a query, through `--format csv`.
-    fn value(&self, sql: &str) -> TestResult<String> {
-        let r = self.ok(&["--format", "csv", "-c", sql])?;
-        let lines: Vec<&str> = r.stdout.lines().collect();
-        match lines.as_slice() {
-            [_header, value] => Ok(value.to_string()),
-            other => Err(format!("expected one value from {sql}, got {other:?}").into()),
-        }
-    }
-
-    fn fails(&self, args: &[&str]) -> TestResult<String> {
-        let r = self.run(args)?;
-        if r.code != Some(1) {
-            return Err(format!(
-                "tarn {args:?} should exit 1, got {:?}: {} {}",
-                r.code, r.stdout, r.stderr
-            )
-            .into());
-        }
-        let errors: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-        if errors.len() != 1 {
-            return Err(format!("expected one error line, got {:?}", r.stderr).into());
-        }
-        Ok(errors[0].to_string())
-    }
-}
-
-fn ran(out: Output) -> Ran {
-    Ran {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn repo_file(path: &str) -> String {
-    // Read at run time, not baked in with env!: CI shares one target dir between clones at
-    // different paths, and cargo does not rebuild a workspace test just because its path moved.
-    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
-    Path::new(&manifest_dir).join("..").join(path).display().to_string()
-}
-
-fn dir_url(p: &Path) -> String {
-    format!("{}/", p.display())
-}
 
 /// DuckDB's count of the gzip, pipe-delimited files in `dir` (the `duckdb` Python package). `None` when DuckDB is
 /// not installed, which CI does not allow.
@@ -788,22 +682,6 @@ fn demo_replays_the_case_study_and_reuses_its_data() -> TestResult {
     assert!(r.stderr.contains("was not written by tarn demo"), "{}", r.stderr);
     assert_eq!(std::fs::read_to_string(foreign.join("intake/mine.txt"))?, "keep me");
     Ok(())
-}
-
-/// Waits until `found` sees what it looks for under `dir` (or gives up after 60 s).
-fn wait_for(dir: &Path, found: impl Fn(&Path) -> bool) -> TestResult {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while std::time::Instant::now() < deadline {
-        if tarn_fixtures::s3::walk(dir)
-            .unwrap_or_default()
-            .iter()
-            .any(|p| found(p))
-        {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Err(format!("nothing appeared under {}", dir.display()).into())
 }
 
 fn big_source(rows_per_part: usize) -> TestResult<(tempfile::TempDir, PathBuf)> {

@@ -120,6 +120,17 @@ pub(crate) fn syntax_error(message: &str) -> EngineError {
         .trim_start_matches("ParserError(\"")
         .trim_end_matches("\")")
         .trim_start_matches("TokenizerError(\"");
+    if message.contains("recursion limit exceeded") {
+        return EngineError::Syntax {
+            message: format!(
+                "the statement nests parentheses, subqueries or calls more than {} levels deep, which tarn does not \
+                 parse; flatten it (long AND/OR or + chains are fine without parentheses)",
+                crate::format_count(crate::deep::PARSER_RECURSION_LIMIT as u64)
+            ),
+            line: None,
+            column: None,
+        };
+    }
     let re_pos = message
         .rfind(" at Line: ")
         .map(|i| (i, &message[i + " at Line: ".len()..]));

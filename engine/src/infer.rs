@@ -182,7 +182,7 @@ fn partition_keys_of(location: &Location, file: &ObjectMeta) -> Vec<Column> {
     let Some(parts) = file.location.prefix_match(&location.prefix) else {
         return Vec::new();
     };
-    let parts: Vec<String> = parts.map(|p| location.raw_name(p.as_ref())).collect();
+    let parts: Vec<String> = parts.map(|p| p.as_ref().to_string()).collect();
     let Some((_, folders)) = parts.split_last() else {
         return Vec::new();
     };

@@ -4,6 +4,7 @@
 pub mod bucket;
 mod column_case;
 mod crawl;
+mod deep;
 pub mod delta;
 mod dialect;
 mod error;

@@ -123,7 +123,7 @@ pub async fn find_partition_folders(
                 let mut children = Vec::new();
                 for dir in listing.common_prefixes {
                     let Some(name) = dir.filename() else { continue };
-                    let Some((key, value)) = parse_partition_segment(&location.raw_name(name)) else {
+                    let Some((key, value)) = parse_partition_segment(name) else {
                         continue;
                     };
                     if key != *column.name() {

@@ -122,8 +122,17 @@ impl Session {
             // The default planner plus delta-rs' nodes (write, DML and merge metrics), so Delta operations can run
             // on tarn's session and its metered stores.
             .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
+            .with_optimizer_rule(Arc::new(crate::deep::BalanceLogic))
+            .with_physical_optimizer_rule(Arc::new(crate::deep::BalanceFilters))
             .build();
         crate::trino::register(&mut state).map_err(from_datafusion)?;
+        datafusion::execution::FunctionRegistry::register_udf(
+            &mut state,
+            Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+                crate::deep::Chain::new(),
+            )),
+        )
+        .map_err(from_datafusion)?;
         let interrupt = Arc::new(Interrupt::default());
         let mut session = Self {
             state,
@@ -207,6 +216,7 @@ impl Session {
             .keys()
             .chain(self.state.aggregate_functions().keys())
             .chain(self.state.window_functions().keys())
+            .filter(|name| name.as_str() != crate::deep::CHAIN_NAME)
             .cloned()
             .collect();
         names.sort();
@@ -222,6 +232,33 @@ impl Session {
 
     /// Runs one statement (see [`crate::split_statements`] for scripts).
     pub async fn execute(&mut self, sql: &str) -> Result<QueryResult> {
+        let (Some(stack), Ok(runtime)) = (
+            crate::deep::planning_stack(sql.len()),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return self.execute_here(sql).await;
+        };
+        // A long statement may be a deep one: it is parsed and planned on a thread with a stack to match (deep.rs),
+        // by a clone of this session that comes back with what the statement changed (USE, SET).
+        let mut session = self.clone();
+        let sql = sql.to_string();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("tarn-planner".into())
+            .stack_size(stack)
+            .spawn(move || {
+                let result = runtime.block_on(session.execute_here(&sql));
+                let _ = sender.send((session, result));
+            })
+            .map_err(|e| EngineError::Query(format!("cannot start a thread to plan a long statement: {e}")))?;
+        let (session, result) = receiver
+            .await
+            .map_err(|_| EngineError::Query("the thread planning the statement stopped".into()))?;
+        *self = session;
+        result
+    }
+
+    async fn execute_here(&mut self, sql: &str) -> Result<QueryResult> {
         let started = Instant::now();
         self.interrupt.clear();
         let totals = Arc::clone(&self.totals);

@@ -2,7 +2,7 @@
 //! does, and parsing the statements tarn executes itself (databases, external tables, SHOW, DESCRIBE, USE, SET).
 //! Everything else is handed to DataFusion's parser.
 
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::ObjectName;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -488,9 +488,14 @@ pub fn parse_command(sql: &str) -> Result<Command> {
 /// DataFusion lacks rewritten into its own.
 pub(crate) fn parse_datafusion_statement(sql: &str) -> Result<DFStatement> {
     let folded = fold_quoted_identifiers(sql)?;
-    let mut statements = DFParser::parse_sql_with_dialect(&folded, &AthenaDialect)?;
+    let mut statements = DFParserBuilder::new(folded.as_str())
+        .with_dialect(&AthenaDialect)
+        .with_recursion_limit(crate::deep::PARSER_RECURSION_LIMIT)
+        .build()?
+        .parse_statements()?;
     match (statements.pop_front(), statements.is_empty()) {
         (Some(mut statement), true) => {
+            crate::deep::make_shallow(&mut statement);
             crate::trino::rewrite_syntax(&mut statement)?;
             Ok(statement)
         }
@@ -550,7 +555,9 @@ struct Ddl<'a> {
 impl<'a> Ddl<'a> {
     fn new(dialect: &'a GenericDialect, sql: &'a str) -> Result<Self> {
         Ok(Self {
-            p: Parser::new(dialect).try_with_sql(sql)?,
+            p: Parser::new(dialect)
+                .with_recursion_limit(crate::deep::PARSER_RECURSION_LIMIT)
+                .try_with_sql(sql)?,
             sql,
         })
     }

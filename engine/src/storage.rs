@@ -30,6 +30,9 @@ pub struct Location {
 impl Location {
     /// Parses a LOCATION as a user writes it: `s3://bucket/prefix`, `s3a://...`, `file:///abs/path`, or a local path
     /// (relative paths are resolved against the current directory, so the catalog records where the data really is).
+    ///
+    /// The path after the bucket (or after `file://`) is taken literally, as the AWS CLI and Athena take an S3 URI:
+    /// `s3://b/dt=2024-01-01%2010%3A00/` is the folder Hive wrote for `2024-01-01 10:00`, not a URL to decode.
     pub fn parse(input: &str) -> Result<Self> {
         let trimmed = input.trim();
         let bad = |message: &str| EngineError::Location {
@@ -39,22 +42,29 @@ impl Location {
         if trimmed.is_empty() {
             return Err(bad("empty location"));
         }
-        if let Some((scheme, _)) = trimmed.split_once("://") {
-            let url = Url::parse(trimmed).map_err(|e| bad(&format!("not a valid URL ({e})")))?;
+        if let Some((scheme, rest)) = trimmed.split_once("://") {
             return match scheme.to_ascii_lowercase().as_str() {
                 "s3" | "s3a" => {
-                    let bucket = url
-                        .host_str()
-                        .filter(|b| !b.is_empty())
-                        .ok_or_else(|| bad("no bucket name; write s3://bucket/prefix/"))?;
-                    let prefix = Path::from_url_path(url.path()).map_err(|e| bad(&format!("invalid path ({e})")))?;
+                    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+                    if bucket.is_empty() {
+                        return Err(bad("no bucket name; write s3://bucket/prefix/"));
+                    }
+                    if !bucket
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+                    {
+                        return Err(bad(&format!("'{bucket}' is not a bucket name")));
+                    }
+                    // Athena collapses `//`; an empty key segment names nothing.
+                    let segments: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+                    let prefix = Path::parse(segments.join("/")).map_err(|e| bad(&format!("invalid path ({e})")))?;
                     Self::new(&format!("s3://{bucket}"), prefix)
                 }
                 "file" => {
-                    let path = url
-                        .to_file_path()
-                        .map_err(|_| bad("a file:// URL needs an absolute path"))?;
-                    Self::local(path, input)
+                    if !rest.starts_with('/') {
+                        return Err(bad("a file:// URL needs an absolute path (file:///dir/)"));
+                    }
+                    Self::local(PathBuf::from(rest), input)
                 }
                 other => Err(bad(&format!(
                     "the '{other}' scheme is not supported; use s3://bucket/prefix/ or a local path"
@@ -109,7 +119,7 @@ impl Location {
             Some(parts) => {
                 let mut url = self.url.clone();
                 for part in parts {
-                    url.push_str(&self.raw_name(part.as_ref()));
+                    url.push_str(part.as_ref());
                     url.push('/');
                 }
                 url
@@ -141,31 +151,18 @@ impl Location {
     }
 
     /// The path of `raw` under `parent`, where `raw` is the object's name exactly as stored: an S3 key segment,
-    /// or a file name. (object_store percent-encodes path parts; local file names are decoded from that encoding,
-    /// S3 keys are not, so the two need different constructions for names containing `%`.)
+    /// or a file name. object_store keeps a parsed path's text as it is on both stores (a local file `p=a%2Fb` is
+    /// the path part `p=a%2Fb`), where `Path::join` would percent-encode the `%` a second time.
     pub fn child(&self, parent: &Path, raw: &str) -> Result<Path> {
-        if self.is_s3() {
-            let joined = if parent.as_ref().is_empty() {
-                raw.to_string()
-            } else {
-                format!("{}/{raw}", parent.as_ref())
-            };
-            Path::parse(&joined).map_err(|e| EngineError::Location {
-                location: self.url.clone(),
-                message: format!("'{raw}' cannot be an object name ({e})"),
-            })
+        let joined = if parent.as_ref().is_empty() {
+            raw.to_string()
         } else {
-            Ok(parent.clone().join(object_store::path::PathPart::from(raw)))
-        }
-    }
-
-    /// The stored name of a path part from a listing of this location (see [`Location::child`]).
-    pub fn raw_name(&self, part: &str) -> String {
-        if self.is_s3() {
-            part.to_string()
-        } else {
-            crate::listing::percent_decode(part)
-        }
+            format!("{}/{raw}", parent.as_ref())
+        };
+        Path::parse(&joined).map_err(|e| EngineError::Location {
+            location: self.url.clone(),
+            message: format!("'{raw}' cannot be an object name ({e})"),
+        })
     }
 
     pub fn is_s3(&self) -> bool {
@@ -478,7 +475,15 @@ mod tests {
         assert_eq!(Location::parse("file:///tmp/data")?.url, "file:///tmp/data/");
         let relative = Location::parse("rel/dir")?;
         assert!(relative.url.starts_with("file:///") && relative.url.ends_with("/rel/dir/"));
-        for bad in ["gs://b/x", "s3:///x", ""] {
+        // Paths are taken as written: Hive's escapes name folders, they are not URL escapes.
+        let hive = Location::parse("s3://b/t/dt=2024-01-01%2010%3A00/")?;
+        assert_eq!(hive.prefix.as_ref(), "t/dt=2024-01-01%2010%3A00");
+        assert_eq!(hive.url, "s3://b/t/dt=2024-01-01%2010%3A00/");
+        assert_eq!(Location::parse("s3://b//x//y")?.prefix.as_ref(), "x/y");
+        let local = Location::parse("file:///tmp/p=a%2Fb/")?;
+        assert_eq!(local.local_dir(), Some(PathBuf::from("/tmp/p=a%2Fb")));
+        assert_eq!(local.child(&local.prefix, "q=c%3Dd")?.as_ref(), "tmp/p=a%2Fb/q=c%3Dd");
+        for bad in ["gs://b/x", "s3:///x", "", "file://relative/x", "s3://bad bucket/x"] {
             assert!(
                 matches!(Location::parse(bad), Err(EngineError::Location { .. })),
                 "{bad}"

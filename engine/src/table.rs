@@ -452,11 +452,7 @@ impl TarnTable {
         for (folder, mut files) in by_folder {
             let named: Vec<Option<u32>> = files
                 .iter()
-                .map(|f| {
-                    f.path()
-                        .filename()
-                        .and_then(|n| bucket_from_file_name(&self.location.raw_name(n)))
-                })
+                .map(|f| f.path().filename().and_then(bucket_from_file_name))
                 .collect();
             if named.iter().all(Option::is_some) {
                 kept.extend(

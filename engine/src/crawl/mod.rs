@@ -306,7 +306,7 @@ impl Session {
         let root_name = options
             .table
             .clone()
-            .unwrap_or_else(|| table_name(root.prefix.filename().map(|p| root.raw_name(p)).as_deref()));
+            .unwrap_or_else(|| table_name(root.prefix.filename()));
         for delta in &delta_roots {
             let name = match (delta.last(), &options.table) {
                 (_, Some(t)) if delta.is_empty() => t.clone(),
@@ -702,7 +702,7 @@ impl Session {
 /// Folder names of `path` below the crawl root, as stored.
 fn relative_parts(root: &Location, path: &Path) -> Vec<String> {
     path.prefix_match(&root.prefix)
-        .map(|parts| parts.map(|p| root.raw_name(p.as_ref())).collect())
+        .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
         .unwrap_or_default()
 }
 

@@ -8,6 +8,7 @@ use datafusion::arrow::datatypes::DataType;
 
 use crate::error::{EngineError, Result};
 use crate::listing::HIVE_DEFAULT_PARTITION;
+use crate::storage::Location;
 
 /// Hive escapes control characters, `"#%'*/:=?\` DEL and `{[]^` as `%XX` (upper-case hex); everything else,
 /// non-ASCII included, stays. NUL is escaped too, although Hive leaves it, because no file system accepts it.
@@ -50,6 +51,48 @@ pub fn partition_segment(key: &str, value: Option<&str>) -> String {
         _ => HIVE_DEFAULT_PARTITION.to_string(),
     };
     format!("{}={value}", escape_path_name(key))
+}
+
+/// The longest file or folder name local file systems accept (ext4, XFS, APFS, NTFS: 255 bytes).
+pub const MAX_LOCAL_NAME_BYTES: usize = 255;
+/// The longest S3 key.
+pub const MAX_S3_KEY_BYTES: usize = 1024;
+
+/// Checks that the folders of one partition (`k=v/k2=v2`, escaped) can be created under `location`, and otherwise
+/// names the value and column at fault (the file system's own error would name a temporary file).
+pub fn check_partition_folder(location: &Location, folder: &str, file_name_bytes: usize) -> Result<()> {
+    let too_long = |segment: &str, limit: String| {
+        let (key, value) = segment.split_once('=').unwrap_or((segment, ""));
+        let value = crate::listing::percent_decode(value);
+        let shown: String = value.chars().take(40).collect();
+        let ellipsis = if shown.len() < value.len() { "…" } else { "" };
+        EngineError::InvalidDdl(format!(
+            "partition value '{shown}{ellipsis}' ({} characters) of column '{}' makes the folder name {} bytes long, \
+             over {limit}; partition by a shorter value (e.g. a hash or a prefix of it)",
+            value.chars().count(),
+            crate::listing::percent_decode(key),
+            segment.len(),
+        ))
+    };
+    if location.is_s3() {
+        let key_bytes = location.prefix.as_ref().len() + 1 + folder.len() + 1 + file_name_bytes;
+        if key_bytes > MAX_S3_KEY_BYTES
+            && let Some(longest) = folder.split('/').max_by_key(|s| s.len())
+        {
+            return Err(too_long(
+                longest,
+                format!("the {MAX_S3_KEY_BYTES} bytes an S3 key may have ({key_bytes} with the file name)"),
+            ));
+        }
+        return Ok(());
+    }
+    match folder.split('/').find(|s| s.len() > MAX_LOCAL_NAME_BYTES) {
+        Some(segment) => Err(too_long(
+            segment,
+            format!("the {MAX_LOCAL_NAME_BYTES} bytes a local file system allows in one name"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The text of each value of a partition column as Hive writes it in a folder name: integers in decimal, dates

@@ -347,6 +347,7 @@ impl StreamWriter {
             None => format!("{}_{:03}_{sequence:05}", spec.query_id, self.stream_index),
         };
         let name = format!("{base}{}", spec.encoding.extension());
+        super::hive_path::check_partition_folder(&spec.location, folder, name.len() + 1)?;
         let mut dir = spec.location.prefix.clone();
         for segment in folder.split('/').filter(|s| !s.is_empty()) {
             dir = spec.location.child(&dir, segment)?;
