@@ -16,7 +16,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tarn_engine::{Session, SessionOptions, parse_size};
 
 use crate::output::Format;
-use crate::script::{RunOptions, Script, run_script};
+use crate::script::{CtrlCHandler, EXIT_CANCELLED, Ended, RunOptions, Script, run_script};
 
 /// Exit code when a statement fails.
 const EXIT_FAILED: u8 = 1;
@@ -447,12 +447,18 @@ fn run(runtime: &tokio::runtime::Runtime, cli: Cli, sources: Vec<Source>) -> Exi
         quiet: cli.quiet,
         continue_on_error: cli.continue_on_error,
     };
+    // Ctrl-C cancels the running statement (a write removes its files), prints `cancelled` and ends the run.
+    let ctrl_c = CtrlCHandler::install(&session, true);
     let mut failed = false;
     for script in scripts {
-        if !runtime.block_on(run_script(&mut session, &script, &vars, options)) {
-            failed = true;
-            if !cli.continue_on_error {
-                break;
+        match runtime.block_on(run_script(&mut session, &script, &vars, options, &ctrl_c)) {
+            Ended::Ok => {}
+            Ended::Cancelled => return ExitCode::from(EXIT_CANCELLED),
+            Ended::Failed => {
+                failed = true;
+                if !cli.continue_on_error {
+                    break;
+                }
             }
         }
     }

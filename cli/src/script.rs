@@ -1,12 +1,17 @@
 //! Running SQL scripts: `${var}` substitution, statements in order, errors with file:line:column.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tarn_engine::{Session, SqlStatement, WriteProgress, format_bytes, split_statements};
+use tarn_engine::{
+    EngineError, Interrupt, Session, SqlStatement, WriteProgress, format_bytes, split_statements, writes_data,
+};
+use tokio::sync::Notify;
 
 use crate::output::{Format, RowsError, stats_line, write_rows};
 
@@ -27,53 +32,134 @@ pub struct RunOptions {
     pub continue_on_error: bool,
 }
 
-/// Runs every statement of a script; returns false if any failed.
+/// How a script ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Ok,
+    Failed,
+    /// Ctrl-C: the running statement was cancelled, and the rest of the run does not happen.
+    Cancelled,
+}
+
+/// Ctrl-C (SIGINT) while statements run, for the shell and for scripts. It is handled on a thread of its own: a
+/// query keeping every runtime worker busy would delay tokio's signal driver until it finished.
+pub struct CtrlCHandler {
+    pub cancel: Arc<Notify>,
+    /// Set by the first Ctrl-C of a script run, so one pressed between two statements stops the run too.
+    pub pressed: Arc<AtomicBool>,
+}
+
+impl CtrlCHandler {
+    /// Installs the handler: a Ctrl-C cancels the statement running in `session`; for scripts (`exit_on_second`),
+    /// a second one while the first is being handled ends the process at once (exit 130; the next write to the
+    /// location removes what was left).
+    pub fn install(session: &Session, exit_on_second: bool) -> Self {
+        let cancel = Arc::new(Notify::new());
+        let pressed = Arc::new(AtomicBool::new(false));
+        let interrupt = session.interrupt_handle();
+        let (woken, flag) = (Arc::clone(&cancel), Arc::clone(&pressed));
+        if let Err(e) = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) && exit_on_second {
+                eprintln!("error: cancelled");
+                std::process::exit(i32::from(EXIT_CANCELLED));
+            }
+            interrupt.interrupt();
+            woken.notify_waiters();
+        }) {
+            eprintln!("warning: Ctrl-C will end tarn instead of cancelling a statement ({e})");
+        }
+        Self { cancel, pressed }
+    }
+}
+
+/// Exit code after Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_CANCELLED: u8 = 130;
+
+/// How long a cancelled write gets to stop and remove its files.
+const WRITE_CANCEL_GRACE: Duration = Duration::from_secs(60);
+
+/// Runs `work` (a statement) until it ends or Ctrl-C: a query is dropped (nothing was written); a write is told to
+/// stop at its next batch and given time to remove what it wrote.
+pub(crate) async fn cancellable<T>(
+    work: impl Future<Output = Result<T, RowsError>>,
+    cancel: &Notify,
+    interrupt: &Interrupt,
+    is_write: bool,
+) -> Result<T, RowsError> {
+    let cancelled = cancel.notified();
+    tokio::pin!(work);
+    tokio::select! {
+        done = &mut work => done,
+        _ = cancelled => {
+            interrupt.interrupt();
+            if !is_write {
+                return Err(RowsError::Engine(EngineError::Interrupted));
+            }
+            // Hive writes then delete their files; Delta writes stop before their commit.
+            eprintln!("cancelling: the write stops at its next batch, and nothing it wrote becomes visible…");
+            match tokio::time::timeout(WRITE_CANCEL_GRACE, &mut work).await {
+                Ok(done) => done,
+                Err(_) => Err(RowsError::Engine(EngineError::Query(
+                    "cancelled; the write did not stop in time, and the next write to its location removes its \
+                     files".into(),
+                ))),
+            }
+        }
+    }
+}
+
+/// Runs every statement of a script.
 pub async fn run_script(
     session: &mut Session,
     script: &Script,
     vars: &BTreeMap<String, String>,
     options: RunOptions,
-) -> bool {
+    ctrl_c: &CtrlCHandler,
+) -> Ended {
     let text = match substitute(&script.text, vars) {
         Ok(t) => t,
         Err((line, message)) => {
             report(script, Some((line, 1)), &message);
-            return false;
+            return Ended::Failed;
         }
     };
     let statements = match split_statements(&text) {
         Ok(s) => s,
         Err(e) => {
             report(script, e.position(), &e.to_string());
-            return false;
+            return Ended::Failed;
         }
     };
-    let mut ok = true;
+    let mut ended = Ended::Ok;
     for statement in statements {
-        if let Err(e) = run_statement(session, &statement, options).await {
+        let position = script.is_file.then_some((statement.line, statement.column));
+        if ctrl_c.pressed.load(Ordering::SeqCst) {
+            report(script, position, "cancelled");
+            return Ended::Cancelled;
+        }
+        let interrupt = session.interrupt_handle();
+        let run = run_statement(session, &statement, options);
+        if let Err(e) = cancellable(run, &ctrl_c.cancel, &interrupt, writes_data(&statement.text)).await {
             match e {
+                RowsError::Engine(EngineError::Interrupted) => {
+                    report(script, position, "cancelled");
+                    return Ended::Cancelled;
+                }
                 RowsError::Engine(e) => {
-                    let position = e
-                        .position()
-                        .map(|(l, c)| absolute(&statement, l, c))
-                        .or(if script.is_file {
-                            Some((statement.line, statement.column))
-                        } else {
-                            None
-                        });
+                    let position = e.position().map(|(l, c)| absolute(&statement, l, c)).or(position);
                     report(script, position, &e.to_string());
                 }
                 // A closed stdout (`tarn ... | head`) ends the run quietly.
-                RowsError::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe => return false,
+                RowsError::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe => return Ended::Failed,
                 RowsError::Output(io) => report(script, None, &format!("cannot write output: {io}")),
             }
-            ok = false;
+            ended = Ended::Failed;
             if !options.continue_on_error {
-                return false;
+                return Ended::Failed;
             }
         }
     }
-    ok
+    ended
 }
 
 async fn run_statement(session: &mut Session, statement: &SqlStatement, options: RunOptions) -> Result<(), RowsError> {

@@ -69,3 +69,221 @@ fn machine_written_sql_gets_an_answer_or_a_clear_error() -> TestResult {
     );
     Ok(())
 }
+
+/// Files under `dir` that belong to no committed write: anything in tarn's write records, hidden or staged files
+/// (`.name`, `name#N`), files of a query id no table's files carry, and Parquet files no Delta log adds.
+fn unreferenced_files(dir: &Path, committed_ids: &std::collections::BTreeSet<String>) -> TestResult<Vec<String>> {
+    let mut found = Vec::new();
+    let delta_added = delta_log_files(dir)?;
+    for file in tarn_fixtures::s3::walk(dir)? {
+        let relative = file.strip_prefix(dir)?.to_string_lossy().into_owned();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let id = query_id_in(&relative);
+        let orphan = relative.contains("_tarn_writes")
+            || name.starts_with('.')
+            || name.contains('#')
+            || match (&id, relative.contains("_delta_log")) {
+                (_, true) => false,
+                (Some(id), false) => !committed_ids.contains(id),
+                // delta-rs names its files itself: a data file is referenced when a Delta log adds it.
+                (None, false) => !delta_added.iter().any(|added| relative.ends_with(added.as_str())),
+            };
+        if orphan {
+            found.push(relative);
+        }
+    }
+    Ok(found)
+}
+
+/// tarn's query id in a path (`20261123_021500_00003_3f9a1`), if any.
+fn query_id_in(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    (0..bytes.len().saturating_sub(26)).find_map(|i| {
+        let candidate = &path[i..i + 27];
+        let shape = candidate.bytes().enumerate().all(|(k, b)| match k {
+            8 | 15 | 21 => b == b'_',
+            22..=26 => b.is_ascii_hexdigit(),
+            _ => b.is_ascii_digit(),
+        });
+        shape.then(|| candidate.to_string())
+    })
+}
+
+/// The data files the Delta logs under `dir` add and do not remove, as paths relative to their table.
+fn delta_log_files(dir: &Path) -> TestResult<Vec<String>> {
+    let mut live = std::collections::BTreeSet::new();
+    let mut logs: Vec<_> = tarn_fixtures::s3::walk(dir)?
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("_delta_log/") && p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    logs.sort();
+    for log in logs {
+        for line in std::fs::read_to_string(&log)?.lines() {
+            let action: serde_json::Value = serde_json::from_str(line)?;
+            if let Some(path) = action["add"]["path"].as_str() {
+                live.insert(path.to_string());
+            }
+            if let Some(path) = action["remove"]["path"].as_str() {
+                live.remove(path);
+            }
+        }
+    }
+    Ok(live.into_iter().collect())
+}
+
+/// The query ids of the writes that committed: those in the files every registered table reads.
+fn committed_ids(tarn: &Tarn, tables: &[&str]) -> TestResult<std::collections::BTreeSet<String>> {
+    let mut ids = std::collections::BTreeSet::new();
+    for table in tables {
+        let ran = tarn.run(&[
+            "--format",
+            "csv",
+            "-c",
+            &format!("SELECT DISTINCT input_file_name() FROM {table}"),
+        ])?;
+        for line in ran.stdout.lines().skip(1) {
+            ids.extend(query_id_in(line));
+        }
+        // A table's own query id, from its definition (a CTAS WITH NO DATA or of no rows has no files).
+        let props = tarn.run(&[
+            "--format",
+            "csv",
+            "-c",
+            &format!("SHOW TBLPROPERTIES {table} ('tarn.query_id')"),
+        ])?;
+        ids.extend(props.stdout.lines().filter_map(query_id_in));
+    }
+    Ok(ids)
+}
+
+/// Kills (SIGKILL or SIGINT) writes at random moments and reruns them: afterwards every file under the warehouse
+/// and the tables' locations belongs to a committed write, and every rerun succeeds.
+#[test]
+fn killed_and_cancelled_writes_leave_no_unreferenced_files() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let wh = dir.path().join("wh");
+    let lake = dir.path().join("lake");
+    let tarn = Tarn::local(&wh);
+    let intake = dir.path().join("intake");
+    tarn_fixtures::data::write_consumer_csv_gz(&intake, 4, 60_000, 5)?;
+    let columns: Vec<String> = tarn_fixtures::data::CONSUMER_COLUMNS
+        .iter()
+        .zip(tarn_fixtures::data::CONSUMER_TYPES)
+        .map(|(c, t)| format!("{c} {t}"))
+        .collect();
+    tarn.ok(&[
+        "-c",
+        &format!(
+            "CREATE EXTERNAL TABLE raw ({}) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}' \
+         TBLPROPERTIES ('skip.header.line.count'='1')",
+            columns.join(", "),
+            dir_url(&intake)
+        ),
+    ])?;
+    let select = "SELECT householdid, personid, income, state FROM raw";
+    tarn.ok(&["-c", &format!(
+        "CREATE TABLE target WITH (external_location = '{}', partitioned_by = ARRAY['state']) AS {select} WHERE false",
+        dir_url(&lake.join("target"))
+    )])?;
+    let statements: Vec<(&str, String)> = vec![
+        (
+            "by_state",
+            format!("CREATE TABLE by_state WITH (partitioned_by = ARRAY['state']) AS {select}"),
+        ),
+        (
+            "outside",
+            format!(
+                "CREATE TABLE outside WITH (external_location = '{}', format = 'TEXTFILE', bucketed_by = ARRAY['householdid'], \
+             bucket_count = 8) AS {select}",
+                dir_url(&lake.join("outside"))
+            ),
+        ),
+        ("target", format!("INSERT INTO target {select}")),
+        (
+            "delta",
+            format!("CREATE TABLE delta WITH (table_type = 'DELTA', partitioned_by = ARRAY['state']) AS {select}"),
+        ),
+    ];
+    let mut rng = tarn_fixtures::data::Lcg::new(42);
+    let (mut kills, mut interrupts) = (0, 0);
+    let mut inserted = 0u64;
+    // How long each statement takes when it runs to its end (measured on its reruns): kills land at random
+    // moments within that, whatever the machine's speed.
+    let mut took = vec![std::time::Duration::from_millis(600); statements.len()];
+    for round in 0..24 {
+        let which = round % statements.len();
+        let (table, sql) = &statements[which];
+        // The previous round's rerun made the table: dropping it with PURGE is how a CTAS is run again.
+        if *table != "target" && tarn.run(&["-c", &format!("DESCRIBE {table}")])?.code == Some(0) {
+            tarn.ok(&["-c", &format!("DROP TABLE {table} PURGE")])?;
+        }
+        let sigint = rng.below(3) == 0;
+        let delay = took[which].mul_f64(0.05 + 0.85 * rng.below(1_000) as f64 / 1_000.0);
+        let mut child = tarn
+            .command()
+            .args(["-c", sql])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        std::thread::sleep(delay);
+        let finished_first = child.try_wait()?.is_some();
+        if finished_first {
+            // Too late to kill: it ran to its end.
+        } else if sigint {
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT)?;
+        } else {
+            child.kill()?;
+        }
+        let output = child.wait_with_output()?;
+        kills += usize::from(!finished_first);
+        interrupts += usize::from(!finished_first && sigint);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if sigint && !finished_first && output.status.code() != Some(0) {
+            assert_eq!(output.status.code(), Some(130), "SIGINT exits 130: {stderr}");
+            assert!(stderr.contains("error: cancelled"), "{stderr}");
+        }
+        // A write that got to its commit before the signal is a table (or rows) like any other.
+        let exists = tarn.run(&["-c", &format!("DESCRIBE {table}")])?.code == Some(0);
+        if *table == "target" {
+            let count: u64 = tarn.value("SELECT count(*) FROM target")?.parse()?;
+            assert_eq!(count % 240_000, 0, "an INSERT is all or nothing: {count}");
+            inserted = count;
+        } else if exists {
+            tarn.ok(&["-c", &format!("DROP TABLE {table} PURGE")])?;
+        }
+        // The rerun succeeds.
+        let started = std::time::Instant::now();
+        tarn.ok(&["-c", sql])?;
+        took[which] = started.elapsed();
+        if *table == "target" {
+            inserted += 240_000;
+            assert_eq!(tarn.value("SELECT count(*) FROM target")?, inserted.to_string());
+        } else {
+            assert_eq!(
+                tarn.value(&format!("SELECT count(*) FROM {table}"))?,
+                "240000",
+                "{table}"
+            );
+        }
+    }
+    assert!(kills >= 20, "only {kills} of 24 writes were still running when killed");
+    assert!(interrupts >= 4, "only {interrupts} Ctrl-Cs");
+    let tables = ["by_state", "outside", "target", "delta"];
+    let ids = committed_ids(&tarn, &tables)?;
+    let mut orphans = unreferenced_files(&lake, &ids)?;
+    orphans.extend(unreferenced_files(&wh.join("default.db"), &ids)?);
+    assert!(orphans.is_empty(), "{} unreferenced files: {orphans:?}", orphans.len());
+    // Only the current table's folder is left under the warehouse for each CTAS without a location.
+    for table in ["by_state", "delta"] {
+        let folders: Vec<_> = std::fs::read_dir(wh.join("default.db").join(table))?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(folders.len(), 1, "{table}: {folders:?}");
+    }
+    Ok(())
+}

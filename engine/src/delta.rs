@@ -303,9 +303,10 @@ impl Session {
         }
         let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
         let query_id = crate::write::new_query_id();
-        let location = self.ctas_location(&options, &db, &name, &query_id)?;
+        let (root, location) = self.ctas_location(&options, &db, &name, &query_id)?;
         let store = self.registry.store_for(&location)?;
-        self.prepare_target(&store, &location, Statement::DeltaCtas).await?;
+        self.prepare_target(&store, &root, &location, Statement::DeltaCtas)
+            .await?;
         let mut def = delta_table_def(&db, &name, &location)?;
         def.storage.columns = columns;
         def.partition_keys = partition_keys;
@@ -328,6 +329,7 @@ impl Session {
         // Recorded like every CTAS, so a killed one is cleaned up by the next write here (see write::commit).
         let log = WriteLog::start(
             Arc::clone(&store),
+            &root,
             &location,
             &query_id,
             Statement::DeltaCtas,
@@ -971,6 +973,7 @@ pub(crate) async fn purge_delta_files(store: &dyn ObjectStore, location: &Locati
         .map_err(|e| crate::storage::describe_store_error(&e))?;
     let base = location.prefix.as_ref().len();
     let (mut deleted, mut kept) = (0, Vec::new());
+    let mut folders = std::collections::BTreeSet::new();
     for object in objects {
         let relative = object
             .location
@@ -983,10 +986,40 @@ pub(crate) async fn purge_delta_files(store: &dyn ObjectStore, location: &Locati
                 .await
                 .map_err(|e| crate::storage::describe_store_error(&e))?;
             deleted += 1;
+            folders.extend(
+                crate::write::commit::local_path(location, &object.location)
+                    .and_then(|p| p.parent().map(std::path::Path::to_path_buf)),
+            );
         } else {
             kept.push(location.object_url(&object.location));
         }
     }
+    // A write killed mid-file leaves `name#N` on a local disk, which listings skip.
+    if let Some(dir) = location.local_dir() {
+        let mut pending = vec![dir];
+        while let Some(folder) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    pending.push(path);
+                    continue;
+                }
+                let relative = path.to_string_lossy().get(base + 2..).unwrap_or_default().to_string();
+                if let Some((name, n)) = relative.rsplit_once('#')
+                    && n.bytes().all(|b| b.is_ascii_digit())
+                    && (name.starts_with("_delta_log/") || data_file.is_match(name))
+                    && std::fs::remove_file(&path).is_ok()
+                {
+                    deleted += 1;
+                    folders.extend(path.parent().map(std::path::Path::to_path_buf));
+                }
+            }
+        }
+    }
+    crate::write::commit::remove_empty_dirs(location, folders);
     Ok((deleted, kept))
 }
 

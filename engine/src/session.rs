@@ -697,6 +697,17 @@ impl Session {
         } else {
             crate::write::commit::purge_written_files(store.as_ref(), &location).await?
         };
+        // A table in a folder of its own under the warehouse: the table's folder also holds what killed runs of its
+        // CTAS left, recorded there.
+        let root = Location::parse(&format!("{}{db}.db/{name}/", self.warehouse.url))?;
+        let own_folder = table
+            .parameters
+            .get(crate::write::statements::QUERY_ID_PARAMETER)
+            .is_some_and(|id| location.url == format!("{}{id}/", root.url));
+        if own_folder {
+            self.recover(&store, &root).await?;
+            crate::write::commit::remove_if_empty(&root, &location);
+        }
         let mut message = format!(
             "dropped table {db}.{name} and deleted the {deleted} file{} tarn wrote at {}",
             if deleted == 1 { "" } else { "s" },

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
 use rustyline::error::ReadlineError;
@@ -22,7 +21,7 @@ use tarn_engine::{
 };
 
 use crate::output::{Format, RowsError, render_expanded, render_fitted, render_lines, stats_line, write_rows};
-use crate::script::{WriteBar, absolute, substitute};
+use crate::script::{CtrlCHandler, WriteBar, absolute, cancellable, substitute};
 use helper::{CtrlC, ShellHelper};
 
 /// The `\` commands: name, arguments, what it does. Tab completes the names; `\?` prints this.
@@ -52,7 +51,6 @@ pub(crate) const META_COMMANDS: &[(&str, &str, &str)] = &[
 /// Rows a table shows unless `\maxrows` says otherwise (as DuckDB's shell).
 const DEFAULT_MAX_ROWS: usize = 40;
 /// How long a cancelled write may take to remove its files before the shell stops waiting for it.
-const WRITE_CANCEL_GRACE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -131,17 +129,8 @@ pub fn run(runtime: &tokio::runtime::Runtime, session: Session, options: ShellOp
         // A missing history file is a first run, not an error.
         let _ = editor.load_history(path);
     }
-    // Ctrl-C outside the line editor (which reads it as a key) arrives as SIGINT. It is handled on a thread of its
-    // own: a query keeping every runtime worker busy would delay tokio's signal driver until it finished.
-    let cancel = Arc::new(tokio::sync::Notify::new());
-    let interrupt = session.interrupt_handle();
-    let woken = Arc::clone(&cancel);
-    if let Err(e) = ctrlc::set_handler(move || {
-        interrupt.interrupt();
-        woken.notify_waiters();
-    }) {
-        eprintln!("warning: Ctrl-C will end tarn instead of cancelling a statement ({e})");
-    }
+    // Ctrl-C outside the line editor (which reads it as a key) arrives as SIGINT and cancels the statement.
+    let cancel = CtrlCHandler::install(&session, false).cancel;
     let mut shell = Shell {
         runtime,
         cancel,
@@ -267,7 +256,7 @@ impl Shell<'_> {
         };
         let show_progress = self.footer && std::io::stderr().is_terminal();
         let session = &mut self.session;
-        let cancelled = self.cancel.notified();
+        let cancel = Arc::clone(&self.cancel);
         let shown = self.runtime.block_on(async {
             let progress = show_progress.then(|| WriteBar::start(session.write_progress()));
             let work = async {
@@ -280,26 +269,7 @@ impl Shell<'_> {
                 let hidden = show(&mut result, mode, expanded, max_rows, width, out).await?;
                 Ok::<_, RowsError>((result, hidden))
             };
-            tokio::pin!(work);
-            tokio::select! {
-                done = &mut work => done,
-                _ = cancelled => {
-                    interrupt.interrupt();
-                    if !is_write {
-                        // Dropping a query's stream stops it; nothing was written.
-                        return Err(RowsError::Engine(EngineError::Interrupted));
-                    }
-                    // Hive writes then delete their files; Delta writes stop before their commit.
-                    eprintln!("cancelling: the write stops at its next batch, and nothing it wrote becomes visible…");
-                    match tokio::time::timeout(WRITE_CANCEL_GRACE, &mut work).await {
-                        Ok(done) => done,
-                        Err(_) => Err(RowsError::Engine(EngineError::Query(
-                            "cancelled; the write did not stop in time, and the next write to its location removes \
-                             its files".into(),
-                        ))),
-                    }
-                }
-            }
+            cancellable(work, &cancel, &interrupt, is_write).await
         });
         let (result, hidden) = shown?;
         if let Some((shown, total)) = hidden {

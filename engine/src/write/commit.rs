@@ -9,6 +9,14 @@
 //! (same host: the pid is dead; another host: no heartbeat for [`STALE_AFTER`]) is rolled forward if it had
 //! committed, and otherwise its files — and only its files, found by query id — are deleted. A killed CTAS therefore
 //! leaves nothing that stops the same statement from running again.
+//!
+//! A write's record lives at its *root*: the location itself, except for a CTAS without `external_location`, whose
+//! files go to a folder of their own (`<warehouse>/<db>.db/<table>/<query id>/`) and whose record goes to the
+//! table's folder above it, so the next CTAS of that name (or `DROP TABLE … PURGE`) finds and removes it.
+//!
+//! On a local disk object_store writes a file as `name#N` and renames it into place, and its listings skip such
+//! names, so a write killed mid-file leaves a file no listing shows: cleanup there also walks the folders on disk,
+//! and removes the folders the write's files were in once they are empty.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +35,8 @@ pub const WRITES_DIR: &str = "_tarn_writes";
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 /// A write on another host with no heartbeat for this long is taken for dead (allows for clock skew).
 const STALE_AFTER: Duration = Duration::from_secs(180);
+/// A local record folder without its first file is taken for a write killed as it began once it is this old.
+const UNSTARTED_GRACE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -44,6 +54,9 @@ pub enum Statement {
 pub struct Started {
     pub query_id: String,
     pub statement: Statement,
+    /// Where the files go, when not at the record's root (a CTAS's own folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// `db.table` for CTAS and INSERT.
     pub table: Option<String>,
     pub host: String,
@@ -67,7 +80,10 @@ struct Heartbeat {
 /// The record of one write in progress.
 pub struct WriteLog {
     store: Arc<dyn ObjectStore>,
+    /// Where the record is, and under which the write's files are found.
     location: Location,
+    /// The folder of its own a CTAS writes to below `location`, if it has one.
+    own_folder: Option<Location>,
     dir: Path,
     pub query_id: String,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
@@ -110,19 +126,22 @@ async fn get_json<T: for<'de> Deserialize<'de>>(store: &dyn ObjectStore, path: &
 }
 
 impl WriteLog {
-    /// Records the start of a write and begins its heartbeat.
+    /// Records the start of a write at `root` (see the module docs) and begins its heartbeat; its files go to
+    /// `location`, which is `root` or a folder below it.
     pub async fn start(
         store: Arc<dyn ObjectStore>,
+        root: &Location,
         location: &Location,
         query_id: &str,
         statement: Statement,
         table: Option<String>,
     ) -> Result<Self> {
-        let dir = writes_dir(location).join(query_id);
+        let dir = writes_dir(root).join(query_id);
         let pid = std::process::id();
         let started = Started {
             query_id: query_id.to_string(),
             statement,
+            location: (location != root).then(|| location.url.clone()),
             table,
             host: host_name(),
             pid,
@@ -136,7 +155,7 @@ impl WriteLog {
             PutMode::Create,
         )
         .await
-        .map_err(|e| storage(location, e))?;
+        .map_err(|e| storage(root, e))?;
         let beat_store = Arc::clone(&store);
         let beat_path = dir.clone().join("heartbeat");
         let heartbeat = tokio::spawn(async move {
@@ -153,7 +172,8 @@ impl WriteLog {
         });
         Ok(Self {
             store,
-            location: location.clone(),
+            location: root.clone(),
+            own_folder: (location != root).then(|| location.clone()),
             dir,
             query_id: query_id.to_string(),
             heartbeat: Some(heartbeat),
@@ -199,7 +219,7 @@ impl WriteLog {
         )
         .await
         .map_err(|e| storage(&self.location, e))?;
-        remove_record(self.store.as_ref(), &self.dir).await;
+        remove_record(self.store.as_ref(), &self.location, &self.dir).await;
         Ok(())
     }
 
@@ -207,6 +227,9 @@ impl WriteLog {
     pub async fn abort(mut self) {
         self.stop_heartbeat();
         let _ = delete_write(self.store.as_ref(), &self.location, &self.query_id).await;
+        if let Some(folder) = &self.own_folder {
+            remove_if_empty(&self.location, folder);
+        }
     }
 }
 
@@ -231,36 +254,127 @@ async fn apply_renames(store: &dyn ObjectStore, commit: &Commit) -> object_store
 }
 
 /// Deletes a write's record (best effort: a leftover record of a finished write is removed by the next recovery).
-async fn remove_record(store: &dyn ObjectStore, dir: &Path) {
+async fn remove_record(store: &dyn ObjectStore, root: &Location, dir: &Path) {
     // The record's done marker goes last, so a record is never left without it once the write finished.
     for name in ["started.json", "heartbeat", "commit.json", "done.json"] {
         let _ = store.delete(&dir.clone().join(name)).await;
     }
+    if let Some(local) = local_path(root, dir) {
+        // A heartbeat killed mid-write leaves `heartbeat#N`, which no listing shows.
+        let _ = std::fs::remove_dir_all(&local);
+        remove_empty_dirs(
+            root,
+            [local.parent().map(std::path::Path::to_path_buf)].into_iter().flatten(),
+        );
+    }
 }
 
-/// Deletes the files of write `query_id` under `location`, then its record.
-async fn delete_write(store: &dyn ObjectStore, location: &Location, query_id: &str) -> object_store::Result<usize> {
-    let log = writes_dir(location).join(query_id);
+/// Deletes the files of write `query_id` found under `root` (its record's root), then its record.
+async fn delete_write(store: &dyn ObjectStore, root: &Location, query_id: &str) -> object_store::Result<usize> {
+    let log = writes_dir(root).join(query_id);
     let mine: Vec<Path> = store
-        .list(Some(&location.prefix))
+        .list(Some(&root.prefix))
         .try_filter_map(|meta| {
             let log = log.clone();
             async move {
-                let name = meta.location.filename().unwrap_or_default().to_string();
                 let is_log = meta.location.prefix_match(&log).is_some();
-                Ok((is_log || name.contains(query_id)).then_some(meta.location))
+                let named = meta
+                    .location
+                    .prefix_match(&log)
+                    .is_none()
+                    .then(|| meta.location.as_ref().contains(query_id))
+                    .unwrap_or(false);
+                Ok((is_log || named).then_some(meta.location))
             }
         })
         .try_collect()
         .await?;
-    let count = mine.len();
+    let mut count = mine.len();
+    let mut folders = std::collections::BTreeSet::new();
     for path in mine {
         match store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
+        if let Some(parent) = local_path(root, &path).and_then(|p| p.parent().map(std::path::Path::to_path_buf)) {
+            folders.insert(parent);
+        }
+    }
+    if let Some(dir) = root.local_dir() {
+        for leftover in local_leftovers(&dir, query_id) {
+            if std::fs::remove_file(&leftover).is_ok() {
+                count += 1;
+            }
+            if let Some(parent) = leftover.parent() {
+                folders.insert(parent.to_path_buf());
+            }
+        }
+        if let Some(record) = local_path(root, &log) {
+            let _ = std::fs::remove_dir_all(&record);
+            if let Some(parent) = record.parent() {
+                folders.insert(parent.to_path_buf());
+            }
+        }
+        remove_empty_dirs(root, folders);
     }
     Ok(count)
+}
+
+/// Removes `folder` (below `root`, on a local disk) if it is empty, and then `root` if that is empty too.
+pub(crate) fn remove_if_empty(root: &Location, folder: &Location) {
+    if let (Some(root), Some(folder)) = (root.local_dir(), folder.local_dir()) {
+        for dir in [folder, root] {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// The file a path of a local store is.
+pub(crate) fn local_path(root: &Location, path: &Path) -> Option<std::path::PathBuf> {
+    root.local_dir().map(|_| std::path::PathBuf::from(format!("/{path}")))
+}
+
+/// Files under `dir` that listings skip and that belong to write `query_id`: names carrying its query id with
+/// object_store's `#N` staging suffix (a file killed before it was renamed into place). Only on a local disk.
+fn local_leftovers(dir: &std::path::Path, query_id: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(path),
+                Ok(_) if is_staging(&name) && path.to_string_lossy().contains(query_id) => found.push(path),
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+/// object_store's name for a local file being written: `name#N`.
+fn is_staging(name: &str) -> bool {
+    name.rsplit_once('#')
+        .is_some_and(|(base, n)| !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes each of `folders` that is empty, then its parents while they are empty, up to (not including) `root`'s
+/// folder. Only folders tarn's files were in are given, so no folder a user made is touched unless tarn wrote in it.
+pub(crate) fn remove_empty_dirs(root: &Location, folders: impl IntoIterator<Item = std::path::PathBuf>) {
+    let Some(stop) = root.local_dir() else { return };
+    for folder in folders {
+        let mut current = Some(folder.as_path());
+        while let Some(dir) = current {
+            if dir == stop || !dir.starts_with(&stop) || std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+            current = dir.parent();
+        }
+    }
 }
 
 /// Whether an object's file name carries a tarn query id (`20261123_021500_00003_3f9a1_...`): tarn wrote it.
@@ -283,6 +397,7 @@ pub async fn purge_written_files(store: &dyn ObjectStore, location: &Location) -
         .map_err(|e| storage(location, e))?;
     let mut deleted = 0;
     let mut kept = Vec::new();
+    let mut folders = std::collections::BTreeSet::new();
     for path in objects {
         let in_log = path.parts().any(|p| p.as_ref() == WRITES_DIR);
         if in_log || written_by_tarn(path.filename().unwrap_or_default()) {
@@ -290,9 +405,14 @@ pub async fn purge_written_files(store: &dyn ObjectStore, location: &Location) -
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
                 Err(e) => return Err(storage(location, e)),
             }
+            folders.extend(local_path(location, &path).and_then(|p| p.parent().map(std::path::Path::to_path_buf)));
         } else {
             kept.push(location.object_url(&path));
         }
+    }
+    if let Some(dir) = location.local_dir() {
+        folders.insert(dir.join(WRITES_DIR));
+        remove_empty_dirs(location, folders);
     }
     Ok((deleted, kept))
 }
@@ -331,10 +451,20 @@ where
             continue;
         };
         if store.head(&dir.clone().join("done.json")).await.is_ok() {
-            remove_record(store.as_ref(), &dir).await;
+            remove_record(store.as_ref(), location, &dir).await;
             continue;
         }
         let Some(started) = get_json::<Started>(store.as_ref(), &dir.clone().join("started.json")).await else {
+            // Killed while its first record was being written: nothing else of it exists. (On S3 a folder without
+            // objects does not exist at all; on a local disk the grace keeps clear of a write just starting.)
+            if let Some(local) = local_path(location, &dir)
+                && std::fs::metadata(&local)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNSTARTED_GRACE))
+            {
+                let _ = std::fs::remove_dir_all(&local);
+                recovery.cleaned += 1;
+            }
             continue;
         };
         let heartbeat = get_json::<Heartbeat>(store.as_ref(), &dir.clone().join("heartbeat")).await;
@@ -364,17 +494,26 @@ where
             )
             .await
             .map_err(|e| storage(location, e))?;
-            remove_record(store.as_ref(), &dir).await;
+            remove_record(store.as_ref(), location, &dir).await;
             recovery.completed += 1;
         } else if started.statement == Statement::DeltaCtas {
-            crate::delta::purge_delta_files(store.as_ref(), location).await?;
-            remove_record(store.as_ref(), &dir).await;
+            let data = match &started.location {
+                Some(url) => Location::parse(url)?,
+                None => location.clone(),
+            };
+            crate::delta::purge_delta_files(store.as_ref(), &data).await?;
+            delete_write(store.as_ref(), location, &query_id)
+                .await
+                .map_err(|e| storage(location, e))?;
             recovery.cleaned += 1;
         } else {
             delete_write(store.as_ref(), location, &query_id)
                 .await
                 .map_err(|e| storage(location, e))?;
             recovery.cleaned += 1;
+        }
+        if let Some(folder) = started.location.as_deref().and_then(|url| Location::parse(url).ok()) {
+            remove_if_empty(location, &folder);
         }
     }
     Ok(recovery)

@@ -120,11 +120,12 @@ impl Session {
             &columns,
         )?;
         let query_id = new_query_id();
-        let location = self.ctas_location(&options, &db, &name, &query_id)?;
+        let (root, location) = self.ctas_location(&options, &db, &name, &query_id)?;
         let store = self.registry.store_for(&location)?;
-        self.prepare_target(&store, &location, Statement::Ctas).await?;
+        self.prepare_target(&store, &root, &location, Statement::Ctas).await?;
         let log = WriteLog::start(
             Arc::clone(&store),
+            &root,
             &location,
             &query_id,
             Statement::Ctas,
@@ -217,10 +218,12 @@ impl Session {
         };
         let location = Location::parse(&table.storage.location)?;
         let store = self.registry.store_for(&location)?;
-        self.prepare_target(&store, &location, Statement::Insert).await?;
+        self.prepare_target(&store, &location, &location, Statement::Insert)
+            .await?;
         let query_id = new_query_id();
         let log = WriteLog::start(
             Arc::clone(&store),
+            &location,
             &location,
             &query_id,
             Statement::Insert,
@@ -274,9 +277,18 @@ impl Session {
         }
         let location = Location::parse(&unload.location)?;
         let store = self.registry.store_for(&location)?;
-        self.prepare_target(&store, &location, Statement::Unload).await?;
+        self.prepare_target(&store, &location, &location, Statement::Unload)
+            .await?;
         let query_id = new_query_id();
-        let log = WriteLog::start(Arc::clone(&store), &location, &query_id, Statement::Unload, None).await?;
+        let log = WriteLog::start(
+            Arc::clone(&store),
+            &location,
+            &location,
+            &query_id,
+            Statement::Unload,
+            None,
+        )
+        .await?;
         let shape = written_table(
             "unload",
             "unload",
@@ -343,43 +355,43 @@ impl Session {
             .map_err(limit_or)
     }
 
-    /// Where a CTAS writes: its `external_location`, or — as Athena gives a CTAS without one a folder of its own per
-    /// query — a folder under the warehouse, by database, table and query id.
+    /// Where a CTAS records itself and where it writes: its `external_location` for both, or — as Athena gives a
+    /// CTAS without one a folder of its own per query — the table's folder under the warehouse and, below it, a
+    /// folder named by the query id (see [`commit`] for why the record goes to the table's folder).
     pub(crate) fn ctas_location(
         &self,
         options: &WriteOptions,
         db: &str,
         name: &str,
         query_id: &str,
-    ) -> Result<Location> {
+    ) -> Result<(Location, Location)> {
         match &options.location {
-            Some(l) => Location::parse(l),
-            None => Location::parse(&format!("{}{db}.db/{name}/{query_id}/", self.warehouse.url)),
+            Some(l) => {
+                let location = Location::parse(l)?;
+                Ok((location.clone(), location))
+            }
+            None => Ok((
+                Location::parse(&format!("{}{db}.db/{name}/", self.warehouse.url))?,
+                Location::parse(&format!("{}{db}.db/{name}/{query_id}/", self.warehouse.url))?,
+            )),
         }
     }
 
-    /// Recovers a location before a write (see [`commit`]); a CTAS or UNLOAD target must then be empty.
+    /// Recovers a write root before a write (see [`commit`]); a CTAS or UNLOAD target must then be empty.
     pub(crate) async fn prepare_target(
         &self,
         store: &Arc<dyn ObjectStore>,
+        root: &Location,
         location: &Location,
         statement: Statement,
     ) -> Result<()> {
-        let catalog = self.catalog.clone();
-        let recovery = commit::recover(store, location, move |table, query_id| {
-            let catalog = catalog.clone();
-            async move {
-                let Some((db, name)) = table.split_once('.') else {
-                    return false;
-                };
-                matches!(catalog.get_table(db, name).await, Ok(Some(t)) if t.parameters.get(QUERY_ID_PARAMETER) == Some(&query_id))
-            }
-        })
-        .await?;
+        let recovery = self.recover(store, root).await?;
         if statement == Statement::Insert {
             return Ok(());
         }
-        if let Some(live) = recovery.live.first() {
+        // A CTAS into a folder of its own shares the table's folder with other runs of it: only the same folder
+        // being written is a conflict.
+        if let Some(live) = recovery.live.first().filter(|_| root == location) {
             let s = &live.started;
             return Err(EngineError::Location {
                 location: location.url.clone(),
@@ -402,6 +414,21 @@ impl Session {
             });
         }
         Ok(())
+    }
+
+    /// Completes or removes the dead writes recorded at `root` (see [`commit::recover`]).
+    pub(crate) async fn recover(&self, store: &Arc<dyn ObjectStore>, root: &Location) -> Result<commit::Recovery> {
+        let catalog = self.catalog.clone();
+        commit::recover(store, root, move |table, query_id| {
+            let catalog = catalog.clone();
+            async move {
+                let Some((db, name)) = table.split_once('.') else {
+                    return false;
+                };
+                matches!(catalog.get_table(db, name).await, Ok(Some(t)) if t.parameters.get(QUERY_ID_PARAMETER) == Some(&query_id))
+            }
+        })
+        .await
     }
 }
 
