@@ -49,9 +49,37 @@ pub enum CatalogError {
     },
     #[error("cannot encode catalog document: {0}")]
     Encode(serde_json::Error),
-    #[error("catalog at {warehouse}: {source}")]
+    #[error("warehouse {warehouse}: {}", describe_store_error(source))]
     Storage {
         warehouse: String,
+        #[source]
         source: object_store::Error,
     },
+}
+
+/// An object store failure in words a user can act on: which of the usual causes it is (no such bucket, rejected
+/// credentials, no permission, no server at the endpoint) and what to check. The request URL stays out of it (it
+/// may carry a signed query string).
+pub fn describe_store_error(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    if text.contains("NoSuchBucket") {
+        "the bucket does not exist (check the bucket name and AWS_ENDPOINT_URL)".to_string()
+    } else if text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") {
+        "the credentials were rejected (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE)".to_string()
+    } else if text.contains("AccessDenied") || text.contains("403 Forbidden") {
+        "access denied (the credentials lack permission for this bucket or prefix)".to_string()
+    } else if text.contains("error sending request")
+        || text.contains("Connection refused")
+        || text.contains("dns error")
+    {
+        "cannot reach the S3 endpoint (check AWS_ENDPOINT_URL and that the server is running)".to_string()
+    } else {
+        match e {
+            object_store::Error::NotFound { .. } => "not found".to_string(),
+            object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+                "access denied".to_string()
+            }
+            _ => text,
+        }
+    }
 }

@@ -255,13 +255,29 @@ impl Catalog {
 
     // ---------------------------------------------------------------- tables
 
-    /// Names of the live tables of `db`, sorted.
+    /// Names of the live tables of `db` whose documents can be read, sorted (see [`Catalog::list_tables_lenient`]).
     pub async fn list_table_names(&self, db: &str) -> Result<Vec<String>, CatalogError> {
-        Ok(self.list_tables(db).await?.into_iter().map(|t| t.name).collect())
+        Ok(self
+            .list_tables_lenient(db)
+            .await?
+            .0
+            .into_iter()
+            .map(|t| t.name)
+            .collect())
     }
 
-    /// The current definitions of the live tables of `db`, sorted by name.
+    /// The current definitions of the live tables of `db`, sorted by name; an unreadable document is an error.
     pub async fn list_tables(&self, db: &str) -> Result<Vec<Table>, CatalogError> {
+        let (tables, mut unreadable) = self.list_tables_lenient(db).await?;
+        match unreadable.pop() {
+            Some(e) => Err(e),
+            None => Ok(tables),
+        }
+    }
+
+    /// The current definitions of the live tables of `db`, sorted by name, and the errors of the table documents
+    /// that cannot be read: one damaged table does not hide the others.
+    pub async fn list_tables_lenient(&self, db: &str) -> Result<(Vec<Table>, Vec<CatalogError>), CatalogError> {
         let db = normalize_name("database", db)?;
         let dir = self.tables_dir(&db);
         let objects: Vec<_> = self
@@ -290,24 +306,32 @@ impl Catalog {
                 *slot = (version, object.location);
             }
         }
-        let mut tables: Vec<Table> = futures::stream::iter(newest.into_values())
+        let read: Vec<Result<Option<Table>, CatalogError>> = futures::stream::iter(newest.into_values())
             .map(|(version, path)| {
                 // Owned, so the future is `Send` whatever the caller's lifetimes.
                 let this = self.clone();
                 async move {
                     let entry: Entry<Table> = this.read(&path).await?;
-                    Ok::<_, CatalogError>(match entry.state {
+                    Ok(match entry.state {
                         EntryState::Live(table) => Some(Table { version, ..table }),
                         EntryState::Dropped => None,
                     })
                 }
             })
             .buffer_unordered(FETCH_CONCURRENCY)
-            .try_filter_map(|t| async move { Ok(t) })
-            .try_collect()
-            .await?;
+            .collect()
+            .await;
+        let (mut tables, mut unreadable) = (Vec::new(), Vec::new());
+        for result in read {
+            match result {
+                Ok(Some(table)) => tables.push(table),
+                Ok(None) => {}
+                Err(e @ CatalogError::Corrupt { .. }) => unreadable.push(e),
+                Err(e) => return Err(e),
+            }
+        }
         tables.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(tables)
+        Ok((tables, unreadable))
     }
 
     pub async fn get_table(&self, db: &str, name: &str) -> Result<Option<Table>, CatalogError> {

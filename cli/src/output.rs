@@ -8,7 +8,7 @@ use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use tarn_engine::{QueryResult, QueryStats, ResultKind, format_bytes, format_dollars};
+use tarn_engine::{QueryResult, QueryStats, ResultKind, format_bytes, format_count, format_dollars};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -209,6 +209,39 @@ pub fn render_lines(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Strin
 
 /// The line printed after each statement: `1 row · 5.1 s · scanned 30.85 GB · Athena would bill $0.1503`.
 pub fn stats_line(kind: ResultKind, message: Option<&str>, stats: &QueryStats) -> String {
+    let mut line = figures(kind, message, stats);
+    line.push_str(&text_notes(&stats.text));
+    line
+}
+
+/// ` · 3 values read as NULL: income 2 ('abc' at file:///…/x.csv:17), …` — what Athena reads as NULL silently.
+fn text_notes(notes: &tarn_engine::TextNotes) -> String {
+    let mut out = String::new();
+    if !notes.unreadable.is_empty() {
+        let total: u64 = notes.unreadable.values().map(|(n, _)| n).sum();
+        let columns: Vec<String> = notes
+            .unreadable
+            .iter()
+            .map(|(column, (n, example))| format!("{column} {} (e.g. {example})", format_count(*n)))
+            .collect();
+        out.push_str(&format!(
+            " · {} {} not of the column's type read as NULL: {}",
+            format_count(total),
+            if total == 1 { "value" } else { "values" },
+            columns.join(", ")
+        ));
+    }
+    if let Some((n, example)) = &notes.invalid_utf8 {
+        out.push_str(&format!(
+            " · {} invalid UTF-8 {} read as U+FFFD (first at {example})",
+            format_count(*n),
+            if *n == 1 { "sequence" } else { "sequences" }
+        ));
+    }
+    out
+}
+
+fn figures(kind: ResultKind, message: Option<&str>, stats: &QueryStats) -> String {
     let elapsed = format_elapsed(stats.elapsed);
     match kind {
         ResultKind::Command => format!("{} · {elapsed}", message.unwrap_or("done")),
@@ -298,10 +331,27 @@ mod tests {
             requests: 3,
             listed: Vec::new(),
             bill: Some(tarn_engine::Bill::for_scan(30_850_000_000)),
+            text: Default::default(),
         };
         assert_eq!(
             stats_line(ResultKind::Query, None, &stats),
             "1 row · 5.10 s · scanned 28.73 GB · Athena would bill $0.1403"
+        );
+        let mut noted = stats.clone();
+        noted
+            .text
+            .unreadable
+            .insert("age".into(), (1, "'x' at file:///d/a.csv:9".into()));
+        noted
+            .text
+            .unreadable
+            .insert("income".into(), (1_204, "'abc' at file:///d/a.csv:3".into()));
+        noted.text.invalid_utf8 = Some((2, "file:///d/b.csv:7".into()));
+        assert_eq!(
+            stats_line(ResultKind::Query, None, &noted),
+            "1 row · 5.10 s · scanned 28.73 GB · Athena would bill $0.1403 · 1,205 values not of the column's type \
+             read as NULL: age 1 (e.g. 'x' at file:///d/a.csv:9), income 1,204 (e.g. 'abc' at file:///d/a.csv:3) · 2 \
+             invalid UTF-8 sequences read as U+FFFD (first at file:///d/b.csv:7)"
         );
     }
 }

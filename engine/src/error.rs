@@ -65,6 +65,14 @@ pub enum EngineError {
     #[error("Delta table {location}: {message}")]
     Delta { location: String, message: String },
 
+    /// A query needed more memory than the session's limit allows, even spilling what it can to disk.
+    #[error(
+        "out of memory: the query needs more than {} ({detail}); raise the limit with --memory-limit SIZE, \
+         TARN_MEMORY_LIMIT=SIZE or SET tarn.memory_limit = 'SIZE', or make the query lighter",
+        limit.map(|l| format!("the memory limit of {}", crate::meter::format_bytes(l))).unwrap_or_else(|| "the memory limit".into())
+    )]
+    OutOfMemory { limit: Option<u64>, detail: String },
+
     #[error("AWS configuration: {0}")]
     AwsConfig(String),
 
@@ -168,6 +176,9 @@ pub(crate) fn from_datafusion(e: DataFusionError) -> EngineError {
     if let Some(engine_error) = find_external::<EngineError>(&e) {
         return clone_engine_error(engine_error);
     }
+    if let Some(detail) = resources_exhausted(&e) {
+        return EngineError::OutOfMemory { limit: None, detail };
+    }
     match e {
         DataFusionError::SQL(parser_error, _) => EngineError::from(*parser_error),
         // DataFusion 55 wraps parser errors in a Diagnostic; the position is in the parser error's text.
@@ -186,6 +197,38 @@ pub(crate) fn from_datafusion(e: DataFusionError) -> EngineError {
             None => EngineError::Query(clean_message(&other.to_string())),
         },
     }
+}
+
+/// DataFusion's account of a memory reservation it could not make, without its advice (which names a setting
+/// tarn sets through `tarn.memory_limit`), when `e` is one.
+fn resources_exhausted(e: &DataFusionError) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut found = false;
+    while let Some(err) = current {
+        if let Some(DataFusionError::ResourcesExhausted(_)) = err.downcast_ref::<DataFusionError>() {
+            found = true;
+            break;
+        }
+        current = err.source();
+    }
+    let text = e.to_string();
+    if !found && !text.contains("Resources exhausted") {
+        return None;
+    }
+    let detail = text
+        .split("Resources exhausted: ")
+        .last()
+        .unwrap_or(&text)
+        .split(". Consider increasing")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(detail.trim_end_matches([',', '.', ':']).to_string())
 }
 
 /// Names DataFusion's "Valid fields are ..." list keeps: a 400-column table would otherwise print them all.
@@ -289,6 +332,10 @@ fn clone_engine_error(e: &EngineError) -> EngineError {
         EngineError::Unsupported { what, hint } => EngineError::Unsupported {
             what: what.clone(),
             hint: hint.clone(),
+        },
+        EngineError::OutOfMemory { limit, detail } => EngineError::OutOfMemory {
+            limit: *limit,
+            detail: detail.clone(),
         },
         other => EngineError::Query(other.to_string()),
     }

@@ -95,18 +95,12 @@ pub async fn infer_columns(
                 .infer_schema(state, &store, &sample)
                 .await
         }
-        ReadFormat::Delimited {
-            delimiter,
-            quote,
-            escape,
-            header_lines,
-            ..
-        } => {
+        ReadFormat::Delimited { ref format, .. } => {
             let options = CsvOptions {
-                has_header: Some(header_lines > 0),
-                delimiter,
-                quote: quote.unwrap_or(0),
-                escape,
+                has_header: Some(format.header_lines > 0),
+                delimiter: format.delimiter,
+                quote: format.quote.unwrap_or(0),
+                escape: format.escape,
                 compression: variant(codec),
                 schema_infer_max_rec: Some(SAMPLE_ROWS),
                 ..Default::default()
@@ -126,7 +120,7 @@ pub async fn infer_columns(
         other => other,
     })?;
 
-    let headerless = matches!(format, ReadFormat::Delimited { header_lines: 0, .. });
+    let headerless = matches!(&format, ReadFormat::Delimited { format, .. } if format.header_lines == 0);
     let mut columns = Vec::new();
     let mut spellings = BTreeMap::new();
     let mut seen = BTreeMap::new();

@@ -76,6 +76,24 @@ pub struct ScanMeter {
     listed: std::sync::Mutex<Vec<String>>,
     limit: Option<u64>,
     interrupt: Option<Arc<Interrupt>>,
+    /// Text values that could not be read as their column's type are errors instead of NULL.
+    strict_text: bool,
+    text: std::sync::Mutex<TextNotes>,
+}
+
+/// Text values a query read as NULL because they do not convert to their column's type, by column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextNotes {
+    /// Column → how many, and the first one found (`'abc' at file:///…/x.csv:17`).
+    pub unreadable: std::collections::BTreeMap<String, (u64, String)>,
+    /// Invalid UTF-8 sequences replaced with U+FFFD, and where the first was.
+    pub invalid_utf8: Option<(u64, String)>,
+}
+
+impl TextNotes {
+    pub fn is_empty(&self) -> bool {
+        self.unreadable.is_empty() && self.invalid_utf8.is_none()
+    }
 }
 
 impl ScanMeter {
@@ -93,6 +111,38 @@ impl ScanMeter {
             interrupt: Some(interrupt),
             ..Default::default()
         }
+    }
+
+    /// The same meter, with unreadable text values as errors (`SET tarn.text.strict = true`).
+    pub fn with_strict_text(mut self, strict: bool) -> Self {
+        self.strict_text = strict;
+        self
+    }
+
+    pub fn strict_text(&self) -> bool {
+        self.strict_text
+    }
+
+    /// `count` values of `column` read as NULL; `example` is the first one and where it is.
+    pub(crate) fn note_unreadable_values(&self, column: &str, count: u64, example: &str) {
+        if let Ok(mut notes) = self.text.lock() {
+            let entry = notes
+                .unreadable
+                .entry(column.to_string())
+                .or_insert_with(|| (0, example.to_string()));
+            entry.0 += count;
+        }
+    }
+
+    pub(crate) fn note_invalid_utf8(&self, count: u64, example: &str) {
+        if let Ok(mut notes) = self.text.lock() {
+            let entry = notes.invalid_utf8.get_or_insert_with(|| (0, example.to_string()));
+            entry.0 += count;
+        }
+    }
+
+    pub fn text_notes(&self) -> TextNotes {
+        self.text.lock().map(|n| n.clone()).unwrap_or_default()
     }
 
     pub fn bytes(&self) -> u64 {

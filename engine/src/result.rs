@@ -60,6 +60,8 @@ pub struct QueryStats {
     pub listed: Vec<String>,
     /// What Athena would bill; `None` for free statements (DDL, SHOW, EXPLAIN).
     pub bill: Option<Bill>,
+    /// Text values read as NULL because they are not of their column's type, and invalid UTF-8 replaced.
+    pub text: crate::meter::TextNotes,
 }
 
 pub(crate) enum Rows {
@@ -241,6 +243,7 @@ impl QueryResult {
             requests: self.meter.as_ref().map(|m| m.requests()).unwrap_or(0),
             listed: self.meter.as_ref().map(|m| m.listed()).unwrap_or_default(),
             bill: self.billed.then(|| Bill::for_scan(bytes_scanned)),
+            text: self.meter.as_ref().map(|m| m.text_notes()).unwrap_or_default(),
         }
     }
 }

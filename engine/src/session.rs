@@ -36,6 +36,11 @@ use datafusion::execution::memory_pool::FairSpillPool;
 pub const CATALOG_NAME: &str = "awsdatacatalog";
 /// The setting that caps bytes scanned per query.
 pub const MAX_SCAN_SETTING: &str = "tarn.max_scan";
+/// The setting for the memory queries may use before sorts and aggregations spill (also DataFusion's name for it).
+pub const MEMORY_LIMIT_SETTING: &str = "tarn.memory_limit";
+/// `true`: a text value that is not of its column's type fails the query (Athena, and tarn by default, read NULL).
+pub const TEXT_STRICT_SETTING: &str = "tarn.text.strict";
+const DATAFUSION_MEMORY_LIMIT: &str = "datafusion.runtime.memory_limit";
 
 /// How to open a session.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +80,10 @@ pub struct Session {
     pub(crate) interrupt: Arc<Interrupt>,
     /// VACUUM refuses a retention below the table's minimum unless this is turned off.
     pub(crate) delta_retention_check: bool,
+    /// Bytes of memory queries may use (the runtime's pool).
+    pub(crate) memory_limit: usize,
+    /// Text values that are not of their column's type fail the query instead of reading as NULL.
+    pub(crate) text_strict: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -148,6 +157,8 @@ impl Session {
             }),
             interrupt,
             delta_retention_check: true,
+            memory_limit: memory,
+            text_strict: false,
         };
         if let Some(db) = options.database {
             session.use_database(&db).await?;
@@ -258,7 +269,18 @@ impl Session {
         result
     }
 
+    /// [`Session::execute`] on the caller's stack; errors that depend on the session's settings say them.
     async fn execute_here(&mut self, sql: &str) -> Result<QueryResult> {
+        self.execute_statement(sql).await.map_err(|e| match e {
+            EngineError::OutOfMemory { limit: None, detail } => EngineError::OutOfMemory {
+                limit: Some(self.memory_limit as u64),
+                detail,
+            },
+            other => other,
+        })
+    }
+
+    async fn execute_statement(&mut self, sql: &str) -> Result<QueryResult> {
         let started = Instant::now();
         self.interrupt.clear();
         let totals = Arc::clone(&self.totals);
@@ -330,19 +352,20 @@ impl Session {
                     return Err(self.database_not_found(&db).await);
                 }
                 let matcher = pattern.as_deref().map(athena_pattern).transpose()?;
-                let names: Vec<String> = self
-                    .catalog
-                    .list_table_names(&db)
-                    .await?
+                let (tables, unreadable) = self.catalog.list_tables_lenient(&db).await?;
+                let names: Vec<String> = tables
                     .into_iter()
+                    .map(|t| t.name)
                     .filter(|n| matcher.as_ref().is_none_or(|m| m.is_match(n)))
                     .collect();
-                Ok(QueryResult::listing(
+                let mut result = QueryResult::listing(
                     string_schema(&["tab_name"]),
                     string_batch(&["tab_name"], vec![names])?,
                     started,
                     totals,
-                ))
+                );
+                result.notices = unreadable.iter().map(|e| format!("not listed: {e}")).collect();
+                Ok(result)
             }
             Command::Use { database } => {
                 self.use_database(&database).await?;
@@ -514,21 +537,34 @@ impl Session {
             self.max_scan = Some(limit);
             return Ok(format!("scan limit set to {}", crate::meter::format_bytes(limit)));
         }
+        let flag = || match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "on" => Ok(true),
+            "false" | "off" => Ok(false),
+            other => Err(EngineError::InvalidDdl(format!(
+                "{key} is true or false, not '{other}'"
+            ))),
+        };
         if lower == crate::delta::RETENTION_CHECK_SETTING {
-            self.delta_retention_check = match value.trim().to_ascii_lowercase().as_str() {
-                "true" | "on" => true,
-                "false" | "off" => false,
-                other => {
-                    return Err(EngineError::InvalidDdl(format!(
-                        "{key} is true or false, not '{other}'"
-                    )));
-                }
-            };
+            self.delta_retention_check = flag()?;
             return Ok(format!("{lower} = {}", self.delta_retention_check));
+        }
+        if lower == TEXT_STRICT_SETTING {
+            self.text_strict = flag()?;
+            return Ok(format!("{lower} = {}", self.text_strict));
+        }
+        if lower == MEMORY_LIMIT_SETTING || lower == DATAFUSION_MEMORY_LIMIT {
+            let limit = parse_size(value).map_err(EngineError::InvalidDdl)?;
+            let limit = usize::try_from(limit).map_err(|_| EngineError::InvalidDdl(format!("{value} is too large")))?;
+            self.set_memory_limit(limit)?;
+            return Ok(format!(
+                "memory limit set to {}",
+                crate::meter::format_bytes(limit as u64)
+            ));
         }
         if lower.starts_with("tarn.") {
             return Err(EngineError::InvalidDdl(format!(
-                "unknown setting '{key}'; tarn's settings: {MAX_SCAN_SETTING}, {}",
+                "unknown setting '{key}'; tarn's settings: {MAX_SCAN_SETTING}, {MEMORY_LIMIT_SETTING}, \
+                 {TEXT_STRICT_SETTING}, {}",
                 crate::delta::RETENTION_CHECK_SETTING
             )));
         }
@@ -538,6 +574,17 @@ impl Session {
             .set(key, value)
             .map_err(|e| EngineError::InvalidDdl(e.strip_backtrace()))?;
         Ok(format!("{key} = {value}"))
+    }
+
+    /// Gives queries from now on a memory pool of `limit` bytes.
+    fn set_memory_limit(&mut self, limit: usize) -> Result<()> {
+        let mut runtime = (**self.state.runtime_env()).clone();
+        runtime.memory_pool = Arc::new(FairSpillPool::new(limit));
+        self.state = SessionStateBuilder::new_from_existing(self.state.clone())
+            .with_runtime_env(Arc::new(runtime))
+            .build();
+        self.memory_limit = limit;
+        Ok(())
     }
 
     async fn use_database(&mut self, database: &str) -> Result<()> {
@@ -618,13 +665,18 @@ impl Session {
         references: Vec<TableReference>,
     ) -> Result<(SessionState, Arc<ScanMeter>, Vec<Location>)> {
         let (snapshot, locations) = self.snapshot(references).await?;
-        let meter = Arc::new(ScanMeter::interruptible(self.max_scan, Arc::clone(&self.interrupt)));
+        let meter = Arc::new(
+            ScanMeter::interruptible(self.max_scan, Arc::clone(&self.interrupt)).with_strict_text(self.text_strict),
+        );
         let mut runtime = (**self.state.runtime_env()).clone();
         runtime.object_store_registry = Arc::new(MeteredRegistry::new(
             Arc::clone(&self.registry) as _,
             Arc::clone(&meter),
         ));
+        // Scans find the meter here, to count the text values they read as NULL.
+        let config = self.state.config().clone().with_extension(Arc::clone(&meter));
         let state = SessionStateBuilder::new_from_existing(self.state.clone())
+            .with_config(config)
             .with_runtime_env(Arc::new(runtime))
             .with_catalog_list(snapshot)
             .build();

@@ -423,30 +423,14 @@ impl ObjectStoreRegistry for StoreRegistry {
     }
 }
 
-/// A storage failure in words a user can act on. The request URL stays out of it (it may carry a signed query
-/// string); the bucket or object does not.
+/// A storage failure in words a user can act on (see [`tarn_catalog::describe_store_error`]), with the object or
+/// bucket it concerns.
 pub(crate) fn describe_store_error(e: &object_store::Error) -> EngineError {
-    let text = e.to_string();
-    let (location, detail) = match e {
-        object_store::Error::NotFound { path, .. } => (path.clone(), "not found".to_string()),
-        object_store::Error::PermissionDenied { path, .. } | object_store::Error::Unauthenticated { path, .. } => {
-            (path.clone(), "access denied".to_string())
-        }
-        _ => (String::new(), text.clone()),
-    };
-    let hint = if text.contains("NoSuchBucket") {
-        "the bucket does not exist (check the bucket name and AWS_ENDPOINT_URL)".to_string()
-    } else if text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") {
-        "the credentials were rejected (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE)".to_string()
-    } else if text.contains("AccessDenied") || text.contains("403 Forbidden") {
-        "access denied (the credentials lack permission for this bucket or prefix)".to_string()
-    } else if text.contains("error sending request")
-        || text.contains("Connection refused")
-        || text.contains("dns error")
-    {
-        "cannot reach the S3 endpoint (check AWS_ENDPOINT_URL and that the server is running)".to_string()
-    } else {
-        detail
+    let location = match e {
+        object_store::Error::NotFound { path, .. }
+        | object_store::Error::PermissionDenied { path, .. }
+        | object_store::Error::Unauthenticated { path, .. } => path.clone(),
+        _ => String::new(),
     };
     EngineError::Storage {
         location: if location.is_empty() {
@@ -454,7 +438,7 @@ pub(crate) fn describe_store_error(e: &object_store::Error) -> EngineError {
         } else {
             location
         },
-        message: hint,
+        message: tarn_catalog::describe_store_error(e),
     }
 }
 

@@ -25,11 +25,13 @@ use tarn_catalog::{HIVE_DEFAULT_PARTITION, Partition, StorageFormat, Table, para
 
 use crate::bucket::{BUCKETING_VERSION, BucketColumn, BucketVersion, bucket_from_file_name, buckets_for_filters};
 use crate::column_case::CaseInsensitiveColumns;
+use crate::delimited::{DelimitedFormat, TextSerde};
 use crate::error::{EngineError, Result};
 use crate::listing::{
     PartitionFolder, balance, find_partition_folders, list_files, list_partition_files, prune_partitions,
     references_only,
 };
+use crate::meter::ScanMeter;
 use crate::storage::Location;
 use crate::text_source::{Codec, TextKind, TextSource};
 use crate::types::hive_to_arrow;
@@ -43,15 +45,11 @@ pub const PARQUET_FOOTER_HINT: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 pub enum ReadFormat {
     Delimited {
-        delimiter: u8,
-        /// `None` reads quotes as data (LazySimpleSerDe).
-        quote: Option<u8>,
-        escape: Option<u8>,
-        header_lines: u64,
+        /// Delimiter, quoting, header, short rows and the SerDe's NULL rules. (`pad_short_rows`: rows with fewer
+        /// fields than columns read the missing ones as NULL instead of failing, for tables that gained columns with
+        /// ALTER TABLE ADD COLUMNS: their older files have fewer fields.)
+        format: DelimitedFormat,
         default_codec: Codec,
-        /// Rows with fewer fields than columns read the missing ones as NULL instead of failing (tables that
-        /// gained columns with ALTER TABLE ADD COLUMNS: their older files have fewer fields).
-        pad_short_rows: bool,
     },
     JsonLines {
         default_codec: Codec,
@@ -89,20 +87,20 @@ impl ReadFormat {
                     .parameters
                     .get(params::PAD_SHORT_ROWS)
                     .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-                if sd.serde.library == serde_lib::OPEN_CSV {
-                    ReadFormat::Delimited {
+                let format = if sd.serde.library == serde_lib::OPEN_CSV {
+                    DelimitedFormat {
                         delimiter: single_byte(serde.get(serde_params::SEPARATOR_CHAR), b',', "separatorChar")?,
                         quote: Some(single_byte(serde.get(serde_params::QUOTE_CHAR), b'"', "quoteChar")?),
                         escape: Some(single_byte(serde.get(serde_params::ESCAPE_CHAR), b'\\', "escapeChar")?),
                         header_lines,
-                        default_codec,
                         pad_short_rows,
+                        serde: TextSerde::OpenCsv,
                     }
                 } else {
                     let delim = serde
                         .get(serde_params::FIELD_DELIM)
                         .or_else(|| serde.get(serde_params::SERIALIZATION_FORMAT));
-                    ReadFormat::Delimited {
+                    DelimitedFormat {
                         delimiter: single_byte(delim, 0x01, "field.delim")?,
                         quote: None,
                         escape: serde
@@ -110,10 +108,16 @@ impl ReadFormat {
                             .map(|e| single_byte(Some(e), b'\\', "escape.delim"))
                             .transpose()?,
                         header_lines,
-                        default_codec,
                         pad_short_rows,
+                        serde: TextSerde::LazySimple {
+                            null_format: serde
+                                .get(serde_params::NULL_FORMAT)
+                                .cloned()
+                                .unwrap_or_else(|| "\\N".to_string()),
+                        },
                     }
-                }
+                };
+                ReadFormat::Delimited { format, default_codec }
             }
         })
     }
@@ -301,34 +305,27 @@ impl TarnTable {
         }
     }
 
-    fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
+    fn file_source(&self, table_schema: TableSchema, meter: Option<Arc<ScanMeter>>) -> Arc<dyn FileSource> {
         let store_url = self.location.store_url.as_str();
         match &self.format {
-            ReadFormat::Delimited {
-                delimiter,
-                quote,
-                escape,
-                header_lines,
-                default_codec,
-                pad_short_rows,
-            } => {
+            ReadFormat::Delimited { format, default_codec } => {
+                // DataFusion's CSV source keeps the scan's projection and statistics; the files are read by
+                // `crate::delimited` with the SerDe's rules.
                 let options = CsvOptions {
-                    has_header: Some(*header_lines > 0),
-                    delimiter: *delimiter,
+                    has_header: Some(format.header_lines > 0),
+                    delimiter: format.delimiter,
                     // LazySimpleSerDe has no quoting; NUL never occurs in text data, so it disables it.
-                    quote: quote.unwrap_or(0),
-                    escape: *escape,
+                    quote: format.quote.unwrap_or(0),
+                    escape: format.escape,
                     newlines_in_values: Some(false),
-                    truncated_rows: Some(*pad_short_rows),
+                    truncated_rows: Some(format.pad_short_rows),
                     ..Default::default()
                 };
                 let csv = CsvSource::new(table_schema).with_csv_options(options);
-                Arc::new(TextSource::new(
-                    Arc::new(csv),
-                    TextKind::Delimited,
-                    *default_codec,
-                    store_url,
-                ))
+                Arc::new(
+                    TextSource::new(Arc::new(csv), TextKind::Delimited, *default_codec, store_url)
+                        .with_delimited(format.clone(), meter),
+                )
             }
             ReadFormat::JsonLines { default_codec } => Arc::new(TextSource::new(
                 Arc::new(JsonSource::new(table_schema)),
@@ -408,7 +405,8 @@ impl TableProvider for TarnTable {
         let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
             .with_table_partition_cols(partition_cols)
             .build();
-        let source = self.file_source(table_schema);
+        let meter = state.config().get_extension::<ScanMeter>();
+        let source = self.file_source(table_schema, meter);
         let config = FileScanConfigBuilder::new(self.location.store_url.clone(), source)
             .with_file_groups(groups)
             .with_projection_indices(projection.cloned())?

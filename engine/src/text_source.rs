@@ -3,8 +3,11 @@
 //!
 //! * the codec is chosen per file from its name (`.gz`, `.bz2`, `.zst`, `.xz`), so one folder may mix compressed
 //!   and plain files, where DataFusion applies one codec to a whole scan;
-//! * a decoding error names the file and, for delimited text, the line in that file, where DataFusion reports a
-//!   record number relative to whatever byte range happened to be read.
+//! * a decoding error names the file and the line in that file, where DataFusion reports a record number relative
+//!   to whatever byte range (or JSON chunk) happened to be read;
+//! * delimited text is decoded by [`crate::delimited`] with Athena's SerDe rules (unreadable values are NULL and
+//!   counted); JSON lines by DataFusion's reader;
+//! * a file whose name claims a codec its content does not have says so.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileOpenFuture, FileOpener, FileScanConfig, FileSource};
+use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_expr::PhysicalExpr;
@@ -25,7 +29,9 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+use crate::delimited::{DelimitedFormat, DelimitedOpener};
 use crate::error::EngineError;
+use crate::meter::ScanMeter;
 
 /// Beyond this offset, counting the lines before a failing byte range costs too much; the error then gives the byte
 /// offset instead.
@@ -121,15 +127,21 @@ pub enum TextKind {
     JsonLines,
 }
 
-/// Wraps DataFusion's `CsvSource` or `JsonSource`.
+/// Wraps DataFusion's `CsvSource` (for its projection and schema; [`crate::delimited`] reads the files) or
+/// `JsonSource`.
 #[derive(Clone)]
 pub struct TextSource {
     inner: Arc<dyn FileSource>,
     kind: TextKind,
+    /// How delimited files are read (delimited scans only).
+    delimited: Option<DelimitedFormat>,
     /// Codec of files whose names carry no compression extension.
     default_codec: Codec,
     /// `s3://bucket` or `file://`, to print object URLs.
     store_url: String,
+    batch_size: usize,
+    /// The query's meter: values read as NULL are counted there.
+    meter: Option<Arc<ScanMeter>>,
 }
 
 impl TextSource {
@@ -137,9 +149,19 @@ impl TextSource {
         Self {
             inner,
             kind,
+            delimited: None,
             default_codec,
             store_url: store_url.trim_end_matches('/').to_string(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            meter: None,
         }
+    }
+
+    /// A delimited scan read with `format`, its unreadable values counted in `meter`.
+    pub fn with_delimited(mut self, format: DelimitedFormat, meter: Option<Arc<ScanMeter>>) -> Self {
+        self.delimited = Some(format);
+        self.meter = meter;
+        self
     }
 
     fn rewrap(&self, inner: Arc<dyn FileSource>) -> Arc<dyn FileSource> {
@@ -155,6 +177,8 @@ impl TextSource {
     }
 }
 
+const DEFAULT_BATCH_SIZE: usize = 8192;
+
 impl FileSource for TextSource {
     fn create_file_opener(
         &self,
@@ -162,6 +186,28 @@ impl FileSource for TextSource {
         base_config: &FileScanConfig,
         partition: usize,
     ) -> Result<Arc<dyn FileOpener>> {
+        let file_schema = Arc::clone(self.inner.table_schema().file_schema());
+        if self.delimited.is_some() {
+            // The files give the projected file columns; the rest of the projection (partition values, expressions)
+            // is applied on top, as DataFusion's CSV source does.
+            let projection = match self.inner.projection() {
+                Some(p) => p.clone(),
+                None => ProjectionExprs::from_indices(
+                    &(0..self.inner.table_schema().table_schema().fields().len()).collect::<Vec<_>>(),
+                    self.inner.table_schema().table_schema(),
+                ),
+            };
+            let split = SplitProjection::new(&file_schema, &projection);
+            let columns = split.file_indices.clone();
+            let opener = Arc::new(TextOpener {
+                openers: Vec::new(),
+                columns,
+                source: self.clone(),
+                store: object_store,
+                file_schema: Arc::clone(&file_schema),
+            });
+            return ProjectionOpener::try_new(split, opener, &file_schema);
+        }
         let mut openers = Vec::with_capacity(Codec::ALL.len());
         for codec in Codec::ALL {
             let mut config = base_config.clone();
@@ -174,9 +220,10 @@ impl FileSource for TextSource {
         }
         Ok(Arc::new(TextOpener {
             openers,
+            columns: Vec::new(),
             source: self.clone(),
             store: object_store,
-            file_schema: Arc::clone(self.inner.table_schema().file_schema()),
+            file_schema,
         }))
     }
 
@@ -185,7 +232,11 @@ impl FileSource for TextSource {
     }
 
     fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
-        self.rewrap(self.inner.with_batch_size(batch_size))
+        Arc::new(Self {
+            inner: self.inner.with_batch_size(batch_size),
+            batch_size,
+            ..self.clone()
+        })
     }
 
     fn filter(&self) -> Option<Arc<dyn PhysicalExpr>> {
@@ -248,7 +299,10 @@ impl FileSource for TextSource {
 }
 
 struct TextOpener {
+    /// DataFusion's openers per codec (JSON lines).
     openers: Vec<(Codec, Arc<dyn FileOpener>)>,
+    /// The file columns a delimited scan reads.
+    columns: Vec<usize>,
     source: TextSource,
     store: Arc<dyn ObjectStore>,
     file_schema: SchemaRef,
@@ -277,12 +331,24 @@ impl FileOpener for TextOpener {
                 message,
             }))
         })?;
-        let opener = self
-            .openers
-            .iter()
-            .find(|(c, _)| *c == codec)
-            .map(|(_, o)| Arc::clone(o))
-            .ok_or_else(|| DataFusionError::Internal(format!("no opener for codec {codec:?}")))?;
+        let opener: Arc<dyn FileOpener> = match &self.source.delimited {
+            Some(format) => Arc::new(DelimitedOpener {
+                format: format.clone(),
+                file_schema: Arc::clone(&self.file_schema),
+                projection: self.columns.clone(),
+                batch_size: self.source.batch_size,
+                codec,
+                store: Arc::clone(&self.store),
+                url: url.clone(),
+                meter: self.source.meter.clone(),
+            }),
+            None => self
+                .openers
+                .iter()
+                .find(|(c, _)| *c == codec)
+                .map(|(_, o)| Arc::clone(o))
+                .ok_or_else(|| DataFusionError::Internal(format!("no opener for codec {codec:?}")))?,
+        };
         let context = FileContext {
             path,
             url,
@@ -315,9 +381,19 @@ async fn annotate(e: DataFusionError, ctx: &FileContext) -> DataFusionError {
         return e;
     }
     let raw = e.find_root().to_string();
+    if let Some(message) = wrong_codec(ctx).await {
+        return DataFusionError::External(Box::new(DataFileError {
+            location: ctx.url.clone(),
+            line: None,
+            message,
+        }));
+    }
     let (line, message) = match ctx.kind {
         TextKind::Delimited => describe_csv_error(&raw, ctx).await,
-        TextKind::JsonLines => (None, format!("not valid JSON lines ({})", strip_kind(&raw))),
+        TextKind::JsonLines => match locate_json_error(ctx).await {
+            Some((line, message)) => (Some(line), message),
+            None => (None, format!("not valid JSON lines ({})", strip_kind(&raw))),
+        },
     };
     let message = if looks_like_codec_error(&raw) && ctx.codec != Codec::None {
         format!(
@@ -475,12 +551,98 @@ enum LineBase {
 /// Lines that precede the first record of a range read starting at `range_start`: DataFusion starts such a range
 /// after the first newline at or after `range_start - 1`.
 async fn lines_before(ctx: &FileContext) -> Option<u64> {
-    let end = ctx.range_start.checked_sub(1)?;
+    count_lines_before(&ctx.store, &ctx.path, ctx.range_start).await
+}
+
+/// The lines of `path` before the first line of a byte range starting at `range_start` (`None` when that prefix
+/// is too long to read just for a message). A range starts after the first newline at or after `range_start - 1`.
+pub(crate) async fn count_lines_before(store: &Arc<dyn ObjectStore>, path: &Path, range_start: u64) -> Option<u64> {
+    let end = range_start.checked_sub(1)?;
     if end > MAX_LINE_COUNT_PREFIX {
         return None;
     }
-    let bytes = ctx.store.get_range(&ctx.path, 0..end).await.ok()?;
+    let bytes = store.get_range(path, 0..end).await.ok()?;
     Some(bytes.iter().filter(|b| **b == b'\n').count() as u64 + 1)
+}
+
+/// The magic bytes a file compressed with `codec` starts with.
+fn magic(codec: Codec) -> &'static [u8] {
+    match codec {
+        Codec::None => b"",
+        Codec::Gzip => &[0x1f, 0x8b],
+        Codec::Bzip2 => b"BZh",
+        Codec::Zstd => &[0x28, 0xb5, 0x2f, 0xfd],
+        Codec::Xz => &[0xfd, b'7', b'z', b'X', b'Z', 0x00],
+    }
+}
+
+/// When a file's name says it is compressed and its first bytes say otherwise: what it looks like instead.
+async fn wrong_codec(ctx: &FileContext) -> Option<String> {
+    let expected = magic(ctx.codec);
+    if expected.is_empty() {
+        return None;
+    }
+    let head = ctx.store.get_range(&ctx.path, 0..16).await.or_else(|_| Err(())).ok();
+    let head = match head {
+        Some(bytes) => bytes,
+        // Shorter than 16 bytes: read it whole.
+        None => ctx.store.get(&ctx.path).await.ok()?.bytes().await.ok()?,
+    };
+    if head.starts_with(expected) {
+        return None;
+    }
+    let looks = if head.is_empty() {
+        "it is empty".to_string()
+    } else if std::str::from_utf8(&head).is_ok_and(|t| !t.chars().any(|c| c.is_control() && !c.is_whitespace())) {
+        format!("it starts with text: '{}'", String::from_utf8_lossy(&head).trim_end())
+    } else {
+        format!(
+            "it starts with bytes {}",
+            head.iter()
+                .take(4)
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    Some(format!(
+        "the name says {} but the content is not {} ({looks}); rename the file to what it is, or compress it",
+        ctx.codec.name(),
+        ctx.codec.name()
+    ))
+}
+
+/// The first line of a JSON-lines file that does not read as a row of the table, and why: each line is decoded on
+/// its own with DataFusion's JSON decoder and the table's columns (on the error path only, for files up to
+/// [`MAX_LINE_COUNT_PREFIX`]).
+async fn locate_json_error(ctx: &FileContext) -> Option<(u64, String)> {
+    let raw = ctx.store.get(&ctx.path).await.ok()?.bytes().await.ok()?;
+    if raw.len() as u64 > MAX_LINE_COUNT_PREFIX {
+        return None;
+    }
+    let text = match ctx.codec {
+        Codec::None => raw.to_vec(),
+        codec => {
+            let stream = futures::stream::once(async move { Ok::<_, DataFusionError>(raw) }).boxed();
+            let decompressed = codec.datafusion().convert_stream(stream).ok()?;
+            let chunks: Vec<bytes::Bytes> = decompressed.try_collect().await.ok()?;
+            chunks.concat()
+        }
+    };
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let mut decoder = datafusion::arrow::json::ReaderBuilder::new(Arc::clone(&ctx.file_schema))
+            .build_decoder()
+            .ok()?;
+        let failed = decoder.decode(line).and_then(|_| decoder.flush()).err();
+        if let Some(e) = failed {
+            let reason = strip_kind(&e.to_string());
+            return Some((i as u64 + 1, format!("not a valid row of the table ({reason})")));
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -384,6 +384,17 @@ async fn bad_rows_are_reported_with_file_and_line() -> TestResult {
         ),
     )
     .await?;
+    // As Athena reads it: NULL, and counted with where the first one is.
+    let (rows, stats) = run(&mut s, "SELECT sum(id), count(id), count(*) FROM v").await?;
+    assert_eq!(rows, [["3", "2", "3"]]);
+    let (count, example) = stats.text.unreadable.get("id").cloned().unwrap_or_default();
+    assert_eq!(count, 1);
+    assert!(
+        example.starts_with("'three' at file://") && example.ends_with("/x.csv:4"),
+        "{example}"
+    );
+    // Strict, the same value is an error naming file, line, column and type.
+    run(&mut s, "SET tarn.text.strict = true").await?;
     let err = s
         .execute("SELECT sum(id) FROM v")
         .await?
@@ -449,7 +460,9 @@ async fn undecodable_files_name_the_file() -> TestResult {
         .map(|e| e.to_string());
     let err = err.unwrap_or_default();
     assert!(
-        err.contains("part-0.csv.gz") && err.contains("cannot decompress as gzip"),
+        err.contains(
+            "part-0.csv.gz: the name says gzip but the content is not gzip (it starts with text: 'this is not gzip')"
+        ),
         "{err}"
     );
 

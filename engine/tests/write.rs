@@ -428,8 +428,8 @@ async fn a_failed_ctas_leaves_nothing_and_the_rerun_succeeds() -> TestResult {
         good.push_str(&format!("{i}|{}\n", i % 7));
     }
     std::fs::write(data.path().join("a.csv"), &good)?;
-    // The last file has a bad row, so the write fails after other files were written.
-    std::fs::write(data.path().join("z.csv"), "id|v\n1|2\nthree|4\n")?;
+    // The last file has a row with a field too many, so the write fails after other files were written.
+    std::fs::write(data.path().join("z.csv"), "id|v\n1|2\n3|4|5\n")?;
     let mut s = open(&wh.path().display().to_string()).await?;
     run(
         &mut s,

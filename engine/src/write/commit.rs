@@ -575,6 +575,7 @@ mod tests {
         let me = Started {
             query_id: "q".into(),
             statement: Statement::Ctas,
+            location: None,
             table: None,
             host: host_name(),
             pid: std::process::id(),
