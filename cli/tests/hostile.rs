@@ -287,3 +287,154 @@ fn killed_and_cancelled_writes_leave_no_unreferenced_files() -> TestResult {
     }
     Ok(())
 }
+
+/// Each error of the hostile-input battery: one `error:` line naming what and where, and exit code 1.
+#[test]
+fn errors_name_the_file_the_line_the_column_and_what_to_do() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let tarn = Tarn::local(&dir.path().join("wh"));
+
+    // A Parquet column of another type than declared: the file, the column, both types.
+    let pq = dir.path().join("pq");
+    std::fs::create_dir_all(&pq)?;
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import pyarrow as pa, pyarrow.parquet as pq\n\
+             pq.write_table(pa.table({{'id': ['1', 'x'], 'v': [1, 2]}}), '{}/strings.parquet')",
+            pq.display()
+        ))
+        .status();
+    if status.is_ok_and(|s| s.success()) {
+        tarn.ok(&[
+            "-c",
+            &format!(
+                "CREATE EXTERNAL TABLE p (id bigint, v bigint) STORED AS PARQUET LOCATION '{}'",
+                dir_url(&pq)
+            ),
+        ])?;
+        assert_eq!(
+            tarn.fails(&["-c", "SELECT sum(id) FROM p"])?,
+            format!(
+                "error: file://{}/strings.parquet: column 'id' is string in the file but bigint in the table; declare \
+                 the column as string, or rewrite the file with bigint",
+                pq.display()
+            )
+        );
+    } else if std::env::var("CI").is_ok() {
+        return Err("CI needs pyarrow".into());
+    }
+
+    // JSON lines: the file's line, both when the table is created (the sample) and when it is read.
+    let json = dir.path().join("json");
+    std::fs::create_dir_all(&json)?;
+    std::fs::write(
+        json.join("a.json"),
+        "{\"a\": 1, \"b\": \"x\"}\n{\"a\": 2, \"b\": \"y\"\n{\"a\": 3}\n",
+    )?;
+    let ddl = format!(
+        "CREATE EXTERNAL TABLE j (a bigint, b string) ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe' LOCATION '{}'",
+        dir_url(&json)
+    );
+    let created = tarn.ok(&["-c", &ddl])?;
+    assert!(created.stderr.contains("created table default.j"), "{}", created.stderr);
+    let expected = format!(
+        "error: file://{}/a.json:2: not valid JSON (EOF while parsing an object at column 17)",
+        json.display()
+    );
+    assert_eq!(tarn.fails(&["-c", "SELECT * FROM j"])?, expected);
+    let inferred = format!(
+        "CREATE EXTERNAL TABLE j2 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe' LOCATION '{}'",
+        dir_url(&json)
+    );
+    assert_eq!(
+        tarn.fails(&["-c", &inferred])?,
+        format!(
+            "error: file://{}/a.json:2: cannot infer the columns: not valid JSON (EOF while parsing an object at column 17)",
+            json.display()
+        )
+    );
+    std::fs::write(json.join("a.json"), "{\"a\": 1}\n{\"a\": \"two\"}\n")?;
+    assert_eq!(
+        tarn.fails(&["-c", "SELECT * FROM j"])?,
+        format!(
+            "error: file://{}/a.json:2: not a valid row of the table (whilst decoding field 'a': failed to parse \"two\" as Int64)",
+            json.display()
+        )
+    );
+
+    // Memory: what was over the limit and the settings that raise it, which work.
+    let rows = dir.path().join("rows");
+    tarn_fixtures::data::write_consumer_csv_gz(&rows, 2, 40_000, 3)?;
+    let columns: Vec<String> = tarn_fixtures::data::CONSUMER_COLUMNS
+        .iter()
+        .zip(tarn_fixtures::data::CONSUMER_TYPES)
+        .map(|(c, t)| format!("{c} {t}"))
+        .collect();
+    tarn.ok(&[
+        "-c",
+        &format!(
+            "CREATE EXTERNAL TABLE r ({}) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}' \
+         TBLPROPERTIES ('skip.header.line.count'='1')",
+            columns.join(", "),
+            dir_url(&rows)
+        ),
+    ])?;
+    let heavy = "SELECT state, cardinality(array_agg(firstname)) AS n FROM r GROUP BY state ORDER BY n DESC LIMIT 1";
+    let error = tarn.fails(&["--memory-limit", "1MB", "-c", heavy])?;
+    assert!(
+        error.starts_with("error: out of memory: the query needs more than the memory limit of 1.00 MB (")
+            && error.ends_with(
+                "); raise the limit with --memory-limit SIZE, TARN_MEMORY_LIMIT=SIZE or SET tarn.memory_limit = 'SIZE', \
+                 or make the query lighter"
+            ),
+        "{error}"
+    );
+    for set in [
+        "SET tarn.memory_limit = '512MB'",
+        "SET datafusion.runtime.memory_limit = '512MB'",
+    ] {
+        tarn.ok(&["--memory-limit", "1MB", "-c", &format!("{set}; {heavy}")])?;
+    }
+
+    // One damaged table document: the others are listed, and it is named.
+    tarn.ok(&["-c", "CREATE EXTERNAL TABLE r2 (a string) LOCATION '/nonexistent/'"])?;
+    let doc = dir
+        .path()
+        .join("wh/_catalog/default/tables/r2/v00000000000000000001.json");
+    std::fs::write(&doc, "{ damaged")?;
+    let shown = tarn.ok(&["--format", "csv", "-c", "SHOW TABLES"])?;
+    assert_eq!(shown.stdout, "tab_name\nj\np\nr\n");
+    assert!(
+        shown.stderr.contains(&format!(
+            "warning: not listed: catalog document {}/_catalog/default/tables/r2/v00000000000000000001.json is unreadable",
+            format!("file://{}/wh", dir.path().display())
+        )),
+        "{}",
+        shown.stderr
+    );
+    Ok(())
+}
+
+/// A warehouse on S3 whose bucket is missing, or whose endpoint does not answer, says so in one line.
+#[test]
+fn an_s3_warehouse_that_cannot_be_reached_says_why() -> TestResult {
+    let server = tarn_fixtures::s3::S3Server::start()?;
+    let tarn = Tarn::s3("s3://no-such-bucket/wh/", &server);
+    assert_eq!(
+        tarn.fails(&["-c", "SHOW DATABASES"])?,
+        "error: warehouse s3://no-such-bucket/wh/: the bucket does not exist (check the bucket name and AWS_ENDPOINT_URL)"
+    );
+    // Nothing listens on port 9 of 127.0.0.1.
+    let mut down = Tarn::s3("s3://lake/wh/", &server);
+    for (key, value) in down.env.iter_mut() {
+        if key.starts_with("AWS_ENDPOINT_URL") {
+            *value = "http://127.0.0.1:9".into();
+        }
+    }
+    assert_eq!(
+        down.fails(&["-c", "SHOW DATABASES"])?,
+        "error: warehouse s3://lake/wh/: cannot reach the S3 endpoint (check AWS_ENDPOINT_URL and that the server is running)"
+    );
+    Ok(())
+}

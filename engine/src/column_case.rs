@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
 use datafusion::physical_expr::PhysicalExpr;
@@ -22,6 +22,7 @@ pub struct CaseInsensitiveColumns;
 impl PhysicalExprAdapterFactory for CaseInsensitiveColumns {
     fn create(&self, logical: SchemaRef, physical: SchemaRef) -> Result<Arc<dyn PhysicalExprAdapter>> {
         let renames = file_spellings(&logical, &physical);
+        check_types(&logical, &physical, &renames)?;
         if renames.is_empty() {
             return DefaultPhysicalExprAdapterFactory.create(logical, physical);
         }
@@ -60,6 +61,75 @@ fn file_spellings(logical: &Schema, physical: &Schema) -> HashMap<String, String
     renames
 }
 
+/// Refuses a file whose column holds another kind of value than the table declares (text in a `bigint` column),
+/// as Athena refuses it (`HIVE_BAD_DATA: Field x's type BINARY in parquet is incompatible with type bigint`), with
+/// both types named; widening (`int` read as `bigint` or `double`, a decimal of more digits, any timestamp unit)
+/// is read, as Athena reads it.
+fn check_types(logical: &Schema, physical: &Schema, renames: &HashMap<String, String>) -> Result<()> {
+    for field in logical.fields() {
+        let name = renames.get(field.name()).unwrap_or(field.name());
+        let Ok(in_file) = physical.field_with_name(name) else {
+            continue;
+        };
+        if !readable_as(in_file.data_type(), field.data_type()) {
+            let hive = |t: &DataType| crate::types::arrow_to_hive(t).unwrap_or_else(|_| t.to_string());
+            return datafusion::common::plan_err!(
+                "column '{}' is {} in the file but {} in the table; declare the column as {}, or rewrite the file \
+                 with {}",
+                field.name(),
+                hive(in_file.data_type()),
+                hive(field.data_type()),
+                hive(in_file.data_type()),
+                hive(field.data_type())
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether values of a file's type can be read as the table's type without changing what they mean.
+fn readable_as(file: &DataType, table: &DataType) -> bool {
+    use DataType::*;
+    let text = |t: &DataType| matches!(t, Utf8 | LargeUtf8 | Utf8View);
+    let binary = |t: &DataType| matches!(t, Binary | LargeBinary | BinaryView | FixedSizeBinary(_));
+    let signed = |t: &DataType| match t {
+        Int8 => Some(8),
+        Int16 => Some(16),
+        Int32 => Some(32),
+        Int64 => Some(64),
+        _ => None,
+    };
+    let unsigned = |t: &DataType| match t {
+        UInt8 => Some(8),
+        UInt16 => Some(16),
+        UInt32 => Some(32),
+        UInt64 => Some(64),
+        _ => None,
+    };
+    let integer = |t: &DataType| signed(t).is_some() || unsigned(t).is_some();
+    match (file, table) {
+        (a, b) if a == b => true,
+        (Null, _) => true,
+        (Dictionary(_, value), t) => readable_as(value, t),
+        (a, b) if text(a) && text(b) => true,
+        (a, b) if binary(a) && binary(b) => true,
+        (a, b) if signed(a).is_some() && signed(b).is_some() => signed(a) <= signed(b),
+        (a, b) if unsigned(a).is_some() && signed(b).is_some() => unsigned(a) < signed(b),
+        (a, b) if unsigned(a).is_some() && unsigned(b).is_some() => unsigned(a) <= unsigned(b),
+        (a, Float32 | Float64 | Decimal128(..) | Decimal256(..)) if integer(a) => true,
+        (Float16 | Float32, Float32 | Float64) => true,
+        (
+            Decimal32(..) | Decimal64(..) | Decimal128(..) | Decimal256(..),
+            Decimal128(..) | Decimal256(..) | Float64,
+        ) => true,
+        (Date32 | Date64, Date32 | Date64 | Timestamp(..)) => true,
+        (Timestamp(..), Timestamp(..)) => true,
+        (List(_) | LargeList(_) | ListView(_) | FixedSizeList(..), List(_) | LargeList(_) | ListView(_)) => true,
+        (Struct(_), Struct(_)) | (Map(..), Map(..)) => true,
+        _ => false,
+    }
+}
+
 #[derive(Debug)]
 struct RenamingAdapter {
     renames: HashMap<String, String>,
@@ -86,7 +156,27 @@ impl PhysicalExprAdapter for RenamingAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::datatypes::DataType;
+
+    #[test]
+    fn widening_reads_and_other_kinds_are_refused() {
+        use DataType::*;
+        assert!(readable_as(&Int32, &Int64) && readable_as(&Int32, &Float64) && readable_as(&Utf8View, &Utf8));
+        assert!(readable_as(
+            &Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, None),
+            &Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None)
+        ));
+        assert!(!readable_as(&Utf8, &Int64) && !readable_as(&Int64, &Int32) && !readable_as(&Float64, &Int64));
+        let logical = Schema::new(vec![Field::new("householdid", DataType::Int64, true)]);
+        let physical = Schema::new(vec![Field::new("HouseholdID", DataType::Utf8, true)]);
+        let err = check_types(&logical, &physical, &file_spellings(&logical, &physical))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("column 'householdid' is string in the file but bigint in the table"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn only_unambiguous_case_variants_are_renamed() {

@@ -27,7 +27,7 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result as DfResult, ScalarValue, exec_err, plan_err};
-use datafusion::datasource::physical_plan::{FileScanConfigBuilder, FileSource, ParquetSource};
+use datafusion::datasource::physical_plan::{FileScanConfigBuilder, FileSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
@@ -41,6 +41,8 @@ use datafusion::physical_expr::expressions::{BinaryExpr, Column};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
+
+use crate::parquet_files::ParquetFiles;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
@@ -453,11 +455,12 @@ impl PhysicalOptimizerRule for BalanceFilters {
             }
             // A Parquet scan builds its pruning predicates from the filter pushed into it, file by file.
             if let Some(scan) = node.downcast_ref::<DataSourceExec>()
-                && let Some((config, parquet)) = scan.downcast_to_file_source::<ParquetSource>()
+                && let Some((config, files)) = scan.downcast_to_file_source::<ParquetFiles>()
+                && let Some(parquet) = files.parquet()
                 && let Some(predicate) = parquet.filter().as_ref().and_then(balance_physical)
             {
                 let config = FileScanConfigBuilder::from(config.clone())
-                    .with_source(Arc::new(parquet.with_predicate(predicate)))
+                    .with_source(files.with_inner(Arc::new(parquet.with_predicate(predicate))))
                     .build();
                 let balanced = DataSourceExec::clone(scan).with_data_source(Arc::new(config));
                 return Ok(Transformed::yes(Arc::new(balanced) as Arc<dyn ExecutionPlan>));

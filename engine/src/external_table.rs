@@ -252,8 +252,14 @@ impl Session {
             // spelling of the declared columns now, as OpenX `mapping.*` properties.
             let mut sample = table.clone();
             sample.storage.columns.clear();
-            let inferred = infer_columns(&self.state, Arc::clone(&store), &location, &sample, false).await?;
-            add_json_mappings(&mut table, &inferred.spellings);
+            // Best effort: the data is not this statement's business (Athena's CREATE reads none), so a broken line
+            // is reported when a query reads it, with its line.
+            match infer_columns(&self.state, Arc::clone(&store), &location, &sample, false).await {
+                Ok(inferred) => add_json_mappings(&mut table, &inferred.spellings),
+                Err(e) => notices.push(format!(
+                    "the files' JSON key spellings were not sampled ({e}); keys must match the column names exactly"
+                )),
+            }
         }
         // Everything a reader needs must be valid before the table is registered.
         TarnTable::try_new(table.clone())?;

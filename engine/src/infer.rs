@@ -110,15 +110,35 @@ pub async fn infer_columns(
                 .infer_schema(state, &store, &sample)
                 .await
         }
-    }
-    .map_err(|e| match from_datafusion(e) {
-        EngineError::Query(message) => EngineError::DataFile {
-            location: location.object_url(&sample[0].location),
-            line: None,
-            message: format!("cannot infer the columns: {message}"),
-        },
-        other => other,
-    })?;
+    };
+    let schema = match schema {
+        Ok(schema) => schema,
+        Err(e) => {
+            let error = from_datafusion(e);
+            let EngineError::Query(message) = error else {
+                return Err(error);
+            };
+            // DataFusion does not say which sampled JSON file and line broke: find them.
+            if matches!(format, ReadFormat::JsonLines { .. }) {
+                for file in &sample {
+                    let text = crate::text_source::file_text(&store, &file.location, codec).await;
+                    if let Some((line, reason)) = text.as_deref().and_then(crate::text_source::first_invalid_json_line)
+                    {
+                        return Err(EngineError::DataFile {
+                            location: location.object_url(&file.location),
+                            line: Some(line),
+                            message: format!("cannot infer the columns: {reason}"),
+                        });
+                    }
+                }
+            }
+            return Err(EngineError::DataFile {
+                location: location.object_url(&sample[0].location),
+                line: None,
+                message: format!("cannot infer the columns: {message}"),
+            });
+        }
+    };
 
     let headerless = matches!(&format, ReadFormat::Delimited { format, .. } if format.header_lines == 0);
     let mut columns = Vec::new();

@@ -14,6 +14,7 @@ mod infer;
 mod listing;
 mod maintenance;
 pub mod meter;
+mod parquet_files;
 mod result;
 mod session;
 mod snapshot;

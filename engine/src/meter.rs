@@ -78,6 +78,8 @@ pub struct ScanMeter {
     interrupt: Option<Arc<Interrupt>>,
     /// Text values that could not be read as their column's type are errors instead of NULL.
     strict_text: bool,
+    /// The query's memory pool, for messages.
+    memory_limit: Option<u64>,
     text: std::sync::Mutex<TextNotes>,
 }
 
@@ -121,6 +123,16 @@ impl ScanMeter {
 
     pub fn strict_text(&self) -> bool {
         self.strict_text
+    }
+
+    /// The same meter, knowing the memory limit its query runs under (for messages).
+    pub fn with_memory_limit(mut self, limit: u64) -> Self {
+        self.memory_limit = Some(limit);
+        self
+    }
+
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.memory_limit
     }
 
     /// `count` values of `column` read as NULL; `example` is the first one and where it is.

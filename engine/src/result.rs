@@ -284,7 +284,13 @@ pub(crate) fn query_error(
             message,
         };
     }
-    from_datafusion(e)
+    match from_datafusion(e) {
+        EngineError::OutOfMemory { limit: None, detail } => EngineError::OutOfMemory {
+            limit: meter.and_then(ScanMeter::memory_limit),
+            detail,
+        },
+        other => other,
+    }
 }
 
 /// Rows of a failing check shown in its error.

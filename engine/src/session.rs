@@ -666,7 +666,9 @@ impl Session {
     ) -> Result<(SessionState, Arc<ScanMeter>, Vec<Location>)> {
         let (snapshot, locations) = self.snapshot(references).await?;
         let meter = Arc::new(
-            ScanMeter::interruptible(self.max_scan, Arc::clone(&self.interrupt)).with_strict_text(self.text_strict),
+            ScanMeter::interruptible(self.max_scan, Arc::clone(&self.interrupt))
+                .with_strict_text(self.text_strict)
+                .with_memory_limit(self.memory_limit as u64),
         );
         let mut runtime = (**self.state.runtime_env()).clone();
         runtime.object_store_registry = Arc::new(MeteredRegistry::new(

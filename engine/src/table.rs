@@ -417,10 +417,11 @@ impl TableProvider for TarnTable {
             ReadFormat::Parquet => {
                 let mut options = state.table_options().parquet.clone();
                 options.global.metadata_size_hint = Some(PARQUET_FOOTER_HINT);
-                ParquetFormat::default()
+                let scan = ParquetFormat::default()
                     .with_options(options)
                     .create_physical_plan(state, config)
-                    .await?
+                    .await?;
+                crate::parquet_files::ParquetFiles::wrap(scan, self.location.store_url.as_str())
             }
             _ => DataSourceExec::from_data_source(config),
         };

@@ -612,23 +612,43 @@ async fn wrong_codec(ctx: &FileContext) -> Option<String> {
     ))
 }
 
+/// The decompressed text of `path` (at most [`MAX_LINE_COUNT_PREFIX`] bytes of it stored), for locating an error.
+pub(crate) async fn file_text(store: &Arc<dyn ObjectStore>, path: &Path, codec: Codec) -> Option<Vec<u8>> {
+    let raw = store.get(path).await.ok()?.bytes().await.ok()?;
+    if raw.len() as u64 > MAX_LINE_COUNT_PREFIX {
+        return None;
+    }
+    if codec == Codec::None {
+        return Some(raw.to_vec());
+    }
+    let stream = futures::stream::once(async move { Ok::<_, DataFusionError>(raw) }).boxed();
+    let decompressed = codec.datafusion().convert_stream(stream).ok()?;
+    let chunks: Vec<bytes::Bytes> = decompressed.try_collect().await.ok()?;
+    Some(chunks.concat())
+}
+
+/// The first line of JSON-lines `text` that is not a JSON value, and serde's account of why.
+pub(crate) fn first_invalid_json_line(text: &[u8]) -> Option<(u64, String)> {
+    text.split(|b| *b == b'\n').enumerate().find_map(|(i, line)| {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        // serde numbers from the start of what it was given, which here is the line.
+        serde_json::from_slice::<serde_json::Value>(line).err().map(|e| {
+            let reason = e.to_string().replace(" at line 1 column ", " at column ");
+            (i as u64 + 1, format!("not valid JSON ({reason})"))
+        })
+    })
+}
+
 /// The first line of a JSON-lines file that does not read as a row of the table, and why: each line is decoded on
 /// its own with DataFusion's JSON decoder and the table's columns (on the error path only, for files up to
 /// [`MAX_LINE_COUNT_PREFIX`]).
 async fn locate_json_error(ctx: &FileContext) -> Option<(u64, String)> {
-    let raw = ctx.store.get(&ctx.path).await.ok()?.bytes().await.ok()?;
-    if raw.len() as u64 > MAX_LINE_COUNT_PREFIX {
-        return None;
+    let text = file_text(&ctx.store, &ctx.path, ctx.codec).await?;
+    if let Some(invalid) = first_invalid_json_line(&text) {
+        return Some(invalid);
     }
-    let text = match ctx.codec {
-        Codec::None => raw.to_vec(),
-        codec => {
-            let stream = futures::stream::once(async move { Ok::<_, DataFusionError>(raw) }).boxed();
-            let decompressed = codec.datafusion().convert_stream(stream).ok()?;
-            let chunks: Vec<bytes::Bytes> = decompressed.try_collect().await.ok()?;
-            chunks.concat()
-        }
-    };
     for (i, line) in text.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
