@@ -309,8 +309,12 @@ impl ReadState {
         let mut taken = 0;
         let mut consumed = 0;
         for end in memchr::memchr_iter(b'\n', &self.carry) {
-            let line = &self.carry[consumed..end];
+            let mut line = &self.carry[consumed..end];
             let number = self.next_line;
+            // A byte-order mark (Excel, Windows tools) is not part of the first field.
+            if number == 1 && self.context.range_start == 0 {
+                line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+            }
             self.next_line += 1;
             consumed = end + 1;
             if self.header_left > 0 {

@@ -227,3 +227,25 @@ async fn byte_ranges_name_the_files_lines() -> TestResult {
     );
     Ok(())
 }
+
+/// A file that starts with a UTF-8 byte-order mark (as Excel writes them): the mark is not part of the first value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byte_order_mark_is_not_data() -> TestResult {
+    let dir = tempdir()?;
+    let data = dir.path().join("bom");
+    std::fs::create_dir_all(&data)?;
+    std::fs::write(data.join("a.csv"), "\u{FEFF}7|x\n8|y\n")?;
+    let mut s = open(&dir.path().join("wh").display().to_string()).await?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE EXTERNAL TABLE b (id bigint, v string) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}'",
+            dir_url(&data)
+        ),
+    )
+    .await?;
+    let (rows, stats) = run(&mut s, "SELECT id, v FROM b ORDER BY id").await?;
+    assert_eq!(rows, [["7", "x"], ["8", "y"]]);
+    assert!(stats.text.is_empty(), "{:?}", stats.text);
+    Ok(())
+}
