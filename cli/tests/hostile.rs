@@ -13,6 +13,26 @@ fn script(dir: &Path, name: &str, sql: &str) -> TestResult<String> {
     Ok(path.display().to_string())
 }
 
+/// `parts` gzip parts of `rows` consumer rows each in `dir`, registered as the text table `name`.
+fn consumer_table(tarn: &Tarn, name: &str, dir: &Path, parts: usize, rows: usize) -> TestResult {
+    tarn_fixtures::data::write_consumer_csv_gz(dir, parts, rows, 5)?;
+    let columns: Vec<String> = tarn_fixtures::data::CONSUMER_COLUMNS
+        .iter()
+        .zip(tarn_fixtures::data::CONSUMER_TYPES)
+        .map(|(c, t)| format!("{c} {t}"))
+        .collect();
+    tarn.ok(&[
+        "-c",
+        &format!(
+            "CREATE EXTERNAL TABLE {name} ({}) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}' \
+             TBLPROPERTIES ('skip.header.line.count'='1')",
+            columns.join(", "),
+            dir_url(dir)
+        ),
+    ])?;
+    Ok(())
+}
+
 /// CSV output of a script that returns one value.
 fn one_value(ran: &Ran) -> Option<&str> {
     let lines: Vec<&str> = ran.stdout.lines().collect();
@@ -167,22 +187,7 @@ fn killed_and_cancelled_writes_leave_no_unreferenced_files() -> TestResult {
     let wh = dir.path().join("wh");
     let lake = dir.path().join("lake");
     let tarn = Tarn::local(&wh);
-    let intake = dir.path().join("intake");
-    tarn_fixtures::data::write_consumer_csv_gz(&intake, 4, 60_000, 5)?;
-    let columns: Vec<String> = tarn_fixtures::data::CONSUMER_COLUMNS
-        .iter()
-        .zip(tarn_fixtures::data::CONSUMER_TYPES)
-        .map(|(c, t)| format!("{c} {t}"))
-        .collect();
-    tarn.ok(&[
-        "-c",
-        &format!(
-            "CREATE EXTERNAL TABLE raw ({}) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}' \
-         TBLPROPERTIES ('skip.header.line.count'='1')",
-            columns.join(", "),
-            dir_url(&intake)
-        ),
-    ])?;
+    consumer_table(&tarn, "raw", &dir.path().join("intake"), 4, 60_000)?;
     let select = "SELECT householdid, personid, income, state FROM raw";
     tarn.ok(&["-c", &format!(
         "CREATE TABLE target WITH (external_location = '{}', partitioned_by = ARRAY['state']) AS {select} WHERE false",
@@ -364,22 +369,7 @@ fn errors_name_the_file_the_line_the_column_and_what_to_do() -> TestResult {
     );
 
     // Memory: what was over the limit and the settings that raise it, which work.
-    let rows = dir.path().join("rows");
-    tarn_fixtures::data::write_consumer_csv_gz(&rows, 2, 40_000, 3)?;
-    let columns: Vec<String> = tarn_fixtures::data::CONSUMER_COLUMNS
-        .iter()
-        .zip(tarn_fixtures::data::CONSUMER_TYPES)
-        .map(|(c, t)| format!("{c} {t}"))
-        .collect();
-    tarn.ok(&[
-        "-c",
-        &format!(
-            "CREATE EXTERNAL TABLE r ({}) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' LOCATION '{}' \
-         TBLPROPERTIES ('skip.header.line.count'='1')",
-            columns.join(", "),
-            dir_url(&rows)
-        ),
-    ])?;
+    consumer_table(&tarn, "r", &dir.path().join("rows"), 2, 40_000)?;
     let heavy = "SELECT state, cardinality(array_agg(firstname)) AS n FROM r GROUP BY state ORDER BY n DESC LIMIT 1";
     let error = tarn.fails(&["--memory-limit", "1MB", "-c", heavy])?;
     assert!(
@@ -407,8 +397,9 @@ fn errors_name_the_file_the_line_the_column_and_what_to_do() -> TestResult {
     assert_eq!(shown.stdout, "tab_name\nj\np\nr\n");
     assert!(
         shown.stderr.contains(&format!(
-            "warning: not listed: catalog document {}/_catalog/default/tables/r2/v00000000000000000001.json is unreadable",
-            format!("file://{}/wh", dir.path().display())
+            "warning: not listed: catalog document file://{}/wh/_catalog/default/tables/r2/v00000000000000000001.json \
+             is unreadable",
+            dir.path().display()
         )),
         "{}",
         shown.stderr
@@ -436,5 +427,42 @@ fn an_s3_warehouse_that_cannot_be_reached_says_why() -> TestResult {
         down.fails(&["-c", "SHOW DATABASES"])?,
         "error: warehouse s3://lake/wh/: cannot reach the S3 endpoint (check AWS_ENDPOINT_URL and that the server is running)"
     );
+    Ok(())
+}
+
+/// Eight processes racing to create the same table without a location: one table, and the losers' folders under
+/// the warehouse are gone with their files.
+#[test]
+fn the_losers_of_a_ctas_race_leave_no_folders() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let wh = dir.path().join("wh");
+    let tarn = Tarn::local(&wh);
+    let ctas = "CREATE TABLE raced WITH (partitioned_by = ARRAY['p']) AS \
+                SELECT value AS id, value % 3 AS p FROM range(200000) AS r(value)";
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            tarn.command()
+                .args(["-c", ctas])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    let outcomes: Vec<std::process::Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output())
+        .collect::<Result<_, _>>()?;
+    let winners = outcomes.iter().filter(|o| o.status.success()).count();
+    assert_eq!(winners, 1);
+    for loser in outcomes.iter().filter(|o| !o.status.success()) {
+        let stderr = String::from_utf8_lossy(&loser.stderr);
+        assert!(stderr.contains("table 'default.raced' already exists"), "{stderr}");
+    }
+    let folders: Vec<String> = std::fs::read_dir(wh.join("default.db/raced"))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(folders.len(), 1, "only the winner's folder: {folders:?}");
+    assert_eq!(tarn.value("SELECT count(*) FROM raced")?, "200000");
     Ok(())
 }

@@ -4,10 +4,10 @@
 //! whole subtree below it (quadratic). So before planning:
 //!
 //! * chains of `AND` and of `OR` are rebuilt as balanced trees: the same logic (both are associative, in three-valued
-//!   logic too), depth log2(n) instead of n, for planning and for evaluation alike;
-//!   DataFusion's filter pushdown splits conjunctions and joins them back left-deep, so [`BalanceLogic`] and
-//!   [`BalanceFilters`] balance them again after its logical and physical rules (a physical binary expression
-//!   recomputes its type from its children for every batch, which is quadratic in a left-deep chain);
+//!   logic too), depth log2(n) instead of n, for planning and for evaluation alike. DataFusion's filter pushdown
+//!   splits conjunctions and joins them back left-deep, so [`BalanceLogic`] and [`BalanceFilters`] balance them again
+//!   after its logical and physical rules (a physical binary expression recomputes its type from its children for
+//!   every batch, which is quadratic in a left-deep chain);
 //! * a long left-to-right chain of arithmetic (`c1 + c2 - c3 * 2 + …`) becomes one call of [`Chain`], which applies
 //!   the same operators in the same order with DataFusion's own type coercion and kernels, and names its column as
 //!   the chain would be named: a tree one level deep, typed and named once. (Regrouping arithmetic would change
@@ -19,7 +19,6 @@
 //! with an error that says so.
 
 use std::ops::ControlFlow;
-
 use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
@@ -225,21 +224,25 @@ fn join(left: Expr, op: &BinaryOperator, right: Expr) -> Expr {
     }
 }
 
-/// A tree of depth ceil(log2(n)) over `terms`, in their order.
-fn balanced(terms: Vec<Expr>, op: &BinaryOperator) -> Expr {
+/// A tree of depth ceil(log2(n)) over `terms`, in their order, made with `join`; `None` for no terms.
+fn balance<T>(terms: Vec<T>, join: impl Fn(T, T) -> T) -> Option<T> {
     let mut level = terms;
     while level.len() > 1 {
         let mut next = Vec::with_capacity(level.len().div_ceil(2));
         let mut items = level.into_iter();
         while let Some(a) = items.next() {
             next.push(match items.next() {
-                Some(b) => join(a, op, b),
+                Some(b) => join(a, b),
                 None => a,
             });
         }
         level = next;
     }
-    level.pop().unwrap_or_else(placeholder)
+    level.pop()
+}
+
+fn balanced(terms: Vec<Expr>, op: &BinaryOperator) -> Expr {
+    balance(terms, |a, b| join(a, op, b)).unwrap_or_else(placeholder)
 }
 
 /// `__tarn_chain('+-', t0, t1, t2)` is `(t0 + t1) - t2`: each step coerces its two sides exactly as DataFusion's
@@ -423,18 +426,10 @@ fn balance_logical(expr: DfExpr) -> DfResult<Transformed<DfExpr>> {
             other => flat.push(other),
         }
     }
-    while flat.len() > 1 {
-        let mut next = Vec::with_capacity(flat.len().div_ceil(2));
-        let mut items = flat.into_iter();
-        while let Some(a) = items.next() {
-            next.push(match items.next() {
-                Some(b) => DfExpr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(Box::new(a), op, Box::new(b))),
-                None => a,
-            });
-        }
-        flat = next;
-    }
-    match flat.pop() {
+    let joined = balance(flat, |a, b| {
+        DfExpr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(Box::new(a), op, Box::new(b)))
+    });
+    match joined {
         Some(balanced) => Ok(Transformed::yes(balanced)),
         None => plan_err!("an empty {op} chain"),
     }
@@ -508,18 +503,10 @@ fn balance_physical(predicate: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn Physica
             if terms.len() <= BALANCE_AT || depth <= balanced_depth {
                 return Ok(Transformed::no(e));
             }
-            while terms.len() > 1 {
-                let mut next: Vec<Arc<dyn PhysicalExpr>> = Vec::with_capacity(terms.len().div_ceil(2));
-                let mut items = terms.into_iter();
-                while let Some(a) = items.next() {
-                    next.push(match items.next() {
-                        Some(b) => Arc::new(BinaryExpr::new(a, op, b)),
-                        None => a,
-                    });
-                }
-                terms = next;
-            }
-            Ok(match terms.pop() {
+            let joined = balance(terms, |a, b| {
+                Arc::new(BinaryExpr::new(a, op, b)) as Arc<dyn PhysicalExpr>
+            });
+            Ok(match joined {
                 Some(balanced) => Transformed::yes(balanced),
                 None => Transformed::no(e),
             })

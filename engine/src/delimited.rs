@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringArray};
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::csv::reader::Decoder;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -84,17 +85,13 @@ impl Input {
     async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
         match self {
             Input::Read(reader) => {
-                let mut buffer = vec![0u8; READ_CHUNK];
-                let mut filled = 0;
-                while filled < READ_CHUNK {
-                    let n = reader.read(&mut buffer[filled..]).map_err(DataFusionError::IoError)?;
-                    if n == 0 {
-                        break;
-                    }
-                    filled += n;
-                }
-                buffer.truncate(filled);
-                Ok((filled > 0).then(|| Bytes::from(buffer)))
+                let mut buffer = Vec::with_capacity(READ_CHUNK);
+                reader
+                    .by_ref()
+                    .take(READ_CHUNK as u64)
+                    .read_to_end(&mut buffer)
+                    .map_err(DataFusionError::IoError)?;
+                Ok((!buffer.is_empty()).then(|| Bytes::from(buffer)))
             }
             Input::Stream(stream) => stream.try_next().await,
         }
@@ -141,8 +138,7 @@ impl FileOpener for DelimitedOpener {
             .with_batch_size(self.batch_size)
             .with_projection(self.projection.clone())
             .with_truncated_rows(self.format.pad_short_rows)
-            // Every field is text here: no field is NULL to the decoder (the SerDe decides below).
-            .with_null_regex(never_null()?)
+            // The decoder's NULL is an empty field; the SerDe decides below what that and every other field is.
             .with_quote(self.format.quote.unwrap_or(0));
         if let Some(escape) = self.format.escape {
             builder = builder.with_escape(escape);
@@ -202,10 +198,6 @@ impl FileOpener for DelimitedOpener {
             .boxed())
         }))
     }
-}
-
-fn never_null() -> Result<regex::Regex> {
-    regex::Regex::new(r"[^\s\S]").map_err(|e| DataFusionError::Internal(e.to_string()))
 }
 
 /// Where the lines being read are, for messages. A byte range numbers its lines from its start until a message
@@ -304,28 +296,47 @@ impl ReadState {
 
     /// Up to `max` complete lines from what has been read, as one buffer of records, with their line numbers noted
     /// in `pending`; blank lines and header lines are skipped (and numbered). `None` when no complete line is read.
-    fn take_lines(&mut self, max: usize) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
+    /// The records are handed over without copying unless a line in their midst is skipped.
+    fn take_lines(&mut self, max: usize) -> Option<Bytes> {
         let mut taken = 0;
         let mut consumed = 0;
+        // The records kept so far are `carry[kept_start..kept_end]`, or `copied` once a skipped line split them.
+        let (mut kept_start, mut kept_end) = (0, 0);
+        let mut copied: Option<Vec<u8>> = None;
         for end in memchr::memchr_iter(b'\n', &self.carry) {
-            let mut line = &self.carry[consumed..end];
+            let line_start = consumed;
             let number = self.next_line;
-            // A byte-order mark (Excel, Windows tools) is not part of the first field.
-            if number == 1 && self.context.range_start == 0 {
-                line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-            }
             self.next_line += 1;
             consumed = end + 1;
-            if self.header_left > 0 {
+            let mut line = &self.carry[line_start..end];
+            // A byte-order mark (Excel, Windows tools) is not part of the first field.
+            if number == 1 && self.context.range_start == 0 && line.starts_with(b"\xEF\xBB\xBF") {
+                line = &line[3..];
+                kept_start = line_start + 3;
+                kept_end = kept_start;
+            }
+            let skip = if self.header_left > 0 {
                 self.header_left -= 1;
+                true
+            } else {
+                line.is_empty() || line == b"\r"
+            };
+            if skip {
+                if copied.is_none() && kept_end == kept_start {
+                    // Nothing kept yet: the records start after this line.
+                    (kept_start, kept_end) = (consumed, consumed);
+                } else if copied.is_none() {
+                    copied = Some(self.carry[kept_start..kept_end].to_vec());
+                }
                 continue;
             }
-            if line.is_empty() || line == b"\r" {
-                continue;
+            match &mut copied {
+                Some(buffer) => {
+                    buffer.extend_from_slice(line);
+                    buffer.push(b'\n');
+                }
+                None => kept_end = consumed,
             }
-            out.extend_from_slice(line);
-            out.push(b'\n');
             match self.pending.back_mut() {
                 Some((first, count)) if *first + *count == number => *count += 1,
                 _ => self.pending.push_back((number, 1)),
@@ -342,15 +353,18 @@ impl ReadState {
         if consumed == 0 {
             return None;
         }
-        let _ = self.carry.split_to(consumed);
-        Some(out)
+        let chunk = self.carry.split_to(consumed).freeze();
+        Some(match copied {
+            Some(buffer) => Bytes::from(buffer),
+            None => chunk.slice(kept_start..kept_end),
+        })
     }
 
     /// Hands complete lines to the decoder, replacing invalid UTF-8 first.
-    async fn feed(&mut self, lines: Vec<u8>) -> Result<()> {
+    async fn feed(&mut self, lines: Bytes) -> Result<()> {
         let lines = match std::str::from_utf8(&lines) {
             Ok(_) => lines,
-            Err(_) => self.repair_utf8(lines).await?,
+            Err(_) => Bytes::from(self.repair_utf8(&lines).await?),
         };
         let mut offset = 0;
         while offset < lines.len() {
@@ -365,9 +379,9 @@ impl ReadState {
 
     /// The records of `lines` (all complete) with each invalid UTF-8 sequence replaced by U+FFFD, counted; in strict
     /// mode, an error naming the first such line.
-    async fn repair_utf8(&mut self, lines: Vec<u8>) -> Result<Vec<u8>> {
+    async fn repair_utf8(&mut self, lines: &[u8]) -> Result<Vec<u8>> {
         let numbers: Vec<u64> = self.record_numbers().collect();
-        let start = numbers.len() - memchr::memchr_iter(b'\n', &lines).count();
+        let start = numbers.len() - memchr::memchr_iter(b'\n', lines).count();
         let mut repaired = Vec::with_capacity(lines.len() + 16);
         let mut replaced = 0u64;
         let mut first = None;
@@ -544,18 +558,30 @@ fn convert(
         TextSerde::OpenCsv => None,
     };
     // NULL before conversion: the SerDe's marker, fields a short row lacks, and empty fields of non-text columns.
-    let cleaned: StringArray = (0..text.len())
+    // (The decoder reads an empty field as NULL, with an empty value behind it.) Only a validity mask is made; the
+    // text stays where the decoder put it.
+    let text_column = is_text(target);
+    let empty_is_null = !text_column || null_format == Some("");
+    let valid: Vec<bool> = (0..text.len())
         .map(|row| {
-            let value = text.value(row);
-            let null = missing(row) || null_format == Some(value) || (value.is_empty() && !is_text(target));
-            (!null).then_some(value)
+            if missing(row) {
+                false
+            } else if text.is_null(row) {
+                !empty_is_null
+            } else {
+                null_format != Some(text.value(row))
+            }
         })
         .collect();
-    if is_text(target) {
-        return Ok((
-            cast_with_options(&cleaned, target, &CastOptions::default())?,
-            Vec::new(),
-        ));
+    let nulls = (!valid.iter().all(|v| *v)).then(|| NullBuffer::from(valid));
+    let cleaned = StringArray::new(text.offsets().clone(), text.values().clone(), nulls);
+    if text_column {
+        let array: ArrayRef = if target == &DataType::Utf8 {
+            Arc::new(cleaned)
+        } else {
+            cast_with_options(&cleaned, target, &CastOptions::default())?
+        };
+        return Ok((array, Vec::new()));
     }
     let converted = match (serde, target) {
         (TextSerde::OpenCsv, DataType::Date32) => open_csv_dates(&cleaned)?,
@@ -653,8 +679,9 @@ fn open_csv_timestamps(text: &StringArray, unit: TimeUnit, zone: Option<Arc<str>
 mod tests {
     use super::*;
 
+    /// Fields as the decoder gives them: an empty one is NULL.
     fn texts(values: &[&str]) -> StringArray {
-        values.iter().map(|v| Some(*v)).collect()
+        values.iter().map(|v| (!v.is_empty()).then_some(*v)).collect()
     }
 
     fn lazy() -> TextSerde {

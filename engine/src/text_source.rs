@@ -582,11 +582,10 @@ async fn wrong_codec(ctx: &FileContext) -> Option<String> {
     if expected.is_empty() {
         return None;
     }
-    let head = ctx.store.get_range(&ctx.path, 0..16).await.or_else(|_| Err(())).ok();
-    let head = match head {
-        Some(bytes) => bytes,
+    let head = match ctx.store.get_range(&ctx.path, 0..16).await {
+        Ok(bytes) => bytes,
         // Shorter than 16 bytes: read it whole.
-        None => ctx.store.get(&ctx.path).await.ok()?.bytes().await.ok()?,
+        Err(_) => ctx.store.get(&ctx.path).await.ok()?.bytes().await.ok()?,
     };
     if head.starts_with(expected) {
         return None;

@@ -487,17 +487,8 @@ async fn bad_delta_statements_say_what_and_change_nothing() -> TestResult {
     Ok(())
 }
 
-/// The Python interpreter with `deltalake`, `duckdb` 1.5.5 and its `delta` extension (`.ci/run` makes it).
-fn delta_python() -> Option<String> {
-    let path = std::env::var("TARN_DELTA_PYTHON").ok().or_else(|| {
-        let home = std::env::var("HOME").ok()?;
-        Some(format!("{home}/.cache/tarn-pydelta/bin/python"))
-    })?;
-    std::path::Path::new(&path).exists().then_some(path)
-}
-
 fn python(script: &str) -> TestResult<Option<String>> {
-    let Some(python) = delta_python() else {
+    let Some(python) = reference_python() else {
         if std::env::var("CI").is_ok() {
             return Err("CI needs the Delta reference readers: run .ci/run, which installs them".into());
         }

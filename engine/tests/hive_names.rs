@@ -42,15 +42,6 @@ const HIVE_FOLDERS: [&str; 12] = [
     "p=__HIVE_DEFAULT_PARTITION__",
 ];
 
-/// The interpreter with pyarrow and DuckDB 1.5.5 with its httpfs extension (`.ci/run` makes it).
-fn reference_python() -> Option<String> {
-    let path = std::env::var("TARN_DELTA_PYTHON").ok().or_else(|| {
-        let home = std::env::var("HOME").ok()?;
-        Some(format!("{home}/.cache/tarn-pydelta/bin/python"))
-    })?;
-    std::path::Path::new(&path).exists().then_some(path)
-}
-
 /// Runs `script` with the reference readers; `None` (the check is skipped) only outside CI.
 fn python(script: &str) -> TestResult<Option<String>> {
     let Some(python) = reference_python() else {

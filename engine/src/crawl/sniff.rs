@@ -508,14 +508,6 @@ fn is_name(field: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '-' | '.'))
 }
 
-/// A bare identifier: what a data value that "looks like a name" is.
-fn is_identifier(field: &str) -> bool {
-    let f = field.trim();
-    !f.is_empty()
-        && f.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 fn is_header(first: &[String], data: &[Vec<String>]) -> bool {
     let mut seen = std::collections::HashSet::new();
     if !first.iter().all(|f| is_name(f) && seen.insert(f.trim().to_lowercase())) {
@@ -918,7 +910,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/headers");
         let script = "import duckdb, sys\n\
             rows = open('expected.tsv').read().splitlines()[1:]\n\
-            print(sum(duckdb.sql(f\"SELECT HasHeader FROM sniff_csv('{f}')\").fetchone()[0] == (h == 'yes') \
+            print(sum(duckdb.sql(f\"SELECT HasHeader FROM sniff_csv('{f}')\").fetchall()[0][0] == (h == 'yes') \
             for f, h in (r.split('\\t') for r in rows)))";
         let out = std::process::Command::new("python3")
             .arg("-c")

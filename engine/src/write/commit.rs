@@ -272,21 +272,10 @@ async fn remove_record(store: &dyn ObjectStore, root: &Location, dir: &Path) {
 /// Deletes the files of write `query_id` found under `root` (its record's root), then its record.
 async fn delete_write(store: &dyn ObjectStore, root: &Location, query_id: &str) -> object_store::Result<usize> {
     let log = writes_dir(root).join(query_id);
+    // Its record (`writes/<query id>/…`) and every file it wrote carry the query id in their paths.
     let mine: Vec<Path> = store
         .list(Some(&root.prefix))
-        .try_filter_map(|meta| {
-            let log = log.clone();
-            async move {
-                let is_log = meta.location.prefix_match(&log).is_some();
-                let named = meta
-                    .location
-                    .prefix_match(&log)
-                    .is_none()
-                    .then(|| meta.location.as_ref().contains(query_id))
-                    .unwrap_or(false);
-                Ok((is_log || named).then_some(meta.location))
-            }
-        })
+        .try_filter_map(|meta| async move { Ok(meta.location.as_ref().contains(query_id).then_some(meta.location)) })
         .try_collect()
         .await?;
     let mut count = mine.len();
@@ -301,7 +290,9 @@ async fn delete_write(store: &dyn ObjectStore, root: &Location, query_id: &str) 
         }
     }
     if let Some(dir) = root.local_dir() {
-        for leftover in local_leftovers(&dir, query_id) {
+        let (files, empty_candidates) = local_leftovers(&dir, query_id);
+        folders.extend(empty_candidates);
+        for leftover in files {
             if std::fs::remove_file(&leftover).is_ok() {
                 count += 1;
             }
@@ -334,10 +325,11 @@ pub(crate) fn local_path(root: &Location, path: &Path) -> Option<std::path::Path
     root.local_dir().map(|_| std::path::PathBuf::from(format!("/{path}")))
 }
 
-/// Files under `dir` that listings skip and that belong to write `query_id`: names carrying its query id with
-/// object_store's `#N` staging suffix (a file killed before it was renamed into place). Only on a local disk.
-fn local_leftovers(dir: &std::path::Path, query_id: &str) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
+/// What listings skip under `dir` that belongs to write `query_id`, on a local disk: files carrying its query id
+/// with object_store's `#N` staging suffix (killed before they were renamed into place), and folders whose path
+/// carries it (a Delta CTAS's table folder, made before its first file was).
+fn local_leftovers(dir: &std::path::Path, query_id: &str) -> (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>) {
+    let (mut files, mut folders) = (Vec::new(), Vec::new());
     let mut pending = vec![dir.to_path_buf()];
     while let Some(folder) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&folder) else {
@@ -346,14 +338,20 @@ fn local_leftovers(dir: &std::path::Path, query_id: &str) -> Vec<std::path::Path
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
+            let mine = path.to_string_lossy().contains(query_id);
             match entry.file_type() {
-                Ok(t) if t.is_dir() => pending.push(path),
-                Ok(_) if is_staging(&name) && path.to_string_lossy().contains(query_id) => found.push(path),
+                Ok(t) if t.is_dir() => {
+                    if mine {
+                        folders.push(path.clone());
+                    }
+                    pending.push(path);
+                }
+                Ok(_) if mine && is_staging(&name) => files.push(path),
                 _ => {}
             }
         }
     }
-    found
+    (files, folders)
 }
 
 /// object_store's name for a local file being written: `name#N`.
@@ -595,5 +593,52 @@ mod tests {
         };
         assert!(!is_alive(&elsewhere_stale, None));
         assert!(is_alive(&elsewhere_stale, Some(&Heartbeat { at: Utc::now() })));
+    }
+
+    /// delta-rs makes a CTAS's folder (and sub-folders) before its first file: a Delta CTAS killed then leaves
+    /// folders with no file in them, which the next write's recovery must remove too.
+    #[tokio::test]
+    async fn a_dead_delta_ctas_leaves_no_empty_folders() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let query_id = "20261202_000000_00000_abcde";
+        let root = Location::parse(&format!("{}/t/", dir.path().display()))?;
+        let own = Location::parse(&format!("{}/t/{query_id}/", dir.path().display()))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::local::LocalFileSystem::new());
+        let started = Started {
+            query_id: query_id.into(),
+            statement: Statement::DeltaCtas,
+            location: Some(own.url.clone()),
+            table: Some("default.t".into()),
+            host: host_name(),
+            pid: u32::MAX - 7,
+            process_start: None,
+            started_at: Utc::now(),
+        };
+        let record = writes_dir(&root).join(query_id);
+        put_json(
+            store.as_ref(),
+            &record.clone().join("started.json"),
+            &started,
+            PutMode::Create,
+        )
+        .await
+        .map_err(|e| storage(&root, e))?;
+        let folder = own.local_dir().ok_or("not local")?;
+        std::fs::create_dir_all(folder.join("_delta_log"))?;
+        std::fs::create_dir_all(folder.join("state=CA"))?;
+        let recovery = recover(&store, &root, |_, _| async { false }).await?;
+        assert_eq!(recovery.cleaned, 1);
+        let left: Vec<_> = walkdir(&dir.path().join("t"));
+        assert!(left.is_empty(), "left behind: {left:?}");
+        Ok(())
+    }
+
+    fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            found.push(entry.path());
+            found.extend(walkdir(&entry.path()));
+        }
+        found
     }
 }

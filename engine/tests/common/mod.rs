@@ -37,6 +37,16 @@ pub fn aws(server: &tarn_fixtures::s3::S3Server) -> AwsSettings {
     )
 }
 
+/// The interpreter of the reference readers (`deltalake`, pyarrow, DuckDB 1.5.5 with its `delta` and `httpfs`
+/// extensions) that `.ci/run` installs in a venv of their own (`TARN_DELTA_PYTHON` points elsewhere).
+pub fn reference_python() -> Option<String> {
+    let path = std::env::var("TARN_DELTA_PYTHON").ok().or_else(|| {
+        let home = std::env::var("HOME").ok()?;
+        Some(format!("{home}/.cache/tarn-pydelta/bin/python"))
+    })?;
+    Path::new(&path).exists().then_some(path)
+}
+
 /// Runs a statement to the end.
 pub async fn run(session: &mut Session, sql: &str) -> TestResult<(Vec<Vec<String>>, QueryStats)> {
     let (batches, stats) = session.execute(sql).await?.collect().await?;
