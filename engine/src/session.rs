@@ -116,7 +116,10 @@ impl Session {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_DATABASE)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(false);
+            .with_information_schema(false)
+            // Trino's ORDER BY puts NULLs last for ASC and DESC alike unless NULLS FIRST is given (DataFusion, as
+            // PostgreSQL, puts them first for DESC).
+            .set_str("datafusion.sql_parser.default_null_ordering", "nulls_last");
         // Sorts and aggregations spill to disk beyond the pool instead of growing without bound.
         let memory = options.memory_limit.unwrap_or(crate::write::DEFAULT_MEMORY_LIMIT);
         let runtime = RuntimeEnvBuilder::new()

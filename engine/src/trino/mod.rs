@@ -11,6 +11,7 @@ mod datetime;
 mod json;
 mod nested;
 mod reduce;
+mod semantics;
 mod syntax;
 mod text;
 
@@ -70,6 +71,13 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         ("array_remove", Kind::ArrayRemove),
         ("element_at", Kind::ElementAt),
         ("contains", Kind::Contains),
+        ("substr", Kind::Substr),
+        ("substring", Kind::Substr),
+        ("array_position", Kind::ArrayPosition),
+        ("sequence", Kind::Sequence),
+        ("array_sort", Kind::ArraySort),
+        ("concat", Kind::Concat),
+        ("reverse", Kind::Reverse),
     ] {
         udfs.push(ScalarUDF::new_from_impl(Rewrite::new(name, kind)));
     }
@@ -109,7 +117,6 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         (datafusion::functions::math::trunc(), "truncate"),
         (datafusion::functions::math::ceil(), "ceiling"),
         (datafusion::functions::math::signum(), "sign"),
-        (nested_fns::range::gen_series_udf(), "sequence"),
         (datafusion::functions::math::random(), "rand"),
     ] {
         udfs.push(ScalarUDF::clone(&builtin).with_aliases([alias]));
@@ -129,6 +136,7 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         state.register_higher_order_function(Arc::new(HigherOrderUDF::clone(&function).with_aliases([alias])))?;
     }
     state.register_higher_order_function(Arc::new(HigherOrderUDF::new_from_impl(reduce::Reduce::new())))?;
+    state.register_function_rewrite(Arc::new(semantics::TrinoSemantics))?;
     state.register_udaf(Arc::new(AggregateUDF::new_from_impl(aggregate::CountIf::new())))?;
     state.register_udaf(Arc::new(
         AggregateUDF::new_from_impl(aggregate::ApproxPercentile::new()),
@@ -194,6 +202,19 @@ enum Kind {
     Try,
     ElementAt,
     Contains,
+    /// `substr(s, start[, length])`: a negative start counts from the end, 0 gives '' (DataFusion follows
+    /// PostgreSQL, where a start before the string shortens the length).
+    Substr,
+    /// `array_position(a, x)`: 0 when absent (DataFusion: NULL).
+    ArrayPosition,
+    /// `sequence(start, stop[, step])`: counts down when `stop < start` (DataFusion's default step is always 1).
+    Sequence,
+    /// `array_sort(a)`: NULLs last (DataFusion's default puts them first).
+    ArraySort,
+    /// `concat(...)`: of arrays, an array; of strings, NULL when any is NULL, as `||` (DataFusion skips NULLs).
+    Concat,
+    /// `reverse(x)`: of an array, the array reversed.
+    Reverse,
 }
 
 /// A Trino function rewritten into DataFusion expressions.
@@ -349,6 +370,64 @@ impl ScalarUDFImpl for Rewrite {
                 arity(n == 2, "2")?;
                 Ok(args.to_vec())
             }
+            Kind::Substr => {
+                arity(n == 2 || n == 3, "2 or 3")?;
+                Ok(std::iter::once(utf8(&args[0]))
+                    .chain(std::iter::repeat_n(DataType::Int64, n - 1))
+                    .collect())
+            }
+            Kind::ArrayPosition => {
+                arity(n == 2, "2")?;
+                match &args[0] {
+                    DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+                        let element = type_union_resolution(&[f.data_type().clone(), args[1].clone()])
+                            .unwrap_or_else(|| f.data_type().clone());
+                        Ok(vec![DataType::new_list(element.clone(), true), element])
+                    }
+                    DataType::Null => Ok(vec![DataType::new_list(args[1].clone(), true), args[1].clone()]),
+                    other => plan_err!("array_position() takes an array, not {other}"),
+                }
+            }
+            Kind::Sequence => {
+                arity(n == 2 || n == 3, "2 or 3")?;
+                let bound = match &args[0] {
+                    DataType::Date32 | DataType::Date64 => DataType::Date32,
+                    DataType::Timestamp(_, _) => args[0].clone(),
+                    _ => DataType::Int64,
+                };
+                let step = match (&bound, args.get(2)) {
+                    (DataType::Int64, _) => DataType::Int64,
+                    (_, Some(step)) => step.clone(),
+                    (_, None) => DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano),
+                };
+                Ok([bound.clone(), bound, step].into_iter().take(n).collect())
+            }
+            Kind::ArraySort => {
+                arity(n == 1, "1 (the comparator form is not supported)")?;
+                Ok(args.to_vec())
+            }
+            Kind::Concat => {
+                arity(n >= 1, "at least 1")?;
+                if args.iter().any(is_list) {
+                    let common = type_union_resolution(args).ok_or_else(|| {
+                        datafusion::common::DataFusionError::Plan(format!(
+                            "concat() of arrays takes arrays of one element type, got {}",
+                            args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                        ))
+                    })?;
+                    Ok(vec![common; n])
+                } else {
+                    Ok(vec![DataType::Utf8; n])
+                }
+            }
+            Kind::Reverse => {
+                arity(n == 1, "1")?;
+                Ok(if is_list(&args[0]) {
+                    args.to_vec()
+                } else {
+                    vec![utf8(&args[0])]
+                })
+            }
         }
     }
 
@@ -373,6 +452,10 @@ impl ScalarUDFImpl for Rewrite {
                 other => return plan_err!("element_at() takes an array or a map, not {other}"),
             },
             Kind::Contains => DataType::Boolean,
+            Kind::Substr => utf8(&args[0]),
+            Kind::ArrayPosition => DataType::Int64,
+            Kind::Sequence => DataType::new_list(args[0].clone(), true),
+            Kind::ArraySort | Kind::Concat | Kind::Reverse => args[0].clone(),
         })
     }
 
@@ -474,6 +557,78 @@ impl ScalarUDFImpl for Rewrite {
                     call(nested::array_has::array_has_udf(), args)
                 } else {
                     call(f::string::contains(), args)
+                }
+            }
+            Kind::Substr => {
+                let text = args.remove(0);
+                let start = args.remove(0);
+                let empty = cast(lit(""), info.get_data_type(&text)?);
+                let length = cast(
+                    call(f::unicode::character_length(), vec![text.clone()]),
+                    DataType::Int64,
+                );
+                let from_end = length.clone() + start.clone() + lit(1i64);
+                let mut counted = vec![text.clone(), from_end];
+                let mut plain = vec![text, start.clone()];
+                if let Some(n) = args.pop() {
+                    counted.push(n.clone());
+                    plain.push(n);
+                }
+                when(start.clone().eq(lit(0i64)), empty.clone())
+                    .when(start.clone().lt(lit(0i64)).and((-start.clone()).gt(length)), empty)
+                    .when(start.lt(lit(0i64)), call(f::unicode::substr(), counted))
+                    .otherwise(call(f::unicode::substr(), plain))?
+            }
+            Kind::ArrayPosition => {
+                let array = args.remove(0);
+                let found = cast(
+                    call(
+                        nested::position::array_position_udf(),
+                        vec![array.clone(), args.remove(0)],
+                    ),
+                    DataType::Int64,
+                );
+                when(array.is_null(), lit(ScalarValue::Int64(None)))
+                    .otherwise(call(f::core::coalesce(), vec![found, lit(0i64)]))?
+            }
+            Kind::Sequence => {
+                if args.len() == 2 {
+                    let (up, down) = match info.get_data_type(&args[0])? {
+                        DataType::Int64 => (lit(1i64), lit(-1i64)),
+                        _ => (
+                            lit(ScalarValue::new_interval_mdn(0, 1, 0)),
+                            lit(ScalarValue::new_interval_mdn(0, -1, 0)),
+                        ),
+                    };
+                    let step = when(args[0].clone().lt_eq(args[1].clone()), up).otherwise(down)?;
+                    args.push(step);
+                }
+                call(nested::range::gen_series_udf(), args)
+            }
+            Kind::ArraySort => {
+                args.extend([lit("ASC"), lit("NULLS LAST")]);
+                call(nested::sort::array_sort_udf(), args)
+            }
+            Kind::Concat => {
+                if is_list(&info.get_data_type(&args[0])?) {
+                    call(nested::concat::array_concat_udf(), args)
+                } else {
+                    let mut parts = args.into_iter();
+                    let first = parts.next().unwrap_or_else(|| lit(""));
+                    parts.fold(first, |acc, part| {
+                        Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+                            Box::new(acc),
+                            datafusion::logical_expr::Operator::StringConcat,
+                            Box::new(part),
+                        ))
+                    })
+                }
+            }
+            Kind::Reverse => {
+                if is_list(&info.get_data_type(&args[0])?) {
+                    call(nested::reverse::array_reverse_udf(), args)
+                } else {
+                    call(f::unicode::reverse(), args)
                 }
             }
         };

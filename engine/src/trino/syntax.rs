@@ -59,7 +59,10 @@ impl VisitorMut for Rewriter {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
-        match match_functions(expr) {
+        match match_functions(expr)
+            .and_then(|()| bounded_varchar(expr))
+            .and_then(|()| decimal_literal(expr))
+        {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => ControlFlow::Break(Box::new(e)),
         }
@@ -70,14 +73,68 @@ fn parse_expr(text: &str) -> Result<Expr> {
     Ok(Parser::new(&AthenaDialect).try_with_sql(text)?.parse_expr()?)
 }
 
+/// `CAST(x AS varchar(n))` keeps the first `n` characters, as in Trino; DataFusion's planner drops the length.
+fn bounded_varchar(expr: &mut Expr) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{CharacterLength, DataType};
+    let Expr::Cast { data_type, .. } = expr else {
+        return Ok(());
+    };
+    let length = match data_type {
+        DataType::Varchar(Some(CharacterLength::IntegerLength { length, .. }))
+        | DataType::CharacterVarying(Some(CharacterLength::IntegerLength { length, .. }))
+        | DataType::CharVarying(Some(CharacterLength::IntegerLength { length, .. })) => *length,
+        _ => return Ok(()),
+    };
+    *data_type = DataType::Varchar(None);
+    *expr = parse_expr(&format!("substr({expr}, 1, {length})"))?;
+    Ok(())
+}
+
+/// Typed literals as Trino reads them: `DECIMAL '1.25'` is a `decimal(3, 2)` (its digits give its precision and scale,
+/// which the results of arithmetic on it follow; DataFusion makes every such literal a `decimal(38, 10)`), and a
+/// `TIMESTAMP` may leave out the seconds.
+fn decimal_literal(expr: &mut Expr) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{DataType, ExactNumberInfo};
+    let Expr::TypedString(typed) = expr else { return Ok(()) };
+    if let DataType::Timestamp(_, _) = typed.data_type
+        && let Some(text) = typed.value.clone().into_string()
+        && text.len() == 16
+        && text.as_bytes().get(13) == Some(&b':')
+    {
+        // Trino's `TIMESTAMP '2012-10-31 01:00'` (no seconds), which Arrow's parser refuses.
+        *expr = parse_expr(&format!("TIMESTAMP '{text}:00'"))?;
+        return Ok(());
+    }
+    if !matches!(
+        typed.data_type,
+        DataType::Decimal(ExactNumberInfo::None) | DataType::Numeric(ExactNumberInfo::None)
+    ) {
+        return Ok(());
+    }
+    let Some(text) = typed.value.clone().into_string() else {
+        return Ok(());
+    };
+    let digits = text.trim().trim_start_matches(['+', '-']);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty() || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+        // Not a plain decimal number (an exponent, a typo): DataFusion's cast gives its error.
+        return Ok(());
+    }
+    let scale = fraction.len() as u64;
+    let precision = (whole.trim_start_matches('0').len() as u64 + scale).max(1);
+    typed.data_type = DataType::Decimal(ExactNumberInfo::PrecisionAndScale(precision, scale as i64));
+    Ok(())
+}
+
 /// Trino functions written in terms of DataFusion's: `all_match`/`none_match` (`any_match`), `approx_distinct` (a
-/// bigint, with Trino's check of the standard error) and `map_agg` (`map` of two `array_agg`s, NULL keys skipped).
+/// bigint, with Trino's check of the standard error), `map_agg` (`map` of two `array_agg`s, NULL keys skipped),
+/// `at_timezone` (`AT TIME ZONE`) and `current_timezone()` (Athena's session zone, UTC).
 fn match_functions(expr: &mut Expr) -> Result<()> {
     let Expr::Function(f) = expr else { return Ok(()) };
     let name = f.name.to_string().to_ascii_lowercase();
     if !matches!(
         name.as_str(),
-        "all_match" | "none_match" | "approx_distinct" | "map_agg"
+        "all_match" | "none_match" | "approx_distinct" | "map_agg" | "at_timezone" | "current_timezone"
     ) {
         return Ok(());
     }
@@ -120,6 +177,9 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
             }
             format!("CAST(approx_distinct({x}) AS BIGINT)")
         }
+        // Athena's session zone is UTC.
+        ("current_timezone", []) => "'UTC'".to_string(),
+        ("at_timezone", [ts, zone]) => format!("({ts} AT TIME ZONE {zone})"),
         ("map_agg", [k, v]) => {
             format!("map(array_agg({k}) FILTER (WHERE {k} IS NOT NULL), array_agg({v}) FILTER (WHERE {k} IS NOT NULL))")
         }

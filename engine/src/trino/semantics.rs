@@ -1,0 +1,130 @@
+//! Trino's semantics where DataFusion's differ for the same expression, applied to every expression of every plan
+//! before type coercion (a [`FunctionRewrite`], which sees each expression's input schema):
+//!
+//! - a cast of a `real`, `double` or `decimal` to an integer type rounds half away from zero, as Trino's does
+//!   (`CAST(2.5 AS integer)` is 3, `CAST(-2.5 AS integer)` -3); Arrow's cast truncates;
+//! - the casts inside `try(...)` are `TRY_CAST`s before the simplifier folds constants, so `try(CAST('abc' AS
+//!   integer))` is NULL rather than a planning error (the rest of `try` is the `try` function's own rewrite);
+//! - a timestamp without a zone is in the session zone, UTC, so `ts AT TIME ZONE 'Asia/Kolkata'` is the same instant
+//!   shown in Kolkata (`hour(...)` of `00:30` is 6); Arrow reads the local time as Kolkata's;
+//! - `date_trunc(unit, date)` is a `date`, as in Trino (DataFusion's is a timestamp);
+//! - the quotient of two decimals has Trino's scale, `max(s1, s2)` (DataFusion's follows Spark's, at least 6
+//!   digits), and `round(decimal, d)` keeps the decimal's type.
+//!
+//! NULL ordering (`NULLS LAST` for `ASC` and `DESC`) is DataFusion's `sql_parser.default_null_ordering`, set by the
+//! session; `CAST(x AS varchar(n))` is rewritten in the parsed statement (`syntax.rs`), because the planner drops `n`.
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
+use std::sync::Arc;
+
+use datafusion::logical_expr::{Cast, Expr, ExprSchemable, Operator, ScalarUDF, TryCast};
+
+#[derive(Debug, Default)]
+pub(crate) struct TrinoSemantics;
+
+impl FunctionRewrite for TrinoSemantics {
+    fn name(&self) -> &str {
+        "trino_semantics"
+    }
+
+    fn rewrite(&self, expr: Expr, schema: &DFSchema, _: &ConfigOptions) -> Result<Transformed<Expr>> {
+        Ok(match expr {
+            Expr::Cast(c) if c.field.data_type().is_integer() && rounds(&c.expr, schema) => {
+                Transformed::yes(Expr::Cast(Cast::new_from_field(Box::new(round(*c.expr)), c.field)))
+            }
+            Expr::TryCast(c) if c.field.data_type().is_integer() && rounds(&c.expr, schema) => Transformed::yes(
+                Expr::TryCast(TryCast::new_from_field(Box::new(round(*c.expr)), c.field)),
+            ),
+            // A timestamp without a zone is in the session's zone, UTC (Trino): `ts AT TIME ZONE z` and a cast to a
+            // zoned type keep the instant and show it in z. Arrow's cast reads the local time as z's instead.
+            Expr::Cast(c)
+                if matches!(c.field.data_type(), DataType::Timestamp(_, Some(zone)) if !is_utc(zone))
+                    && matches!(c.expr.get_type(schema), Ok(DataType::Timestamp(_, None))) =>
+            {
+                let Ok(DataType::Timestamp(unit, None)) = c.expr.get_type(schema) else {
+                    return Ok(Transformed::no(Expr::Cast(c)));
+                };
+                let utc = Expr::Cast(Cast::new(c.expr, DataType::Timestamp(unit, Some("UTC".into()))));
+                Transformed::yes(Expr::Cast(Cast::new_from_field(Box::new(utc), c.field)))
+            }
+            Expr::ScalarFunction(f) if f.name() == "try" => {
+                let args = f
+                    .args
+                    .into_iter()
+                    .map(|a| a.transform_up(|e| Ok(try_cast(e))).map(|t| t.data))
+                    .collect::<Result<Vec<_>>>()?;
+                Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(f.func, args)))
+            }
+            // DataFusion plans `SUBSTRING(s FROM a FOR b)` with its own `substr`, not the registry's.
+            Expr::ScalarFunction(f)
+                if f.name() == "substr" && f.func.inner().downcast_ref::<super::Rewrite>().is_none() =>
+            {
+                let trino = ScalarUDF::new_from_impl(super::Rewrite::new("substr", super::Kind::Substr));
+                Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(trino), f.args)))
+            }
+            Expr::ScalarFunction(f)
+                if f.name() == "date_trunc"
+                    && f.args.len() == 2
+                    && matches!(f.args[1].get_type(schema), Ok(DataType::Date32 | DataType::Date64)) =>
+            {
+                Transformed::yes(Expr::Cast(Cast::new(
+                    Box::new(Expr::ScalarFunction(f)),
+                    DataType::Date32,
+                )))
+            }
+            Expr::BinaryExpr(b) if b.op == Operator::Divide => {
+                match (b.left.get_type(schema), b.right.get_type(schema)) {
+                    (Ok(DataType::Decimal128(p1, s1)), Ok(DataType::Decimal128(_, s2))) => {
+                        // Trino: decimal(p1 + s2 + max(0, s2 - s1), max(s1, s2)), rounded half up.
+                        let scale = s1.max(s2);
+                        let precision =
+                            (i16::from(p1) + i16::from(s2.max(0)) + i16::from((s2 - s1).max(0))).clamp(1, 38);
+                        let precision = u8::try_from(precision).unwrap_or(38);
+                        Transformed::yes(Expr::Cast(Cast::new(
+                            Box::new(Expr::BinaryExpr(b)),
+                            DataType::Decimal128(precision, scale),
+                        )))
+                    }
+                    _ => Transformed::no(Expr::BinaryExpr(b)),
+                }
+            }
+            // round(x, d) of a decimal keeps x's type (Trino); DataFusion narrows the scale to d.
+            Expr::ScalarFunction(f) if f.name() == "round" && f.args.len() == 2 => match f.args[0].get_type(schema) {
+                Ok(decimal @ DataType::Decimal128(_, _)) => {
+                    Transformed::yes(Expr::Cast(Cast::new(Box::new(Expr::ScalarFunction(f)), decimal)))
+                }
+                _ => Transformed::no(Expr::ScalarFunction(f)),
+            },
+            other => Transformed::no(other),
+        })
+    }
+}
+
+/// Whether a cast of `expr` to an integer type rounds in Trino: it is a `real`, `double` or `decimal`.
+fn rounds(expr: &Expr, schema: &DFSchema) -> bool {
+    // A type that cannot be told here (an unresolved column) is left to DataFusion's cast.
+    expr.get_type(schema).is_ok_and(|t| t.is_floating() || t.is_decimal())
+}
+
+fn is_utc(zone: &str) -> bool {
+    matches!(zone, "UTC" | "utc" | "+00:00" | "Z" | "Etc/UTC")
+}
+
+fn round(expr: Expr) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        datafusion::functions::math::round(),
+        vec![expr],
+    ))
+}
+
+fn try_cast(expr: Expr) -> Transformed<Expr> {
+    match expr {
+        Expr::Cast(c) => Transformed::yes(Expr::TryCast(TryCast::new_from_field(c.expr, c.field))),
+        other => Transformed::no(other),
+    }
+}
