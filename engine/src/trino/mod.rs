@@ -640,10 +640,10 @@ impl ScalarUDFImpl for Rewrite {
 /// a zero divisor NULL, and tarn's parsing functions lenient. (Numeric overflow still fails.)
 fn lenient(expr: Expr, info: &SimplifyContext) -> Result<Expr> {
     use datafusion::common::tree_node::{Transformed, TreeNode};
-    use datafusion::logical_expr::{BinaryExpr, Operator, TryCast};
+    use datafusion::logical_expr::{BinaryExpr, Operator};
     let rewritten = expr.transform_up(|e| {
         Ok(match e {
-            Expr::Cast(c) => Transformed::yes(Expr::TryCast(TryCast::new_from_field(c.expr, c.field))),
+            e @ Expr::Cast(_) => semantics::try_cast(e),
             Expr::BinaryExpr(b) if matches!(b.op, Operator::Divide | Operator::Modulo) => {
                 let zero = ScalarValue::new_zero(&info.get_data_type(&b.right)?)?;
                 let divisor = call(datafusion::functions::core::nullif(), vec![*b.right, lit(zero)]);

@@ -14,14 +14,14 @@
 //! NULL ordering (`NULLS LAST` for `ASC` and `DESC`) is DataFusion's `sql_parser.default_null_ordering`, set by the
 //! session; `CAST(x AS varchar(n))` is rewritten in the parsed statement (`syntax.rs`), because the planner drops `n`.
 
-use datafusion::arrow::datatypes::DataType;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
-use std::sync::Arc;
-
 use datafusion::logical_expr::{Cast, Expr, ExprSchemable, Operator, ScalarUDF, TryCast};
 
 #[derive(Debug, Default)]
@@ -42,15 +42,14 @@ impl FunctionRewrite for TrinoSemantics {
             ),
             // A timestamp without a zone is in the session's zone, UTC (Trino): `ts AT TIME ZONE z` and a cast to a
             // zoned type keep the instant and show it in z. Arrow's cast reads the local time as z's instead.
-            Expr::Cast(c)
-                if matches!(c.field.data_type(), DataType::Timestamp(_, Some(zone)) if !is_utc(zone))
-                    && matches!(c.expr.get_type(schema), Ok(DataType::Timestamp(_, None))) =>
-            {
-                let Ok(DataType::Timestamp(unit, None)) = c.expr.get_type(schema) else {
-                    return Ok(Transformed::no(Expr::Cast(c)));
-                };
-                let utc = Expr::Cast(Cast::new(c.expr, DataType::Timestamp(unit, Some("UTC".into()))));
-                Transformed::yes(Expr::Cast(Cast::new_from_field(Box::new(utc), c.field)))
+            Expr::Cast(c) if matches!(c.field.data_type(), DataType::Timestamp(_, Some(zone)) if !is_utc(zone)) => {
+                match naive_timestamp(&c.expr, schema) {
+                    Some(unit) => {
+                        let utc = Expr::Cast(Cast::new(c.expr, DataType::Timestamp(unit, Some("UTC".into()))));
+                        Transformed::yes(Expr::Cast(Cast::new_from_field(Box::new(utc), c.field)))
+                    }
+                    None => Transformed::no(Expr::Cast(c)),
+                }
             }
             Expr::ScalarFunction(f) if f.name() == "try" => {
                 let args = f
@@ -111,6 +110,14 @@ fn rounds(expr: &Expr, schema: &DFSchema) -> bool {
     expr.get_type(schema).is_ok_and(|t| t.is_floating() || t.is_decimal())
 }
 
+/// The unit of `expr`'s type if it is a timestamp without a zone.
+fn naive_timestamp(expr: &Expr, schema: &DFSchema) -> Option<TimeUnit> {
+    match expr.get_type(schema) {
+        Ok(DataType::Timestamp(unit, None)) => Some(unit),
+        _ => None,
+    }
+}
+
 fn is_utc(zone: &str) -> bool {
     matches!(zone, "UTC" | "utc" | "+00:00" | "Z" | "Etc/UTC")
 }
@@ -122,7 +129,8 @@ fn round(expr: Expr) -> Expr {
     ))
 }
 
-fn try_cast(expr: Expr) -> Transformed<Expr> {
+/// A cast as `TRY_CAST`: what `try(...)` makes of the casts in its argument.
+pub(super) fn try_cast(expr: Expr) -> Transformed<Expr> {
     match expr {
         Expr::Cast(c) => Transformed::yes(Expr::TryCast(TryCast::new_from_field(c.expr, c.field))),
         other => Transformed::no(other),

@@ -61,7 +61,7 @@ impl VisitorMut for Rewriter {
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
         match match_functions(expr)
             .and_then(|()| bounded_varchar(expr))
-            .and_then(|()| decimal_literal(expr))
+            .and_then(|()| typed_literal(expr))
         {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => ControlFlow::Break(Box::new(e)),
@@ -93,7 +93,7 @@ fn bounded_varchar(expr: &mut Expr) -> Result<()> {
 /// Typed literals as Trino reads them: `DECIMAL '1.25'` is a `decimal(3, 2)` (its digits give its precision and scale,
 /// which the results of arithmetic on it follow; DataFusion makes every such literal a `decimal(38, 10)`), and a
 /// `TIMESTAMP` may leave out the seconds.
-fn decimal_literal(expr: &mut Expr) -> Result<()> {
+fn typed_literal(expr: &mut Expr) -> Result<()> {
     use datafusion::sql::sqlparser::ast::{DataType, ExactNumberInfo};
     let Expr::TypedString(typed) = expr else { return Ok(()) };
     if let DataType::Timestamp(_, _) = typed.data_type
