@@ -4,10 +4,10 @@ use std::io::Write;
 
 use clap::ValueEnum;
 use comfy_table::{Cell, ContentArrangement, Table};
-use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use tarn_engine::display::RowPrinter;
 use tarn_engine::{QueryResult, QueryStats, ResultKind, format_bytes, format_count, format_dollars};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,24 +72,14 @@ pub async fn write_rows(result: &mut QueryResult, format: Format, out: &mut dyn 
 /// CSV rows in DuckDB's convention: NULL is an empty field, an empty string is `""`, quotes only where needed.
 /// (arrow's CSV writer prints both NULL and "" as an empty field.)
 fn write_csv_rows(batch: &RecordBatch, out: &mut dyn Write) -> Result<(), RowsError> {
-    let options = FormatOptions::default();
-    let formatters = batch
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-        .collect::<Result<Vec<_>, ArrowError>>()
-        .map_err(arrow_io)?;
-    // Logical nulls: a NullArray (`SELECT NULL`) has no null buffer but is all NULL.
-    let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
+    let printer = RowPrinter::try_new(batch.columns()).map_err(arrow_io)?;
     let mut line = String::new();
     for row in 0..batch.num_rows() {
         line.clear();
-        for (i, (nulls, formatter)) in nulls.iter().zip(&formatters).enumerate() {
+        for (i, value) in printer.row(row).iter().enumerate() {
             if i > 0 {
                 line.push(',');
             }
-            let is_null = nulls.as_ref().is_some_and(|n| n.is_null(row));
-            let value = (!is_null).then(|| formatter.value(row).to_string());
             line.push_str(&csv_field(value.as_deref()));
         }
         line.push('\n');
@@ -152,17 +142,16 @@ pub fn render_fitted(schema: &SchemaRef, batches: &[RecordBatch], width: Option<
     Ok(table)
 }
 
-/// Calls `f` with each row's values as text (NULL as `NULL`).
+/// Calls `f` with each row's values as Athena prints them (NULL as `NULL`).
 fn for_each_row(batches: &[RecordBatch], mut f: impl FnMut(Vec<String>)) -> Result<(), ArrowError> {
-    let options = FormatOptions::default().with_null("NULL").with_display_error(true);
     for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, ArrowError>>()?;
+        let printer = RowPrinter::try_new(batch.columns())?;
         for row in 0..batch.num_rows() {
-            f(formatters.iter().map(|v| v.value(row).to_string()).collect());
+            f(printer
+                .row(row)
+                .into_iter()
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                .collect());
         }
     }
     Ok(())

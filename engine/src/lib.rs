@@ -8,6 +8,7 @@ mod deep;
 mod delimited;
 pub mod delta;
 mod dialect;
+pub mod display;
 mod error;
 mod external_table;
 mod infer;

@@ -300,7 +300,6 @@ const CHECK_EXAMPLES: usize = 3;
 /// the query returned, with a few of the rows that break the rule.
 pub(crate) fn check_verdict(batches: &[RecordBatch]) -> std::result::Result<(), String> {
     use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if rows == 0 {
@@ -317,22 +316,20 @@ pub(crate) fn check_verdict(batches: &[RecordBatch]) -> std::result::Result<(), 
             (false, false) => Err("it returned false".into()),
         };
     }
-    let options = FormatOptions::default().with_null("NULL");
     let mut examples = Vec::new();
     for batch in batches {
-        let Ok(formatters) = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<std::result::Result<Vec<_>, _>>()
-        else {
+        let Ok(printer) = crate::display::RowPrinter::try_new(batch.columns()) else {
             break;
         };
         for row in 0..batch.num_rows() {
             if examples.len() == CHECK_EXAMPLES {
                 break;
             }
-            let values: Vec<String> = formatters.iter().map(|f| f.value(row).to_string()).collect();
+            let values: Vec<String> = printer
+                .row(row)
+                .into_iter()
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                .collect();
             examples.push(format!("({})", values.join(", ")));
         }
     }

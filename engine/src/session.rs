@@ -973,6 +973,13 @@ pub(crate) fn unqualified_output_names(plan: LogicalPlan) -> Result<LogicalPlan>
                 .fold(f.name().clone(), |name, q| name.replace(&format!("{q}."), ""))
         })
         .collect();
+    let mut names = names;
+    // Expressions after a `*` are named here: the parser's rewrite cannot know their positions.
+    for (i, unnamed) in unnamed_expressions(&plan).into_iter().enumerate() {
+        if unnamed {
+            names[i] = format!("_col{i}");
+        }
+    }
     let changed = names.iter().zip(plan.schema().fields()).any(|(n, f)| n != f.name());
     let unique = names.iter().collect::<std::collections::HashSet<_>>().len() == names.len();
     if !changed || !unique {
@@ -987,6 +994,31 @@ pub(crate) fn unqualified_output_names(plan: LogicalPlan) -> Result<LogicalPlan>
         })
         .collect();
     Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
+}
+
+/// Which output columns of `plan` are neither a column nor aliased (Athena names them `_col<position>`).
+fn unnamed_expressions(plan: &LogicalPlan) -> Vec<bool> {
+    let mut node = plan;
+    loop {
+        match node {
+            LogicalPlan::Sort(s) => node = s.input.as_ref(),
+            LogicalPlan::Limit(l) => node = l.input.as_ref(),
+            LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => node = input.as_ref(),
+            LogicalPlan::Projection(p) if p.expr.len() == plan.schema().fields().len() => {
+                return p
+                    .expr
+                    .iter()
+                    .map(|e| {
+                        !matches!(
+                            e,
+                            datafusion::logical_expr::Expr::Column(_) | datafusion::logical_expr::Expr::Alias(_)
+                        )
+                    })
+                    .collect();
+            }
+            _ => return Vec::new(),
+        }
+    }
 }
 
 /// Athena's SHOW patterns: `*` is any run of characters, `|` separates alternatives, matching is case-insensitive.

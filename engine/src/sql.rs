@@ -132,6 +132,145 @@ pub fn fold_quoted_identifiers(sql: &str) -> Result<String> {
     Ok(out)
 }
 
+/// Rewrites, in the text, Trino forms that DataFusion's parser refuses before any AST exists:
+/// - `VALUES 1, 2, 3`: a row that is not in parentheses is a one-column row (`VALUES (1), (2), (3)`);
+/// - `CAST(x AS array(integer))`, `map(varchar, bigint)`, `row(x bigint, y varchar)` (and Hive's `array<int>`):
+///   `trino_cast(x, 'array(integer)')`, which reads the type with tarn's type parser and casts as Trino does (JSON
+///   text to arrays and maps, rows by position). `TRY_CAST` passes `true` for NULL instead of an error.
+pub(crate) fn trino_text_forms(sql: &str) -> Result<String> {
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    let tokens = tokenize(sql)?;
+    let index = LineIndex::new(sql);
+    let sig: Vec<&TokenWithSpan> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let start = |t: &TokenWithSpan| index.offset(t.span.start);
+    let end = |t: &TokenWithSpan| index.offset(t.span.end);
+    // (from, to, text): the bytes from..to become text; insertions have from == to.
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    for k in 0..sig.len() {
+        let Token::Word(w) = &sig[k].token else { continue };
+        if w.quote_style.is_some() {
+            continue;
+        }
+        if w.keyword == Keyword::VALUES {
+            let mut j = k + 1;
+            loop {
+                let row_start = j;
+                let mut depth = 0usize;
+                let mut first_group_end = None;
+                while let Some(t) = sig.get(j) {
+                    match &t.token {
+                        Token::LParen => depth += 1,
+                        Token::RParen if depth == 0 => break,
+                        Token::RParen => {
+                            depth -= 1;
+                            if depth == 0 && first_group_end.is_none() {
+                                first_group_end = Some(j);
+                            }
+                        }
+                        Token::Comma | Token::SemiColon if depth == 0 => break,
+                        Token::Word(w)
+                            if depth == 0
+                                && w.quote_style.is_none()
+                                && matches!(
+                                    w.keyword,
+                                    Keyword::ORDER
+                                        | Keyword::LIMIT
+                                        | Keyword::OFFSET
+                                        | Keyword::FETCH
+                                        | Keyword::UNION
+                                        | Keyword::EXCEPT
+                                        | Keyword::INTERSECT
+                                        | Keyword::WINDOW
+                                ) =>
+                        {
+                            break;
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                if j == row_start {
+                    break;
+                }
+                let parenthesized = matches!(sig[row_start].token, Token::LParen) && first_group_end == Some(j - 1);
+                if !parenthesized {
+                    edits.push((start(sig[row_start]), start(sig[row_start]), "(".into()));
+                    edits.push((end(sig[j - 1]), end(sig[j - 1]), ")".into()));
+                }
+                match sig.get(j).map(|t| &t.token) {
+                    Some(Token::Comma) => j += 1,
+                    _ => break,
+                }
+            }
+        } else if (w.value.eq_ignore_ascii_case("cast") || w.value.eq_ignore_ascii_case("try_cast"))
+            && matches!(sig.get(k + 1).map(|t| &t.token), Some(Token::LParen))
+        {
+            let mut depth = 0usize;
+            let mut last_as = None;
+            let mut close = None;
+            for (j, t) in sig.iter().enumerate().skip(k + 1) {
+                match &t.token {
+                    Token::LParen => depth += 1,
+                    Token::RParen => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = Some(j);
+                            break;
+                        }
+                    }
+                    Token::Word(a) if depth == 1 && a.quote_style.is_none() && a.keyword == Keyword::AS => {
+                        last_as = Some(j)
+                    }
+                    _ => {}
+                }
+            }
+            let (Some(as_at), Some(close)) = (last_as, close) else {
+                continue;
+            };
+            let nested = match sig.get(as_at + 1).map(|t| &t.token) {
+                Some(Token::Word(t)) => {
+                    ["array", "map", "row", "struct"]
+                        .iter()
+                        .any(|n| t.value.eq_ignore_ascii_case(n))
+                        && matches!(sig.get(as_at + 2).map(|t| &t.token), Some(Token::LParen | Token::Lt))
+                }
+                _ => false,
+            };
+            if !nested {
+                continue;
+            }
+            let type_text = &sql[start(sig[as_at + 1])..start(sig[close])];
+            let try_cast = if w.value.eq_ignore_ascii_case("try_cast") {
+                ", true"
+            } else {
+                ""
+            };
+            edits.push((start(sig[k]), end(sig[k + 1]), "trino_cast(".into()));
+            edits.push((
+                start(sig[as_at]),
+                start(sig[close]),
+                format!(", '{}'{try_cast}", type_text.trim().replace('\'', "''")),
+            ));
+        }
+    }
+    if edits.is_empty() {
+        return Ok(sql.to_string());
+    }
+    edits.sort_by_key(|(from, to, _)| (*from, *to));
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut copied = 0;
+    for (from, to, text) in edits {
+        out.push_str(&sql[copied..from]);
+        out.push_str(&text);
+        copied = to;
+    }
+    out.push_str(&sql[copied..]);
+    Ok(out)
+}
+
 /// A name as written, split into its parts (`db.table`, `"db"."table"`), lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QualifiedName {
@@ -487,7 +626,7 @@ pub fn parse_command(sql: &str) -> Result<Command> {
 /// Parses one statement with DataFusion's parser, identifiers folded as Athena folds them and Trino's forms that
 /// DataFusion lacks rewritten into its own.
 pub(crate) fn parse_datafusion_statement(sql: &str) -> Result<DFStatement> {
-    let folded = fold_quoted_identifiers(sql)?;
+    let folded = trino_text_forms(&fold_quoted_identifiers(sql)?)?;
     let mut statements = DFParserBuilder::new(folded.as_str())
         .with_dialect(&AthenaDialect)
         .with_recursion_limit(crate::deep::PARSER_RECURSION_LIMIT)

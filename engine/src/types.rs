@@ -125,6 +125,21 @@ impl TypeParser<'_> {
             .collect()
     }
 
+    /// The opening `<` (Hive) or `(` (Trino) of a nested type; returns the closing character.
+    fn open(&mut self) -> Result<char> {
+        match self.peek() {
+            Some('<') => {
+                self.pos += 1;
+                Ok('>')
+            }
+            Some('(') => {
+                self.pos += 1;
+                Ok(')')
+            }
+            _ => Err(self.error("expected '<' or '('")),
+        }
+    }
+
     fn number(&mut self) -> Result<u32> {
         let w = self.word();
         w.parse().map_err(|_| self.error("expected a number"))
@@ -182,18 +197,19 @@ impl TypeParser<'_> {
                 }
                 DataType::Decimal128(precision as u8, scale as i8)
             }
+            // Hive's `array<int>` and Trino's `array(integer)`.
             "array" => {
-                self.expect('<')?;
+                let close = self.open()?;
                 let item = self.parse_type()?;
-                self.expect('>')?;
+                self.expect(close)?;
                 DataType::List(Arc::new(Field::new("item", item, true)))
             }
             "map" => {
-                self.expect('<')?;
+                let close = self.open()?;
                 let key = self.parse_type()?;
                 self.expect(',')?;
                 let value = self.parse_type()?;
-                self.expect('>')?;
+                self.expect(close)?;
                 let entries = Field::new(
                     "entries",
                     DataType::Struct(Fields::from(vec![
@@ -204,30 +220,53 @@ impl TypeParser<'_> {
                 );
                 DataType::Map(Arc::new(entries), false)
             }
+            // Hive's `struct<a:int>` and Trino's `row(a integer)`, whose fields may also be anonymous: `row(integer)`.
             "struct" | "row" => {
-                self.expect('<')?;
+                let close = self.open()?;
                 let mut fields = Vec::new();
                 loop {
+                    let save = self.pos;
                     let name = self.word().to_lowercase();
                     if name.is_empty() {
                         return Err(self.error("expected a field name"));
                     }
-                    self.expect(':')?;
-                    fields.push(Field::new(name, self.parse_type()?, true));
+                    let field_type = match (close, self.peek()) {
+                        ('>', _) => {
+                            self.expect(':')?;
+                            self.parse_type()?
+                        }
+                        (_, Some(',' | ')' | '(')) => {
+                            // No name: the word was the field's type. DataFusion names anonymous fields c0, c1, ...
+                            self.pos = save;
+                            let field_type = self.parse_type()?;
+                            fields.push(Field::new(format!("c{}", fields.len()), field_type, true));
+                            match self.peek() {
+                                Some(',') => {
+                                    self.pos += 1;
+                                    continue;
+                                }
+                                _ => break,
+                            }
+                        }
+                        _ => self.parse_type()?,
+                    };
+                    fields.push(Field::new(name, field_type, true));
                     match self.peek() {
                         Some(',') => self.pos += 1,
                         _ => break,
                     }
                 }
-                self.expect('>')?;
+                self.expect(close)?;
                 DataType::Struct(Fields::from(fields))
             }
+            // Athena's JSON values are text.
+            "json" => DataType::Utf8,
             "" => return Err(self.error("expected a type name")),
             other => {
                 return Err(EngineError::InvalidDdl(format!(
                     "unknown type '{other}' in '{}'; Hive types are boolean, tinyint, smallint, int, bigint, float, \
                      double, decimal(p,s), string, varchar(n), char(n), binary, date, timestamp, array<..>, \
-                     map<..,..>, struct<..>",
+                     map<..,..>, struct<..> (or Trino's array(..), map(.., ..), row(name type, ..))",
                     self.input
                 )));
             }

@@ -59,7 +59,7 @@ async fn long_arithmetic_chains_answer_exactly_as_short_ones() -> TestResult {
         assert_eq!(a, b, "{ops:?}");
         assert_eq!(a.len(), 2);
     }
-    // The column is named as DataFusion names the chain.
+    // The column is named as Athena names an expression nobody named, however deep.
     let (flat, nested) = flat_and_nested(&terms[..100], &["+", "-"]);
     let a = s
         .execute(&format!("SELECT {flat} FROM t"))
@@ -76,10 +76,7 @@ async fn long_arithmetic_chains_answer_exactly_as_short_ones() -> TestResult {
         .name()
         .clone();
     assert_eq!(a, b);
-    assert!(
-        a.starts_with("i + d - m + n - Int64(2) + Float64(1.5) - i * Int64(3)"),
-        "{a}"
-    );
+    assert_eq!(a, "_col0");
     // Errors are the binary expression's own.
     let err = s
         .execute(&format!("SELECT {} FROM t", vec!["i"; 100].join(" + ") + " + 'x'"))

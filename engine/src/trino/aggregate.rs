@@ -1,4 +1,4 @@
-//! Trino aggregates DataFusion lacks: `count_if(condition)`.
+//! Trino aggregates DataFusion lacks: `count_if(condition)`, `approx_percentile` with Trino's types, `checksum(x)`.
 
 use std::sync::Arc;
 
@@ -254,5 +254,170 @@ impl Accumulator for PercentileAccumulator {
 
     fn size(&self) -> usize {
         size_of_val(self) + self.digest.size() + self.percentiles.len() * 8
+    }
+}
+
+/// Trino's `checksum(x)`: an order-insensitive checksum of the values, the wrapping sum of each value's xxHash64
+/// times a prime (a NULL adds the prime), as 8 little-endian bytes; NULL when there are no rows. Each value is
+/// hashed as Trino hashes its type (integers and dates as a 64-bit integer, doubles by their bits with -0 as 0,
+/// booleans as 1 or 0, text and varbinary by their bytes), so tarn's checksum of a table equals Athena's: the way
+/// to check that a copy (a CTAS, an UNLOAD read back) holds the same values.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Checksum {
+    signature: Signature,
+}
+
+impl Checksum {
+    pub(crate) fn new() -> Self {
+        Self {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+/// Trino's `ChecksumAggregationFunction.PRIME64`.
+const CHECKSUM_PRIME: u64 = 0x9E37_79B1_85EB_CA87;
+
+fn checksum_supports(t: &DataType) -> bool {
+    t.is_integer()
+        || matches!(
+            t,
+            DataType::Null
+                | DataType::Boolean
+                | DataType::Float64
+                | DataType::Date32
+                | DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Binary
+                | DataType::LargeBinary
+                | DataType::BinaryView
+        )
+}
+
+impl AggregateUDFImpl for Checksum {
+    fn name(&self) -> &str {
+        "checksum"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [t] if checksum_supports(t) => Ok(DataType::Binary),
+            [t] => plan_err!(
+                "checksum() of {t} is not supported by tarn (Athena's hash of that type is not reproduced); \
+                 checksum integers, double, boolean, date, varchar or varbinary, e.g. checksum(CAST(x AS varchar))"
+            ),
+            _ => plan_err!("checksum() takes 1 argument, got {}", args.len()),
+        }
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(ChecksumAccumulator { sum: None }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            format_state_name(args.name, "sum"),
+            DataType::UInt64,
+            true,
+        ))])
+    }
+}
+
+#[derive(Debug)]
+struct ChecksumAccumulator {
+    /// None until a row (NULL or not) is seen.
+    sum: Option<u64>,
+}
+
+fn xxhash64(bytes: &[u8]) -> u64 {
+    twox_hash::XxHash64::oneshot(0, bytes)
+}
+
+/// Each value's xxHash64 as Trino computes it for the value's type; NULL for a NULL.
+fn checksum_hashes(values: &ArrayRef) -> Result<Vec<Option<u64>>> {
+    use datafusion::arrow::datatypes::{Date32Type, Float64Type};
+    let long = |v: i64| xxhash64(&v.to_le_bytes());
+    let t = values.data_type();
+    let hashes = if t.is_integer() {
+        let longs = datafusion::arrow::compute::cast(values, &DataType::Int64)?;
+        longs.as_primitive::<Int64Type>().iter().map(|v| v.map(long)).collect()
+    } else {
+        match t {
+            DataType::Null => vec![None; values.len()],
+            DataType::Boolean => values
+                .as_boolean()
+                .iter()
+                .map(|v| v.map(|b| long(i64::from(b))))
+                .collect(),
+            DataType::Float64 => values
+                .as_primitive::<Float64Type>()
+                .iter()
+                // Java's doubleToLongBits: -0 hashes as 0 (Trino's rule) and every NaN as the one canonical NaN.
+                .map(|v| {
+                    v.map(|d| {
+                        let d = if d == 0.0 { 0.0 } else { d };
+                        let bits = if d.is_nan() { 0x7ff8_0000_0000_0000 } else { d.to_bits() };
+                        long(bits as i64)
+                    })
+                })
+                .collect(),
+            DataType::Date32 => values
+                .as_primitive::<Date32Type>()
+                .iter()
+                .map(|v| v.map(|d| long(i64::from(d))))
+                .collect(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let text = datafusion::arrow::compute::cast(values, &DataType::Utf8)?;
+                text.as_string::<i32>()
+                    .iter()
+                    .map(|v| v.map(|s| xxhash64(s.as_bytes())))
+                    .collect()
+            }
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+                let bytes = datafusion::arrow::compute::cast(values, &DataType::Binary)?;
+                bytes.as_binary::<i32>().iter().map(|v| v.map(xxhash64)).collect()
+            }
+            other => return plan_err!("checksum() of {other} is not supported by tarn"),
+        }
+    };
+    Ok(hashes)
+}
+
+impl Accumulator for ChecksumAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        if values[0].is_empty() {
+            return Ok(());
+        }
+        let mut sum = self.sum.unwrap_or(0);
+        for hash in checksum_hashes(&values[0])? {
+            sum = sum.wrapping_add(hash.map_or(CHECKSUM_PRIME, |h| h.wrapping_mul(CHECKSUM_PRIME)));
+        }
+        self.sum = Some(sum);
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        use datafusion::arrow::datatypes::UInt64Type;
+        for partial in states[0].as_primitive::<UInt64Type>().iter().flatten() {
+            self.sum = Some(self.sum.unwrap_or(0).wrapping_add(partial));
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![ScalarValue::UInt64(self.sum)])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Binary(self.sum.map(|s| s.to_le_bytes().to_vec())))
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self)
     }
 }

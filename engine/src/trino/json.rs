@@ -148,19 +148,19 @@ impl ScalarUDFImpl for Json {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Step {
+pub(super) enum Step {
     Key(String),
     Index(usize),
 }
 
-fn walk<'v>(value: &'v Value, steps: &[Step]) -> Option<&'v Value> {
+pub(super) fn walk<'v>(value: &'v Value, steps: &[Step]) -> Option<&'v Value> {
     steps.iter().try_fold(value, |v, step| match step {
         Step::Key(k) => v.as_object()?.get(k),
         Step::Index(i) => v.as_array()?.get(*i),
     })
 }
 
-fn parse_path(path: &str) -> Result<Vec<Step>> {
+pub(super) fn parse_path(path: &str) -> Result<Vec<Step>> {
     let bad = |why: &str| exec_err!("Invalid JSON path: '{path}' ({why}); write paths like $.a.b[0] or $[\"a b\"]");
     let Some(mut rest) = path.trim().strip_prefix('$') else {
         return bad("it must start with $");

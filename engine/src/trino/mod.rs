@@ -7,11 +7,15 @@
 //! Trino's documented behaviour for each, with the examples used, is in `engine/tests/trino/*.slt`.
 
 mod aggregate;
+mod by_value;
+mod cast;
 mod datetime;
 mod json;
 mod nested;
 mod reduce;
+mod replace_by;
 mod semantics;
+mod sort_by;
 mod syntax;
 mod text;
 
@@ -35,11 +39,12 @@ use datafusion::logical_expr::{
 /// Registers tarn's Trino functions on `state`, replacing same-named DataFusion built-ins.
 pub(crate) fn register(state: &mut SessionState) -> Result<()> {
     let mut udfs: Vec<ScalarUDF> = Vec::new();
-    let parts: [(&str, &str); 11] = [
+    let parts: [(&str, &str); 12] = [
         ("year", "year"),
         ("quarter", "quarter"),
         ("month", "month"),
         ("week", "week"),
+        ("week_of_year", "week"),
         ("day", "day"),
         ("day_of_month", "day"),
         ("day_of_week", "isodow"),
@@ -108,6 +113,11 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         "regexp_extract_all",
         text::TextFn::RegexpExtractAll,
     )));
+    for (name, function) in by_value::ALL {
+        udfs.push(ScalarUDF::new_from_impl(by_value::ByValue::new(name, function)));
+    }
+    udfs.push(ScalarUDF::new_from_impl(cast::TrinoCast::new()));
+    udfs.push(ScalarUDF::new_from_impl(cast::PrintedText::new()));
     udfs.push(ScalarUDF::new_from_impl(nested::UnnestField::new()));
     udfs.push(ScalarUDF::new_from_impl(nested::MapConcat::new()));
     // Trino's names for DataFusion functions that mean the same.
@@ -136,8 +146,11 @@ pub(crate) fn register(state: &mut SessionState) -> Result<()> {
         state.register_higher_order_function(Arc::new(HigherOrderUDF::clone(&function).with_aliases([alias])))?;
     }
     state.register_higher_order_function(Arc::new(HigherOrderUDF::new_from_impl(reduce::Reduce::new())))?;
+    state.register_higher_order_function(Arc::new(HigherOrderUDF::new_from_impl(sort_by::SortBy::new())))?;
+    state.register_higher_order_function(Arc::new(HigherOrderUDF::new_from_impl(replace_by::ReplaceBy::new())))?;
     state.register_function_rewrite(Arc::new(semantics::TrinoSemantics))?;
     state.register_udaf(Arc::new(AggregateUDF::new_from_impl(aggregate::CountIf::new())))?;
+    state.register_udaf(Arc::new(AggregateUDF::new_from_impl(aggregate::Checksum::new())))?;
     state.register_udaf(Arc::new(
         AggregateUDF::new_from_impl(aggregate::ApproxPercentile::new()),
     ))?;
@@ -403,7 +416,7 @@ impl ScalarUDFImpl for Rewrite {
                 Ok([bound.clone(), bound, step].into_iter().take(n).collect())
             }
             Kind::ArraySort => {
-                arity(n == 1, "1 (the comparator form is not supported)")?;
+                arity(n == 1, "1, or 2 with a comparator lambda as the second")?;
                 Ok(args.to_vec())
             }
             Kind::Concat => {

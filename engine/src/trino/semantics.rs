@@ -7,6 +7,8 @@
 //!   integer))` is NULL rather than a planning error (the rest of `try` is the `try` function's own rewrite);
 //! - a timestamp without a zone is in the session zone, UTC, so `ts AT TIME ZONE 'Asia/Kolkata'` is the same instant
 //!   shown in Kolkata (`hour(...)` of `00:30` is 6); Arrow reads the local time as Kolkata's;
+//! - a timestamp, time or interval cast to text is the text Athena prints (`2022-10-20 00:00:00.000`, `3-5`), not
+//!   Arrow's (`2022-10-20T00:00:00`, `41 mons`);
 //! - `date_trunc(unit, date)` is a `date`, as in Trino (DataFusion's is a timestamp);
 //! - the quotient of two decimals has Trino's scale, `max(s1, s2)` (DataFusion's follows Spark's, at least 6
 //!   digits), and `round(decimal, d)` keeps the decimal's type.
@@ -50,6 +52,25 @@ impl FunctionRewrite for TrinoSemantics {
                     }
                     None => Transformed::no(Expr::Cast(c)),
                 }
+            }
+            // Printing a temporal value cannot fail, so a TRY_CAST is the same.
+            Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field })
+                if is_text(field.data_type()) && prints_differently(&expr, schema) =>
+            {
+                let text = printed_text(*expr);
+                Transformed::yes(match field.data_type() {
+                    DataType::Utf8 => text,
+                    _ => Expr::Cast(Cast::new_from_field(Box::new(text), field)),
+                })
+            }
+            // Trino's `sign` keeps an integer argument's type (DataFusion's `signum` is a double).
+            Expr::ScalarFunction(f)
+                if f.name() == "signum"
+                    && f.args.len() == 1
+                    && f.args[0].get_type(schema).is_ok_and(|t| t.is_integer()) =>
+            {
+                let to = f.args[0].get_type(schema)?;
+                Transformed::yes(Expr::Cast(Cast::new(Box::new(Expr::ScalarFunction(f)), to)))
             }
             Expr::ScalarFunction(f) if f.name() == "try" => {
                 let args = f
@@ -135,4 +156,19 @@ pub(super) fn try_cast(expr: Expr) -> Transformed<Expr> {
         Expr::Cast(c) => Transformed::yes(Expr::TryCast(TryCast::new_from_field(c.expr, c.field))),
         other => Transformed::no(other),
     }
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+}
+
+fn prints_differently(expr: &Expr, schema: &DFSchema) -> bool {
+    expr.get_type(schema)
+        .is_ok_and(|t| super::cast::PrintedText::differs(&t))
+}
+
+/// A temporal value as Athena prints it.
+fn printed_text(expr: Expr) -> Expr {
+    let udf = ScalarUDF::new_from_impl(super::cast::PrintedText::new());
+    Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(udf), vec![expr]))
 }

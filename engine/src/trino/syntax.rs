@@ -13,9 +13,9 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectNamePart, Query,
-    Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, TableAlias, TableFactor, Value, VisitMut, VisitorMut,
-    visit_expressions_mut,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, JoinOperator, LimitClause,
+    ObjectNamePart, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, TableAlias, TableFactor,
+    Value, VisitMut, VisitorMut, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 
@@ -44,6 +44,13 @@ impl VisitorMut for Rewriter {
     type Break = Box<EngineError>;
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<Self::Break> {
+        if let Err(e) = values_columns(query.body.as_mut()).and_then(|()| fetch_first(query)) {
+            return ControlFlow::Break(Box::new(e));
+        }
+        if let Err(e) = exists_in_select_list(query.body.as_mut()) {
+            return ControlFlow::Break(Box::new(e));
+        }
+        name_columns(query.body.as_mut());
         match unnest_in_set_expr(query.body.as_mut()) {
             Ok(renames) => {
                 // ORDER BY belongs to the query, not to its SELECT.
@@ -60,6 +67,7 @@ impl VisitorMut for Rewriter {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
         match match_functions(expr)
+            .and_then(|()| like_escape(expr))
             .and_then(|()| bounded_varchar(expr))
             .and_then(|()| typed_literal(expr))
         {
@@ -67,6 +75,201 @@ impl VisitorMut for Rewriter {
             Err(e) => ControlFlow::Break(Box::new(e)),
         }
     }
+}
+
+/// Athena names a result column that is not a column reference or aliased `_col<position>` (DataFusion names it after
+/// the expression, `count(*)`, `Int64(1) + Int64(2)`). Scripts, dashboards and CTAS column names depend on it. After
+/// a `*` the positions are not known here; the output names of the whole plan are finished in the session.
+fn name_columns(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            for (i, item) in select.projection.iter_mut().enumerate() {
+                match item {
+                    SelectItem::UnnamedExpr(expr) if !is_column_reference(expr) => {
+                        let expr = std::mem::replace(expr, Expr::Value(Value::Null.into()));
+                        *item = SelectItem::ExprWithAlias {
+                            expr,
+                            alias: Ident::new(format!("_col{i}")),
+                        };
+                    }
+                    SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(_, _) => break,
+                    _ => {}
+                }
+            }
+        }
+        // The first branch names a set operation's columns.
+        SetExpr::SetOperation { left, .. } => name_columns(left),
+        _ => {}
+    }
+}
+
+fn is_column_reference(expr: &Expr) -> bool {
+    match expr {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
+        Expr::Nested(inner) => is_column_reference(inner),
+        _ => false,
+    }
+}
+
+/// `EXISTS (...)` as a value in the select list, which DataFusion plans only as a filter: the subquery's row count
+/// compared with 0 (a scalar subquery DataFusion decorrelates, counting 0 for no rows).
+fn exists_in_select_list(body: &mut SetExpr) -> Result<()> {
+    let SetExpr::Select(select) = body else { return Ok(()) };
+    for item in &mut select.projection {
+        let expr = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        let mut failed = None;
+        let _ = visit_expressions_mut(expr, |e| {
+            if let Expr::Exists { subquery, negated } = e {
+                let op = if *negated { "=" } else { ">" };
+                // A plain SELECT counts its own rows, so a correlated predicate stays where DataFusion decorrelates it.
+                let plain = subquery.with.is_none()
+                    && subquery.order_by.is_none()
+                    && subquery.limit_clause.is_none()
+                    && matches!(subquery.body.as_ref(), SetExpr::Select(s)
+                        if s.distinct.is_none() && s.having.is_none()
+                            && matches!(&s.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty()));
+                let text = match subquery.body.as_mut() {
+                    SetExpr::Select(select) if plain => {
+                        select.projection = vec![SelectItem::UnnamedExpr(
+                            parse_expr("count(*)").unwrap_or(Expr::Value(Value::Null.into())),
+                        )];
+                        format!("(({subquery}) {op} 0)")
+                    }
+                    _ => format!("((SELECT count(*) FROM ({subquery}) AS _exists) {op} 0)"),
+                };
+                match parse_expr(&text) {
+                    Ok(count) => *e = count,
+                    Err(err) => failed = Some(err),
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// `LIKE p ESCAPE '#'` in Trino: `#` makes the next `%`, `_` or `#` literal, and without ESCAPE nothing is an escape.
+/// DataFusion takes only `\` as the escape, and takes it even when no ESCAPE is given, so a literal pattern is
+/// rewritten into its form: `#%` becomes `\%`, and a `\` that means itself becomes `\\`.
+fn like_escape(expr: &mut Expr) -> Result<()> {
+    let (Expr::Like {
+        pattern, escape_char, ..
+    }
+    | Expr::ILike {
+        pattern, escape_char, ..
+    }) = expr
+    else {
+        return Ok(());
+    };
+    let escape = match escape_char.as_ref().map(|v| &v.value) {
+        None => None,
+        Some(Value::SingleQuotedString(e)) if e.chars().count() == 1 => e.chars().next(),
+        Some(other) => {
+            return Err(EngineError::Query(format!(
+                "LIKE ... ESCAPE {other}: the escape must be a single character"
+            )));
+        }
+    };
+    let Expr::Value(v) = pattern.as_mut() else {
+        return match escape {
+            None | Some('\\') => Ok(()),
+            Some(e) => Err(EngineError::unsupported(
+                format!("LIKE with ESCAPE '{e}' and a pattern that is not a literal"),
+                "write the pattern as a string literal, or use '\\' as the escape character",
+            )),
+        };
+    };
+    let Value::SingleQuotedString(text) = &v.value else {
+        return Ok(());
+    };
+    let mut out = String::with_capacity(text.len() + 4);
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            match chars.next() {
+                Some(n @ ('%' | '_')) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                Some(n) if Some(n) == escape => {
+                    if n == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(n);
+                }
+                _ => {
+                    return Err(EngineError::Query(format!(
+                        "LIKE pattern '{text}': the escape character must be followed by '%', '_' or itself"
+                    )));
+                }
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    v.value = Value::SingleQuotedString(out);
+    *escape_char = None;
+    Ok(())
+}
+
+/// `VALUES ...` names its columns `_col0, _col1, ...` in Athena (DataFusion: `column1, column2, ...`).
+fn values_columns(body: &mut SetExpr) -> Result<()> {
+    match body {
+        SetExpr::Values(values) => {
+            let width = values.rows.first().map_or(0, |r| r.len());
+            let columns: Vec<String> = (0..width).map(|i| format!("column{} AS _col{i}", i + 1)).collect();
+            let text = format!("SELECT {} FROM ({values}) AS _values", columns.join(", "));
+            *body = *parse_query(&text)?.body;
+            Ok(())
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            values_columns(left)?;
+            values_columns(right)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `FETCH FIRST n ROWS ONLY` is `LIMIT n` (DataFusion plans only LIMIT).
+fn fetch_first(query: &mut Query) -> Result<()> {
+    let Some(fetch) = query.fetch.take() else { return Ok(()) };
+    if fetch.with_ties || fetch.percent {
+        return Err(EngineError::unsupported(
+            "FETCH FIRST ... WITH TIES or PERCENT",
+            "use FETCH FIRST n ROWS ONLY (or LIMIT n), or a window function such as rank() for ties",
+        ));
+    }
+    let limit = fetch
+        .quantity
+        .unwrap_or_else(|| Expr::Value(Value::Number("1".into(), false).into()));
+    match &mut query.limit_clause {
+        None => {
+            query.limit_clause = Some(LimitClause::LimitOffset {
+                limit: Some(limit),
+                offset: None,
+                limit_by: Vec::new(),
+            })
+        }
+        Some(LimitClause::LimitOffset { limit: slot @ None, .. }) => *slot = Some(limit),
+        Some(_) => {
+            return Err(EngineError::Query(
+                "a query has both LIMIT and FETCH FIRST; keep one of them".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_query(text: &str) -> Result<Box<Query>> {
+    Ok(Parser::new(&AthenaDialect).try_with_sql(text)?.parse_query()?)
 }
 
 fn parse_expr(text: &str) -> Result<Expr> {
@@ -93,9 +296,40 @@ fn bounded_varchar(expr: &mut Expr) -> Result<()> {
 /// Typed literals as Trino reads them: `DECIMAL '1.25'` is a `decimal(3, 2)` (its digits give its precision and scale,
 /// which the results of arithmetic on it follow; DataFusion makes every such literal a `decimal(38, 10)`), and a
 /// `TIMESTAMP` may leave out the seconds.
+/// Rewrites inside an expression just built (the visitor does not visit it again).
+fn typed_literal_inner(expr: &mut Expr) -> Result<()> {
+    match visit_expressions_mut(expr, |e| match typed_literal(e).and_then(|()| match_functions(e)) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(err) => ControlFlow::Break(err),
+    }) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(e) => Err(e),
+    }
+}
+
 fn typed_literal(expr: &mut Expr) -> Result<()> {
     use datafusion::sql::sqlparser::ast::{DataType, ExactNumberInfo};
     let Expr::TypedString(typed) = expr else { return Ok(()) };
+    if let DataType::JSON = typed.data_type
+        && let Some(text) = typed.value.clone().into_string()
+    {
+        // tarn's JSON values are JSON text; the literal is checked and normalised as Trino's.
+        *expr = parse_expr(&format!("json_parse('{}')", text.replace('\'', "''")))?;
+        return Ok(());
+    }
+    if let DataType::Timestamp(_, _) = typed.data_type
+        && let Some(text) = typed.value.clone().into_string()
+        && let Some((local, zone)) = text.trim().rsplit_once(' ')
+        && local.contains(':')
+        && zone.starts_with(|c: char| c.is_ascii_alphabetic() || c == '+' || c == '-')
+    {
+        // `TIMESTAMP '2020-01-01 00:00:00 UTC'` is a `timestamp with time zone` in Trino.
+        *expr = parse_expr(&format!(
+            "with_timezone(TIMESTAMP '{local}', '{}')",
+            zone.replace('\'', "''")
+        ))?;
+        return typed_literal_inner(expr);
+    }
     if let DataType::Timestamp(_, _) = typed.data_type
         && let Some(text) = typed.value.clone().into_string()
         && text.len() == 16
@@ -134,10 +368,79 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
     let name = f.name.to_string().to_ascii_lowercase();
     if !matches!(
         name.as_str(),
-        "all_match" | "none_match" | "approx_distinct" | "map_agg" | "at_timezone" | "current_timezone"
+        "all_match"
+            | "none_match"
+            | "approx_distinct"
+            | "map_agg"
+            | "at_timezone"
+            | "current_timezone"
+            | "with_timezone"
+            | "replace"
+            | "strpos"
+            | "last_day_of_month"
+            | "bitwise_and"
+            | "bitwise_or"
+            | "bitwise_xor"
+            | "bitwise_not"
+            | "bitwise_left_shift"
+            | "bitwise_right_shift_arithmetic"
+            | "nan"
+            | "infinity"
+            | "every"
+            | "geometric_mean"
+            | "max_by"
+            | "min_by"
+            | "max"
+            | "min"
+            | "listagg"
+            | "approx_most_frequent"
+            | "histogram"
+            | "multimap_agg"
+            | "zip_with"
+            | "map_filter"
+            | "transform_keys"
+            | "transform_values"
+            | "map_zip_with"
+            | "normalize"
+            | "e"
+            | "array_sort"
+            | "regexp_replace"
     ) {
         return Ok(());
     }
+    let arg_count = match &f.args {
+        FunctionArguments::List(list) => list.args.len(),
+        _ => 0,
+    };
+    // The forms DataFusion has: only the other arities are Trino's own.
+    match (name.as_str(), arg_count) {
+        ("replace", 3) | ("strpos", 2) | ("max" | "min", 1) | ("array_sort", 1) | ("regexp_replace", 2) => {
+            return Ok(());
+        }
+        _ => {}
+    }
+    // Aggregates rewritten into another aggregate keep their FILTER; a window or WITHIN GROUP is refused below.
+    let filter = f.filter.as_ref().map(|c| c.to_string());
+    let also = |cond: &str| match &filter {
+        Some(c) => format!(" FILTER (WHERE ({c}) AND {cond})"),
+        None => format!(" FILTER (WHERE {cond})"),
+    };
+    let keep_filter = filter
+        .as_ref()
+        .map(|c| format!(" FILTER (WHERE {c})"))
+        .unwrap_or_default();
+    let over = f.over.as_ref().map(|w| format!(" OVER {w}")).unwrap_or_default();
+    let ordered = matches!(
+        name.as_str(),
+        "max_by" | "min_by" | "max" | "min" | "approx_most_frequent" | "histogram" | "multimap_agg"
+    );
+    if ordered && (f.over.is_some() || !f.within_group.is_empty()) {
+        return Err(EngineError::unsupported(
+            format!("{name}() with OVER or WITHIN GROUP"),
+            "aggregate a subquery that partitions the rows instead",
+        ));
+    }
+    let within_group: Vec<String> = f.within_group.iter().map(|o| o.to_string()).collect();
     if (name.starts_with("approx") || name == "map_agg")
         && (f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty())
     {
@@ -180,6 +483,124 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
         // Athena's session zone is UTC.
         ("current_timezone", []) => "'UTC'".to_string(),
         ("at_timezone", [ts, zone]) => format!("({ts} AT TIME ZONE {zone})"),
+        // The same local time in `zone`: Arrow's cast of a timestamp without a zone to one with reads it as local.
+        ("with_timezone", [ts, Expr::Value(v)]) => match &v.value {
+            Value::SingleQuotedString(zone) => {
+                zone.parse::<datafusion::arrow::array::timezone::Tz>()
+                    .map_err(|e| EngineError::Query(format!("with_timezone: '{zone}' is not a time zone ({e})")))?;
+                format!("arrow_cast(CAST({ts} AS TIMESTAMP(3)), 'Timestamp(ms, \"{zone}\")')")
+            }
+            _ => {
+                return Err(EngineError::Query(
+                    "with_timezone(ts, zone) takes the zone as a string literal".into(),
+                ));
+            }
+        },
+        ("replace", [text, search]) => format!("replace({text}, {search}, '')"),
+        // Trino writes the form as a word: `normalize(s, NFD)`.
+        ("normalize", [text]) => format!("normalize({text})"),
+        ("normalize", [text, Expr::Identifier(form)]) => format!("normalize({text}, '{}')", form.value),
+        ("normalize", [text, form]) => format!("normalize({text}, {form})"),
+        ("strpos", [text, search, instance]) => format!("tarn_strpos({text}, {search}, {instance})"),
+        ("last_day_of_month", [x]) => {
+            format!("CAST(date_trunc('month', CAST({x} AS DATE)) + INTERVAL '1' MONTH - INTERVAL '1' DAY AS DATE)")
+        }
+        ("bitwise_and", [a, b]) => format!("({a} & {b})"),
+        ("bitwise_or", [a, b]) => format!("({a} | {b})"),
+        ("bitwise_xor", [a, b]) => format!("({a} ^ {b})"),
+        ("bitwise_not", [a]) => format!("({a} ^ -1)"),
+        ("bitwise_left_shift", [a, b]) => format!("({a} << {b})"),
+        ("bitwise_right_shift_arithmetic", [a, b]) => format!("({a} >> {b})"),
+        ("nan", []) => "CAST('NaN' AS DOUBLE)".into(),
+        ("e", []) => "exp(1e0)".into(),
+        ("regexp_replace", [text, pattern, lambda @ Expr::Lambda(_)]) => {
+            format!("tarn_regexp_replace_by({text}, {pattern}, {lambda})")
+        }
+        ("regexp_replace", [_, _, _]) => return Ok(()),
+        ("array_sort", [array, lambda @ Expr::Lambda(_)]) => format!("tarn_array_sort_by({array}, {lambda})"),
+        ("array_sort", _) => {
+            return Err(EngineError::Query(
+                "array_sort() takes an array, and optionally a comparator lambda (x, y) -> ...".into(),
+            ));
+        }
+        ("infinity", []) => "CAST('Infinity' AS DOUBLE)".into(),
+        ("every", [x]) => format!("bool_and({x}){keep_filter}{over}"),
+        ("geometric_mean", [x]) => format!("exp(avg(ln(CAST({x} AS DOUBLE))){keep_filter}{over})"),
+        ("max_by", [x, y]) => format!(
+            "first_value({x} ORDER BY {y} DESC){}",
+            also(&format!("{y} IS NOT NULL"))
+        ),
+        ("min_by", [x, y]) => format!("first_value({x} ORDER BY {y} ASC){}", also(&format!("{y} IS NOT NULL"))),
+        ("max_by", [x, y, n]) => format!(
+            "slice(array_agg({x} ORDER BY {y} DESC){}, 1, {n})",
+            also(&format!("{y} IS NOT NULL"))
+        ),
+        ("min_by", [x, y, n]) => format!(
+            "slice(array_agg({x} ORDER BY {y} ASC){}, 1, {n})",
+            also(&format!("{y} IS NOT NULL"))
+        ),
+        ("max", [x, n]) => format!(
+            "slice(array_agg({x} ORDER BY {x} DESC){}, 1, {n})",
+            also(&format!("{x} IS NOT NULL"))
+        ),
+        ("min", [x, n]) => format!(
+            "slice(array_agg({x} ORDER BY {x} ASC){}, 1, {n})",
+            also(&format!("{x} IS NOT NULL"))
+        ),
+        ("listagg", [x, rest @ ..]) if rest.len() <= 1 => {
+            let separator = rest.first().map_or("''".to_string(), |s| s.to_string());
+            let order = if within_group.is_empty() {
+                String::new()
+            } else {
+                format!(" ORDER BY {}", within_group.join(", "))
+            };
+            format!("string_agg({x}, {separator}{order}){keep_filter}")
+        }
+        ("approx_most_frequent", [buckets, x, _capacity]) => format!(
+            "tarn_top_counts(array_agg({x}){}, {buckets})",
+            also(&format!("{x} IS NOT NULL"))
+        ),
+        ("histogram", [x]) => format!("array_histogram(array_agg({x}){})", also(&format!("{x} IS NOT NULL"))),
+        ("multimap_agg", [k, v]) => format!(
+            "tarn_multimap(array_agg({k}){cond}, array_agg({v}){cond})",
+            cond = also(&format!("{k} IS NOT NULL"))
+        ),
+        ("zip_with", [a, b, Expr::Lambda(lambda)]) => {
+            let body = substitute(lambda, &["get_field(_z, 'c0')", "get_field(_z, 'c1')"], 2, &name)?;
+            format!("transform(zip({a}, {b}), _z -> {body})")
+        }
+        ("map_filter", [m, Expr::Lambda(lambda)]) => {
+            let body = substitute(lambda, &["get_field(_e, 'c0')", "get_field(_e, 'c1')"], 2, &name)?;
+            format!("map_from_entries(filter(map_entries({m}), _e -> {body}))")
+        }
+        ("transform_keys", [m, Expr::Lambda(lambda)]) => {
+            let body = substitute(lambda, &["get_field(_e, 'c0')", "get_field(_e, 'c1')"], 2, &name)?;
+            format!("map_from_entries(transform(map_entries({m}), _e -> struct({body}, get_field(_e, 'c1'))))")
+        }
+        ("transform_values", [m, Expr::Lambda(lambda)]) => {
+            let body = substitute(lambda, &["get_field(_e, 'c0')", "get_field(_e, 'c1')"], 2, &name)?;
+            format!("map_from_entries(transform(map_entries({m}), _e -> struct(get_field(_e, 'c0'), {body})))")
+        }
+        ("map_zip_with", [m1, m2, Expr::Lambda(lambda)]) => {
+            // The keys of both maps, each with its two values (NULL where a map lacks the key).
+            let body = substitute(
+                lambda,
+                &["get_field(_e, 'c0')", "get_field(_e, 'c1')", "get_field(_e, 'c2')"],
+                3,
+                &name,
+            )?;
+            format!(
+                "map_from_entries(transform(zip(array_distinct(array_concat(map_keys({m1}), map_keys({m2}))), \
+                 transform(array_distinct(array_concat(map_keys({m1}), map_keys({m2}))), _k -> element_at({m1}, _k)), \
+                 transform(array_distinct(array_concat(map_keys({m1}), map_keys({m2}))), _k -> element_at({m2}, _k))), \
+                 _e -> struct(get_field(_e, 'c0'), {body})))"
+            )
+        }
+        ("zip_with" | "map_filter" | "transform_keys" | "transform_values" | "map_zip_with", _) => {
+            return Err(EngineError::Query(format!(
+                "{name}() takes its arguments and a lambda, as in {name}(m, (k, v) -> v > 0)"
+            )));
+        }
         ("map_agg", [k, v]) => {
             format!("map(array_agg({k}) FILTER (WHERE {k} IS NOT NULL), array_agg({v}) FILTER (WHERE {k} IS NOT NULL))")
         }
@@ -192,6 +613,51 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
     };
     *expr = parse_expr(&text)?;
     Ok(())
+}
+
+/// A lambda's body with its parameters replaced by `values` (it must have `arity` of them).
+fn substitute(
+    lambda: &datafusion::sql::sqlparser::ast::LambdaFunction,
+    values: &[&str],
+    arity: usize,
+    function: &str,
+) -> Result<String> {
+    use datafusion::sql::sqlparser::ast::OneOrManyWithParens;
+    let params: Vec<&Ident> = match &lambda.params {
+        OneOrManyWithParens::One(p) => vec![&p.name],
+        OneOrManyWithParens::Many(ps) => ps.iter().map(|p| &p.name).collect(),
+    };
+    if params.len() != arity {
+        return Err(EngineError::Query(format!(
+            "{function}(): the lambda takes {arity} parameter(s), not {}",
+            params.len()
+        )));
+    }
+    let mut body = (*lambda.body).clone();
+    let mut failed = None;
+    let _ = visit_expressions_mut(&mut body, |e| {
+        // Trino's `(y, x)` in a lambda is a row.
+        if let Expr::Tuple(items) = e {
+            let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+            match parse_expr(&format!("struct({})", items.join(", "))) {
+                Ok(v) => *e = v,
+                Err(err) => failed = Some(err),
+            }
+        }
+        if let Expr::Identifier(id) = e
+            && let Some(i) = params.iter().position(|p| same(p, id))
+        {
+            match parse_expr(values[i]) {
+                Ok(v) => *e = Expr::Nested(Box::new(v)),
+                Err(err) => failed = Some(err),
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(body.to_string()),
+    }
 }
 
 /// Rewrites the UNNESTs of a query body; returns the renamed qualifiers (the UNNEST's name, the table's).

@@ -437,7 +437,15 @@ impl Session {
 pub(crate) fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result<(Vec<Column>, Vec<Column>)> {
     let mut columns = Vec::new();
     let mut seen = BTreeSet::new();
-    for field in plan.schema().fields() {
+    for (i, field) in plan.schema().fields().iter().enumerate() {
+        // A column the query did not name (Athena refuses those in CTAS rather than call them `_col0`).
+        if field.name() == &format!("_col{i}") {
+            return Err(EngineError::InvalidDdl(format!(
+                "Column name not specified at position {}: name the query's column {} with AS name",
+                i + 1,
+                i + 1
+            )));
+        }
         let name = normalize_name("column", field.name()).map_err(|_| {
             EngineError::InvalidDdl(format!(
                 "the query's column '{}' needs a name a table can have (letters, digits, '_'): add AS name",

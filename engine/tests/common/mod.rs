@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use tarn_engine::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use tarn_engine::arrow::datatypes::{DataType, Field, Schema};
-use tarn_engine::arrow::util::display::{ArrayFormatter, FormatOptions};
 use tarn_engine::{AwsSettings, QueryResult, QueryStats, Session, SessionOptions};
 use tarn_fixtures::data::Lcg;
 
@@ -73,17 +72,19 @@ pub async fn scalar(session: &mut Session, sql: &str) -> TestResult<String> {
     }
 }
 
+/// Rows as Athena prints them (tarn's display), NULL as `NULL`.
 pub fn rows(batches: &[RecordBatch]) -> TestResult<Vec<Vec<String>>> {
-    let options = FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
     for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()?;
+        let printer = tarn_engine::display::RowPrinter::try_new(batch.columns())?;
         for row in 0..batch.num_rows() {
-            out.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
+            out.push(
+                printer
+                    .row(row)
+                    .into_iter()
+                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                    .collect(),
+            );
         }
     }
     Ok(out)
