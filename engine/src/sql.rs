@@ -867,7 +867,13 @@ impl<'a> Ddl<'a> {
             }
             let t = self.p.next_token();
             match &t.token {
-                Token::Word(w) => text.push_str(&w.value),
+                Token::Word(w) => {
+                    // Trino's `row(x bigint)` names a field with a word before its type: keep them apart.
+                    if text.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                        text.push(' ');
+                    }
+                    text.push_str(&w.value)
+                }
                 other => text.push_str(&other.to_string()),
             }
         }

@@ -198,13 +198,21 @@ fn called_words(sql: &str) -> Vec<(String, bool)> {
         return Vec::new();
     };
     let tokens: Vec<&Token> = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).collect();
-    // A word after `)` or AS is an alias with its column names: `(VALUES 1) t(x)`. (A statement's first word is
-    // never a function.)
+    // A word after `)` or AS is an alias with its column names, `(VALUES 1) t(x)`; after TABLE, INTO, ... a table
+    // with its columns. (A statement's first word is never a function.)
     tokens
         .windows(3)
         .filter_map(|w3| match w3 {
             [Token::RParen, _, _] => None,
-            [Token::Word(before), _, _] if before.keyword == Keyword::AS => None,
+            [Token::Word(before), _, _]
+                if matches!(
+                    before.keyword,
+                    Keyword::AS | Keyword::TABLE | Keyword::EXISTS | Keyword::INTO | Keyword::VIEW
+                ) =>
+            {
+                None
+            }
+            [Token::Period, _, _] => None,
             [_, Token::Word(w), Token::LParen] if w.quote_style.is_none() => {
                 Some((w.value.to_lowercase(), w.keyword != Keyword::NoKeyword))
             }

@@ -231,7 +231,7 @@ async fn partitioned_writes_escape_values_and_read_them_back() -> TestResult {
         &mut s,
         &format!(
             "CREATE TABLE t WITH (format='JSON', external_location='{}', partitioned_by=ARRAY['p']) AS \
-             SELECT column1 AS id, column2 AS p FROM (VALUES {})",
+             SELECT _col0 AS id, _col1 AS p FROM (VALUES {})",
             location.display(),
             rows.join(", ")
         ),
@@ -388,7 +388,7 @@ async fn unload_writes_files_only_in_each_format() -> TestResult {
         let dir = out.path().join(format);
         let result = s
             .execute(&format!(
-                "UNLOAD (SELECT column1 AS n, column2 AS k FROM (VALUES (1, 'a'), (2, 'b'), (3, 'a'))) TO '{}' \
+                "UNLOAD (SELECT _col0 AS n, _col1 AS k FROM (VALUES (1, 'a'), (2, 'b'), (3, 'a'))) TO '{}' \
                  WITH (format = '{format}', compression = '{compression}', partitioned_by = ARRAY['k'])",
                 dir.display()
             ))
