@@ -147,8 +147,9 @@ impl ScalarUDFImpl for TrinoCast {
     }
 }
 
-/// A temporal value as the text Athena prints (`CAST(ts AS varchar)` is `2022-10-20 00:00:00.000`, Arrow's
-/// `2022-10-20T00:00:00`); the semantics rewrite sends such casts here.
+/// A temporal or floating-point value as the text Athena prints (`CAST(ts AS varchar)` is `2022-10-20
+/// 00:00:00.000`, Arrow's `2022-10-20T00:00:00`; `CAST(1e7 AS varchar)` is `1.0E7`, Arrow's `10000000.0`); the
+/// semantics rewrite sends such casts here.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PrintedText {
     signature: Signature,
@@ -170,6 +171,8 @@ impl PrintedText {
                 | DataType::Time64(_)
                 | DataType::Interval(_)
                 | DataType::Duration(_)
+                | DataType::Float64
+                | DataType::Float32
         )
     }
 }

@@ -7,8 +7,8 @@
 //!   integer))` is NULL rather than a planning error (the rest of `try` is the `try` function's own rewrite);
 //! - a timestamp without a zone is in the session zone, UTC, so `ts AT TIME ZONE 'Asia/Kolkata'` is the same instant
 //!   shown in Kolkata (`hour(...)` of `00:30` is 6); Arrow reads the local time as Kolkata's;
-//! - a timestamp, time or interval cast to text is the text Athena prints (`2022-10-20 00:00:00.000`, `3-5`), not
-//!   Arrow's (`2022-10-20T00:00:00`, `41 mons`);
+//! - a timestamp, time, interval or double cast to text is the text Athena prints (`2022-10-20 00:00:00.000`,
+//!   `3-5`, `1.0E7`), not Arrow's (`2022-10-20T00:00:00`, `41 mons`, `10000000.0`);
 //! - `date_trunc(unit, date)` is a `date`, as in Trino (DataFusion's is a timestamp);
 //! - the quotient of two decimals has Trino's scale, `max(s1, s2)` (DataFusion's follows Spark's, at least 6
 //!   digits), and `round(decimal, d)` keeps the decimal's type.
@@ -53,7 +53,7 @@ impl FunctionRewrite for TrinoSemantics {
                     None => Transformed::no(Expr::Cast(c)),
                 }
             }
-            // Printing a temporal value cannot fail, so a TRY_CAST is the same.
+            // Printing a temporal or floating-point value cannot fail, so a TRY_CAST is the same.
             Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field })
                 if is_text(field.data_type()) && prints_differently(&expr, schema) =>
             {
@@ -167,7 +167,7 @@ fn prints_differently(expr: &Expr, schema: &DFSchema) -> bool {
         .is_ok_and(|t| super::cast::PrintedText::differs(&t))
 }
 
-/// A temporal value as Athena prints it.
+/// A temporal or floating-point value as Athena prints it.
 fn printed_text(expr: Expr) -> Expr {
     let udf = ScalarUDF::new_from_impl(super::cast::PrintedText::new());
     Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(udf), vec![expr]))
