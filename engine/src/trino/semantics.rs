@@ -10,6 +10,7 @@
 //! - a timestamp, time, interval or double cast to text is the text Athena prints (`2022-10-20 00:00:00.000`,
 //!   `3-5`, `1.0E7`), not Arrow's (`2022-10-20T00:00:00`, `41 mons`, `10000000.0`);
 //! - `date_trunc(unit, date)` is a `date`, as in Trino (DataFusion's is a timestamp);
+//! - `current_timestamp` and `now()` are `timestamp(3) with time zone` in UTC, Athena's session zone;
 //! - the quotient of two decimals has Trino's scale, `max(s1, s2)` (DataFusion's follows Spark's, at least 6
 //!   digits), and `round(decimal, d)` keeps the decimal's type.
 //!
@@ -62,6 +63,14 @@ impl FunctionRewrite for TrinoSemantics {
                     DataType::Utf8 => text,
                     _ => Expr::Cast(Cast::new_from_field(Box::new(text), field)),
                 })
+            }
+            // Athena's `current_timestamp` (and `now()`) is a `timestamp(3) with time zone` in the session zone, UTC:
+            // it prints `2024-01-01 10:00:00.123 UTC` (DataFusion's: nanoseconds, no zone).
+            Expr::ScalarFunction(f) if f.name() == "now" && f.args.is_empty() => {
+                Transformed::yes(Expr::Cast(Cast::new(
+                    Box::new(Expr::ScalarFunction(f)),
+                    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                )))
             }
             // Trino's `sign` keeps an integer argument's type (DataFusion's `signum` is a double).
             Expr::ScalarFunction(f)

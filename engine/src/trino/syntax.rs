@@ -405,6 +405,8 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
             | "e"
             | "array_sort"
             | "regexp_replace"
+            | "rand"
+            | "from_unixtime"
     ) {
         return Ok(());
     }
@@ -414,7 +416,13 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
     };
     // The forms DataFusion has: only the other arities are Trino's own.
     match (name.as_str(), arg_count) {
-        ("replace", 3) | ("strpos", 2) | ("max" | "min", 1) | ("array_sort", 1) | ("regexp_replace", 2) => {
+        ("replace", 3)
+        | ("strpos", 2)
+        | ("max" | "min", 1)
+        | ("array_sort", 1)
+        | ("regexp_replace", 2)
+        | ("rand", 0)
+        | ("from_unixtime", 1) => {
             return Ok(());
         }
         _ => {}
@@ -517,6 +525,23 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
             format!("tarn_regexp_replace_by({text}, {pattern}, {lambda})")
         }
         ("regexp_replace", [_, _, _]) => return Ok(()),
+        // A random integer in [0, n).
+        ("rand", [n]) => format!("CAST(floor(random() * ({n})) AS BIGINT)"),
+        // The instant in the zone, a `timestamp(3) with time zone`.
+        ("from_unixtime", [x, zone]) => format!("(from_unixtime({x}) AT TIME ZONE {zone})"),
+        ("from_unixtime", [x, h, m]) => match int_literal(h).zip(int_literal(m)) {
+            Some((h, m)) if h.abs() <= 14 && (0..60).contains(&m) => {
+                let sign = if h < 0 { '-' } else { '+' };
+                format!("(from_unixtime({x}) AT TIME ZONE '{sign}{:02}:{m:02}')", h.abs())
+            }
+            _ => {
+                return Err(EngineError::Query(
+                    "from_unixtime(x, hours, minutes) takes the offset as integer literals, hours within ±14 and \
+                         minutes 0 to 59"
+                        .into(),
+                ));
+            }
+        },
         ("array_sort", [array, lambda @ Expr::Lambda(_)]) => format!("tarn_array_sort_by({array}, {lambda})"),
         ("array_sort", _) => {
             return Err(EngineError::Query(
@@ -613,6 +638,23 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
     };
     *expr = parse_expr(&text)?;
     Ok(())
+}
+
+/// An integer written as a literal, with its sign.
+fn int_literal(expr: &Expr) -> Option<i64> {
+    use datafusion::sql::sqlparser::ast::UnaryOperator;
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse().ok(),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => int_literal(expr).map(|n: i64| -n),
+        Expr::Nested(inner) => int_literal(inner),
+        _ => None,
+    }
 }
 
 /// A lambda's body with its parameters replaced by `values` (it must have `arity` of them).
