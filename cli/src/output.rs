@@ -147,11 +147,7 @@ fn for_each_row(batches: &[RecordBatch], mut f: impl FnMut(Vec<String>)) -> Resu
     for batch in batches {
         let printer = RowPrinter::try_new(batch.columns())?;
         for row in 0..batch.num_rows() {
-            f(printer
-                .row(row)
-                .into_iter()
-                .map(|v| v.unwrap_or_else(|| "NULL".into()))
-                .collect());
+            f(printer.row_or(row, "NULL"));
         }
     }
     Ok(())

@@ -278,6 +278,14 @@ impl<'a> RowPrinter<'a> {
     pub fn row(&self, row: usize) -> Vec<Option<String>> {
         self.columns.iter().map(|c| c.text(row)).collect()
     }
+
+    /// One row's values with NULL written as `null` (tables and messages print `NULL`).
+    pub fn row_or(&self, row: usize, null: &str) -> Vec<String> {
+        self.columns
+            .iter()
+            .map(|c| c.text(row).unwrap_or_else(|| null.to_string()))
+            .collect()
+    }
 }
 
 fn nanos(raw: i64, unit: TimeUnit) -> i128 {

@@ -429,7 +429,11 @@ pub(crate) fn first_few(items: &[String]) -> String {
 
 /// `1204` → `1,204`.
 pub fn format_count(n: u64) -> String {
-    let digits = n.to_string();
+    group_thousands(&n.to_string())
+}
+
+/// A run of digits with a comma before each group of three from the right: `1234567` → `1,234,567`.
+pub(crate) fn group_thousands(digits: &str) -> String {
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {

@@ -325,11 +325,7 @@ pub(crate) fn check_verdict(batches: &[RecordBatch]) -> std::result::Result<(), 
             if examples.len() == CHECK_EXAMPLES {
                 break;
             }
-            let values: Vec<String> = printer
-                .row(row)
-                .into_iter()
-                .map(|v| v.unwrap_or_else(|| "NULL".into()))
-                .collect();
+            let values = printer.row_or(row, "NULL");
             examples.push(format!("({})", values.join(", ")));
         }
     }

@@ -1088,7 +1088,7 @@ fn url_part(function: Func, text: &str, name: Option<&str>) -> ScalarValue {
     match function {
         Func::UrlExtractFragment => utf8(url.fragment().map(decode)),
         Func::UrlExtractHost => utf8(url.host_str().map(str::to_string)),
-        Func::UrlExtractPath => utf8(Some(percent_decode(url.path()))),
+        Func::UrlExtractPath => utf8(Some(crate::listing::percent_decode(url.path()))),
         // The port as written: the url crate drops a scheme's default port (`:80` of http), Trino does not.
         Func::UrlExtractPort => ScalarValue::Int64(written_port(text)),
         Func::UrlExtractProtocol => utf8(Some(url.scheme().to_string())),
@@ -1109,27 +1109,6 @@ fn written_port(text: &str) -> Option<i64> {
         return None;
     }
     port.parse().ok()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// American Soundex as Trino computes it: the first letter, then up to three digits.
@@ -1405,7 +1384,7 @@ fn java_format(fmt: &str, args: &[ScalarValue]) -> Result<String> {
                 Some(x) => {
                     let mut t = x.unsigned_abs().to_string();
                     if flags.contains(',') {
-                        t = group_thousands(&t);
+                        t = crate::meter::group_thousands(&t);
                     }
                     sign(x < 0, flags, t)
                 }
@@ -1429,7 +1408,7 @@ fn java_format(fmt: &str, args: &[ScalarValue]) -> Result<String> {
                         let (whole, frac) = t
                             .split_once('.')
                             .map_or((t.clone(), None), |(w, f)| (w.to_string(), Some(f.to_string())));
-                        t = group_thousands(&whole) + &frac.map(|f| format!(".{f}")).unwrap_or_default();
+                        t = crate::meter::group_thousands(&whole) + &frac.map(|f| format!(".{f}")).unwrap_or_default();
                     }
                     sign(x < 0.0, flags, t)
                 }
@@ -1499,17 +1478,6 @@ fn sign(negative: bool, flags: &str, digits: String) -> String {
     } else {
         digits
     }
-}
-
-fn group_thousands(digits: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// A value as `%s` shows it: Athena's printed text.

@@ -78,13 +78,7 @@ pub fn rows(batches: &[RecordBatch]) -> TestResult<Vec<Vec<String>>> {
     for batch in batches {
         let printer = tarn_engine::display::RowPrinter::try_new(batch.columns())?;
         for row in 0..batch.num_rows() {
-            out.push(
-                printer
-                    .row(row)
-                    .into_iter()
-                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
-                    .collect(),
-            );
+            out.push(printer.row_or(row, "NULL"));
         }
     }
     Ok(out)
