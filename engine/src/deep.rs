@@ -48,9 +48,7 @@ use datafusion::sql::sqlparser::ast::{
     ObjectName, ObjectNamePart, VisitMut, VisitorMut,
 };
 
-/// How deeply parentheses, subqueries and calls may nest (sqlparser's default, 50, refuses 60 nested parentheses;
-/// Trino accepts thousands).
-pub(crate) const PARSER_RECURSION_LIMIT: usize = 5_000;
+pub(crate) use crate::dialect::PARSER_RECURSION_LIMIT;
 /// Chains of `AND`/`OR` with more terms than this are rebalanced.
 const BALANCE_AT: usize = 32;
 /// Arithmetic chains with more operators than this become one [`Chain`] call.

@@ -34,8 +34,9 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt};
 
+use crate::codec::Codec;
+use crate::error::DataFileError;
 use crate::meter::ScanMeter;
-use crate::text_source::{Codec, DataFileError};
 
 /// How a SerDe turns fields into values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,8 +218,7 @@ impl FileContext {
             return (Some(line), String::new());
         }
         if self.lines_before.is_none() {
-            self.lines_before =
-                Some(crate::text_source::count_lines_before(&self.store, &self.path, self.range_start).await);
+            self.lines_before = Some(crate::codec::count_lines_before(&self.store, &self.path, self.range_start).await);
         }
         match self.lines_before.flatten() {
             Some(before) => (Some(before + line), String::new()),

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Once};
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -20,23 +19,23 @@ use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Projection
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::sql::sqlparser::ast::{
-    self, AssignmentTarget, FromTable, MergeAction, MergeClauseKind, MergeInsertKind, TableFactor,
+    self, AssignmentTarget, MergeAction, MergeClauseKind, MergeInsertKind, TableFactor,
 };
 use deltalake::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, logstore_factories};
 use deltalake::operations::merge;
-use deltalake::operations::optimize::OptimizeType;
 use deltalake::protocol::SaveMode;
-use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError, FilterOp, FilterValue};
+use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 use tarn_catalog::{CatalogError, Column, SerdeInfo, StorageFormat, Table, normalize_name, serde_lib};
 use url::Url;
 
+use crate::context::Ctx;
 use crate::error::{EngineError, Result, from_datafusion};
 use crate::meter::ScanMeter;
-use crate::result::QueryResult;
-use crate::session::{PreparedQuery, Session};
-use crate::sql::{QualifiedName, parse_datafusion_statement};
+use crate::parse::{QualifiedName, parse_datafusion_statement};
+use crate::resolve::PreparedQuery;
+use crate::result::Outcome;
 use crate::storage::Location;
 use crate::types::arrow_to_hive;
 use crate::write::commit::{Statement, WriteLog};
@@ -87,7 +86,7 @@ impl AsOf {
 
 /// Delta's log store for S3, on tarn's client: delta-rs registers one only with its `s3` feature, which would pull
 /// in the AWS SDK. The default log store commits with `PutMode::Create`, which S3 honours (`If-None-Match`).
-struct ConditionalPutLogStores;
+pub(crate) struct ConditionalPutLogStores;
 
 impl LogStoreFactory for ConditionalPutLogStores {
     fn with_options(
@@ -106,7 +105,7 @@ impl LogStoreFactory for ConditionalPutLogStores {
     }
 }
 
-fn register_log_stores() {
+pub(crate) fn register_log_stores() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         for scheme in ["s3://", "s3a://"] {
@@ -155,7 +154,7 @@ pub(crate) fn delta_error(location: &str, error: DeltaTableError) -> EngineError
     }
 }
 
-impl Session {
+impl Ctx {
     /// The Delta table at `location`, loaded at `as_of`.
     pub(crate) async fn open_delta(&self, location: &Location, as_of: AsOf) -> Result<DeltaTable> {
         let builder = self.delta_builder(location)?;
@@ -208,7 +207,7 @@ impl Session {
         Ok(table)
     }
 
-    fn delta_builder(&self, location: &Location) -> Result<DeltaTableBuilder> {
+    pub(crate) fn delta_builder(&self, location: &Location) -> Result<DeltaTableBuilder> {
         register_log_stores();
         let url = Url::parse(&location.url).map_err(|e| EngineError::Location {
             location: location.url.clone(),
@@ -257,8 +256,7 @@ impl Session {
         location: &str,
         if_not_exists: bool,
         description: Option<String>,
-        started: Instant,
-    ) -> Result<QueryResult> {
+    ) -> Result<Outcome> {
         let location = Location::parse(location)?;
         let db = normalize_name("database", name.database.as_deref().unwrap_or(&self.database))?;
         let table = self.open_delta(&location, AsOf::Latest).await?;
@@ -266,7 +264,6 @@ impl Session {
         def.description = description;
         let def = self.delta_shape(&def, &table).await?;
         let version = table.version().unwrap_or_default();
-        let totals = std::sync::Arc::clone(&self.totals);
         if self.catalog.get_database(&db).await?.is_none() {
             return Err(self.database_not_found(&db).await);
         }
@@ -282,7 +279,7 @@ impl Session {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(QueryResult::command(message, started, totals))
+        Ok(Outcome::message(message))
     }
 
     /// CTAS with `table_type = 'DELTA'`: version 0 of a new Delta table, written from the query as it streams.
@@ -293,8 +290,7 @@ impl Session {
         options: WriteOptions,
         prepared: PreparedQuery,
         with_data: bool,
-        started: Instant,
-    ) -> Result<QueryResult> {
+    ) -> Result<Outcome> {
         if options.bucket_count.is_some() {
             return Err(EngineError::unsupported(
                 "bucketed_by for Delta tables",
@@ -379,13 +375,7 @@ impl Session {
             location.url,
             summary.version
         );
-        Ok(QueryResult::write(
-            message,
-            summary.rows,
-            meter,
-            started,
-            Arc::clone(&self.totals),
-        ))
+        Ok(Outcome::written(message, summary.rows, meter))
     }
 
     /// `INSERT INTO` a Delta table: one commit that adds the query's rows.
@@ -394,8 +384,7 @@ impl Session {
         def: Table,
         listed: Option<&[String]>,
         prepared: PreparedQuery,
-        started: Instant,
-    ) -> Result<QueryResult> {
+    ) -> Result<Outcome> {
         let location = Location::parse(&def.storage.location)?;
         let table = self.open_delta(&location, AsOf::Latest).await?;
         let shape = self.delta_shape(&def, &table).await?;
@@ -416,118 +405,11 @@ impl Session {
             files(summary.files_added),
             summary.version
         );
-        Ok(QueryResult::write(
-            message,
-            summary.rows,
-            meter,
-            started,
-            Arc::clone(&self.totals),
-        ))
-    }
-
-    /// DELETE, UPDATE and MERGE, which only Delta tables take.
-    pub(crate) async fn delta_dml(&mut self, sql: &str, started: Instant) -> Result<QueryResult> {
-        let statement = match parse_datafusion_statement(sql)? {
-            datafusion::sql::parser::Statement::Statement(s) => *s,
-            _ => return Err(EngineError::Query("expected DELETE, UPDATE or MERGE".into())),
-        };
-        match statement {
-            ast::Statement::Delete(delete) => {
-                let tables = match &delete.from {
-                    FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
-                };
-                let [target] = tables.as_slice() else {
-                    return Err(EngineError::unsupported(
-                        "DELETE from several tables",
-                        "delete from one table",
-                    ));
-                };
-                if delete.using.is_some() || !target.joins.is_empty() {
-                    return Err(EngineError::unsupported(
-                        "DELETE ... USING",
-                        "use MERGE INTO t USING s ON ... WHEN MATCHED THEN DELETE",
-                    ));
-                }
-                let (name, _) = table_factor_name(&target.relation)?;
-                let (def, table, meter, state) = self.dml_target(&name, "DELETE").await?;
-                let location = def.storage.location.clone();
-                let mut builder = table.delete().with_session_state(Arc::new(state));
-                if let Some(predicate) = &delete.selection {
-                    builder = builder.with_predicate(predicate.to_string());
-                }
-                let (table, metrics) = builder.await.map_err(|e| self.write_error_at(&location, &meter, e))?;
-                let deleted = metrics.num_deleted_rows.unwrap_or_default() as u64;
-                let message = format!(
-                    "deleted {deleted} rows from {}: {} removed, {} added (version {})",
-                    def.qualified_name(),
-                    files(metrics.num_removed_files as u64),
-                    files(metrics.num_added_files as u64),
-                    table.version().unwrap_or_default()
-                );
-                Ok(QueryResult::write(
-                    message,
-                    deleted,
-                    meter,
-                    started,
-                    Arc::clone(&self.totals),
-                ))
-            }
-            ast::Statement::Update(update) => {
-                if update.from.is_some() || !update.table.joins.is_empty() {
-                    return Err(EngineError::unsupported(
-                        "UPDATE ... FROM",
-                        "use MERGE INTO t USING s ON ... WHEN MATCHED THEN UPDATE SET ...",
-                    ));
-                }
-                let (name, _) = table_factor_name(&update.table.relation)?;
-                let (def, table, meter, state) = self.dml_target(&name, "UPDATE").await?;
-                let location = def.storage.location.clone();
-                // delta-rs ignores an assignment to a column the table does not have; Athena refuses it.
-                let shape = self.delta_shape(&def, &table).await?;
-                let columns: Vec<&str> = shape.all_columns().map(|c| c.name.as_str()).collect();
-                for assignment in &update.assignments {
-                    let column = assignment_column(&assignment.target)?;
-                    if !columns.contains(&column.as_str()) {
-                        return Err(EngineError::Query(format!(
-                            "column '{column}' is not in table {} (its columns: {})",
-                            def.qualified_name(),
-                            columns.join(", ")
-                        )));
-                    }
-                }
-                let mut builder = table.update().with_session_state(Arc::new(state));
-                if let Some(predicate) = &update.selection {
-                    builder = builder.with_predicate(predicate.to_string());
-                }
-                for assignment in &update.assignments {
-                    builder = builder.with_update(assignment_column(&assignment.target)?, assignment.value.to_string());
-                }
-                let (table, metrics) = builder.await.map_err(|e| self.write_error_at(&location, &meter, e))?;
-                let updated = metrics.num_updated_rows as u64;
-                let message = format!(
-                    "updated {updated} rows of {}: {} removed, {} added (version {})",
-                    def.qualified_name(),
-                    files(metrics.num_removed_files as u64),
-                    files(metrics.num_added_files as u64),
-                    table.version().unwrap_or_default()
-                );
-                Ok(QueryResult::write(
-                    message,
-                    updated,
-                    meter,
-                    started,
-                    Arc::clone(&self.totals),
-                ))
-            }
-            ast::Statement::Merge(merge) => self.merge(merge, started).await,
-            other => Err(EngineError::Query(format!(
-                "expected DELETE, UPDATE or MERGE, not {other}"
-            ))),
-        }
+        Ok(Outcome::written(message, summary.rows, meter))
     }
 
     /// The Delta table a DML statement changes, and a metered session state for the rows it reads.
-    async fn dml_target(
+    pub(crate) async fn dml_target(
         &self,
         name: &QualifiedName,
         statement: &str,
@@ -546,7 +428,7 @@ impl Session {
         Ok((def, table, meter, state))
     }
 
-    async fn merge(&mut self, merge: ast::Merge, started: Instant) -> Result<QueryResult> {
+    pub(crate) async fn merge(&mut self, merge: ast::Merge) -> Result<Outcome> {
         let (target_name, target_alias) = table_factor_name(&merge.table)?;
         let (def, table, _, _) = self.dml_target(&target_name, "MERGE").await?;
         let (source_sql, source_alias) = match &merge.source {
@@ -660,202 +542,15 @@ impl Session {
             files(metrics.num_target_files_added as u64),
             table.version().unwrap_or_default()
         );
-        Ok(QueryResult::write(
-            message,
-            changed,
-            meter,
-            started,
-            Arc::clone(&self.totals),
-        ))
-    }
-
-    /// `OPTIMIZE t [WHERE partition = 'v' AND ...] [ZORDER BY (a, b)]`: compacts small files into large ones.
-    pub(crate) async fn optimize(
-        &mut self,
-        name: &QualifiedName,
-        filters: &[(String, String, Vec<String>)],
-        zorder: Vec<String>,
-        started: Instant,
-    ) -> Result<QueryResult> {
-        let (def, table, meter, state) = self.dml_target(name, "OPTIMIZE").await?;
-        let partitions: Vec<String> = def.partition_keys.iter().map(|k| k.name.clone()).collect();
-        let mut literals = Vec::new();
-        for (column, op, values) in filters {
-            if !partitions.contains(column) {
-                return Err(EngineError::InvalidDdl(format!(
-                    "OPTIMIZE ... WHERE can filter partition columns only ({}); '{column}' is not one",
-                    if partitions.is_empty() {
-                        "the table has none".to_string()
-                    } else {
-                        partitions.join(", ")
-                    }
-                )));
-            }
-            let op = match op.as_str() {
-                "=" => FilterOp::Eq,
-                "<>" | "!=" => FilterOp::Ne,
-                "<" => FilterOp::Lt,
-                "<=" => FilterOp::Le,
-                ">" => FilterOp::Gt,
-                ">=" => FilterOp::Ge,
-                "IN" => FilterOp::In,
-                other => {
-                    return Err(EngineError::InvalidDdl(format!(
-                        "OPTIMIZE ... WHERE does not take '{other}'"
-                    )));
-                }
-            };
-            let value = match op {
-                FilterOp::In => FilterValue::Set(values.iter().map(String::as_str).collect()),
-                _ => FilterValue::Scalar(values.first().map(String::as_str).unwrap_or_default()),
-            };
-            literals.push((column.as_str(), op, value));
-        }
-        let kind = if zorder.is_empty() {
-            OptimizeType::Compact
-        } else {
-            OptimizeType::ZOrder(zorder)
-        };
-        let location = def.storage.location.clone();
-        let (table, metrics) = table
-            .optimize()
-            .with_type(kind)
-            .with_filters(&literals)
-            .with_session_state(Arc::new(state))
-            .await
-            .map_err(|e| self.write_error_at(&location, &meter, e))?;
-        let message = format!(
-            "optimized {}: {} removed, {} added ({} partitions; version {})",
-            def.qualified_name(),
-            files(metrics.num_files_removed),
-            files(metrics.num_files_added),
-            metrics.partitions_optimized,
-            table.version().unwrap_or_default()
-        );
-        Ok(QueryResult::write(message, 0, meter, started, Arc::clone(&self.totals)))
-    }
-
-    /// `VACUUM t [RETAIN n HOURS] [DRY RUN]`: deletes the files that versions older than the retention removed.
-    /// Only files the log itself removed are touched (delta-rs' lite mode), never other files in the folder.
-    pub(crate) async fn vacuum(
-        &mut self,
-        name: &QualifiedName,
-        retain_hours: Option<u64>,
-        dry_run: bool,
-        started: Instant,
-    ) -> Result<QueryResult> {
-        let (def, table, meter, _) = self.dml_target(name, "VACUUM").await?;
-        let location = def.storage.location.clone();
-        let mut builder = table
-            .vacuum()
-            .with_dry_run(dry_run)
-            .with_enforce_retention_duration(self.delta_retention_check);
-        if let Some(hours) = retain_hours {
-            let hours = i64::try_from(hours).map_err(|_| EngineError::InvalidDdl("RETAIN is too large".into()))?;
-            builder = builder.with_retention_period(chrono::Duration::hours(hours));
-        }
-        let (table, metrics) = builder.await.map_err(|e| {
-            let text = e.to_string();
-            if text.contains("minimum retention for vacuum") {
-                EngineError::InvalidDdl(format!(
-                    "VACUUM {}: the retention is below the table's minimum ({}), and readers of older versions may \
-                     still need those files; to go below it, SET {RETENTION_CHECK_SETTING} = false",
-                    def.qualified_name(),
-                    text.split("configured to be ").nth(1).unwrap_or(&text)
-                ))
-            } else {
-                delta_error(&location, e)
-            }
-        })?;
-        let count = metrics.files_deleted.len();
-        let message = if dry_run {
-            let sample: Vec<&str> = metrics.files_deleted.iter().take(5).map(String::as_str).collect();
-            format!(
-                "VACUUM {} would delete {}{}",
-                def.qualified_name(),
-                files(count as u64),
-                if sample.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", sample.join(", "))
-                }
-            )
-        } else {
-            format!(
-                "vacuumed {}: deleted {} no version within the retention period uses (version {})",
-                def.qualified_name(),
-                files(count as u64),
-                table.version().unwrap_or_default()
-            )
-        };
-        Ok(QueryResult::write(message, 0, meter, started, Arc::clone(&self.totals)))
-    }
-
-    /// `DESCRIBE HISTORY t`: one row per version, newest first.
-    pub(crate) async fn history(&self, name: &QualifiedName, started: Instant) -> Result<QueryResult> {
-        let def = self.table(name).await?;
-        if !is_delta(&def) {
-            return Err(not_delta(
-                "DESCRIBE HISTORY",
-                &def,
-                "only Delta tables keep versions of their data; CTAS a copy WITH (table_type = 'DELTA') to start one",
-            ));
-        }
-        let location = Location::parse(&def.storage.location)?;
-        let table = self.open_delta(&location, AsOf::Latest).await?;
-        let latest = table.version().unwrap_or_default();
-        let commits: Vec<_> = table
-            .history(None)
-            .try_collect()
-            .await
-            .map_err(|e| delta_error(&location.url, e))?;
-        let mut rows: [Vec<String>; 5] = Default::default();
-        for (i, commit) in commits.iter().enumerate() {
-            rows[0].push(latest.saturating_sub(i as u64).to_string());
-            rows[1].push(
-                commit
-                    .timestamp
-                    .and_then(DateTime::from_timestamp_millis)
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
-                    .unwrap_or_default(),
-            );
-            rows[2].push(commit.operation.clone().unwrap_or_default());
-            rows[3].push(
-                commit
-                    .operation_parameters
-                    .as_ref()
-                    .map(|p| serde_json::to_string(&p.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default())
-                    .unwrap_or_default(),
-            );
-            rows[4].push(
-                commit
-                    .info
-                    .get("operationMetrics")
-                    .map(|m| m.to_string())
-                    .unwrap_or_default(),
-            );
-        }
-        let names = [
-            "version",
-            "timestamp",
-            "operation",
-            "operation_parameters",
-            "operation_metrics",
-        ];
-        Ok(QueryResult::listing(
-            crate::session::string_schema(&names),
-            crate::session::string_batch(&names, rows.into())?,
-            started,
-            Arc::clone(&self.totals),
-        ))
+        Ok(Outcome::written(message, changed, meter))
     }
 
     /// An error from a Delta write: the scan limit or Ctrl-C if that is what stopped it.
-    fn write_error(&self, location: &Location, meter: &ScanMeter, e: DeltaTableError) -> EngineError {
+    pub(crate) fn write_error(&self, location: &Location, meter: &ScanMeter, e: DeltaTableError) -> EngineError {
         self.write_error_at(&location.url, meter, e)
     }
 
-    fn write_error_at(&self, location: &str, meter: &ScanMeter, e: DeltaTableError) -> EngineError {
+    pub(crate) fn write_error_at(&self, location: &str, meter: &ScanMeter, e: DeltaTableError) -> EngineError {
         if meter.exceeded() {
             return EngineError::ScanLimitExceeded {
                 limit: meter.limit().unwrap_or_default(),
@@ -870,7 +565,7 @@ impl Session {
 }
 
 /// The catalog entry of a Delta table (columns filled in by the caller).
-fn delta_table_def(db: &str, name: &str, location: &Location) -> Result<Table> {
+pub(crate) fn delta_table_def(db: &str, name: &str, location: &Location) -> Result<Table> {
     let serde = SerdeInfo {
         library: serde_lib::PARQUET.into(),
         parameters: BTreeMap::new(),
@@ -881,7 +576,7 @@ fn delta_table_def(db: &str, name: &str, location: &Location) -> Result<Table> {
 }
 
 /// Catalog columns of an Arrow schema: data columns, then the partition columns (Hive's layout).
-fn columns_of(
+pub(crate) fn columns_of(
     schema: &datafusion::arrow::datatypes::Schema,
     partitions: &[String],
 ) -> Result<(Vec<Column>, Vec<Column>)> {
@@ -901,7 +596,7 @@ fn columns_of(
 /// The columns a Delta table gets from a query: timestamps in microseconds adjusted to UTC (Delta's `timestamp`;
 /// Athena's timestamps are UTC wall-clock times), and every column nullable, as in Hive and Athena, so a later
 /// INSERT or MERGE may write NULL where the first query happened to have none.
-fn delta_types(plan: LogicalPlan) -> Result<LogicalPlan> {
+pub(crate) fn delta_types(plan: LogicalPlan) -> Result<LogicalPlan> {
     let needs_cast =
         |t: &DataType| matches!(t, DataType::Timestamp(unit, tz) if *unit != TimeUnit::Microsecond || tz.is_none());
     let exprs: Vec<Expr> = plan
@@ -929,18 +624,18 @@ fn delta_types(plan: LogicalPlan) -> Result<LogicalPlan> {
         .map_err(from_datafusion)
 }
 
-fn files(n: u64) -> String {
+pub(crate) fn files(n: u64) -> String {
     format!("{n} file{}", if n == 1 { "" } else { "s" })
 }
 
-struct CommitSummary {
+pub(crate) struct CommitSummary {
     version: u64,
     rows: u64,
     files_added: u64,
 }
 
 /// What the table's newest commit added, from its `operationMetrics`.
-async fn last_commit_summary(table: &DeltaTable, location: &Location) -> Result<CommitSummary> {
+pub(crate) async fn last_commit_summary(table: &DeltaTable, location: &Location) -> Result<CommitSummary> {
     let commits: Vec<_> = table
         .history(Some(1))
         .try_collect()
@@ -1023,7 +718,7 @@ pub(crate) async fn purge_delta_files(store: &dyn ObjectStore, location: &Locati
     Ok((deleted, kept))
 }
 
-fn last_part(name: &ast::ObjectName) -> Result<String> {
+pub(crate) fn last_part(name: &ast::ObjectName) -> Result<String> {
     name.0
         .last()
         .and_then(|p| p.as_ident())
@@ -1031,10 +726,10 @@ fn last_part(name: &ast::ObjectName) -> Result<String> {
         .ok_or_else(|| EngineError::Query(format!("'{name}' is not a column or table name")))
 }
 
-fn table_factor_name(factor: &TableFactor) -> Result<(QualifiedName, Option<String>)> {
+pub(crate) fn table_factor_name(factor: &TableFactor) -> Result<(QualifiedName, Option<String>)> {
     match factor {
         TableFactor::Table { name, alias, .. } => Ok((
-            crate::sql::qualified_name(name)?,
+            crate::parse::qualified_name(name)?,
             alias.as_ref().map(|a| a.name.value.clone()),
         )),
         other => Err(EngineError::unsupported(
@@ -1044,7 +739,7 @@ fn table_factor_name(factor: &TableFactor) -> Result<(QualifiedName, Option<Stri
     }
 }
 
-fn assignment_column(target: &AssignmentTarget) -> Result<String> {
+pub(crate) fn assignment_column(target: &AssignmentTarget) -> Result<String> {
     match target {
         AssignmentTarget::ColumnName(name) => Ok(last_part(name)?.to_lowercase()),
         AssignmentTarget::Tuple(_) => Err(EngineError::unsupported("SET (a, b) = ...", "set one column at a time")),
@@ -1052,7 +747,7 @@ fn assignment_column(target: &AssignmentTarget) -> Result<String> {
 }
 
 /// A MERGE `UPDATE SET ...` clause, with its optional `AND` condition.
-fn update_clause(
+pub(crate) fn update_clause(
     predicate: Option<String>,
     sets: Vec<(String, String)>,
 ) -> impl FnOnce(merge::UpdateBuilder) -> merge::UpdateBuilder {
@@ -1068,14 +763,14 @@ fn update_clause(
 }
 
 /// A MERGE `DELETE` clause, with its optional `AND` condition.
-fn delete_clause(predicate: Option<String>) -> impl FnOnce(merge::DeleteBuilder) -> merge::DeleteBuilder {
+pub(crate) fn delete_clause(predicate: Option<String>) -> impl FnOnce(merge::DeleteBuilder) -> merge::DeleteBuilder {
     move |delete| match predicate {
         Some(p) => delete.predicate(p),
         None => delete,
     }
 }
 
-fn assignments(list: &[ast::Assignment]) -> Result<Vec<(String, String)>> {
+pub(crate) fn assignments(list: &[ast::Assignment]) -> Result<Vec<(String, String)>> {
     list.iter()
         .map(|a| Ok((assignment_column(&a.target)?, a.value.to_string())))
         .collect()

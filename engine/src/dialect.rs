@@ -7,6 +7,10 @@
 
 use std::any::TypeId;
 
+/// How deeply parentheses, subqueries and calls may nest (sqlparser's default, 50, refuses 60 nested parentheses;
+/// Trino accepts thousands).
+pub(crate) const PARSER_RECURSION_LIMIT: usize = 5_000;
+
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -45,7 +45,7 @@ pub enum EngineError {
 
     #[error(
         "query cancelled: it read {} so far, over the scan limit of {} (raise it with --max-scan or SET tarn.max_scan = '...')",
-        crate::meter::format_bytes(*scanned), crate::meter::format_bytes(*limit)
+        crate::units::format_bytes(*scanned), crate::units::format_bytes(*limit)
     )]
     ScanLimitExceeded { limit: u64, scanned: u64 },
 
@@ -69,7 +69,7 @@ pub enum EngineError {
     #[error(
         "out of memory: the query needs more than {} ({detail}); raise the limit with --memory-limit SIZE, \
          TARN_MEMORY_LIMIT=SIZE or SET tarn.memory_limit = 'SIZE', or make the query lighter",
-        limit.map(|l| format!("the memory limit of {}", crate::meter::format_bytes(l))).unwrap_or_else(|| "the memory limit".into())
+        limit.map(|l| format!("the memory limit of {}", crate::units::format_bytes(l))).unwrap_or_else(|| "the memory limit".into())
     )]
     OutOfMemory { limit: Option<u64>, detail: String },
 
@@ -133,7 +133,7 @@ pub(crate) fn syntax_error(message: &str) -> EngineError {
             message: format!(
                 "the statement nests parentheses, subqueries or calls more than {} levels deep, which tarn does not \
                  parse; flatten it (long AND/OR or + chains are fine without parentheses)",
-                crate::format_count(crate::deep::PARSER_RECURSION_LIMIT as u64)
+                crate::units::format_count(crate::dialect::PARSER_RECURSION_LIMIT as u64)
             ),
             line: None,
             column: None,
@@ -166,7 +166,7 @@ pub(crate) fn syntax_error(message: &str) -> EngineError {
 /// Turns a DataFusion error into the most specific engine error: our own errors travel through DataFusion inside
 /// `External`, object store failures get a storage message, parser errors a position.
 pub(crate) fn from_datafusion(e: DataFusionError) -> EngineError {
-    if let Some(file_error) = find_external::<crate::text_source::DataFileError>(&e) {
+    if let Some(file_error) = find_external::<DataFileError>(&e) {
         return EngineError::DataFile {
             location: file_error.location.clone(),
             line: file_error.line,
@@ -183,17 +183,17 @@ pub(crate) fn from_datafusion(e: DataFusionError) -> EngineError {
         DataFusionError::SQL(parser_error, _) => EngineError::from(*parser_error),
         // DataFusion 55 wraps parser errors in a Diagnostic; the position is in the parser error's text.
         DataFusionError::Diagnostic(_, inner) => from_datafusion(*inner),
-        DataFusionError::ObjectStore(store_error) => crate::storage::describe_store_error(&store_error),
+        DataFusionError::ObjectStore(store_error) => describe_store_error(&store_error),
         DataFusionError::Context(context, inner) => match from_datafusion(*inner) {
             EngineError::Query(message) => EngineError::Query(format!("{context}: {message}")),
             other => other,
         },
         DataFusionError::Shared(shared) => match find_object_store_error(&shared) {
-            Some(store_error) => crate::storage::describe_store_error(store_error),
+            Some(store_error) => describe_store_error(store_error),
             None => EngineError::Query(clean_message(&shared.to_string())),
         },
         other => match find_object_store_error(&other) {
-            Some(store_error) => crate::storage::describe_store_error(store_error),
+            Some(store_error) => describe_store_error(store_error),
             None => EngineError::Query(clean_message(&other.to_string())),
         },
     }
@@ -338,6 +338,44 @@ fn clone_engine_error(e: &EngineError) -> EngineError {
             detail: detail.clone(),
         },
         other => EngineError::Query(other.to_string()),
+    }
+}
+
+/// A text file that could not be read as the table says, with where.
+#[derive(Debug, Clone)]
+pub struct DataFileError {
+    pub location: String,
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+impl std::fmt::Display for DataFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.location, self.message),
+            None => write!(f, "{}: {}", self.location, self.message),
+        }
+    }
+}
+
+impl std::error::Error for DataFileError {}
+
+/// A storage failure in words a user can act on (see [`tarn_catalog::describe_store_error`]), with the object or
+/// bucket it concerns.
+pub(crate) fn describe_store_error(e: &object_store::Error) -> EngineError {
+    let location = match e {
+        object_store::Error::NotFound { path, .. }
+        | object_store::Error::PermissionDenied { path, .. }
+        | object_store::Error::Unauthenticated { path, .. } => path.clone(),
+        _ => String::new(),
+    };
+    EngineError::Storage {
+        location: if location.is_empty() {
+            "object store".to_string()
+        } else {
+            location
+        },
+        message: tarn_catalog::describe_store_error(e),
     }
 }
 

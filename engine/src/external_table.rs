@@ -2,22 +2,21 @@
 //! into one catalog table: storage format and SerDe, columns with Hive types, partition keys, bucketing, properties.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use tarn_catalog::{Bucketing, CatalogError, Column, SerdeInfo, StorageFormat, Table, params, serde_lib, serde_params};
 
+use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::infer::infer_columns;
 use crate::listing::list_files;
-use crate::result::QueryResult;
-use crate::session::Session;
-use crate::sql::{CreateExternalTable, RowFormat, StoredAs};
+use crate::parse::{CreateExternalTable, RowFormat, StoredAs};
+use crate::result::Outcome;
 use crate::storage::Location;
 use crate::table::{TarnTable, decode_delimiter};
 use crate::text_source::Codec;
 use crate::types::{arrow_to_hive, hive_to_arrow};
 
-impl Session {
+impl Ctx {
     /// Translates Athena's DDL into a catalog table. Returns (table, if_not_exists, discover partitions).
     pub(crate) fn athena_table(&self, create: CreateExternalTable) -> Result<(Table, bool, bool)> {
         let location = create.location.clone().ok_or_else(|| {
@@ -71,7 +70,7 @@ impl Session {
         if !create.order_exprs.is_empty() || !create.constraints.is_empty() {
             return Err(EngineError::unsupported("WITH ORDER and constraints", "remove them"));
         }
-        let name = crate::sql::qualified_name(&create.name)?;
+        let name = crate::parse::qualified_name(&create.name)?;
         let [location] = create.locations.as_slice() else {
             return Err(EngineError::InvalidDdl("give exactly one LOCATION".into()));
         };
@@ -202,18 +201,15 @@ impl Session {
         mut table: Table,
         if_not_exists: bool,
         discover_partitions: bool,
-        started: Instant,
-    ) -> Result<QueryResult> {
-        let totals = Arc::clone(&self.totals);
+    ) -> Result<Outcome> {
         if self.catalog.get_database(&table.database).await?.is_none() {
             return Err(self.database_not_found(&table.database).await);
         }
         if if_not_exists && self.catalog.get_table(&table.database, &table.name).await?.is_some() {
-            return Ok(QueryResult::command(
-                format!("table {} already exists; nothing changed", table.qualified_name()),
-                started,
-                totals,
-            ));
+            return Ok(Outcome::message(format!(
+                "table {} already exists; nothing changed",
+                table.qualified_name()
+            )));
         }
         table
             .parameters
@@ -283,11 +279,9 @@ impl Session {
         let created = match self.catalog.create_table(table).await {
             Ok(t) => t,
             Err(CatalogError::TableExists { database, name }) if if_not_exists => {
-                return Ok(QueryResult::command(
-                    format!("table {database}.{name} already exists; nothing changed"),
-                    started,
-                    totals,
-                ));
+                return Ok(Outcome::message(format!(
+                    "table {database}.{name} already exists; nothing changed"
+                )));
             }
             Err(e) => return Err(e.into()),
         };
@@ -320,16 +314,12 @@ impl Session {
                 )
             }
         };
-        Ok(QueryResult::command(
-            format!(
-                "created table {} ({} columns{partitions}) over {}",
-                created.qualified_name(),
-                created.storage.columns.len(),
-                created.storage.location
-            ),
-            started,
-            totals,
-        )
+        Ok(Outcome::message(format!(
+            "created table {} ({} columns{partitions}) over {}",
+            created.qualified_name(),
+            created.storage.columns.len(),
+            created.storage.location
+        ))
         .with_notices(notices))
     }
 }
@@ -349,7 +339,7 @@ pub(crate) fn add_json_mappings(table: &mut Table, spellings: &std::collections:
     }
 }
 
-fn column_from_spec(spec: &crate::sql::ColumnSpec) -> Result<Column> {
+fn column_from_spec(spec: &crate::parse::ColumnSpec) -> Result<Column> {
     let dt = hive_to_arrow(&spec.data_type).map_err(|e| match e {
         EngineError::InvalidDdl(m) => EngineError::InvalidDdl(format!("column '{}': {m}", spec.name)),
         other => other,
@@ -458,12 +448,12 @@ fn athena_format(
 
 /// Athena registers a Delta table with `TBLPROPERTIES ('table_type'='DELTA')`; `STORED AS DELTA` is the Spark-ish
 /// spelling.
-pub(crate) fn is_delta_ddl(create: &crate::sql::CreateExternalTable) -> bool {
+pub(crate) fn is_delta_ddl(create: &crate::parse::CreateExternalTable) -> bool {
     create
         .table_properties
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("table_type") && v.eq_ignore_ascii_case("delta"))
-        || matches!(&create.stored_as, Some(crate::sql::StoredAs::Format(f)) if f == "DELTA")
+        || matches!(&create.stored_as, Some(crate::parse::StoredAs::Format(f)) if f == "DELTA")
 }
 
 /// TBLPROPERTIES that would make tarn read the table differently from Athena are refused rather than ignored.

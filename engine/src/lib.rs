@@ -2,7 +2,9 @@
 //! Athena's billing model. It never prints; callers (the CLI, the benchmarks) decide what to show.
 
 pub mod bucket;
+mod codec;
 mod column_case;
+mod context;
 mod crawl;
 mod deep;
 mod delimited;
@@ -16,29 +18,34 @@ mod listing;
 mod maintenance;
 pub mod meter;
 mod parquet_files;
+mod parse;
+mod resolve;
 mod result;
 mod session;
 mod snapshot;
-mod sql;
+mod statements;
 pub mod storage;
 mod table;
 mod text_source;
 mod trino;
 mod types;
+mod units;
 mod views;
 pub mod write;
 
 pub use crawl::{CrawlAction, CrawlOptions, CrawlReport, CrawledTable};
 pub use error::{EngineError, Result};
-pub use meter::{Bill, Interrupt, TextNotes, format_bytes, format_count, format_dollars, parse_size};
+pub use meter::{Bill, Interrupt, TextNotes, parse_size};
+pub use parse::{SqlStatement, ends_with_terminator, split_statements, writes_data};
 pub use result::{QueryResult, QueryStats, ResultKind, SessionTotals};
 pub use session::{CATALOG_NAME, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, Session, SessionOptions, TEXT_STRICT_SETTING};
-pub use sql::{SqlStatement, ends_with_terminator, split_statements, writes_data};
+pub use statements::statement_keywords;
 pub use storage::AwsSettings;
 pub use table::PARQUET_FOOTER_HINT;
 pub use tarn_catalog as catalog;
 pub use text_source::DataFileError;
 pub use types::{arrow_to_hive, hive_to_arrow};
+pub use units::{format_bytes, format_count, format_dollars};
 pub use write::WriteProgress;
 
 /// Re-exported so callers format results with the same Arrow as the engine.

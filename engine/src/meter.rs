@@ -383,67 +383,6 @@ impl Bill {
     }
 }
 
-/// Dollars with four significant digits, so both $0.1503 and $0.00004768 say something.
-pub fn format_dollars(dollars: f64) -> String {
-    if dollars == 0.0 {
-        return "$0".to_string();
-    }
-    let digits = (3 - dollars.abs().log10().floor() as i32).clamp(2, 12) as usize;
-    format!("${dollars:.digits$}")
-}
-
-const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
-
-/// Sizes in 1024-based units, labelled as the Athena console labels them (`30.85 GB`).
-pub fn format_bytes(bytes: u64) -> String {
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.2} {}", UNITS[unit])
-}
-
-/// `1 partition`, `1,204 partitions`: for messages.
-pub(crate) fn counted(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{} {noun}s", format_count(n as u64))
-    }
-}
-
-/// The first few of `items`, and how many more: for messages that name what they changed.
-pub(crate) fn first_few(items: &[String]) -> String {
-    const NAMED: usize = 5;
-    let mut text = items.iter().take(NAMED).cloned().collect::<Vec<_>>().join(", ");
-    if items.len() > NAMED {
-        text.push_str(&format!(" and {} more", items.len() - NAMED));
-    }
-    text
-}
-
-/// `1204` → `1,204`.
-pub fn format_count(n: u64) -> String {
-    group_thousands(&n.to_string())
-}
-
-/// A run of digits with a comma before each group of three from the right: `1234567` → `1,234,567`.
-pub(crate) fn group_thousands(digits: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Parses `10GB`, `1.5 MB`, `500kb`, `1048576` (bytes). Units are 1024-based, like [`format_bytes`].
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
@@ -472,6 +411,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::units::{format_bytes, format_count, format_dollars};
 
     #[test]
     fn billing_follows_athena() {

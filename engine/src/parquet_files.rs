@@ -25,8 +25,8 @@ use datafusion_datasource::morsel::{Morsel, MorselPlan, MorselPlanner, Morselize
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 
+use crate::error::DataFileError;
 use crate::error::EngineError;
-use crate::text_source::DataFileError;
 
 /// DataFusion's [`ParquetSource`], its per-file errors named.
 #[derive(Clone)]

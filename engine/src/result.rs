@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanVisitor, accept};
 use futures::StreamExt;
@@ -97,13 +97,22 @@ impl std::fmt::Debug for QueryResult {
     }
 }
 
-impl QueryResult {
-    pub(crate) fn listing(
-        schema: SchemaRef,
-        batches: Vec<RecordBatch>,
-        started: Instant,
-        totals: Arc<SessionTotals>,
-    ) -> Self {
+/// What a statement produced, before the session adds its timing and totals ([`QueryResult::new`]).
+pub(crate) struct Outcome {
+    pub(crate) kind: ResultKind,
+    pub(crate) schema: SchemaRef,
+    pub(crate) rows: Rows,
+    pub(crate) meter: Option<Arc<ScanMeter>>,
+    pub(crate) plan: Option<Arc<dyn ExecutionPlan>>,
+    pub(crate) locations: Vec<Location>,
+    pub(crate) billed: bool,
+    pub(crate) message: Option<String>,
+    pub(crate) notices: Vec<String>,
+    pub(crate) row_count: u64,
+}
+
+impl Outcome {
+    pub(crate) fn listing(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
         Self {
             kind: ResultKind::Listing,
             schema,
@@ -114,44 +123,81 @@ impl QueryResult {
             billed: false,
             message: None,
             notices: Vec::new(),
-            started,
             row_count: 0,
-            finished: None,
-            totals,
         }
     }
 
-    pub(crate) fn command(message: String, started: Instant, totals: Arc<SessionTotals>) -> Self {
+    /// A listing of text columns named `names`.
+    pub(crate) fn strings(names: &[&str], columns: Vec<Vec<String>>) -> Result<Self> {
+        Ok(Self::listing(string_schema(names), string_batch(names, columns)?))
+    }
+
+    pub(crate) fn message(message: String) -> Self {
         Self {
             kind: ResultKind::Command,
             message: Some(message),
-            ..Self::listing(Arc::new(Schema::empty()), Vec::new(), started, totals)
+            ..Self::listing(Arc::new(Schema::empty()), Vec::new())
         }
     }
 
     /// A finished write: `rows` rows written; billed by `meter` like the query that produced them.
-    pub(crate) fn write(
-        message: String,
-        rows: u64,
-        meter: Arc<ScanMeter>,
-        started: Instant,
-        totals: Arc<SessionTotals>,
-    ) -> Self {
-        let mut result = Self {
+    pub(crate) fn written(message: String, rows: u64, meter: Arc<ScanMeter>) -> Self {
+        Self {
             kind: ResultKind::Write,
             message: Some(message),
             meter: Some(meter),
             billed: true,
-            ..Self::listing(Arc::new(Schema::empty()), Vec::new(), started, totals)
-        };
-        result.row_count = rows;
-        result.finish();
-        result
+            row_count: rows,
+            ..Self::listing(Arc::new(Schema::empty()), Vec::new())
+        }
     }
 
     pub(crate) fn with_notices(mut self, notices: Vec<String>) -> Self {
         self.notices = notices;
         self
+    }
+}
+
+pub(crate) fn string_schema(names: &[&str]) -> SchemaRef {
+    Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+pub(crate) fn string_batch(names: &[&str], columns: Vec<Vec<String>>) -> Result<Vec<RecordBatch>> {
+    let arrays = columns
+        .into_iter()
+        .map(|values| Arc::new(StringArray::from(values)) as _)
+        .collect();
+    let batch = RecordBatch::try_new(string_schema(names), arrays).map_err(|e| EngineError::Query(e.to_string()))?;
+    Ok(vec![batch])
+}
+
+impl QueryResult {
+    /// The result of a statement that started at `started`; a finished write is counted in `totals` now.
+    pub(crate) fn new(outcome: Outcome, started: Instant, totals: Arc<SessionTotals>) -> Self {
+        let mut result = Self {
+            kind: outcome.kind,
+            schema: outcome.schema,
+            rows: outcome.rows,
+            meter: outcome.meter,
+            plan: outcome.plan,
+            locations: outcome.locations,
+            billed: outcome.billed,
+            message: outcome.message,
+            notices: outcome.notices,
+            started,
+            row_count: outcome.row_count,
+            finished: None,
+            totals,
+        };
+        if result.kind == ResultKind::Write {
+            result.finish();
+        }
+        result
     }
 
     pub fn kind(&self) -> ResultKind {

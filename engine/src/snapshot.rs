@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider};
 use datafusion::datasource::TableProvider;
 
-use crate::session::CATALOG_NAME;
+use crate::context::CATALOG_NAME;
 
 #[derive(Debug)]
 pub(crate) struct SnapshotCatalogList {

@@ -14,6 +14,7 @@ use object_store::path::Path;
 use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use url::Url;
 
+pub(crate) use crate::error::describe_store_error;
 use crate::error::{EngineError, Result};
 
 /// A folder in a store: `s3://bucket/prefix/` or a local directory.
@@ -420,25 +421,6 @@ impl ObjectStoreRegistry for StoreRegistry {
 
     fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
         self.store(url).map_err(|e| DataFusionError::External(Box::new(e)))
-    }
-}
-
-/// A storage failure in words a user can act on (see [`tarn_catalog::describe_store_error`]), with the object or
-/// bucket it concerns.
-pub(crate) fn describe_store_error(e: &object_store::Error) -> EngineError {
-    let location = match e {
-        object_store::Error::NotFound { path, .. }
-        | object_store::Error::PermissionDenied { path, .. }
-        | object_store::Error::Unauthenticated { path, .. } => path.clone(),
-        _ => String::new(),
-    };
-    EngineError::Storage {
-        location: if location.is_empty() {
-            "object store".to_string()
-        } else {
-            location
-        },
-        message: tarn_catalog::describe_store_error(e),
     }
 }
 

@@ -28,13 +28,13 @@ use tarn_catalog::{
     Column, HIVE_DEFAULT_PARTITION, Partition, SerdeInfo, StorageFormat, Table, params, serde_lib, serde_params,
 };
 
+use crate::context::Ctx;
 use crate::error::{EngineError, Result};
 use crate::listing::{is_hidden, parse_partition_segment};
-use crate::meter::{counted, first_few};
-use crate::session::Session;
-use crate::sql::QualifiedName;
+use crate::parse::QualifiedName;
 use crate::storage::Location;
 use crate::table::TarnTable;
+use crate::units::{counted, first_few};
 use sniff::{FileSchema, Format, Kind};
 
 /// Files sampled per table.
@@ -99,7 +99,7 @@ impl CrawlReport {
             counted(tables, "table"),
             counted(self.files, "file"),
             self.elapsed.as_secs_f64(),
-            crate::meter::format_bytes(self.sampled_bytes),
+            crate::units::format_bytes(self.sampled_bytes),
             counted(self.sampled_files, "file"),
         )
     }
@@ -149,11 +149,7 @@ impl CrawlAction {
 }
 
 /// `CRAWL ...` as a statement's result: one row per table; the headline and the notes as notices.
-pub(crate) fn report_result(
-    report: &CrawlReport,
-    started: Instant,
-    totals: Arc<crate::result::SessionTotals>,
-) -> Result<crate::result::QueryResult> {
+pub(crate) fn report_result(report: &CrawlReport) -> Result<crate::result::Outcome> {
     let names = ["table", "format", "columns", "partitions", "action"];
     let mut columns: Vec<Vec<String>> = vec![Vec::new(); names.len()];
     for t in &report.tables {
@@ -175,13 +171,7 @@ pub(crate) fn report_result(
     }
     let mut notices = vec![report.headline()];
     notices.extend(report.notes.iter().cloned());
-    Ok(crate::result::QueryResult::listing(
-        crate::session::string_schema(&names),
-        crate::session::string_batch(&names, columns)?,
-        started,
-        totals,
-    )
-    .with_notices(notices))
+    Ok(crate::result::Outcome::strings(&names, columns)?.with_notices(notices))
 }
 
 #[derive(Debug, Clone)]
@@ -205,7 +195,7 @@ struct Node {
 }
 
 impl Node {
-    fn all_files(&self) -> Vec<&ObjectMeta> {
+    pub(crate) fn all_files(&self) -> Vec<&ObjectMeta> {
         let mut files: Vec<&ObjectMeta> = self.files.iter().collect();
         for child in self.children.values() {
             files.extend(child.all_files());
@@ -238,7 +228,7 @@ struct Shape {
     spellings: BTreeMap<String, String>,
 }
 
-impl Session {
+impl Ctx {
     /// Crawls `url` into `options.database` (created if missing).
     pub async fn crawl(&mut self, url: &str, options: CrawlOptions) -> Result<CrawlReport> {
         let started = Instant::now();
@@ -490,7 +480,7 @@ impl Session {
             database: Some(database.to_string()),
             name: name.to_string(),
         };
-        Box::pin(self.register_delta(qualified, &url, false, None, Instant::now())).await?;
+        Box::pin(self.register_delta(qualified, &url, false, None)).await?;
         if let Some(mut table) = self.catalog.get_table(database, name).await? {
             crawled.columns = table.storage.columns.len() + table.partition_keys.len();
             crawled.partition_keys = table.partition_keys.iter().map(|k| k.name.clone()).collect();

@@ -1384,7 +1384,7 @@ fn java_format(fmt: &str, args: &[ScalarValue]) -> Result<String> {
                 Some(x) => {
                     let mut t = x.unsigned_abs().to_string();
                     if flags.contains(',') {
-                        t = crate::meter::group_thousands(&t);
+                        t = crate::units::group_thousands(&t);
                     }
                     sign(x < 0, flags, t)
                 }
@@ -1408,7 +1408,7 @@ fn java_format(fmt: &str, args: &[ScalarValue]) -> Result<String> {
                         let (whole, frac) = t
                             .split_once('.')
                             .map_or((t.clone(), None), |(w, f)| (w.to_string(), Some(f.to_string())));
-                        t = crate::meter::group_thousands(&whole) + &frac.map(|f| format!(".{f}")).unwrap_or_default();
+                        t = crate::units::group_thousands(&whole) + &frac.map(|f| format!(".{f}")).unwrap_or_default();
                     }
                     sign(x < 0.0, flags, t)
                 }

@@ -1050,7 +1050,7 @@ fn rename_qualifier(node: &mut impl VisitMut, from: &Ident, to: &Ident) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::parse_datafusion_statement;
+    use crate::parse::parse_datafusion_statement;
 
     fn rewritten(sql: &str) -> Result<String> {
         Ok(parse_datafusion_statement(sql)?.to_string())

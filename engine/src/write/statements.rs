@@ -2,44 +2,42 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
 
 use datafusion::common::Column as LogicalColumn;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, col, lit};
 use datafusion::scalar::ScalarValue;
 use object_store::ObjectStore;
 use tarn_catalog::{
-    Bucketing as CatalogBucketing, CatalogError, Column, SerdeInfo, StorageFormat, Table, normalize_name, params,
-    serde_lib, serde_params,
+    Bucketing as CatalogBucketing, Column, SerdeInfo, StorageFormat, Table, normalize_name, params, serde_lib,
+    serde_params,
 };
 
-use super::commit::{self, Statement, WriteLog};
-use super::props::{FileEncoding, TextCodec, WriteOptions, ctas_options, unload_options};
+use super::commit::{self, Statement};
+use super::props::{FileEncoding, TextCodec, WriteOptions};
 use super::sink::WrittenFile;
-use super::{Bucketing, DEFAULT_TARGET_FILE_SIZE, Target, new_query_id, write_files};
+use super::{Bucketing, Target, write_files};
 use crate::bucket::{BUCKETING_VERSION, BucketColumn, BucketVersion};
+use crate::context::Ctx;
 use crate::error::{EngineError, Result, from_datafusion};
-use crate::meter::format_bytes;
-use crate::result::QueryResult;
-use crate::session::{PreparedQuery, Session};
-use crate::sql::{CreateTableAs, InsertInto, Unload, parse_datafusion_statement};
+use crate::resolve::PreparedQuery;
 use crate::storage::Location;
 use crate::table::decode_delimiter;
 use crate::types::{arrow_to_hive, hive_to_arrow};
+use crate::units::format_bytes;
 
 /// The table parameter recording which write created a table (recovery uses it to tell a committed CTAS).
 pub const QUERY_ID_PARAMETER: &str = "tarn.query_id";
 
 /// What a write produced.
-struct Written {
-    files: Vec<WrittenFile>,
-    rows: u64,
-    bytes: u64,
-    partitions: usize,
+pub(crate) struct Written {
+    pub(crate) files: Vec<WrittenFile>,
+    pub(crate) rows: u64,
+    pub(crate) bytes: u64,
+    pub(crate) partitions: usize,
 }
 
 impl Written {
-    fn of(files: Vec<WrittenFile>) -> Self {
+    pub(crate) fn of(files: Vec<WrittenFile>) -> Self {
         let partitions: BTreeSet<&str> = files
             .iter()
             .map(|f| f.partition.as_str())
@@ -54,7 +52,7 @@ impl Written {
     }
 
     /// The partitions the files went to (`k=v/k2=v2`, as written) with their folders.
-    fn partition_folders(&self) -> BTreeMap<String, object_store::path::Path> {
+    pub(crate) fn partition_folders(&self) -> BTreeMap<String, object_store::path::Path> {
         self.files
             .iter()
             .filter(|f| !f.partition.is_empty())
@@ -66,7 +64,7 @@ impl Written {
             .collect()
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut text = format!(
             "{} rows in {} file{} ({})",
             self.rows,
@@ -84,7 +82,7 @@ impl Written {
 }
 
 /// The data is written and committed, but its partitions could not be registered: say so and how to finish.
-fn unregistered(table: &Table, e: EngineError) -> EngineError {
+pub(crate) fn unregistered(table: &Table, e: EngineError) -> EngineError {
     EngineError::Query(format!(
         "the rows were written to {}, but registering their partitions failed ({e}); run MSCK REPAIR TABLE {} to \
          make them visible",
@@ -93,245 +91,14 @@ fn unregistered(table: &Table, e: EngineError) -> EngineError {
     ))
 }
 
-impl Session {
-    pub(crate) async fn create_table_as(&mut self, ctas: CreateTableAs, started: Instant) -> Result<QueryResult> {
-        self.progress.reset();
-        let options = ctas_options(&ctas.properties)?;
-        let db = normalize_name("database", ctas.name.database.as_deref().unwrap_or(&self.database))?;
-        let name = normalize_name("table", &ctas.name.name)?;
-        if self.catalog.get_database(&db).await?.is_none() {
-            return Err(self.database_not_found(&db).await);
-        }
-        if self.catalog.get_table(&db, &name).await?.is_some() {
-            return Err(CatalogError::TableExists { database: db, name }.into());
-        }
-        let prepared = self.prepare_query(parse_datafusion_statement(&ctas.query)?).await?;
-        if options.delta {
-            return Box::pin(self.create_delta_table_as(db, name, options, prepared, ctas.with_data, started)).await;
-        }
-        let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
-        if matches!(options.encoding, FileEncoding::Text { .. }) {
-            refuse_nested_text(&columns)?;
-        }
-        let bucketing = bucketing_of(
-            &options.bucketed_by,
-            options.bucket_count,
-            options.bucketing_version,
-            &columns,
-        )?;
-        let query_id = new_query_id();
-        let (root, location) = self.ctas_location(&options, &db, &name, &query_id)?;
-        let store = self.registry.store_for(&location)?;
-        self.prepare_target(&store, &root, &location, Statement::Ctas).await?;
-        let log = WriteLog::start(
-            Arc::clone(&store),
-            &root,
-            &location,
-            &query_id,
-            Statement::Ctas,
-            Some(format!("{db}.{name}")),
-        )
-        .await?;
-        let mut table = written_table(
-            &db,
-            &name,
-            &location,
-            &options.encoding,
-            columns,
-            partition_keys,
-            &bucketing,
-        )?;
-        table.parameters.insert(QUERY_ID_PARAMETER.into(), query_id.clone());
-        let meter = Arc::clone(&prepared.meter);
-        let written = if ctas.with_data {
-            let plan = cast_to_table(prepared.plan.clone(), &table, None)?;
-            let target = Target {
-                location: location.clone(),
-                store,
-                encoding: options.encoding,
-                partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
-                bucketing,
-                query_id: query_id.clone(),
-                hidden: false,
-                target_file_size: options.target_file_size.unwrap_or(DEFAULT_TARGET_FILE_SIZE),
-                file_names: None,
-            };
-            match self.run_write(prepared, plan, target).await {
-                Ok(files) => Written::of(files),
-                Err(e) => {
-                    log.abort().await;
-                    return Err(e);
-                }
-            }
-        } else {
-            Written::of(Vec::new())
-        };
-        let created = match self.catalog.create_table(table).await {
-            Ok(t) => t,
-            Err(e) => {
-                log.abort().await;
-                return Err(e.into());
-            }
-        };
-        log.finish().await?;
-        let message = format!(
-            "created table {}: {} under {}",
-            created.qualified_name(),
-            written.describe(),
-            location.url
-        );
-        if !created.partition_keys.is_empty() {
-            self.register_written_partitions(&created, &written.partition_folders())
-                .await
-                .map_err(|e| unregistered(&created, e))?;
-        }
-        Ok(QueryResult::write(
-            message,
-            written.rows,
-            meter,
-            started,
-            Arc::clone(&self.totals),
-        ))
-    }
-
-    pub(crate) async fn insert_into(&mut self, insert: InsertInto, started: Instant) -> Result<QueryResult> {
-        self.progress.reset();
-        let table = self.table(&insert.table).await?;
-        if table.is_view() {
-            return Err(EngineError::InvalidDdl(format!(
-                "{} is a view; INSERT INTO writes to tables",
-                table.qualified_name()
-            )));
-        }
-        if crate::delta::is_delta(&table) {
-            let prepared = self.prepare_query(parse_datafusion_statement(&insert.query)?).await?;
-            return Box::pin(self.insert_into_delta(table, insert.columns.as_deref(), prepared, started)).await;
-        }
-        let encoding = table_encoding(&table)?;
-        let prepared = self.prepare_query(parse_datafusion_statement(&insert.query)?).await?;
-        let plan = cast_to_table(prepared.plan.clone(), &table, insert.columns.as_deref())?;
-        let columns: Vec<Column> = table.storage.columns.clone();
-        let version = BucketVersion::from_parameter(table.parameters.get(BUCKETING_VERSION))?;
-        let bucketing = match &table.storage.bucketing {
-            Some(b) => bucketing_of(&b.columns, Some(b.count), version, &columns)?,
-            None => None,
-        };
-        let location = Location::parse(&table.storage.location)?;
-        let store = self.registry.store_for(&location)?;
-        self.prepare_target(&store, &location, &location, Statement::Insert)
-            .await?;
-        let query_id = new_query_id();
-        let log = WriteLog::start(
-            Arc::clone(&store),
-            &location,
-            &location,
-            &query_id,
-            Statement::Insert,
-            Some(table.qualified_name()),
-        )
-        .await?;
-        let file_names = (table.storage.format == StorageFormat::Json).then(|| json_keys(&table));
-        let target = Target {
-            location: location.clone(),
-            store: Arc::clone(&store),
-            encoding,
-            partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
-            bucketing,
-            query_id,
-            // Readers list the table's folders: files stay hidden until all of them are complete.
-            hidden: true,
-            target_file_size: DEFAULT_TARGET_FILE_SIZE,
-            file_names,
-        };
-        let meter = Arc::clone(&prepared.meter);
-        let files = match self.run_write(prepared, plan, target).await {
-            Ok(files) => files,
-            Err(e) => {
-                log.abort().await;
-                return Err(e);
-            }
-        };
-        let renames: Vec<_> = files.iter().map(|f| (f.path.clone(), f.final_path.clone())).collect();
-        log.commit_renames(&renames).await?;
-        let written = Written::of(files);
-        self.register_written_partitions(&table, &written.partition_folders())
-            .await
-            .map_err(|e| unregistered(&table, e))?;
-        let message = format!("inserted into {}: {}", table.qualified_name(), written.describe());
-        Ok(QueryResult::write(
-            message,
-            written.rows,
-            meter,
-            started,
-            Arc::clone(&self.totals),
-        ))
-    }
-
-    pub(crate) async fn unload(&mut self, unload: Unload, started: Instant) -> Result<QueryResult> {
-        self.progress.reset();
-        let options = unload_options(&unload.properties)?;
-        let prepared = self.prepare_query(parse_datafusion_statement(&unload.query)?).await?;
-        let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
-        if matches!(options.encoding, FileEncoding::Text { .. }) {
-            refuse_nested_text(&columns)?;
-        }
-        let location = Location::parse(&unload.location)?;
-        let store = self.registry.store_for(&location)?;
-        self.prepare_target(&store, &location, &location, Statement::Unload)
-            .await?;
-        let query_id = new_query_id();
-        let log = WriteLog::start(
-            Arc::clone(&store),
-            &location,
-            &location,
-            &query_id,
-            Statement::Unload,
-            None,
-        )
-        .await?;
-        let shape = written_table(
-            "unload",
-            "unload",
-            &location,
-            &options.encoding,
-            columns,
-            partition_keys,
-            &None,
-        )?;
-        let plan = cast_to_table(prepared.plan.clone(), &shape, None)?;
-        let target = Target {
-            location: location.clone(),
-            store,
-            encoding: options.encoding,
-            partition_names: shape.partition_keys.iter().map(|p| p.name.clone()).collect(),
-            bucketing: None,
-            query_id,
-            hidden: false,
-            target_file_size: DEFAULT_TARGET_FILE_SIZE,
-            file_names: None,
-        };
-        let meter = Arc::clone(&prepared.meter);
-        let files = match self.run_write(prepared, plan, target).await {
-            Ok(files) => files,
-            Err(e) => {
-                log.abort().await;
-                return Err(e);
-            }
-        };
-        log.finish().await?;
-        let written = Written::of(files);
-        let message = format!("unloaded {} to {}", written.describe(), location.url);
-        Ok(QueryResult::write(
-            message,
-            written.rows,
-            meter,
-            started,
-            Arc::clone(&self.totals),
-        ))
-    }
-
+impl Ctx {
     /// Runs `plan` (the prepared query, reshaped) into files.
-    async fn run_write(&self, prepared: PreparedQuery, plan: LogicalPlan, target: Target) -> Result<Vec<WrittenFile>> {
+    pub(crate) async fn run_write(
+        &self,
+        prepared: PreparedQuery,
+        plan: LogicalPlan,
+        target: Target,
+    ) -> Result<Vec<WrittenFile>> {
         let PreparedQuery {
             state,
             meter,
@@ -487,7 +254,7 @@ pub(crate) fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result
     Ok((columns, partition_keys))
 }
 
-fn refuse_nested_text(columns: &[Column]) -> Result<()> {
+pub(crate) fn refuse_nested_text(columns: &[Column]) -> Result<()> {
     match columns.iter().find(|c| {
         c.data_type.starts_with("array") || c.data_type.starts_with("map") || c.data_type.starts_with("struct")
     }) {
@@ -499,7 +266,7 @@ fn refuse_nested_text(columns: &[Column]) -> Result<()> {
     }
 }
 
-fn bucketing_of(
+pub(crate) fn bucketing_of(
     names: &[String],
     count: Option<u32>,
     version: BucketVersion,
@@ -525,7 +292,7 @@ fn bucketing_of(
 }
 
 /// The catalog entry for files written with `encoding`.
-fn written_table(
+pub(crate) fn written_table(
     db: &str,
     name: &str,
     location: &Location,
@@ -579,7 +346,7 @@ fn written_table(
 
 /// How INSERT writes into an existing table: its format, and the codec its parameters ask for (Athena's GZIP
 /// otherwise).
-fn table_encoding(table: &Table) -> Result<FileEncoding> {
+pub(crate) fn table_encoding(table: &Table) -> Result<FileEncoding> {
     let codec_name = table
         .parameters
         .get("write.compression")
@@ -638,7 +405,7 @@ fn table_encoding(table: &Table) -> Result<FileEncoding> {
 }
 
 /// JSON key names of a table's data columns (OpenX `mapping.*`).
-fn json_keys(table: &Table) -> Vec<String> {
+pub(crate) fn json_keys(table: &Table) -> Vec<String> {
     table
         .storage
         .columns
@@ -774,7 +541,7 @@ pub fn show_create_table(table: &Table) -> String {
 }
 
 /// Control characters as Hive writes them in DDL (`\u0001`), so delimiters survive copy and paste.
-fn hive_escape(value: &str) -> String {
+pub(crate) fn hive_escape(value: &str) -> String {
     value
         .chars()
         .map(|c| match c {
@@ -789,10 +556,11 @@ fn hive_escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::write::props::ctas_options;
     use datafusion::arrow::datatypes::DataType;
 
     #[test]
-    fn ddl_escapes_control_delimiters() {
+    pub(crate) fn ddl_escapes_control_delimiters() {
         assert_eq!(hive_escape("\u{1}"), "\\u0001");
         assert_eq!(hive_escape("it's"), "it''s");
         assert_eq!(decode_delimiter(&hive_escape("\u{1}")), Some('\u{1}'));
@@ -800,7 +568,7 @@ mod tests {
     }
 
     #[test]
-    fn partition_columns_must_come_last() -> Result<()> {
+    pub(crate) fn partition_columns_must_come_last() -> Result<()> {
         use datafusion::arrow::datatypes::{Field, Schema};
         let schema = Schema::new(vec![
             Field::new("a", DataType::Int64, true),

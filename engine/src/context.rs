@@ -1,0 +1,165 @@
+//! What a statement may use: the catalog, the object stores, the current database, the session's settings and its
+//! DataFusion state (functions, configuration), and the write progress and interrupt flag it reports to.
+//!
+//! [`crate::Session`] owns one [`Ctx`] and adds the statement router, timing and totals around it. Statements
+//! (`crate::statements`) and the modules they call take a `Ctx`, never the session.
+
+use std::sync::Arc;
+
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use tarn_catalog::{CatalogError, Table};
+
+use crate::error::{EngineError, Result};
+use crate::meter::Interrupt;
+use crate::parse::QualifiedName;
+use crate::storage::{Location, StoreRegistry};
+use crate::write::WriteProgress;
+
+/// Athena's name for the Glue catalog; `awsdatacatalog.db.table` works as in Athena.
+pub const CATALOG_NAME: &str = "awsdatacatalog";
+/// The setting that caps bytes scanned per query.
+pub const MAX_SCAN_SETTING: &str = "tarn.max_scan";
+/// The setting for the memory queries may use before sorts and aggregations spill (also DataFusion's name for it).
+pub const MEMORY_LIMIT_SETTING: &str = "tarn.memory_limit";
+/// `true`: a text value that is not of its column's type fails the query (Athena, and tarn by default, read NULL).
+pub const TEXT_STRICT_SETTING: &str = "tarn.text.strict";
+pub(crate) const DATAFUSION_MEMORY_LIMIT: &str = "datafusion.runtime.memory_limit";
+
+/// Settings a session keeps apart from DataFusion's (`SET tarn.*`).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// Stop any query that reads more than this many bytes.
+    pub(crate) max_scan: Option<u64>,
+    /// VACUUM refuses a retention below the table's minimum unless this is turned off.
+    pub(crate) delta_retention_check: bool,
+    /// Bytes of memory queries may use (the runtime's pool).
+    pub(crate) memory_limit: usize,
+    /// Text values that are not of their column's type fail the query instead of reading as NULL.
+    pub(crate) text_strict: bool,
+}
+
+/// The narrow context statements run in. Clones share the catalog, stores, progress and interrupt flag.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub(crate) state: SessionState,
+    pub(crate) registry: Arc<StoreRegistry>,
+    pub(crate) catalog: tarn_catalog::Catalog,
+    pub(crate) warehouse: Location,
+    pub(crate) database: String,
+    pub(crate) settings: Settings,
+    pub(crate) progress: Arc<WriteProgress>,
+    pub(crate) interrupt: Arc<Interrupt>,
+}
+
+impl Ctx {
+    /// The functions queries can call, sorted by name, each with its kind (`scalar`, `aggregate`, `window`).
+    pub(crate) fn functions(&self) -> Vec<(String, &'static str)> {
+        let mut functions: Vec<(String, &'static str)> = self
+            .state
+            .scalar_functions()
+            .keys()
+            .map(|n| (n.clone(), "scalar"))
+            .chain(
+                self.state
+                    .aggregate_functions()
+                    .keys()
+                    .map(|n| (n.clone(), "aggregate")),
+            )
+            .chain(self.state.window_functions().keys().map(|n| (n.clone(), "window")))
+            .filter(|(name, _)| name.as_str() != crate::deep::CHAIN_NAME)
+            .collect();
+        functions.sort();
+        functions
+    }
+
+    /// Gives queries from now on a memory pool of `limit` bytes.
+    pub(crate) fn set_memory_limit(&mut self, limit: usize) -> Result<()> {
+        let mut runtime = (**self.state.runtime_env()).clone();
+        runtime.memory_pool = Arc::new(FairSpillPool::new(limit));
+        self.state = SessionStateBuilder::new_from_existing(self.state.clone())
+            .with_runtime_env(Arc::new(runtime))
+            .build();
+        self.settings.memory_limit = limit;
+        Ok(())
+    }
+
+    pub(crate) async fn use_database(&mut self, database: &str) -> Result<()> {
+        let name = tarn_catalog::normalize_name("database", database)?;
+        if self.catalog.get_database(&name).await?.is_none() {
+            return Err(self.database_not_found(&name).await);
+        }
+        self.set_database(&name);
+        Ok(())
+    }
+
+    pub(crate) fn set_database(&mut self, name: &str) {
+        self.database = name.to_string();
+        self.state.config_mut().options_mut().catalog.default_schema = name.to_string();
+    }
+
+    /// Loads a table named in a statement, with a suggestion when it does not exist.
+    pub(crate) async fn table(&self, name: &QualifiedName) -> Result<Table> {
+        self.table_in(&self.database, name).await
+    }
+
+    /// Loads a table named in a statement whose unqualified names refer to `default_db` (a view's body).
+    pub(crate) async fn table_in(&self, default_db: &str, name: &QualifiedName) -> Result<Table> {
+        let db = name.database.clone().unwrap_or_else(|| default_db.to_string());
+        match self.catalog.get_table(&db, &name.name).await {
+            Ok(Some(table)) => Ok(table),
+            Ok(None) | Err(CatalogError::InvalidName { .. }) => Err(self.table_not_found(&db, &name.name).await),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) async fn database_not_found(&self, name: &str) -> EngineError {
+        let names: Vec<String> = self
+            .catalog
+            .list_databases()
+            .await
+            .map(|dbs| dbs.into_iter().map(|d| d.name).collect())
+            .unwrap_or_default();
+        EngineError::DatabaseNotFound {
+            name: name.to_string(),
+            suggestion: closest(name, &names),
+        }
+    }
+
+    pub(crate) async fn table_not_found(&self, db: &str, name: &str) -> EngineError {
+        match self.catalog.get_database(db).await {
+            Ok(Some(_)) => {}
+            _ => return self.database_not_found(db).await,
+        }
+        let candidates: Vec<String> = self.catalog.list_table_names(db).await.unwrap_or_default();
+        let suggestion = match closest(name, &candidates) {
+            Some(t) => Some(format!("{db}.{t}")),
+            // The same name in another database is the likeliest mix-up.
+            None => {
+                let mut found = None;
+                if let Ok(dbs) = self.catalog.list_databases().await {
+                    for other in dbs.into_iter().filter(|d| d.name != db) {
+                        if let Ok(Some(_)) = self.catalog.get_table(&other.name, name).await {
+                            found = Some(format!("{}.{name}", other.name));
+                            break;
+                        }
+                    }
+                }
+                found
+            }
+        };
+        EngineError::TableNotFound {
+            name: format!("{db}.{name}"),
+            suggestion,
+        }
+    }
+}
+
+pub(crate) fn closest(name: &str, candidates: &[String]) -> Option<String> {
+    candidates
+        .iter()
+        .map(|c| (strsim::normalized_damerau_levenshtein(name, c), c))
+        .filter(|(score, _)| *score >= 0.6)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.clone())
+}

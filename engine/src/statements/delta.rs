@@ -1,0 +1,450 @@
+//! Delta Lake statements: DELETE, UPDATE and MERGE; OPTIMIZE (compaction, Z-order); VACUUM; DESCRIBE HISTORY.
+//! They run through delta-rs on tarn's session and metered stores ([`crate::delta`]).
+
+use super::Statement;
+use crate::context::Ctx;
+use crate::delta::*;
+use crate::delta::{RETENTION_CHECK_SETTING, is_delta, not_delta};
+use crate::error::{EngineError, Result};
+use crate::parse::TarnParser;
+use crate::parse::{QualifiedName, parse_datafusion_statement};
+use crate::result::Outcome;
+use crate::storage::Location;
+use chrono::DateTime;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{self, FromTable};
+use datafusion::sql::sqlparser::tokenizer::Token;
+use deltalake::operations::optimize::OptimizeType;
+use deltalake::{FilterOp, FilterValue};
+use futures::TryStreamExt;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// DELETE, UPDATE or MERGE on a Delta table.
+pub(crate) struct DeltaDml {
+    pub(crate) statement: DFStatement,
+}
+
+impl Statement for DeltaDml {
+    const STARTS: &'static [&'static [&'static str]] = &[&["DELETE"], &["UPDATE"], &["MERGE"]];
+    const WORDS: &'static [&'static str] = &["FROM", "SET", "USING", "ON", "WHEN", "MATCHED", "NOT", "THEN"];
+    const WRITES_DATA: bool = true;
+
+    fn parse(p: &mut TarnParser) -> Result<Self> {
+        Ok(Self {
+            statement: parse_datafusion_statement(p.text())?,
+        })
+    }
+
+    async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
+        let statement = self.statement;
+        let statement = match statement {
+            datafusion::sql::parser::Statement::Statement(s) => *s,
+            _ => return Err(EngineError::Query("expected DELETE, UPDATE or MERGE".into())),
+        };
+        match statement {
+            ast::Statement::Delete(delete) => {
+                let tables = match &delete.from {
+                    FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+                };
+                let [target] = tables.as_slice() else {
+                    return Err(EngineError::unsupported(
+                        "DELETE from several tables",
+                        "delete from one table",
+                    ));
+                };
+                if delete.using.is_some() || !target.joins.is_empty() {
+                    return Err(EngineError::unsupported(
+                        "DELETE ... USING",
+                        "use MERGE INTO t USING s ON ... WHEN MATCHED THEN DELETE",
+                    ));
+                }
+                let (name, _) = table_factor_name(&target.relation)?;
+                let (def, table, meter, state) = ctx.dml_target(&name, "DELETE").await?;
+                let location = def.storage.location.clone();
+                let mut builder = table.delete().with_session_state(Arc::new(state));
+                if let Some(predicate) = &delete.selection {
+                    builder = builder.with_predicate(predicate.to_string());
+                }
+                let (table, metrics) = builder.await.map_err(|e| ctx.write_error_at(&location, &meter, e))?;
+                let deleted = metrics.num_deleted_rows.unwrap_or_default() as u64;
+                let message = format!(
+                    "deleted {deleted} rows from {}: {} removed, {} added (version {})",
+                    def.qualified_name(),
+                    files(metrics.num_removed_files as u64),
+                    files(metrics.num_added_files as u64),
+                    table.version().unwrap_or_default()
+                );
+                Ok(Outcome::written(message, deleted, meter))
+            }
+            ast::Statement::Update(update) => {
+                if update.from.is_some() || !update.table.joins.is_empty() {
+                    return Err(EngineError::unsupported(
+                        "UPDATE ... FROM",
+                        "use MERGE INTO t USING s ON ... WHEN MATCHED THEN UPDATE SET ...",
+                    ));
+                }
+                let (name, _) = table_factor_name(&update.table.relation)?;
+                let (def, table, meter, state) = ctx.dml_target(&name, "UPDATE").await?;
+                let location = def.storage.location.clone();
+                // delta-rs ignores an assignment to a column the table does not have; Athena refuses it.
+                let shape = ctx.delta_shape(&def, &table).await?;
+                let columns: Vec<&str> = shape.all_columns().map(|c| c.name.as_str()).collect();
+                for assignment in &update.assignments {
+                    let column = assignment_column(&assignment.target)?;
+                    if !columns.contains(&column.as_str()) {
+                        return Err(EngineError::Query(format!(
+                            "column '{column}' is not in table {} (its columns: {})",
+                            def.qualified_name(),
+                            columns.join(", ")
+                        )));
+                    }
+                }
+                let mut builder = table.update().with_session_state(Arc::new(state));
+                if let Some(predicate) = &update.selection {
+                    builder = builder.with_predicate(predicate.to_string());
+                }
+                for assignment in &update.assignments {
+                    builder = builder.with_update(assignment_column(&assignment.target)?, assignment.value.to_string());
+                }
+                let (table, metrics) = builder.await.map_err(|e| ctx.write_error_at(&location, &meter, e))?;
+                let updated = metrics.num_updated_rows as u64;
+                let message = format!(
+                    "updated {updated} rows of {}: {} removed, {} added (version {})",
+                    def.qualified_name(),
+                    files(metrics.num_removed_files as u64),
+                    files(metrics.num_added_files as u64),
+                    table.version().unwrap_or_default()
+                );
+                Ok(Outcome::written(message, updated, meter))
+            }
+            ast::Statement::Merge(merge) => ctx.merge(merge).await,
+            other => Err(EngineError::Query(format!(
+                "expected DELETE, UPDATE or MERGE, not {other}"
+            ))),
+        }
+    }
+}
+
+/// `OPTIMIZE t [WHERE k = 'v' AND ...] [ZORDER BY (a, b)]`; filters are (column, operator, values).
+pub(crate) struct Optimize {
+    pub(crate) table: QualifiedName,
+    pub(crate) filters: Vec<(String, String, Vec<String>)>,
+    pub(crate) zorder: Vec<String>,
+}
+
+impl Statement for Optimize {
+    const STARTS: &'static [&'static [&'static str]] = &[&["OPTIMIZE"]];
+    const WORDS: &'static [&'static str] = &["REWRITE", "DATA", "USING", "BIN_PACK", "WHERE", "ZORDER", "BY"];
+    const WRITES_DATA: bool = true;
+
+    fn parse(d: &mut TarnParser) -> Result<Self> {
+        use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr};
+        d.expect("OPTIMIZE")?;
+        let table = d.qualified_name()?;
+        if d.clause(&["REWRITE", "DATA", "USING"])? {
+            d.expect("BIN_PACK")?;
+        }
+        let mut filters = Vec::new();
+        if d.eat("WHERE") {
+            let mut pending = vec![d.p.parse_expr()?];
+            while let Some(expr) = pending.pop() {
+                let value = |e: &Expr| -> Result<String> {
+                    match e {
+                        Expr::Value(v) => Ok(match &v.value {
+                            datafusion::sql::sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
+                            other => other.to_string(),
+                        }),
+                        other => Err(EngineError::InvalidDdl(format!(
+                            "OPTIMIZE ... WHERE compares partition columns with literals; '{other}' is not a literal"
+                        ))),
+                    }
+                };
+                let column = |e: &Expr| -> Result<String> {
+                    match e {
+                        Expr::Identifier(i) => Ok(i.value.to_lowercase()),
+                        other => Err(EngineError::InvalidDdl(format!(
+                            "OPTIMIZE ... WHERE compares partition columns with literals; '{other}' is not a column"
+                        ))),
+                    }
+                };
+                match expr {
+                    Expr::BinaryOp {
+                        left,
+                        op: BinaryOperator::And,
+                        right,
+                    } => {
+                        pending.push(*right);
+                        pending.push(*left);
+                    }
+                    Expr::Nested(inner) => pending.push(*inner),
+                    Expr::BinaryOp { left, op, right } => {
+                        let op = match op {
+                            BinaryOperator::Eq => "=",
+                            BinaryOperator::NotEq => "<>",
+                            BinaryOperator::Lt => "<",
+                            BinaryOperator::LtEq => "<=",
+                            BinaryOperator::Gt => ">",
+                            BinaryOperator::GtEq => ">=",
+                            other => {
+                                return Err(EngineError::InvalidDdl(format!(
+                                    "OPTIMIZE ... WHERE takes =, <>, <, <=, >, >=, IN and AND, not {other}"
+                                )));
+                            }
+                        };
+                        filters.push((column(&left)?, op.to_string(), vec![value(&right)?]));
+                    }
+                    Expr::InList {
+                        expr,
+                        list,
+                        negated: false,
+                    } => filters.push((
+                        column(&expr)?,
+                        "IN".to_string(),
+                        list.iter().map(&value).collect::<Result<_>>()?,
+                    )),
+                    other => {
+                        return Err(EngineError::InvalidDdl(format!(
+                            "OPTIMIZE ... WHERE takes comparisons of partition columns joined by AND, not '{other}'"
+                        )));
+                    }
+                }
+            }
+        }
+        let mut zorder = Vec::new();
+        if d.clause(&["ZORDER", "BY"])? {
+            let parenthesized = d.consume(Token::LParen);
+            zorder =
+                d.p.parse_comma_separated(|p| p.parse_identifier())?
+                    .into_iter()
+                    .map(|i| i.value.to_lowercase())
+                    .collect();
+            if parenthesized {
+                d.token(Token::RParen)?;
+            }
+        }
+        d.end()?;
+        Ok(Self { table, filters, zorder })
+    }
+
+    async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
+        let Self { table, filters, zorder } = self;
+        let (name, filters) = (&table, filters.as_slice());
+        let (def, table, meter, state) = ctx.dml_target(name, "OPTIMIZE").await?;
+        let partitions: Vec<String> = def.partition_keys.iter().map(|k| k.name.clone()).collect();
+        let mut literals = Vec::new();
+        for (column, op, values) in filters {
+            if !partitions.contains(column) {
+                return Err(EngineError::InvalidDdl(format!(
+                    "OPTIMIZE ... WHERE can filter partition columns only ({}); '{column}' is not one",
+                    if partitions.is_empty() {
+                        "the table has none".to_string()
+                    } else {
+                        partitions.join(", ")
+                    }
+                )));
+            }
+            let op = match op.as_str() {
+                "=" => FilterOp::Eq,
+                "<>" | "!=" => FilterOp::Ne,
+                "<" => FilterOp::Lt,
+                "<=" => FilterOp::Le,
+                ">" => FilterOp::Gt,
+                ">=" => FilterOp::Ge,
+                "IN" => FilterOp::In,
+                other => {
+                    return Err(EngineError::InvalidDdl(format!(
+                        "OPTIMIZE ... WHERE does not take '{other}'"
+                    )));
+                }
+            };
+            let value = match op {
+                FilterOp::In => FilterValue::Set(values.iter().map(String::as_str).collect()),
+                _ => FilterValue::Scalar(values.first().map(String::as_str).unwrap_or_default()),
+            };
+            literals.push((column.as_str(), op, value));
+        }
+        let kind = if zorder.is_empty() {
+            OptimizeType::Compact
+        } else {
+            OptimizeType::ZOrder(zorder)
+        };
+        let location = def.storage.location.clone();
+        let (table, metrics) = table
+            .optimize()
+            .with_type(kind)
+            .with_filters(&literals)
+            .with_session_state(Arc::new(state))
+            .await
+            .map_err(|e| ctx.write_error_at(&location, &meter, e))?;
+        let message = format!(
+            "optimized {}: {} removed, {} added ({} partitions; version {})",
+            def.qualified_name(),
+            files(metrics.num_files_removed),
+            files(metrics.num_files_added),
+            metrics.partitions_optimized,
+            table.version().unwrap_or_default()
+        );
+        Ok(Outcome::written(message, 0, meter))
+    }
+}
+
+/// `VACUUM t [RETAIN n HOURS] [DRY RUN]`.
+pub(crate) struct Vacuum {
+    pub(crate) table: QualifiedName,
+    pub(crate) retain_hours: Option<u64>,
+    pub(crate) dry_run: bool,
+}
+
+impl Statement for Vacuum {
+    const STARTS: &'static [&'static [&'static str]] = &[&["VACUUM"]];
+    const WORDS: &'static [&'static str] = &["RETAIN", "HOURS", "DRY", "RUN"];
+
+    fn parse(d: &mut TarnParser) -> Result<Self> {
+        d.expect("VACUUM")?;
+        let table = d.qualified_name()?;
+        let mut retain_hours = None;
+        if d.eat("RETAIN") {
+            retain_hours = Some(d.p.parse_literal_uint()?);
+            d.expect("HOURS")?;
+        }
+        let dry_run = d.clause(&["DRY", "RUN"])?;
+        d.end()?;
+        Ok(Self {
+            table,
+            retain_hours,
+            dry_run,
+        })
+    }
+
+    async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
+        let Self {
+            table,
+            retain_hours,
+            dry_run,
+        } = self;
+        let name = &table;
+        let (def, table, meter, _) = ctx.dml_target(name, "VACUUM").await?;
+        let location = def.storage.location.clone();
+        let mut builder = table
+            .vacuum()
+            .with_dry_run(dry_run)
+            .with_enforce_retention_duration(ctx.settings.delta_retention_check);
+        if let Some(hours) = retain_hours {
+            let hours = i64::try_from(hours).map_err(|_| EngineError::InvalidDdl("RETAIN is too large".into()))?;
+            builder = builder.with_retention_period(chrono::Duration::hours(hours));
+        }
+        let (table, metrics) = builder.await.map_err(|e| {
+            let text = e.to_string();
+            if text.contains("minimum retention for vacuum") {
+                EngineError::InvalidDdl(format!(
+                    "VACUUM {}: the retention is below the table's minimum ({}), and readers of older versions may \
+                     still need those files; to go below it, SET {RETENTION_CHECK_SETTING} = false",
+                    def.qualified_name(),
+                    text.split("configured to be ").nth(1).unwrap_or(&text)
+                ))
+            } else {
+                delta_error(&location, e)
+            }
+        })?;
+        let count = metrics.files_deleted.len();
+        let message = if dry_run {
+            let sample: Vec<&str> = metrics.files_deleted.iter().take(5).map(String::as_str).collect();
+            format!(
+                "VACUUM {} would delete {}{}",
+                def.qualified_name(),
+                files(count as u64),
+                if sample.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", sample.join(", "))
+                }
+            )
+        } else {
+            format!(
+                "vacuumed {}: deleted {} no version within the retention period uses (version {})",
+                def.qualified_name(),
+                files(count as u64),
+                table.version().unwrap_or_default()
+            )
+        };
+        Ok(Outcome::written(message, 0, meter))
+    }
+}
+
+/// `DESCRIBE HISTORY t` / `SHOW HISTORY t`.
+pub(crate) struct History {
+    pub(crate) table: QualifiedName,
+}
+
+impl Statement for History {
+    const STARTS: &'static [&'static [&'static str]] =
+        &[&["DESCRIBE", "HISTORY"], &["DESC", "HISTORY"], &["SHOW", "HISTORY"]];
+
+    fn parse(d: &mut TarnParser) -> Result<Self> {
+        if !d.eat("SHOW") && !d.eat("DESCRIBE") {
+            d.expect("DESC")?;
+        }
+        d.expect("HISTORY")?;
+        let table = d.qualified_name()?;
+        d.end()?;
+        Ok(Self { table })
+    }
+
+    async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
+        let name = &self.table;
+        let def = ctx.table(name).await?;
+        if !is_delta(&def) {
+            return Err(not_delta(
+                "DESCRIBE HISTORY",
+                &def,
+                "only Delta tables keep versions of their data; CTAS a copy WITH (table_type = 'DELTA') to start one",
+            ));
+        }
+        let location = Location::parse(&def.storage.location)?;
+        let table = ctx.open_delta(&location, AsOf::Latest).await?;
+        let latest = table.version().unwrap_or_default();
+        let commits: Vec<_> = table
+            .history(None)
+            .try_collect()
+            .await
+            .map_err(|e| delta_error(&location.url, e))?;
+        let mut rows: [Vec<String>; 5] = Default::default();
+        for (i, commit) in commits.iter().enumerate() {
+            rows[0].push(latest.saturating_sub(i as u64).to_string());
+            rows[1].push(
+                commit
+                    .timestamp
+                    .and_then(DateTime::from_timestamp_millis)
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+                    .unwrap_or_default(),
+            );
+            rows[2].push(commit.operation.clone().unwrap_or_default());
+            rows[3].push(
+                commit
+                    .operation_parameters
+                    .as_ref()
+                    .map(|p| serde_json::to_string(&p.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default())
+                    .unwrap_or_default(),
+            );
+            rows[4].push(
+                commit
+                    .info
+                    .get("operationMetrics")
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+            );
+        }
+        let names = [
+            "version",
+            "timestamp",
+            "operation",
+            "operation_parameters",
+            "operation_metrics",
+        ];
+        Ok(Outcome::listing(
+            crate::result::string_schema(&names),
+            crate::result::string_batch(&names, rows.into())?,
+        ))
+    }
+}

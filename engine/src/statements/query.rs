@@ -1,0 +1,64 @@
+//! Queries and everything else DataFusion plans (SELECT, WITH, VALUES, EXPLAIN), against a per-query snapshot of
+//! the catalog.
+
+use std::sync::Arc;
+
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
+use datafusion::sql::parser::Statement as DFStatement;
+
+use super::Statement;
+use crate::context::Ctx;
+use crate::error::Result;
+use crate::parse::{TarnParser, parse_datafusion_statement};
+use crate::resolve::PreparedQuery;
+use crate::result::{Outcome, ResultKind, Rows, query_error};
+
+pub(crate) struct Query {
+    pub(crate) statement: DFStatement,
+}
+
+impl Statement for Query {
+    /// Whatever no other statement claims.
+    const STARTS: &'static [&'static [&'static str]] = &[];
+
+    fn parse(p: &mut TarnParser) -> Result<Self> {
+        Ok(Self {
+            statement: parse_datafusion_statement(p.text())?,
+        })
+    }
+
+    async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
+        let statement = self.statement;
+        let PreparedQuery {
+            state,
+            plan,
+            meter,
+            locations,
+        } = ctx.prepare_query(statement).await?;
+        // EXPLAIN only plans, and Athena does not bill it; EXPLAIN ANALYZE runs the query and is billed.
+        let billed = !matches!(&plan, LogicalPlan::Explain(_));
+        let frame = DataFrame::new(state, plan);
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let task = Arc::new(frame.task_ctx());
+        let physical = frame
+            .create_physical_plan()
+            .await
+            .map_err(|e| query_error(e, Some(&meter), &locations))?;
+        let stream =
+            execute_stream(Arc::clone(&physical), task).map_err(|e| query_error(e, Some(&meter), &locations))?;
+        Ok(Outcome {
+            kind: ResultKind::Query,
+            schema,
+            rows: Rows::Stream(stream),
+            meter: Some(meter),
+            plan: Some(physical),
+            locations,
+            billed,
+            message: None,
+            notices: Vec::new(),
+            row_count: 0,
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! `SET key = value`: tarn's settings (`tarn.*`, see [`crate::context::Settings`]) and DataFusion's.
+
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use super::Statement;
+use crate::context::{Ctx, DATAFUSION_MEMORY_LIMIT, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, TEXT_STRICT_SETTING};
+use crate::error::{EngineError, Result};
+use crate::meter::parse_size;
+use crate::parse::TarnParser;
+use crate::result::Outcome;
+
+pub(crate) struct Set {
+    pub(crate) key: String,
+    pub(crate) value: String,
+}
+
+impl Statement for Set {
+    const STARTS: &'static [&'static [&'static str]] = &[&["SET"]];
+
+    fn parse(d: &mut TarnParser) -> Result<Self> {
+        d.expect("SET")?;
+        let key =
+            d.p.parse_object_name(false)?
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+                .collect::<Vec<_>>()
+                .join(".");
+        if !d.consume(Token::Eq) {
+            d.expect("TO")?;
+        }
+        let value = d.string_or_word()?;
+        d.end()?;
+        Ok(Self { key, value })
+    }
+
+    async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
+        set(ctx, &self.key, &self.value).map(Outcome::message)
+    }
+}
+
+fn set(ctx: &mut Ctx, key: &str, value: &str) -> Result<String> {
+    let lower = key.to_ascii_lowercase();
+    if lower == MAX_SCAN_SETTING {
+        if matches!(value.trim().to_ascii_lowercase().as_str(), "off" | "none" | "unlimited") {
+            ctx.settings.max_scan = None;
+            return Ok("scan limit removed".into());
+        }
+        let limit = parse_size(value).map_err(EngineError::InvalidDdl)?;
+        ctx.settings.max_scan = Some(limit);
+        return Ok(format!("scan limit set to {}", crate::units::format_bytes(limit)));
+    }
+    let flag = || match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" => Ok(true),
+        "false" | "off" => Ok(false),
+        other => Err(EngineError::InvalidDdl(format!(
+            "{key} is true or false, not '{other}'"
+        ))),
+    };
+    if lower == crate::delta::RETENTION_CHECK_SETTING {
+        ctx.settings.delta_retention_check = flag()?;
+        return Ok(format!("{lower} = {}", ctx.settings.delta_retention_check));
+    }
+    if lower == TEXT_STRICT_SETTING {
+        ctx.settings.text_strict = flag()?;
+        return Ok(format!("{lower} = {}", ctx.settings.text_strict));
+    }
+    if lower == MEMORY_LIMIT_SETTING || lower == DATAFUSION_MEMORY_LIMIT {
+        let limit = parse_size(value).map_err(EngineError::InvalidDdl)?;
+        let limit = usize::try_from(limit).map_err(|_| EngineError::InvalidDdl(format!("{value} is too large")))?;
+        ctx.set_memory_limit(limit)?;
+        return Ok(format!(
+            "memory limit set to {}",
+            crate::units::format_bytes(limit as u64)
+        ));
+    }
+    if lower.starts_with("tarn.") {
+        return Err(EngineError::InvalidDdl(format!(
+            "unknown setting '{key}'; tarn's settings: {MAX_SCAN_SETTING}, {MEMORY_LIMIT_SETTING}, \
+             {TEXT_STRICT_SETTING}, {}",
+            crate::delta::RETENTION_CHECK_SETTING
+        )));
+    }
+    ctx.state
+        .config_mut()
+        .options_mut()
+        .set(key, value)
+        .map_err(|e| EngineError::InvalidDdl(e.strip_backtrace()))?;
+    Ok(format!("{key} = {value}"))
+}

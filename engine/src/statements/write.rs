@@ -1,0 +1,395 @@
+//! Writes: CREATE TABLE AS (Athena's CTAS, into Parquet, text, JSON or Delta), INSERT INTO, UNLOAD. The files are
+//! staged and committed by [`crate::write`]; Delta tables by [`crate::delta`].
+
+use super::Statement;
+use crate::bucket::{BUCKETING_VERSION, BucketVersion};
+use crate::context::Ctx;
+use crate::error::{EngineError, Result};
+use crate::parse::parse_datafusion_statement;
+use crate::parse::{PropValue, QualifiedName, TarnParser};
+use crate::result::Outcome;
+use crate::storage::Location;
+use crate::write::commit::{Statement as WriteStatement, WriteLog};
+use crate::write::props::{FileEncoding, ctas_options, unload_options};
+use crate::write::statements::*;
+use crate::write::{DEFAULT_TARGET_FILE_SIZE, Target, new_query_id};
+use datafusion::sql::sqlparser::tokenizer::Token;
+use std::sync::Arc;
+use tarn_catalog::{CatalogError, Column, StorageFormat, normalize_name};
+
+/// `CREATE TABLE t [WITH (...)] AS query [WITH [NO] DATA]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CreateTableAs {
+    pub(crate) name: QualifiedName,
+    pub(crate) properties: Vec<(String, PropValue)>,
+    /// The query, as text for DataFusion.
+    pub(crate) query: String,
+    pub(crate) with_data: bool,
+}
+
+impl Statement for CreateTableAs {
+    const STARTS: &'static [&'static [&'static str]] = &[&["CREATE", "TABLE"]];
+    const WORDS: &'static [&'static str] = &["WITH", "AS", "NO", "DATA"];
+    const WRITES_DATA: bool = true;
+
+    fn parse(d: &mut TarnParser) -> Result<Self> {
+        if !d.has_top_level_word("AS") {
+            return Err(EngineError::InvalidDdl(
+                "CREATE TABLE needs EXTERNAL for tables over existing files (as in Athena): CREATE EXTERNAL TABLE \
+                 name (...) ... LOCATION '...'"
+                    .into(),
+            ));
+        }
+        d.expect("CREATE")?;
+        d.expect("TABLE")?;
+        if d.peek_is("IF") {
+            return Err(EngineError::InvalidDdl(
+                "CREATE TABLE AS has no IF NOT EXISTS in Athena; drop the table first or choose another name".into(),
+            ));
+        }
+        let name = d.qualified_name()?;
+        let properties = if d.eat("WITH") {
+            d.write_properties()?
+        } else {
+            Vec::new()
+        };
+        d.expect("AS")?;
+        let mut query = d.rest();
+        // A trailing WITH DATA / WITH NO DATA belongs to the CTAS, not to the query.
+        let words: Vec<String> = crate::parse::leading_words_rev(&query, 3)?;
+        let with_data = match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["DATA", "NO", "WITH"] => {
+                query = crate::parse::strip_last_words(&query, 3)?;
+                false
+            }
+            ["DATA", "WITH", ..] => {
+                query = crate::parse::strip_last_words(&query, 2)?;
+                true
+            }
+            _ => true,
+        };
+        if query.is_empty() {
+            return d.error("a query after AS");
+        }
+        Ok(CreateTableAs {
+            name,
+            properties,
+            query,
+            with_data,
+        })
+    }
+
+    async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
+        let ctas = self;
+        ctx.progress.reset();
+        let options = ctas_options(&ctas.properties)?;
+        let db = normalize_name("database", ctas.name.database.as_deref().unwrap_or(&ctx.database))?;
+        let name = normalize_name("table", &ctas.name.name)?;
+        if ctx.catalog.get_database(&db).await?.is_none() {
+            return Err(ctx.database_not_found(&db).await);
+        }
+        if ctx.catalog.get_table(&db, &name).await?.is_some() {
+            return Err(CatalogError::TableExists { database: db, name }.into());
+        }
+        let prepared = ctx.prepare_query(parse_datafusion_statement(&ctas.query)?).await?;
+        if options.delta {
+            return Box::pin(ctx.create_delta_table_as(db, name, options, prepared, ctas.with_data)).await;
+        }
+        let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
+        if matches!(options.encoding, FileEncoding::Text { .. }) {
+            refuse_nested_text(&columns)?;
+        }
+        let bucketing = bucketing_of(
+            &options.bucketed_by,
+            options.bucket_count,
+            options.bucketing_version,
+            &columns,
+        )?;
+        let query_id = new_query_id();
+        let (root, location) = ctx.ctas_location(&options, &db, &name, &query_id)?;
+        let store = ctx.registry.store_for(&location)?;
+        ctx.prepare_target(&store, &root, &location, WriteStatement::Ctas)
+            .await?;
+        let log = WriteLog::start(
+            Arc::clone(&store),
+            &root,
+            &location,
+            &query_id,
+            WriteStatement::Ctas,
+            Some(format!("{db}.{name}")),
+        )
+        .await?;
+        let mut table = written_table(
+            &db,
+            &name,
+            &location,
+            &options.encoding,
+            columns,
+            partition_keys,
+            &bucketing,
+        )?;
+        table.parameters.insert(QUERY_ID_PARAMETER.into(), query_id.clone());
+        let meter = Arc::clone(&prepared.meter);
+        let written = if ctas.with_data {
+            let plan = cast_to_table(prepared.plan.clone(), &table, None)?;
+            let target = Target {
+                location: location.clone(),
+                store,
+                encoding: options.encoding,
+                partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
+                bucketing,
+                query_id: query_id.clone(),
+                hidden: false,
+                target_file_size: options.target_file_size.unwrap_or(DEFAULT_TARGET_FILE_SIZE),
+                file_names: None,
+            };
+            match ctx.run_write(prepared, plan, target).await {
+                Ok(files) => Written::of(files),
+                Err(e) => {
+                    log.abort().await;
+                    return Err(e);
+                }
+            }
+        } else {
+            Written::of(Vec::new())
+        };
+        let created = match ctx.catalog.create_table(table).await {
+            Ok(t) => t,
+            Err(e) => {
+                log.abort().await;
+                return Err(e.into());
+            }
+        };
+        log.finish().await?;
+        let message = format!(
+            "created table {}: {} under {}",
+            created.qualified_name(),
+            written.describe(),
+            location.url
+        );
+        if !created.partition_keys.is_empty() {
+            ctx.register_written_partitions(&created, &written.partition_folders())
+                .await
+                .map_err(|e| unregistered(&created, e))?;
+        }
+        Ok(Outcome::written(message, written.rows, meter))
+    }
+}
+
+/// `INSERT INTO t [(columns)] query`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InsertInto {
+    pub(crate) table: QualifiedName,
+    pub(crate) columns: Option<Vec<String>>,
+    pub(crate) query: String,
+}
+
+impl Statement for InsertInto {
+    const STARTS: &'static [&'static [&'static str]] = &[&["INSERT", "INTO"]];
+    const WRITES_DATA: bool = true;
+
+    fn parse(d: &mut TarnParser) -> Result<Self> {
+        d.expect("INSERT")?;
+        d.expect("INTO")?;
+        let table = d.qualified_name()?;
+        let mut columns = None;
+        if d.p.peek_token().token == Token::LParen {
+            // A column list, unless the parenthesis opens the query itself.
+            d.p.next_token();
+            let is_query = d.peek_is("SELECT") || d.peek_is("WITH") || d.peek_is("VALUES");
+            d.p.prev_token();
+            if !is_query {
+                d.token(Token::LParen)?;
+                columns = Some(
+                    d.p.parse_comma_separated(|p| p.parse_identifier())?
+                        .into_iter()
+                        .map(|i| i.value.to_lowercase())
+                        .collect(),
+                );
+                d.token(Token::RParen)?;
+            }
+        }
+        let query = d.rest();
+        if query.is_empty() {
+            return d.error("SELECT or VALUES");
+        }
+        Ok(InsertInto { table, columns, query })
+    }
+
+    async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
+        let insert = self;
+        ctx.progress.reset();
+        let table = ctx.table(&insert.table).await?;
+        if table.is_view() {
+            return Err(EngineError::InvalidDdl(format!(
+                "{} is a view; INSERT INTO writes to tables",
+                table.qualified_name()
+            )));
+        }
+        if crate::delta::is_delta(&table) {
+            let prepared = ctx.prepare_query(parse_datafusion_statement(&insert.query)?).await?;
+            return Box::pin(ctx.insert_into_delta(table, insert.columns.as_deref(), prepared)).await;
+        }
+        let encoding = table_encoding(&table)?;
+        let prepared = ctx.prepare_query(parse_datafusion_statement(&insert.query)?).await?;
+        let plan = cast_to_table(prepared.plan.clone(), &table, insert.columns.as_deref())?;
+        let columns: Vec<Column> = table.storage.columns.clone();
+        let version = BucketVersion::from_parameter(table.parameters.get(BUCKETING_VERSION))?;
+        let bucketing = match &table.storage.bucketing {
+            Some(b) => bucketing_of(&b.columns, Some(b.count), version, &columns)?,
+            None => None,
+        };
+        let location = Location::parse(&table.storage.location)?;
+        let store = ctx.registry.store_for(&location)?;
+        ctx.prepare_target(&store, &location, &location, WriteStatement::Insert)
+            .await?;
+        let query_id = new_query_id();
+        let log = WriteLog::start(
+            Arc::clone(&store),
+            &location,
+            &location,
+            &query_id,
+            WriteStatement::Insert,
+            Some(table.qualified_name()),
+        )
+        .await?;
+        let file_names = (table.storage.format == StorageFormat::Json).then(|| json_keys(&table));
+        let target = Target {
+            location: location.clone(),
+            store: Arc::clone(&store),
+            encoding,
+            partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
+            bucketing,
+            query_id,
+            // Readers list the table's folders: files stay hidden until all of them are complete.
+            hidden: true,
+            target_file_size: DEFAULT_TARGET_FILE_SIZE,
+            file_names,
+        };
+        let meter = Arc::clone(&prepared.meter);
+        let files = match ctx.run_write(prepared, plan, target).await {
+            Ok(files) => files,
+            Err(e) => {
+                log.abort().await;
+                return Err(e);
+            }
+        };
+        let renames: Vec<_> = files.iter().map(|f| (f.path.clone(), f.final_path.clone())).collect();
+        log.commit_renames(&renames).await?;
+        let written = Written::of(files);
+        ctx.register_written_partitions(&table, &written.partition_folders())
+            .await
+            .map_err(|e| unregistered(&table, e))?;
+        let message = format!("inserted into {}: {}", table.qualified_name(), written.describe());
+        Ok(Outcome::written(message, written.rows, meter))
+    }
+}
+
+/// `UNLOAD (query) TO 'location' WITH (...)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unload {
+    pub(crate) query: String,
+    pub(crate) location: String,
+    pub(crate) properties: Vec<(String, PropValue)>,
+}
+
+impl Statement for Unload {
+    const STARTS: &'static [&'static [&'static str]] = &[&["UNLOAD"]];
+    const WORDS: &'static [&'static str] = &["TO", "WITH"];
+    const WRITES_DATA: bool = true;
+
+    fn parse(d: &mut TarnParser) -> Result<Self> {
+        d.expect("UNLOAD")?;
+        d.token(Token::LParen)?;
+        let sql = d.text().to_string();
+        let index = crate::parse::LineIndex::new(&sql);
+        let start = index.offset(d.p.peek_token().span.start);
+        let mut depth = 1;
+        let end = loop {
+            let t = d.p.next_token();
+            match t.token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break index.offset(t.span.start);
+                    }
+                }
+                Token::EOF => return d.error("')' closing the query"),
+                _ => {}
+            }
+        };
+        let query = sql[start..end].trim().to_string();
+        d.expect("TO")?;
+        let location = d.string()?;
+        let properties = if d.eat("WITH") {
+            d.write_properties()?
+        } else {
+            Vec::new()
+        };
+        d.end()?;
+        Ok(Unload {
+            query,
+            location,
+            properties,
+        })
+    }
+
+    async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
+        let unload = self;
+        ctx.progress.reset();
+        let options = unload_options(&unload.properties)?;
+        let prepared = ctx.prepare_query(parse_datafusion_statement(&unload.query)?).await?;
+        let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
+        if matches!(options.encoding, FileEncoding::Text { .. }) {
+            refuse_nested_text(&columns)?;
+        }
+        let location = Location::parse(&unload.location)?;
+        let store = ctx.registry.store_for(&location)?;
+        ctx.prepare_target(&store, &location, &location, WriteStatement::Unload)
+            .await?;
+        let query_id = new_query_id();
+        let log = WriteLog::start(
+            Arc::clone(&store),
+            &location,
+            &location,
+            &query_id,
+            WriteStatement::Unload,
+            None,
+        )
+        .await?;
+        let shape = written_table(
+            "unload",
+            "unload",
+            &location,
+            &options.encoding,
+            columns,
+            partition_keys,
+            &None,
+        )?;
+        let plan = cast_to_table(prepared.plan.clone(), &shape, None)?;
+        let target = Target {
+            location: location.clone(),
+            store,
+            encoding: options.encoding,
+            partition_names: shape.partition_keys.iter().map(|p| p.name.clone()).collect(),
+            bucketing: None,
+            query_id,
+            hidden: false,
+            target_file_size: DEFAULT_TARGET_FILE_SIZE,
+            file_names: None,
+        };
+        let meter = Arc::clone(&prepared.meter);
+        let files = match ctx.run_write(prepared, plan, target).await {
+            Ok(files) => files,
+            Err(e) => {
+                log.abort().await;
+                return Err(e);
+            }
+        };
+        log.finish().await?;
+        let written = Written::of(files);
+        let message = format!("unloaded {} to {}", written.describe(), location.url);
+        Ok(Outcome::written(message, written.rows, meter))
+    }
+}
