@@ -1,23 +1,24 @@
 //! What a statement may use: the catalog, the object stores, the current database, the session's settings and its
 //! DataFusion state (functions, configuration), and the write progress and interrupt flag it reports to.
 //!
-//! [`crate::Session`] owns one [`Ctx`] and adds the statement router, timing and totals around it. Statements
-//! (`crate::statements`) and the modules they call take a `Ctx`, never the session.
+//! The session owns one [`Ctx`] and adds the statement router, timing and totals around it. Statements
+//! (the `statements` module) and the modules they call take a `Ctx`, never the session.
 
 use std::sync::Arc;
 
+use datafusion::catalog::CatalogProviderList;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
 use tarn_catalog::{CatalogError, Table};
 
 use crate::error::{EngineError, Result};
-use crate::meter::Interrupt;
-use crate::parse::QualifiedName;
+use crate::meter::WriteProgress;
+use crate::meter::{Interrupt, MeteredRegistry, ScanMeter};
+pub use crate::names::CATALOG_NAME;
+use crate::names::QualifiedName;
 use crate::storage::{Location, StoreRegistry};
-use crate::write::WriteProgress;
 
-/// Athena's name for the Glue catalog; `awsdatacatalog.db.table` works as in Athena.
-pub const CATALOG_NAME: &str = "awsdatacatalog";
 /// The setting that caps bytes scanned per query.
 pub const MAX_SCAN_SETTING: &str = "tarn.max_scan";
 /// The setting for the memory queries may use before sorts and aggregations spill (also DataFusion's name for it).
@@ -25,6 +26,14 @@ pub const MEMORY_LIMIT_SETTING: &str = "tarn.memory_limit";
 /// `true`: a text value that is not of its column's type fails the query (Athena, and tarn by default, read NULL).
 pub const TEXT_STRICT_SETTING: &str = "tarn.text.strict";
 pub(crate) const DATAFUSION_MEMORY_LIMIT: &str = "datafusion.runtime.memory_limit";
+
+/// A planned query, ready to run or to feed a writer.
+pub(crate) struct PreparedQuery {
+    pub state: SessionState,
+    pub plan: LogicalPlan,
+    pub meter: Arc<ScanMeter>,
+    pub locations: Vec<Location>,
+}
 
 /// Settings a session keeps apart from DataFusion's (`SET tarn.*`).
 #[derive(Debug, Clone)]
@@ -53,6 +62,28 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// A session state over `catalog`, with a runtime whose stores feed a new meter.
+    pub(crate) fn metered(&self, snapshot: Arc<dyn CatalogProviderList>) -> (SessionState, Arc<ScanMeter>) {
+        let meter = Arc::new(
+            ScanMeter::interruptible(self.settings.max_scan, Arc::clone(&self.interrupt))
+                .with_strict_text(self.settings.text_strict)
+                .with_memory_limit(self.settings.memory_limit as u64),
+        );
+        let mut runtime = (**self.state.runtime_env()).clone();
+        runtime.object_store_registry = Arc::new(MeteredRegistry::new(
+            Arc::clone(&self.registry) as _,
+            Arc::clone(&meter),
+        ));
+        // Scans find the meter here, to count the text values they read as NULL.
+        let config = self.state.config().clone().with_extension(Arc::clone(&meter));
+        let state = SessionStateBuilder::new_from_existing(self.state.clone())
+            .with_config(config)
+            .with_runtime_env(Arc::new(runtime))
+            .with_catalog_list(snapshot)
+            .build();
+        (state, meter)
+    }
+
     /// The functions queries can call, sorted by name, each with its kind (`scalar`, `aggregate`, `window`).
     pub(crate) fn functions(&self) -> Vec<(String, &'static str)> {
         let mut functions: Vec<(String, &'static str)> = self

@@ -9,35 +9,33 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Once};
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::catalog::TableProvider;
 use datafusion::common::{Column as LogicalColumn, DFSchema};
-use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Projection, cast, col};
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::sql::sqlparser::ast::{
-    self, AssignmentTarget, MergeAction, MergeClauseKind, MergeInsertKind, TableFactor,
-};
+use datafusion::sql::sqlparser::ast::{self, AssignmentTarget, TableFactor};
 use deltalake::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, logstore_factories};
 use deltalake::operations::merge;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::TryStreamExt;
-use object_store::ObjectStore;
 use tarn_catalog::{CatalogError, Column, SerdeInfo, StorageFormat, Table, normalize_name, serde_lib};
 use url::Url;
 
 use crate::context::Ctx;
+use crate::context::PreparedQuery;
 use crate::error::{EngineError, Result, from_datafusion};
 use crate::meter::ScanMeter;
-use crate::parse::{QualifiedName, parse_datafusion_statement};
-use crate::resolve::PreparedQuery;
+pub use crate::names::AsOf;
+use crate::parse::QualifiedName;
 use crate::result::Outcome;
 use crate::storage::Location;
 use crate::types::arrow_to_hive;
+pub(crate) use crate::write::commit::purge_delta_files;
 use crate::write::commit::{Statement, WriteLog};
 use crate::write::props::{FileEncoding, WriteOptions};
 use crate::write::statements::{QUERY_ID_PARAMETER, cast_to_table, ctas_columns};
@@ -48,41 +46,6 @@ pub const TABLE_TYPE: &str = "table_type";
 /// The setting that lets VACUUM go below the table's retention (Databricks calls it
 /// `spark.databricks.delta.retentionDurationCheck.enabled`).
 pub const RETENTION_CHECK_SETTING: &str = "tarn.delta.retention_duration_check";
-
-/// Which version of a table a query reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AsOf {
-    Latest,
-    Version(u64),
-    Timestamp(DateTime<Utc>),
-}
-
-impl AsOf {
-    /// The suffix tarn gives a table name for `FOR VERSION AS OF` (names cannot contain `@`, so it cannot clash).
-    pub(crate) fn suffix(&self) -> String {
-        match self {
-            AsOf::Latest => String::new(),
-            AsOf::Version(v) => format!("@v{v}"),
-            AsOf::Timestamp(t) => format!("@t{}", t.timestamp_micros()),
-        }
-    }
-
-    /// Splits `name@v3` into the name and the version it asks for.
-    pub(crate) fn split(name: &str) -> Result<(&str, AsOf)> {
-        let Some((base, spec)) = name.split_once('@') else {
-            return Ok((name, AsOf::Latest));
-        };
-        let bad = || EngineError::Query(format!("'{name}' is not a table name"));
-        let as_of = if let Some(v) = spec.strip_prefix('v') {
-            AsOf::Version(v.parse().map_err(|_| bad())?)
-        } else if let Some(t) = spec.strip_prefix('t') {
-            AsOf::Timestamp(DateTime::from_timestamp_micros(t.parse().map_err(|_| bad())?).ok_or_else(bad)?)
-        } else {
-            return Err(bad());
-        };
-        Ok((base, as_of))
-    }
-}
 
 /// Delta's log store for S3, on tarn's client: delta-rs registers one only with its `s3` feature, which would pull
 /// in the AWS SDK. The default log store commits with `PutMode::Create`, which S3 honours (`If-None-Match`).
@@ -424,125 +387,8 @@ impl Ctx {
         }
         let location = Location::parse(&def.storage.location)?;
         let table = self.open_delta(&location, AsOf::Latest).await?;
-        let (state, meter, _) = self.metered_state(Vec::new()).await?;
+        let (state, meter) = self.metered(Arc::new(crate::snapshot::SnapshotCatalogList::empty()));
         Ok((def, table, meter, state))
-    }
-
-    pub(crate) async fn merge(&mut self, merge: ast::Merge) -> Result<Outcome> {
-        let (target_name, target_alias) = table_factor_name(&merge.table)?;
-        let (def, table, _, _) = self.dml_target(&target_name, "MERGE").await?;
-        let (source_sql, source_alias) = match &merge.source {
-            TableFactor::Table { name, alias, .. } => (
-                format!("SELECT * FROM {name}"),
-                alias
-                    .as_ref()
-                    .map(|a| a.name.value.clone())
-                    .or_else(|| name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())),
-            ),
-            TableFactor::Derived { subquery, alias, .. } => {
-                (subquery.to_string(), alias.as_ref().map(|a| a.name.value.clone()))
-            }
-            other => {
-                return Err(EngineError::unsupported(
-                    format!("MERGE ... USING {other}"),
-                    "use a table or a (subquery) AS alias",
-                ));
-            }
-        };
-        let source_alias = source_alias.ok_or_else(|| {
-            EngineError::InvalidDdl("MERGE ... USING (subquery) needs an alias: USING (...) AS s".into())
-        })?;
-        let target_alias = target_alias.unwrap_or_else(|| target_name.name.clone());
-        let prepared = self.prepare_query(parse_datafusion_statement(&source_sql)?).await?;
-        let meter = Arc::clone(&prepared.meter);
-        let source = DataFrame::new(prepared.state.clone(), prepared.plan);
-        let location = def.storage.location.clone();
-        let target_columns: Vec<String> = self
-            .delta_shape(&def, &table)
-            .await?
-            .all_columns()
-            .map(|c| c.name.clone())
-            .collect();
-        let mut builder = table
-            .merge(source, merge.on.to_string())
-            .with_source_alias(source_alias)
-            .with_target_alias(target_alias)
-            .with_session_state(Arc::new(prepared.state));
-        let at = |e| delta_error(&location, e);
-        for clause in merge.clauses {
-            let predicate = clause.predicate.map(|p| p.to_string());
-            builder = match (clause.clause_kind, clause.action) {
-                (MergeClauseKind::Matched, MergeAction::Update(update)) => builder
-                    .when_matched_update(update_clause(predicate, assignments(&update.assignments)?))
-                    .map_err(at)?,
-                (MergeClauseKind::Matched, MergeAction::Delete { .. }) => {
-                    builder.when_matched_delete(delete_clause(predicate)).map_err(at)?
-                }
-                (MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget, MergeAction::Insert(insert)) => {
-                    let MergeInsertKind::Values(values) = &insert.kind else {
-                        return Err(EngineError::unsupported("INSERT ROW in MERGE", "list the VALUES"));
-                    };
-                    let [row] = values.rows.as_slice() else {
-                        return Err(EngineError::InvalidDdl("MERGE ... INSERT takes one VALUES row".into()));
-                    };
-                    let columns: Vec<String> = if insert.columns.is_empty() {
-                        target_columns.clone()
-                    } else {
-                        insert
-                            .columns
-                            .iter()
-                            .map(|c| last_part(c).map(|n| n.to_lowercase()))
-                            .collect::<Result<_>>()?
-                    };
-                    if columns.len() != row.len() {
-                        return Err(EngineError::InvalidDdl(format!(
-                            "MERGE ... INSERT names {} columns and gives {} values",
-                            columns.len(),
-                            row.len()
-                        )));
-                    }
-                    let sets: Vec<(String, String)> =
-                        columns.into_iter().zip(row.iter().map(|v| v.to_string())).collect();
-                    builder
-                        .when_not_matched_insert(|mut i| {
-                            if let Some(p) = predicate {
-                                i = i.predicate(p);
-                            }
-                            for (column, value) in sets {
-                                i = i.set(column, value);
-                            }
-                            i
-                        })
-                        .map_err(at)?
-                }
-                (MergeClauseKind::NotMatchedBySource, MergeAction::Update(update)) => builder
-                    .when_not_matched_by_source_update(update_clause(predicate, assignments(&update.assignments)?))
-                    .map_err(at)?,
-                (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => builder
-                    .when_not_matched_by_source_delete(delete_clause(predicate))
-                    .map_err(at)?,
-                (kind, action) => {
-                    return Err(EngineError::InvalidDdl(format!(
-                        "WHEN {kind} THEN {action} is not a valid MERGE clause"
-                    )));
-                }
-            };
-        }
-        let (table, metrics) = builder.await.map_err(|e| self.write_error_at(&location, &meter, e))?;
-        let changed = (metrics.num_target_rows_inserted
-            + metrics.num_target_rows_updated
-            + metrics.num_target_rows_deleted) as u64;
-        let message = format!(
-            "merged into {}: {} rows inserted, {} updated, {} deleted; {} removed, {} added (version {})",
-            def.qualified_name(),
-            metrics.num_target_rows_inserted,
-            metrics.num_target_rows_updated,
-            metrics.num_target_rows_deleted,
-            files(metrics.num_target_files_removed as u64),
-            files(metrics.num_target_files_added as u64),
-            table.version().unwrap_or_default()
-        );
-        Ok(Outcome::written(message, changed, meter))
     }
 
     /// An error from a Delta write: the scan limit or Ctrl-C if that is what stopped it.
@@ -653,69 +499,6 @@ pub(crate) async fn last_commit_summary(table: &DeltaTable, location: &Location)
         rows: metric("num_added_rows"),
         files_added: metric("num_added_files"),
     })
-}
-
-/// Deletes a Delta table tarn created: its log and the data files delta-rs named (`part-NNNNN-<uuid>-c000...`).
-/// Anything else in the folder is kept and returned.
-pub(crate) async fn purge_delta_files(store: &dyn ObjectStore, location: &Location) -> Result<(usize, Vec<String>)> {
-    let data_file = regex::Regex::new(r"(^|/)part-\d{5}-[0-9a-f-]{36}-c\d{3}(\.[a-z0-9]+)?\.parquet$")
-        .map_err(|e| EngineError::Query(e.to_string()))?;
-    let prefix = (!location.prefix.as_ref().is_empty()).then_some(&location.prefix);
-    let objects: Vec<_> = store
-        .list(prefix)
-        .try_collect()
-        .await
-        .map_err(|e| crate::storage::describe_store_error(&e))?;
-    let base = location.prefix.as_ref().len();
-    let (mut deleted, mut kept) = (0, Vec::new());
-    let mut folders = std::collections::BTreeSet::new();
-    for object in objects {
-        let relative = object
-            .location
-            .as_ref()
-            .get(base..)
-            .unwrap_or_default()
-            .trim_start_matches('/');
-        if relative.starts_with("_delta_log/") || data_file.is_match(relative) {
-            object_store::ObjectStoreExt::delete(store, &object.location)
-                .await
-                .map_err(|e| crate::storage::describe_store_error(&e))?;
-            deleted += 1;
-            folders.extend(
-                crate::write::commit::local_path(location, &object.location)
-                    .and_then(|p| p.parent().map(std::path::Path::to_path_buf)),
-            );
-        } else {
-            kept.push(location.object_url(&object.location));
-        }
-    }
-    // A write killed mid-file leaves `name#N` on a local disk, which listings skip.
-    if let Some(dir) = location.local_dir() {
-        let mut pending = vec![dir];
-        while let Some(folder) = pending.pop() {
-            let Ok(entries) = std::fs::read_dir(&folder) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    pending.push(path);
-                    continue;
-                }
-                let relative = path.to_string_lossy().get(base + 2..).unwrap_or_default().to_string();
-                if let Some((name, n)) = relative.rsplit_once('#')
-                    && n.bytes().all(|b| b.is_ascii_digit())
-                    && (name.starts_with("_delta_log/") || data_file.is_match(name))
-                    && std::fs::remove_file(&path).is_ok()
-                {
-                    deleted += 1;
-                    folders.extend(path.parent().map(std::path::Path::to_path_buf));
-                }
-            }
-        }
-    }
-    crate::write::commit::remove_empty_dirs(location, folders);
-    Ok((deleted, kept))
 }
 
 pub(crate) fn last_part(name: &ast::ObjectName) -> Result<String> {

@@ -408,6 +408,23 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
+/// Live figures of the write in progress, for progress bars, and the session's interrupt the writer obeys.
+#[derive(Debug, Default)]
+pub struct WriteProgress {
+    pub rows: AtomicU64,
+    pub bytes: AtomicU64,
+    pub files: AtomicU64,
+    pub(crate) interrupt: Arc<Interrupt>,
+}
+
+impl WriteProgress {
+    pub fn reset(&self) {
+        self.rows.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+        self.files.store(0, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,14 +3,13 @@
 //! Everything else is handed to DataFusion's parser.
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::ObjectName;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use crate::dialect::AthenaDialect;
 use crate::error::{EngineError, Result, syntax_error};
-pub use crate::write::props::PropValue;
+pub use crate::names::{PropValue, QualifiedName, qualified_name};
 
 /// One statement of a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +68,6 @@ pub fn ends_with_terminator(text: &str) -> bool {
         .rev()
         .find(|t| !matches!(t, Token::Whitespace(_) | Token::EOF))
         .is_some_and(|t| matches!(t, Token::SemiColon))
-}
-
-/// Whether a statement writes data files (CTAS, INSERT INTO, UNLOAD): stopping one must let it clean up.
-pub fn writes_data(sql: &str) -> bool {
-    crate::statements::parse(sql).is_ok_and(|s| s.writes_data())
 }
 
 fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
@@ -268,53 +262,6 @@ pub(crate) fn trino_text_forms(sql: &str) -> Result<String> {
     Ok(out)
 }
 
-/// A name as written, split into its parts (`db.table`, `"db"."table"`), lower-cased.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QualifiedName {
-    pub database: Option<String>,
-    pub name: String,
-}
-
-impl std::fmt::Display for QualifiedName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.database {
-            Some(db) => write!(f, "{db}.{}", self.name),
-            None => write!(f, "{}", self.name),
-        }
-    }
-}
-
-/// Splits `db.table` / `awsdatacatalog.db.table` into a [`QualifiedName`].
-pub fn qualified_name(name: &ObjectName) -> Result<QualifiedName> {
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .map(|p| {
-            p.as_ident()
-                .map(|i| i.value.to_lowercase())
-                .ok_or_else(|| EngineError::InvalidDdl(format!("'{name}' is not a plain name")))
-        })
-        .collect::<Result<_>>()?;
-    match parts.as_slice() {
-        [table] => Ok(QualifiedName {
-            database: None,
-            name: table.clone(),
-        }),
-        [db, table] => Ok(QualifiedName {
-            database: Some(db.clone()),
-            name: table.clone(),
-        }),
-        [catalog, db, table] if catalog == crate::context::CATALOG_NAME => Ok(QualifiedName {
-            database: Some(db.clone()),
-            name: table.clone(),
-        }),
-        _ => Err(EngineError::InvalidDdl(format!(
-            "'{name}' is not a valid name; write table, db.table or {}.db.table",
-            crate::context::CATALOG_NAME
-        ))),
-    }
-}
-
 /// A column in Athena DDL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnSpec {
@@ -382,7 +329,7 @@ pub(crate) fn parse_datafusion_statement(sql: &str) -> Result<DFStatement> {
 }
 
 /// A parser over one statement, with helpers for Hive's words (not all are sqlparser keywords). Statements
-/// ([`crate::statements`]) parse themselves with it.
+/// (the `statements` module) parse themselves with it.
 pub(crate) struct TarnParser {
     pub(crate) p: Parser<'static>,
     /// The statement's text, time travel rewritten.
@@ -730,14 +677,14 @@ pub(crate) fn rewrite_time_travel(sql: &str) -> Result<Option<String>> {
             let mut end = at(4);
             let as_of = match (&tokens[end].token, is_version) {
                 (Token::Number(n, _), true) => {
-                    crate::delta::AsOf::Version(n.parse().map_err(|_| {
+                    crate::names::AsOf::Version(n.parse().map_err(|_| {
                         EngineError::Query(format!("FOR VERSION AS OF {n}: a version is a whole number"))
                     })?)
                 }
                 (Token::Word(w), false) if w.value.eq_ignore_ascii_case("TIMESTAMP") && k + 5 < significant.len() => {
                     end = significant[k + 5];
                     match &tokens[end].token {
-                        Token::SingleQuotedString(s) => crate::delta::AsOf::Timestamp(parse_utc(s)?),
+                        Token::SingleQuotedString(s) => crate::names::AsOf::Timestamp(parse_utc(s)?),
                         _ => {
                             return Err(EngineError::Query(
                                 "FOR TIMESTAMP AS OF TIMESTAMP takes a 'literal'".into(),
@@ -745,7 +692,7 @@ pub(crate) fn rewrite_time_travel(sql: &str) -> Result<Option<String>> {
                         }
                     }
                 }
-                (Token::SingleQuotedString(s), false) => crate::delta::AsOf::Timestamp(parse_utc(s)?),
+                (Token::SingleQuotedString(s), false) => crate::names::AsOf::Timestamp(parse_utc(s)?),
                 (other, true) => {
                     return Err(EngineError::Query(format!(
                         "FOR VERSION AS OF takes a version number, not {other}"
@@ -1057,8 +1004,8 @@ mod tests {
         let err = rewrite_time_travel("SELECT * FROM t FOR TIMESTAMP AS OF 'yesterday'").err();
         assert!(err.is_some_and(|e| e.to_string().contains("'yesterday' is not a timestamp")));
         assert_eq!(
-            crate::delta::AsOf::split("t@t1767225600000000")?.1,
-            crate::delta::AsOf::Timestamp(parse_utc("2026-01-01T00:00:00Z")?)
+            crate::names::AsOf::split("t@t1767225600000000")?.1,
+            crate::names::AsOf::Timestamp(parse_utc("2026-01-01T00:00:00Z")?)
         );
         Ok(())
     }

@@ -13,10 +13,10 @@ use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DFStatement;
 
-use crate::context::{CATALOG_NAME, Ctx};
+use crate::context::{CATALOG_NAME, Ctx, PreparedQuery};
 use crate::error::{EngineError, Result, from_datafusion};
 use crate::maintenance::column_signature;
-use crate::meter::{MeteredRegistry, ScanMeter};
+use crate::meter::ScanMeter;
 use crate::parse::{QualifiedName, parse_datafusion_statement};
 use crate::snapshot::{SnapshotCatalog, SnapshotCatalogList, SnapshotSchema};
 use crate::storage::Location;
@@ -29,14 +29,6 @@ use tarn_catalog::Table;
 /// What a query sees for a view, and the locations of the tables under it.
 pub(crate) type ExpandedView = (Arc<dyn TableProvider>, Vec<Location>);
 
-/// A planned query, ready to run or to feed a writer.
-pub(crate) struct PreparedQuery {
-    pub state: SessionState,
-    pub plan: LogicalPlan,
-    pub meter: Arc<ScanMeter>,
-    pub locations: Vec<Location>,
-}
-
 impl Ctx {
     /// A session state over a snapshot of the tables `references` names, with a runtime whose stores feed a new meter.
     pub(crate) async fn metered_state(
@@ -44,23 +36,7 @@ impl Ctx {
         references: Vec<TableReference>,
     ) -> Result<(SessionState, Arc<ScanMeter>, Vec<Location>)> {
         let (snapshot, locations) = self.snapshot(references).await?;
-        let meter = Arc::new(
-            ScanMeter::interruptible(self.settings.max_scan, Arc::clone(&self.interrupt))
-                .with_strict_text(self.settings.text_strict)
-                .with_memory_limit(self.settings.memory_limit as u64),
-        );
-        let mut runtime = (**self.state.runtime_env()).clone();
-        runtime.object_store_registry = Arc::new(MeteredRegistry::new(
-            Arc::clone(&self.registry) as _,
-            Arc::clone(&meter),
-        ));
-        // Scans find the meter here, to count the text values they read as NULL.
-        let config = self.state.config().clone().with_extension(Arc::clone(&meter));
-        let state = SessionStateBuilder::new_from_existing(self.state.clone())
-            .with_config(config)
-            .with_runtime_env(Arc::new(runtime))
-            .with_catalog_list(snapshot)
-            .build();
+        let (state, meter) = self.metered(snapshot);
         Ok((state, meter, locations))
     }
 
@@ -125,7 +101,7 @@ impl Ctx {
                 )));
             }
             let reference_name = table.to_lowercase();
-            let (base, as_of) = crate::delta::AsOf::split(&reference_name)?;
+            let (base, as_of) = crate::names::AsOf::split(&reference_name)?;
             let name = QualifiedName {
                 database: database.map(|d| d.to_lowercase()),
                 name: base.to_string(),
@@ -142,7 +118,7 @@ impl Ctx {
             };
             let db = def.database.clone();
             if def.is_view() {
-                if as_of != crate::delta::AsOf::Latest {
+                if as_of != crate::names::AsOf::Latest {
                     return Err(EngineError::InvalidDdl(format!(
                         "{} is a view; FOR VERSION/TIMESTAMP AS OF applies to Delta tables",
                         def.qualified_name()
@@ -156,7 +132,7 @@ impl Ctx {
             locations.push(Location::parse(&def.storage.location)?);
             let provider: Arc<dyn TableProvider> = if crate::delta::is_delta(&def) {
                 Box::pin(self.delta_provider(&def, as_of)).await?
-            } else if as_of != crate::delta::AsOf::Latest {
+            } else if as_of != crate::names::AsOf::Latest {
                 return Err(crate::delta::not_delta(
                     "FOR VERSION/TIMESTAMP AS OF",
                     &def,

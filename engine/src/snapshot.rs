@@ -15,6 +15,17 @@ pub(crate) struct SnapshotCatalogList {
     pub(crate) catalog: Arc<dyn CatalogProvider>,
 }
 
+impl SnapshotCatalogList {
+    /// A catalog with no tables, for statements that read none through SQL.
+    pub(crate) fn empty() -> Self {
+        Self {
+            catalog: Arc::new(SnapshotCatalog {
+                schemas: HashMap::new(),
+            }),
+        }
+    }
+}
+
 impl CatalogProviderList for SnapshotCatalogList {
     fn register_catalog(&self, _: String, _: Arc<dyn CatalogProvider>) -> Option<Arc<dyn CatalogProvider>> {
         None

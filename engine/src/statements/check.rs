@@ -4,9 +4,9 @@ use datafusion::dataframe::DataFrame;
 
 use super::Statement;
 use crate::context::Ctx;
+use crate::context::PreparedQuery;
 use crate::error::{EngineError, Result};
 use crate::parse::{TarnParser, parse_datafusion_statement};
-use crate::resolve::PreparedQuery;
 use crate::result::{Outcome, query_error};
 
 /// Passes when the query returns a single `true`, or, for any other shape, no rows (the rows it returns are the

@@ -11,8 +11,10 @@ use crate::parse::{QualifiedName, parse_datafusion_statement};
 use crate::result::Outcome;
 use crate::storage::Location;
 use chrono::DateTime;
+use datafusion::dataframe::DataFrame;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{self, FromTable};
+use datafusion::sql::sqlparser::ast::{MergeAction, MergeClauseKind, MergeInsertKind, TableFactor};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::{FilterOp, FilterValue};
@@ -118,7 +120,7 @@ impl Statement for DeltaDml {
                 );
                 Ok(Outcome::written(message, updated, meter))
             }
-            ast::Statement::Merge(merge) => ctx.merge(merge).await,
+            ast::Statement::Merge(statement) => merge(ctx, statement).await,
             other => Err(EngineError::Query(format!(
                 "expected DELETE, UPDATE or MERGE, not {other}"
             ))),
@@ -447,4 +449,118 @@ impl Statement for History {
             crate::result::string_batch(&names, rows.into())?,
         ))
     }
+}
+
+async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
+    let (target_name, target_alias) = table_factor_name(&merge.table)?;
+    let (def, table, _, _) = ctx.dml_target(&target_name, "MERGE").await?;
+    let (source_sql, source_alias) = match &merge.source {
+        TableFactor::Table { name, alias, .. } => (
+            format!("SELECT * FROM {name}"),
+            alias
+                .as_ref()
+                .map(|a| a.name.value.clone())
+                .or_else(|| name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())),
+        ),
+        TableFactor::Derived { subquery, alias, .. } => {
+            (subquery.to_string(), alias.as_ref().map(|a| a.name.value.clone()))
+        }
+        other => {
+            return Err(EngineError::unsupported(
+                format!("MERGE ... USING {other}"),
+                "use a table or a (subquery) AS alias",
+            ));
+        }
+    };
+    let source_alias = source_alias
+        .ok_or_else(|| EngineError::InvalidDdl("MERGE ... USING (subquery) needs an alias: USING (...) AS s".into()))?;
+    let target_alias = target_alias.unwrap_or_else(|| target_name.name.clone());
+    let prepared = ctx.prepare_query(parse_datafusion_statement(&source_sql)?).await?;
+    let meter = Arc::clone(&prepared.meter);
+    let source = DataFrame::new(prepared.state.clone(), prepared.plan);
+    let location = def.storage.location.clone();
+    let target_columns: Vec<String> = ctx
+        .delta_shape(&def, &table)
+        .await?
+        .all_columns()
+        .map(|c| c.name.clone())
+        .collect();
+    let mut builder = table
+        .merge(source, merge.on.to_string())
+        .with_source_alias(source_alias)
+        .with_target_alias(target_alias)
+        .with_session_state(Arc::new(prepared.state));
+    let at = |e| delta_error(&location, e);
+    for clause in merge.clauses {
+        let predicate = clause.predicate.map(|p| p.to_string());
+        builder = match (clause.clause_kind, clause.action) {
+            (MergeClauseKind::Matched, MergeAction::Update(update)) => builder
+                .when_matched_update(update_clause(predicate, assignments(&update.assignments)?))
+                .map_err(at)?,
+            (MergeClauseKind::Matched, MergeAction::Delete { .. }) => {
+                builder.when_matched_delete(delete_clause(predicate)).map_err(at)?
+            }
+            (MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget, MergeAction::Insert(insert)) => {
+                let MergeInsertKind::Values(values) = &insert.kind else {
+                    return Err(EngineError::unsupported("INSERT ROW in MERGE", "list the VALUES"));
+                };
+                let [row] = values.rows.as_slice() else {
+                    return Err(EngineError::InvalidDdl("MERGE ... INSERT takes one VALUES row".into()));
+                };
+                let columns: Vec<String> = if insert.columns.is_empty() {
+                    target_columns.clone()
+                } else {
+                    insert
+                        .columns
+                        .iter()
+                        .map(|c| last_part(c).map(|n| n.to_lowercase()))
+                        .collect::<Result<_>>()?
+                };
+                if columns.len() != row.len() {
+                    return Err(EngineError::InvalidDdl(format!(
+                        "MERGE ... INSERT names {} columns and gives {} values",
+                        columns.len(),
+                        row.len()
+                    )));
+                }
+                let sets: Vec<(String, String)> = columns.into_iter().zip(row.iter().map(|v| v.to_string())).collect();
+                builder
+                    .when_not_matched_insert(|mut i| {
+                        if let Some(p) = predicate {
+                            i = i.predicate(p);
+                        }
+                        for (column, value) in sets {
+                            i = i.set(column, value);
+                        }
+                        i
+                    })
+                    .map_err(at)?
+            }
+            (MergeClauseKind::NotMatchedBySource, MergeAction::Update(update)) => builder
+                .when_not_matched_by_source_update(update_clause(predicate, assignments(&update.assignments)?))
+                .map_err(at)?,
+            (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => builder
+                .when_not_matched_by_source_delete(delete_clause(predicate))
+                .map_err(at)?,
+            (kind, action) => {
+                return Err(EngineError::InvalidDdl(format!(
+                    "WHEN {kind} THEN {action} is not a valid MERGE clause"
+                )));
+            }
+        };
+    }
+    let (table, metrics) = builder.await.map_err(|e| ctx.write_error_at(&location, &meter, e))?;
+    let changed =
+        (metrics.num_target_rows_inserted + metrics.num_target_rows_updated + metrics.num_target_rows_deleted) as u64;
+    let message = format!(
+        "merged into {}: {} rows inserted, {} updated, {} deleted; {} removed, {} added (version {})",
+        def.qualified_name(),
+        metrics.num_target_rows_inserted,
+        metrics.num_target_rows_updated,
+        metrics.num_target_rows_deleted,
+        files(metrics.num_target_files_removed as u64),
+        files(metrics.num_target_files_added as u64),
+        table.version().unwrap_or_default()
+    );
+    Ok(Outcome::written(message, changed, meter))
 }

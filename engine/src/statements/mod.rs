@@ -145,6 +145,11 @@ pub(crate) fn parse(sql: &str) -> Result<Parsed> {
     }
 }
 
+/// Whether a statement writes data files (CTAS, INSERT INTO, UNLOAD): stopping one must let it clean up.
+pub fn writes_data(sql: &str) -> bool {
+    parse(sql).is_ok_and(|s| s.writes_data())
+}
+
 /// Athena's SHOW patterns: `*` is any run of characters, `|` separates alternatives, matching is case-insensitive.
 pub(crate) fn athena_pattern(pattern: &str) -> Result<regex::Regex> {
     let alternatives: Vec<String> = pattern

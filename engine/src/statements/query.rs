@@ -10,9 +10,9 @@ use datafusion::sql::parser::Statement as DFStatement;
 
 use super::Statement;
 use crate::context::Ctx;
+use crate::context::PreparedQuery;
 use crate::error::Result;
 use crate::parse::{TarnParser, parse_datafusion_statement};
-use crate::resolve::PreparedQuery;
 use crate::result::{Outcome, ResultKind, Rows, query_error};
 
 pub(crate) struct Query {

@@ -499,7 +499,7 @@ where
                 Some(url) => Location::parse(url)?,
                 None => location.clone(),
             };
-            crate::delta::purge_delta_files(store.as_ref(), &data).await?;
+            purge_delta_files(store.as_ref(), &data).await?;
             delete_write(store.as_ref(), location, &query_id)
                 .await
                 .map_err(|e| storage(location, e))?;
@@ -562,6 +562,69 @@ pub async fn existing_objects(store: &dyn ObjectStore, location: &Location, limi
         }
     }
     Ok(found)
+}
+
+/// Deletes a Delta table tarn created: its log and the data files delta-rs named (`part-NNNNN-<uuid>-c000...`).
+/// Anything else in the folder is kept and returned.
+pub(crate) async fn purge_delta_files(store: &dyn ObjectStore, location: &Location) -> Result<(usize, Vec<String>)> {
+    let data_file = regex::Regex::new(r"(^|/)part-\d{5}-[0-9a-f-]{36}-c\d{3}(\.[a-z0-9]+)?\.parquet$")
+        .map_err(|e| EngineError::Query(e.to_string()))?;
+    let prefix = (!location.prefix.as_ref().is_empty()).then_some(&location.prefix);
+    let objects: Vec<_> = store
+        .list(prefix)
+        .try_collect()
+        .await
+        .map_err(|e| crate::storage::describe_store_error(&e))?;
+    let base = location.prefix.as_ref().len();
+    let (mut deleted, mut kept) = (0, Vec::new());
+    let mut folders = std::collections::BTreeSet::new();
+    for object in objects {
+        let relative = object
+            .location
+            .as_ref()
+            .get(base..)
+            .unwrap_or_default()
+            .trim_start_matches('/');
+        if relative.starts_with("_delta_log/") || data_file.is_match(relative) {
+            object_store::ObjectStoreExt::delete(store, &object.location)
+                .await
+                .map_err(|e| crate::storage::describe_store_error(&e))?;
+            deleted += 1;
+            folders.extend(
+                crate::write::commit::local_path(location, &object.location)
+                    .and_then(|p| p.parent().map(std::path::Path::to_path_buf)),
+            );
+        } else {
+            kept.push(location.object_url(&object.location));
+        }
+    }
+    // A write killed mid-file leaves `name#N` on a local disk, which listings skip.
+    if let Some(dir) = location.local_dir() {
+        let mut pending = vec![dir];
+        while let Some(folder) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    pending.push(path);
+                    continue;
+                }
+                let relative = path.to_string_lossy().get(base + 2..).unwrap_or_default().to_string();
+                if let Some((name, n)) = relative.rsplit_once('#')
+                    && n.bytes().all(|b| b.is_ascii_digit())
+                    && (name.starts_with("_delta_log/") || data_file.is_match(name))
+                    && std::fs::remove_file(&path).is_ok()
+                {
+                    deleted += 1;
+                    folders.extend(path.parent().map(std::path::Path::to_path_buf));
+                }
+            }
+        }
+    }
+    crate::write::commit::remove_empty_dirs(location, folders);
+    Ok((deleted, kept))
 }
 
 #[cfg(test)]

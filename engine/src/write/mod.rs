@@ -32,6 +32,7 @@ use object_store::ObjectStore;
 
 use crate::bucket::{BucketColumn, BucketVersion, HiveBucketUdf};
 use crate::error::{EngineError, Result, from_datafusion};
+pub use crate::meter::WriteProgress;
 use crate::storage::Location;
 use props::FileEncoding;
 use sink::{FileSpec, StreamWriter, WrittenFile};
@@ -44,23 +45,6 @@ pub const MAX_OPEN_FILES: usize = 64;
 pub const DEFAULT_TARGET_FILE_SIZE: u64 = 512 << 20;
 /// The query memory pool (sorts and aggregations spill to disk beyond it) unless the session sets another.
 pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
-
-/// Live figures of the write in progress, for progress bars, and the session's interrupt the writer obeys.
-#[derive(Debug, Default)]
-pub struct WriteProgress {
-    pub rows: AtomicU64,
-    pub bytes: AtomicU64,
-    pub files: AtomicU64,
-    pub(crate) interrupt: Arc<crate::meter::Interrupt>,
-}
-
-impl WriteProgress {
-    pub fn reset(&self) {
-        self.rows.store(0, Ordering::Relaxed);
-        self.bytes.store(0, Ordering::Relaxed);
-        self.files.store(0, Ordering::Relaxed);
-    }
-}
 
 /// Bucketing of a write: the data columns it hashes, in order.
 #[derive(Debug, Clone)]

@@ -5,30 +5,8 @@ use datafusion::parquet::basic::{Compression, GzipLevel, ZstdLevel};
 
 use crate::bucket::BucketVersion;
 use crate::error::{EngineError, Result};
+pub use crate::names::PropValue;
 use crate::table::decode_delimiter;
-
-/// A property value as written: `'text'`, `42`, `true`, `ARRAY['a', 'b']`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PropValue {
-    Text(String),
-    Number(String),
-    Bool(bool),
-    Array(Vec<String>),
-}
-
-impl PropValue {
-    fn describe(&self) -> String {
-        match self {
-            PropValue::Text(t) => format!("'{t}'"),
-            PropValue::Number(n) => n.clone(),
-            PropValue::Bool(b) => b.to_string(),
-            PropValue::Array(a) => format!(
-                "ARRAY[{}]",
-                a.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
-            ),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputKind {
