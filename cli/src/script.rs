@@ -99,10 +99,7 @@ pub(crate) async fn cancellable<T>(
             eprintln!("cancelling: the write stops at its next batch, and nothing it wrote becomes visible…");
             match tokio::time::timeout(WRITE_CANCEL_GRACE, &mut work).await {
                 Ok(done) => done,
-                Err(_) => Err(RowsError::Engine(EngineError::Query(
-                    "cancelled; the write did not stop in time, and the next write to its location removes its \
-                     files".into(),
-                ))),
+                Err(_) => Err(RowsError::Engine(EngineError::CancelledLate)),
             }
         }
     }

@@ -12,7 +12,7 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::common::ScalarValue;
 
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 
 /// Table parameter that selects the hash (absent means 1, as in Trino).
 pub const BUCKETING_VERSION: &str = "bucketing_version";
@@ -96,7 +96,7 @@ pub fn bucket_ids(
             array.clone()
         } else {
             datafusion::arrow::compute::cast(array, &column.data_type)
-                .map_err(|e| EngineError::Query(format!("bucket column '{}': {e}", column.name)))?
+                .map_err(|e| EngineError::invalid(Part::Column, format!("bucket column '{}': {e}", column.name)))?
         };
         for (row, h) in hashes.iter_mut().enumerate() {
             let value = if array.is_null(row) {
@@ -188,10 +188,10 @@ fn hash_value(array: &ArrayRef, row: usize, column: &BucketColumn, version: Buck
             }
         }
         other => {
-            return Err(EngineError::Query(format!(
-                "cannot bucket on values of type {other} (column '{}')",
-                column.name
-            )));
+            return Err(EngineError::invalid(
+                Part::Column,
+                format!("cannot bucket on values of type {other} (column '{}')", column.name),
+            ));
         }
     })
 }

@@ -28,7 +28,7 @@ use url::Url;
 
 use crate::context::Ctx;
 use crate::context::PreparedQuery;
-use crate::error::{EngineError, Result, from_datafusion};
+use crate::error::{EngineError, Part, Result, from_datafusion};
 use crate::meter::ScanMeter;
 pub use crate::names::AsOf;
 use crate::parse::QualifiedName;
@@ -506,7 +506,7 @@ pub(crate) fn last_part(name: &ast::ObjectName) -> Result<String> {
         .last()
         .and_then(|p| p.as_ident())
         .map(|i| i.value.clone())
-        .ok_or_else(|| EngineError::Query(format!("'{name}' is not a column or table name")))
+        .ok_or_else(|| EngineError::invalid(Part::Column, format!("'{name}' is not a column or table name")))
 }
 
 pub(crate) fn table_factor_name(factor: &TableFactor) -> Result<(QualifiedName, Option<String>)> {

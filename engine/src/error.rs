@@ -1,10 +1,38 @@
+use std::sync::Arc;
+
 use datafusion::error::DataFusionError;
 use tarn_catalog::CatalogError;
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+/// Which part of a statement an [`EngineError::Invalid`] is about: what a caller branches on (a server maps it to
+/// a SQLSTATE class), while the message says what a user does about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// A table, database or catalog name.
+    Name,
+    /// A column: missing, duplicated, unnamed, or of a type the statement cannot use.
+    Column,
+    /// A property or option (`WITH (...)`, `TBLPROPERTIES`, `OPTIONS`, `SERDEPROPERTIES`).
+    Property,
+    /// A session setting (`SET`).
+    Setting,
+    /// A clause of a statement (LOCATION, PARTITIONED BY, OPTIMIZE ... WHERE, MERGE's WHEN, time travel, UNNEST).
+    Clause,
+    /// A function's arguments.
+    Function,
+    /// An object of another kind than the statement needs (a view where a table is needed, a Delta table for a
+    /// Hive write).
+    ObjectKind,
+    /// A view that cannot be expanded (stale or recursive).
+    View,
+    /// A query's shape (its columns) does not fit what the statement does with it.
+    QueryShape,
+}
+
 /// Every error the engine reports. Each variant renders as one line that says what went wrong, where, and what to do.
-#[derive(Debug, thiserror::Error)]
+/// Cheap to clone (sources are shared), so an error raised inside DataFusion comes back whole.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
     /// SQL that does not parse. `line`/`column` are 1-based positions within the statement's text.
     #[error("{message}")]
@@ -15,7 +43,7 @@ pub enum EngineError {
     },
 
     #[error(transparent)]
-    Catalog(#[from] CatalogError),
+    Catalog(Arc<CatalogError>),
 
     #[error("table '{name}' does not exist{}", suggestion_suffix(suggestion))]
     TableNotFound { name: String, suggestion: Option<String> },
@@ -27,9 +55,10 @@ pub enum EngineError {
     #[error("{what} is not supported{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Unsupported { what: String, hint: Option<String> },
 
-    /// A well-formed DDL statement with a bad value (unknown property, multi-character delimiter, ...).
-    #[error("{0}")]
-    InvalidDdl(String),
+    /// A well-formed statement that asks for something tarn cannot do as written (an unknown property, a
+    /// multi-character delimiter, a view where a table is needed, ...).
+    #[error("{message}")]
+    Invalid { part: Part, message: String },
 
     /// A LOCATION that cannot be used: bad scheme, nothing to infer a schema from, ...
     #[error("LOCATION {location}: {message}")]
@@ -57,6 +86,10 @@ pub enum EngineError {
     #[error("cancelled")]
     Interrupted,
 
+    /// Ctrl-C on a write that did not stop in the time its caller gave it: its files are removed later.
+    #[error("cancelled; the write did not stop in time, and the next write to its location removes its files")]
+    CancelledLate,
+
     /// The object store refused or failed a request (missing bucket, bad credentials, unreachable endpoint).
     #[error("{location}: {message}")]
     Storage { location: String, message: String },
@@ -76,8 +109,23 @@ pub enum EngineError {
     #[error("AWS configuration: {0}")]
     AwsConfig(String),
 
-    #[error("{0}")]
-    Query(String),
+    /// DataFusion refused or failed a query; its error is the source, its message the part a user acts on.
+    #[error("{message}")]
+    DataFusion {
+        message: String,
+        #[source]
+        source: Arc<DataFusionError>,
+    },
+
+    /// Something that should not happen: a poisoned lock, Arrow refusing arrays tarn built, a lost writer.
+    #[error("internal error: {what}")]
+    Internal { what: String },
+}
+
+impl From<CatalogError> for EngineError {
+    fn from(e: CatalogError) -> Self {
+        EngineError::Catalog(Arc::new(e))
+    }
 }
 
 fn suggestion_suffix(suggestion: &Option<String>) -> String {
@@ -88,6 +136,19 @@ fn suggestion_suffix(suggestion: &Option<String>) -> String {
 }
 
 impl EngineError {
+    /// A statement that asks for something tarn cannot do as written; `part` says where.
+    pub(crate) fn invalid(part: Part, message: impl Into<String>) -> Self {
+        EngineError::Invalid {
+            part,
+            message: message.into(),
+        }
+    }
+
+    /// An invariant that did not hold; `what` says which.
+    pub(crate) fn internal(what: impl std::fmt::Display) -> Self {
+        EngineError::Internal { what: what.to_string() }
+    }
+
     pub fn unsupported(what: impl Into<String>, hint: impl Into<String>) -> Self {
         EngineError::Unsupported {
             what: what.into(),
@@ -174,7 +235,7 @@ pub(crate) fn from_datafusion(e: DataFusionError) -> EngineError {
         };
     }
     if let Some(engine_error) = find_external::<EngineError>(&e) {
-        return clone_engine_error(engine_error);
+        return engine_error.clone();
     }
     if let Some(detail) = resources_exhausted(&e) {
         return EngineError::OutOfMemory { limit: None, detail };
@@ -185,16 +246,25 @@ pub(crate) fn from_datafusion(e: DataFusionError) -> EngineError {
         DataFusionError::Diagnostic(_, inner) => from_datafusion(*inner),
         DataFusionError::ObjectStore(store_error) => describe_store_error(&store_error),
         DataFusionError::Context(context, inner) => match from_datafusion(*inner) {
-            EngineError::Query(message) => EngineError::Query(format!("{context}: {message}")),
+            EngineError::DataFusion { message, source } => EngineError::DataFusion {
+                message: format!("{context}: {message}"),
+                source,
+            },
             other => other,
         },
         DataFusionError::Shared(shared) => match find_object_store_error(&shared) {
             Some(store_error) => describe_store_error(store_error),
-            None => EngineError::Query(clean_message(&shared.to_string())),
+            None => EngineError::DataFusion {
+                message: clean_message(&shared.to_string()),
+                source: shared,
+            },
         },
         other => match find_object_store_error(&other) {
             Some(store_error) => describe_store_error(store_error),
-            None => EngineError::Query(clean_message(&other.to_string())),
+            None => EngineError::DataFusion {
+                message: clean_message(&other.to_string()),
+                source: Arc::new(other),
+            },
         },
     }
 }
@@ -297,48 +367,6 @@ fn find_object_store_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Opti
         current = err.source();
     }
     None
-}
-
-/// Engine errors raised inside DataFusion (scan limit, storage) come back by reference; rebuild an owned copy.
-fn clone_engine_error(e: &EngineError) -> EngineError {
-    match e {
-        EngineError::ScanLimitExceeded { limit, scanned } => EngineError::ScanLimitExceeded {
-            limit: *limit,
-            scanned: *scanned,
-        },
-        EngineError::Storage { location, message } => EngineError::Storage {
-            location: location.clone(),
-            message: message.clone(),
-        },
-        EngineError::DataFile {
-            location,
-            line,
-            message,
-        } => EngineError::DataFile {
-            location: location.clone(),
-            line: *line,
-            message: message.clone(),
-        },
-        EngineError::Location { location, message } => EngineError::Location {
-            location: location.clone(),
-            message: message.clone(),
-        },
-        EngineError::AwsConfig(m) => EngineError::AwsConfig(m.clone()),
-        EngineError::Interrupted => EngineError::Interrupted,
-        EngineError::CheckFailed { name, detail } => EngineError::CheckFailed {
-            name: name.clone(),
-            detail: detail.clone(),
-        },
-        EngineError::Unsupported { what, hint } => EngineError::Unsupported {
-            what: what.clone(),
-            hint: hint.clone(),
-        },
-        EngineError::OutOfMemory { limit, detail } => EngineError::OutOfMemory {
-            limit: *limit,
-            detail: detail.clone(),
-        },
-        other => EngineError::Query(other.to_string()),
-    }
 }
 
 /// A text file that could not be read as the table says, with where.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tarn_catalog::{Bucketing, CatalogError, Column, SerdeInfo, StorageFormat, Table, params, serde_lib, serde_params};
 
 use crate::context::Ctx;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 use crate::infer::infer_columns;
 use crate::listing::list_files;
 use crate::parse::{CreateExternalTable, RowFormat, StoredAs};
@@ -20,10 +20,10 @@ impl Ctx {
     /// Translates Athena's DDL into a catalog table. Returns (table, if_not_exists, discover partitions).
     pub(crate) fn athena_table(&self, create: CreateExternalTable) -> Result<(Table, bool, bool)> {
         let location = create.location.clone().ok_or_else(|| {
-            EngineError::InvalidDdl(
+            EngineError::invalid(
+                Part::Clause,
                 "LOCATION is missing: give the folder that holds the table's files (s3://bucket/prefix/ or a local \
-                 path)"
-                    .into(),
+                 path)",
             )
         })?;
         let location = Location::parse(&location)?;
@@ -43,10 +43,9 @@ impl Ctx {
             .map(column_from_spec)
             .collect::<Result<Vec<_>>>()?;
         if let Some((columns, count)) = create.clustered_by {
-            let count = u32::try_from(count)
-                .ok()
-                .filter(|c| *c > 0)
-                .ok_or_else(|| EngineError::InvalidDdl(format!("bucket count {count} must be between 1 and 2^32")))?;
+            let count = u32::try_from(count).ok().filter(|c| *c > 0).ok_or_else(|| {
+                EngineError::invalid(Part::Clause, format!("bucket count {count} must be between 1 and 2^32"))
+            })?;
             table.storage.bucketing = Some(Bucketing { columns, count });
         }
         table.parameters = create.table_properties.into_iter().collect();
@@ -72,7 +71,7 @@ impl Ctx {
         }
         let name = crate::parse::qualified_name(&create.name)?;
         let [location] = create.locations.as_slice() else {
-            return Err(EngineError::InvalidDdl("give exactly one LOCATION".into()));
+            return Err(EngineError::invalid(Part::Clause, "give exactly one LOCATION"));
         };
         let location = Location::parse(location)?;
         let mut options: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
@@ -99,9 +98,10 @@ impl Ctx {
                     "true" => "1",
                     "false" => "0",
                     other => {
-                        return Err(EngineError::InvalidDdl(format!(
-                            "option 'format.has_header' must be true or false, not '{other}'"
-                        )));
+                        return Err(EngineError::invalid(
+                            Part::Property,
+                            format!("option 'format.has_header' must be true or false, not '{other}'"),
+                        ));
                     }
                 };
                 let mut parameters = std::collections::BTreeMap::new();
@@ -140,22 +140,29 @@ impl Ctx {
         };
         if let Some(compression) = options.remove("compression") {
             if format == StorageFormat::Parquet {
-                return Err(EngineError::InvalidDdl(
-                    "option 'format.compression' does not apply to Parquet (its codec is inside each file)".into(),
+                return Err(EngineError::invalid(
+                    Part::Property,
+                    "option 'format.compression' does not apply to Parquet (its codec is inside each file)",
                 ));
             }
             let codec = Codec::parse(&compression).ok_or_else(|| {
-                EngineError::InvalidDdl(format!(
-                    "option 'format.compression' '{compression}' is not one of gzip, bzip2, zstd, xz, uncompressed"
-                ))
+                EngineError::invalid(
+                    Part::Property,
+                    format!(
+                        "option 'format.compression' '{compression}' is not one of gzip, bzip2, zstd, xz, uncompressed"
+                    ),
+                )
             })?;
             parameters.insert(params::COMPRESSION_TYPE.to_string(), codec.name().to_string());
         }
         if let Some(unknown) = options.keys().next() {
-            return Err(EngineError::InvalidDdl(format!(
-                "unknown option '{unknown}'; tarn understands format.delimiter, format.has_header, format.quote, \
+            return Err(EngineError::invalid(
+                Part::Property,
+                format!(
+                    "unknown option '{unknown}'; tarn understands format.delimiter, format.has_header, format.quote, \
                  format.escape and format.compression"
-            )));
+                ),
+            ));
         }
         let partition_names: Vec<String> = create.table_partition_cols.iter().map(|c| c.to_lowercase()).collect();
         let mut columns = Vec::new();
@@ -163,7 +170,7 @@ impl Ctx {
         for def in &create.columns {
             let dt = hive_to_arrow(&def.data_type.to_string())
                 .and_then(|dt| arrow_to_hive(&dt))
-                .map_err(|e| EngineError::InvalidDdl(format!("column '{}': {e}", def.name.value)))?;
+                .map_err(|e| EngineError::invalid(Part::Column, format!("column '{}': {e}", def.name.value)))?;
             let column = Column::new(&def.name.value, dt)?;
             if partition_names.contains(&column.name) {
                 partition_keys.push(column);
@@ -181,9 +188,10 @@ impl Ctx {
             .iter()
             .find(|n| !partition_keys.iter().any(|p| &p.name == *n))
         {
-            return Err(EngineError::InvalidDdl(format!(
-                "PARTITIONED BY column '{missing}' is not in the column list"
-            )));
+            return Err(EngineError::invalid(
+                Part::Column,
+                format!("PARTITIONED BY column '{missing}' is not in the column list"),
+            ));
         }
         // Partition keys go last, in PARTITIONED BY order, as in Athena.
         partition_keys.sort_by_key(|p| partition_names.iter().position(|n| *n == p.name));
@@ -265,9 +273,10 @@ impl Ctx {
                 .iter()
                 .find(|c| !table.storage.columns.iter().any(|col| &col.name == *c))
         {
-            return Err(EngineError::InvalidDdl(format!(
-                "CLUSTERED BY column '{missing}' is not a data column"
-            )));
+            return Err(EngineError::invalid(
+                Part::Column,
+                format!("CLUSTERED BY column '{missing}' is not a data column"),
+            ));
         }
         // Register the partitions that are there now (an implicit MSCK REPAIR): Athena leaves a new partitioned
         // table empty until then, the most common "my query returns nothing" surprise.
@@ -341,7 +350,9 @@ pub(crate) fn add_json_mappings(table: &mut Table, spellings: &std::collections:
 
 fn column_from_spec(spec: &crate::parse::ColumnSpec) -> Result<Column> {
     let dt = hive_to_arrow(&spec.data_type).map_err(|e| match e {
-        EngineError::InvalidDdl(m) => EngineError::InvalidDdl(format!("column '{}': {m}", spec.name)),
+        EngineError::Invalid { message, .. } => {
+            EngineError::invalid(Part::Column, format!("column '{}': {message}", spec.name))
+        }
         other => other,
     })?;
     let mut column = Column::new(&spec.name, arrow_to_hive(&dt)?)?;
@@ -382,8 +393,9 @@ fn athena_format(
             Some(RowFormat::Serde(class)) if class == serde_lib::PARQUET => {
                 Ok((StorageFormat::Parquet, serde(serde_lib::PARQUET, serde_properties)))
             }
-            Some(_) => Err(EngineError::InvalidDdl(
-                "a Parquet table takes no ROW FORMAT (the columns are inside the files)".into(),
+            Some(_) => Err(EngineError::invalid(
+                Part::Column,
+                "a Parquet table takes no ROW FORMAT (the columns are inside the files)",
             )),
         },
         "JSON" | "JSONFILE" => Ok((StorageFormat::Json, serde(serde_lib::HIVE_JSON, serde_properties))),

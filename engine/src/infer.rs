@@ -14,7 +14,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use object_store::{ObjectMeta, ObjectStore};
 use tarn_catalog::{Column, Table};
 
-use crate::error::{EngineError, Result, from_datafusion};
+use crate::error::{EngineError, Part, Result, from_datafusion};
 use crate::listing::{list_files, parse_partition_segment};
 use crate::storage::Location;
 use crate::table::ReadFormat;
@@ -78,7 +78,7 @@ pub async fn infer_columns(
             .push(file.clone());
     }
     let Some((codec, mut sample)) = by_codec.into_values().max_by_key(|(_, files)| files.len()) else {
-        return Err(EngineError::Query("no files to sample".into()));
+        return Err(EngineError::invalid(Part::Clause, "no files to sample"));
     };
     sample.truncate(SAMPLE_FILES);
 
@@ -115,7 +115,7 @@ pub async fn infer_columns(
         Ok(schema) => schema,
         Err(e) => {
             let error = from_datafusion(e);
-            let EngineError::Query(message) = error else {
+            let EngineError::DataFusion { message, .. } = error else {
                 return Err(error);
             };
             // DataFusion does not say which sampled JSON file and line broke: find them.

@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Result, from_datafusion};
 use crate::storage::Location;
 
 pub use tarn_catalog::HIVE_DEFAULT_PARTITION;
@@ -191,7 +191,7 @@ pub fn typed_partition_value(
     dir: &Path,
 ) -> Result<ScalarValue> {
     let Some(text) = value else {
-        return ScalarValue::try_from(column.data_type()).map_err(|e| EngineError::Query(e.to_string()));
+        return ScalarValue::try_from(column.data_type()).map_err(from_datafusion);
     };
     ScalarValue::Utf8(Some(text.clone()))
         .cast_to(column.data_type())
@@ -229,14 +229,14 @@ pub fn prune_partitions(
         return Ok(candidates);
     };
     let schema = Arc::new(Schema::new(columns.to_vec()));
-    let df_schema = DFSchema::try_from(Arc::clone(&schema)).map_err(|e| EngineError::Query(e.to_string()))?;
+    let df_schema = DFSchema::try_from(Arc::clone(&schema)).map_err(from_datafusion)?;
     let physical = create_physical_expr(
         &predicate,
         &df_schema,
         &ExecutionProps::new(),
         &PhysicalPlanningContext::default(),
     )
-    .map_err(|e| EngineError::Query(e.to_string()))?;
+    .map_err(from_datafusion)?;
     let typed: Vec<Vec<ScalarValue>> = candidates
         .iter()
         .map(|c| typed_values(c, columns, location))
@@ -244,12 +244,12 @@ pub fn prune_partitions(
     let arrays: Vec<ArrayRef> = (0..columns.len())
         .map(|i| ScalarValue::iter_to_array(typed.iter().map(|values| values[i].clone())))
         .collect::<datafusion::error::Result<_>>()
-        .map_err(|e| EngineError::Query(e.to_string()))?;
-    let batch = RecordBatch::try_new(schema, arrays).map_err(|e| EngineError::Query(e.to_string()))?;
+        .map_err(from_datafusion)?;
+    let batch = RecordBatch::try_new(schema, arrays).map_err(|e| EngineError::internal(e.to_string()))?;
     let result = physical
         .evaluate(&batch)
         .and_then(|v| v.into_array(batch.num_rows()))
-        .map_err(|e| EngineError::Query(e.to_string()))?;
+        .map_err(from_datafusion)?;
     let Some(mask) = result.as_any().downcast_ref::<BooleanArray>() else {
         return Ok(candidates);
     };
@@ -275,7 +275,7 @@ fn unqualify(expr: Expr) -> Result<Expr> {
         })
     })
     .map(|t| t.data)
-    .map_err(|e| EngineError::Query(e.to_string()))
+    .map_err(from_datafusion)
 }
 
 /// Spreads files over `groups` groups of similar total size (largest first into the lightest group), because

@@ -16,7 +16,7 @@ use datafusion::common::ScalarValue;
 use tarn_catalog::{CatalogError, Column, HIVE_DEFAULT_PARTITION, Partition, Table};
 
 use crate::context::Ctx;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 use crate::listing::{find_partition_folders, parse_partition_segment, typed_partition_value};
 use crate::parse::{PartitionSpec, QualifiedName};
 use crate::storage::Location;
@@ -37,10 +37,10 @@ impl Ctx {
     pub(crate) async fn partitioned_table(&self, name: &QualifiedName, statement: &str) -> Result<Table> {
         let table = self.table(name).await?;
         if table.is_view() {
-            return Err(EngineError::InvalidDdl(format!(
-                "{} is a view; {statement} works on tables",
-                table.qualified_name()
-            )));
+            return Err(EngineError::invalid(
+                Part::ObjectKind,
+                format!("{} is a view; {statement} works on tables", table.qualified_name()),
+            ));
         }
         if crate::delta::is_delta(&table) {
             return Err(EngineError::unsupported(
@@ -49,10 +49,13 @@ impl Ctx {
             ));
         }
         if table.partition_keys.is_empty() {
-            return Err(EngineError::InvalidDdl(format!(
-                "table {} is not partitioned; {statement} needs a table created with PARTITIONED BY",
-                table.qualified_name()
-            )));
+            return Err(EngineError::invalid(
+                Part::Name,
+                format!(
+                    "table {} is not partitioned; {statement} needs a table created with PARTITIONED BY",
+                    table.qualified_name()
+                ),
+            ));
         }
         Ok(table)
     }
@@ -211,37 +214,46 @@ pub(crate) fn default_locations(table: &Table) -> Result<DefaultLocations> {
 pub(crate) fn spec_values(table: &Table, fields: &[Field], spec: &PartitionSpec) -> Result<Vec<String>> {
     let keys: Vec<&str> = table.partition_keys.iter().map(|k| k.name.as_str()).collect();
     if let Some((unknown, _)) = spec.iter().find(|(k, _)| !keys.contains(&k.as_str())) {
-        return Err(EngineError::InvalidDdl(format!(
-            "{} has no partition key '{unknown}'; its partition keys are {}",
-            table.qualified_name(),
-            keys.join(", ")
-        )));
+        return Err(EngineError::invalid(
+            Part::Name,
+            format!(
+                "{} has no partition key '{unknown}'; its partition keys are {}",
+                table.qualified_name(),
+                keys.join(", ")
+            ),
+        ));
     }
     keys.iter()
         .zip(fields)
         .map(|(key, field)| {
             let given: Vec<&String> = spec.iter().filter(|(k, _)| k == key).map(|(_, v)| v).collect();
             let [value] = given.as_slice() else {
-                return Err(EngineError::InvalidDdl(format!(
-                    "PARTITION (...) must give each partition key of {} once ({}); '{key}' is given {} times",
-                    table.qualified_name(),
-                    keys.join(", "),
-                    given.len()
-                )));
+                return Err(EngineError::invalid(
+                    Part::Name,
+                    format!(
+                        "PARTITION (...) must give each partition key of {} once ({}); '{key}' is given {} times",
+                        table.qualified_name(),
+                        keys.join(", "),
+                        given.len()
+                    ),
+                ));
             };
             let valid = ScalarValue::Utf8(Some((*value).clone()))
                 .cast_to(field.data_type())
                 .is_ok_and(|v| !v.is_null());
             if !valid && value.as_str() != HIVE_DEFAULT_PARTITION {
-                return Err(EngineError::InvalidDdl(format!(
-                    "partition value '{value}' is not a valid {} for partition key '{key}'",
-                    table
-                        .partition_keys
-                        .iter()
-                        .find(|k| k.name == *key)
-                        .map(|k| k.data_type.as_str())
-                        .unwrap_or_default()
-                )));
+                return Err(EngineError::invalid(
+                    Part::Name,
+                    format!(
+                        "partition value '{value}' is not a valid {} for partition key '{key}'",
+                        table
+                            .partition_keys
+                            .iter()
+                            .find(|k| k.name == *key)
+                            .map(|k| k.data_type.as_str())
+                            .unwrap_or_default()
+                    ),
+                ));
             }
             Ok((*value).clone())
         })

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use datafusion::sql::sqlparser::ast::ObjectName;
 
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 
 /// Athena's name for the Glue catalog; `awsdatacatalog.db.table` works as in Athena.
 pub const CATALOG_NAME: &str = "awsdatacatalog";
@@ -33,7 +33,7 @@ pub fn qualified_name(name: &ObjectName) -> Result<QualifiedName> {
         .map(|p| {
             p.as_ident()
                 .map(|i| i.value.to_lowercase())
-                .ok_or_else(|| EngineError::InvalidDdl(format!("'{name}' is not a plain name")))
+                .ok_or_else(|| EngineError::invalid(Part::Name, format!("'{name}' is not a plain name")))
         })
         .collect::<Result<_>>()?;
     match parts.as_slice() {
@@ -49,10 +49,13 @@ pub fn qualified_name(name: &ObjectName) -> Result<QualifiedName> {
             database: Some(db.clone()),
             name: table.clone(),
         }),
-        _ => Err(EngineError::InvalidDdl(format!(
-            "'{name}' is not a valid name; write table, db.table or {}.db.table",
-            CATALOG_NAME
-        ))),
+        _ => Err(EngineError::invalid(
+            Part::Name,
+            format!(
+                "'{name}' is not a valid name; write table, db.table or {}.db.table",
+                CATALOG_NAME
+            ),
+        )),
     }
 }
 
@@ -79,7 +82,7 @@ impl AsOf {
         let Some((base, spec)) = name.split_once('@') else {
             return Ok((name, AsOf::Latest));
         };
-        let bad = || EngineError::Query(format!("'{name}' is not a table name"));
+        let bad = || EngineError::invalid(Part::Name, format!("'{name}' is not a table name"));
         let as_of = if let Some(v) = spec.strip_prefix('v') {
             AsOf::Version(v.parse().map_err(|_| bad())?)
         } else if let Some(t) = spec.strip_prefix('t') {

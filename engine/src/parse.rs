@@ -8,7 +8,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use crate::dialect::AthenaDialect;
-use crate::error::{EngineError, Result, syntax_error};
+use crate::error::{EngineError, Part, Result, syntax_error};
 pub use crate::names::{PropValue, QualifiedName, qualified_name};
 
 /// One statement of a script.
@@ -324,7 +324,7 @@ pub(crate) fn parse_datafusion_statement(sql: &str) -> Result<DFStatement> {
             crate::trino::rewrite_syntax(&mut statement)?;
             Ok(statement)
         }
-        _ => Err(EngineError::Query("expected exactly one statement".into())),
+        _ => Err(EngineError::invalid(Part::Clause, "expected exactly one statement")),
     }
 }
 
@@ -498,7 +498,7 @@ impl TarnParser {
             .expected::<T>(expected, self.p.peek_token())
             .err()
             .map(EngineError::from)
-            .unwrap_or_else(|| EngineError::InvalidDdl(format!("expected {expected}"))))
+            .unwrap_or_else(|| EngineError::invalid(Part::Clause, format!("expected {expected}"))))
     }
 
     pub(crate) fn token(&mut self, token: Token) -> Result<()> {
@@ -670,38 +670,43 @@ pub(crate) fn rewrite_time_travel(sql: &str) -> Result<Option<String>> {
         {
             let name_token = significant[k - 1];
             if !matches!(tokens[name_token].token, Token::Word(_)) {
-                return Err(EngineError::Query(
-                    "FOR VERSION AS OF follows a table name: FROM t FOR VERSION AS OF 3".into(),
+                return Err(EngineError::invalid(
+                    Part::Name,
+                    "FOR VERSION AS OF follows a table name: FROM t FOR VERSION AS OF 3",
                 ));
             }
             let mut end = at(4);
             let as_of = match (&tokens[end].token, is_version) {
-                (Token::Number(n, _), true) => {
-                    crate::names::AsOf::Version(n.parse().map_err(|_| {
-                        EngineError::Query(format!("FOR VERSION AS OF {n}: a version is a whole number"))
-                    })?)
-                }
+                (Token::Number(n, _), true) => crate::names::AsOf::Version(n.parse().map_err(|_| {
+                    EngineError::invalid(
+                        Part::Clause,
+                        format!("FOR VERSION AS OF {n}: a version is a whole number"),
+                    )
+                })?),
                 (Token::Word(w), false) if w.value.eq_ignore_ascii_case("TIMESTAMP") && k + 5 < significant.len() => {
                     end = significant[k + 5];
                     match &tokens[end].token {
                         Token::SingleQuotedString(s) => crate::names::AsOf::Timestamp(parse_utc(s)?),
                         _ => {
-                            return Err(EngineError::Query(
-                                "FOR TIMESTAMP AS OF TIMESTAMP takes a 'literal'".into(),
+                            return Err(EngineError::invalid(
+                                Part::Clause,
+                                "FOR TIMESTAMP AS OF TIMESTAMP takes a 'literal'",
                             ));
                         }
                     }
                 }
                 (Token::SingleQuotedString(s), false) => crate::names::AsOf::Timestamp(parse_utc(s)?),
                 (other, true) => {
-                    return Err(EngineError::Query(format!(
-                        "FOR VERSION AS OF takes a version number, not {other}"
-                    )));
+                    return Err(EngineError::invalid(
+                        Part::Clause,
+                        format!("FOR VERSION AS OF takes a version number, not {other}"),
+                    ));
                 }
                 (other, false) => {
-                    return Err(EngineError::Query(format!(
-                        "FOR TIMESTAMP AS OF takes a timestamp literal ('2026-01-01 00:00:00'), not {other}"
-                    )));
+                    return Err(EngineError::invalid(
+                        Part::Clause,
+                        format!("FOR TIMESTAMP AS OF takes a timestamp literal ('2026-01-01 00:00:00'), not {other}"),
+                    ));
                 }
             };
             edits.push((name_token, at(0), end, as_of.suffix()));
@@ -752,9 +757,10 @@ fn parse_utc(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
     if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN)));
     }
-    Err(EngineError::Query(format!(
-        "'{text}' is not a timestamp; write FOR TIMESTAMP AS OF '2026-01-01 00:00:00' (UTC)"
-    )))
+    Err(EngineError::invalid(
+        Part::Clause,
+        format!("'{text}' is not a timestamp; write FOR TIMESTAMP AS OF '2026-01-01 00:00:00' (UTC)"),
+    ))
 }
 
 /// The last `n` unquoted words of `sql`, last first, upper-cased (stops at the first other token).

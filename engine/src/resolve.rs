@@ -14,7 +14,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DFStatement;
 
 use crate::context::{CATALOG_NAME, Ctx, PreparedQuery};
-use crate::error::{EngineError, Result, from_datafusion};
+use crate::error::{EngineError, Part, Result, from_datafusion};
 use crate::maintenance::column_signature;
 use crate::meter::ScanMeter;
 use crate::parse::{QualifiedName, parse_datafusion_statement};
@@ -96,9 +96,10 @@ impl Ctx {
             if let Some(catalog) = catalog
                 && catalog != CATALOG_NAME
             {
-                return Err(EngineError::Query(format!(
-                    "catalog '{catalog}' does not exist; tarn has one catalog, {CATALOG_NAME}"
-                )));
+                return Err(EngineError::invalid(
+                    Part::Name,
+                    format!("catalog '{catalog}' does not exist; tarn has one catalog, {CATALOG_NAME}"),
+                ));
             }
             let reference_name = table.to_lowercase();
             let (base, as_of) = crate::names::AsOf::split(&reference_name)?;
@@ -119,10 +120,13 @@ impl Ctx {
             let db = def.database.clone();
             if def.is_view() {
                 if as_of != crate::names::AsOf::Latest {
-                    return Err(EngineError::InvalidDdl(format!(
-                        "{} is a view; FOR VERSION/TIMESTAMP AS OF applies to Delta tables",
-                        def.qualified_name()
-                    )));
+                    return Err(EngineError::invalid(
+                        Part::ObjectKind,
+                        format!(
+                            "{} is a view; FOR VERSION/TIMESTAMP AS OF applies to Delta tables",
+                            def.qualified_name()
+                        ),
+                    ));
                 }
                 let (provider, view_locations) = self.view_provider(&def, views).await?;
                 locations.extend(view_locations);
@@ -180,14 +184,17 @@ impl Ctx {
         let mut stack = expanding.to_vec();
         stack.push(name.clone());
         let stale = |reason: String| {
-            EngineError::InvalidDdl(format!(
-                "view {name} is stale: {reason}; recreate it with CREATE OR REPLACE VIEW {name} AS ... (SHOW CREATE \
+            EngineError::invalid(
+                Part::View,
+                format!(
+                    "view {name} is stale: {reason}; recreate it with CREATE OR REPLACE VIEW {name} AS ... (SHOW CREATE \
                  VIEW {name} gives its text)"
-            ))
+                ),
+            )
         };
         let (plan, locations) = match Box::pin(self.plan_view_body(&context, &text, &stack)).await {
             Ok(planned) => planned,
-            Err(e @ EngineError::InvalidDdl(_)) => return Err(e),
+            Err(e @ EngineError::Invalid { .. }) => return Err(e),
             Err(e) => return Err(stale(e.to_string())),
         };
         let now = output_columns(&plan)?;
@@ -217,11 +224,14 @@ impl Ctx {
             let db = reference.schema().unwrap_or(context).to_lowercase();
             let qualified = format!("{db}.{}", reference.table().to_lowercase());
             if stack.contains(&qualified) {
-                return Err(EngineError::InvalidDdl(format!(
-                    "view {} would reference itself (through {}); a view cannot be recursive",
-                    stack.first().cloned().unwrap_or_default(),
-                    stack.join(" -> ")
-                )));
+                return Err(EngineError::invalid(
+                    Part::View,
+                    format!(
+                        "view {} would reference itself (through {}); a view cannot be recursive",
+                        stack.first().cloned().unwrap_or_default(),
+                        stack.join(" -> ")
+                    ),
+                ));
             }
         }
         let (catalog, locations) = Box::pin(self.snapshot_in(context, references, stack)).await?;
@@ -234,7 +244,12 @@ impl Ctx {
             .with_allow_dml(false)
             .with_allow_statements(false)
             .verify_plan(&plan)
-            .map_err(|_| EngineError::InvalidDdl("a view's body must be a query (SELECT, WITH or VALUES)".into()))?;
+            .map_err(|_| {
+                EngineError::invalid(
+                    Part::ObjectKind,
+                    "a view's body must be a query (SELECT, WITH or VALUES)",
+                )
+            })?;
         Ok((unqualified_output_names(plan)?, locations))
     }
 }

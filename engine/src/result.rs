@@ -172,7 +172,7 @@ pub(crate) fn string_batch(names: &[&str], columns: Vec<Vec<String>>) -> Result<
         .into_iter()
         .map(|values| Arc::new(StringArray::from(values)) as _)
         .collect();
-    let batch = RecordBatch::try_new(string_schema(names), arrays).map_err(|e| EngineError::Query(e.to_string()))?;
+    let batch = RecordBatch::try_new(string_schema(names), arrays).map_err(|e| EngineError::internal(e.to_string()))?;
     Ok(vec![batch])
 }
 

@@ -223,10 +223,10 @@ impl Session {
                 let result = runtime.block_on(session.execute_here(&sql));
                 let _ = sender.send((session, result));
             })
-            .map_err(|e| EngineError::Query(format!("cannot start a thread to plan a long statement: {e}")))?;
+            .map_err(|e| EngineError::internal(format!("cannot start a thread to plan a long statement: {e}")))?;
         let (session, result) = receiver
             .await
-            .map_err(|_| EngineError::Query("the thread planning the statement stopped".into()))?;
+            .map_err(|_| EngineError::internal("the thread planning the statement stopped"))?;
         *self = session;
         result
     }

@@ -358,7 +358,7 @@ impl StoreRegistry {
                 let mut stores = self
                     .stores
                     .lock()
-                    .map_err(|_| EngineError::Query("store registry poisoned".into()))?;
+                    .map_err(|_| EngineError::internal("store registry poisoned"))?;
                 if let Some(store) = stores.get(&key) {
                     return Ok(Arc::clone(store));
                 }
@@ -377,7 +377,7 @@ impl StoreRegistry {
                 let stores = self
                     .stores
                     .lock()
-                    .map_err(|_| EngineError::Query("store registry poisoned".into()))?;
+                    .map_err(|_| EngineError::internal("store registry poisoned"))?;
                 stores.get(&key).cloned().ok_or_else(|| EngineError::Location {
                     location: url.to_string(),
                     message: format!("the '{other}' scheme is not supported"),

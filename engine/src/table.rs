@@ -26,7 +26,7 @@ use tarn_catalog::{HIVE_DEFAULT_PARTITION, Partition, StorageFormat, Table, para
 use crate::bucket::{BUCKETING_VERSION, BucketColumn, BucketVersion, bucket_from_file_name, buckets_for_filters};
 use crate::column_case::CaseInsensitiveColumns;
 use crate::delimited::{DelimitedFormat, TextSerde};
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 use crate::listing::{
     PartitionFolder, balance, find_partition_folders, list_files, list_partition_files, prune_partitions,
     references_only,
@@ -66,19 +66,25 @@ impl ReadFormat {
         let default_codec = match table.parameters.get(params::COMPRESSION_TYPE).filter(|_| text_codec) {
             None => Codec::None,
             Some(name) => Codec::parse(name).ok_or_else(|| {
-                EngineError::InvalidDdl(format!(
-                    "table {}: compressionType '{name}' is not one of none, gzip, bzip2, zstd, xz",
-                    table.qualified_name()
-                ))
+                EngineError::invalid(
+                    Part::Property,
+                    format!(
+                        "table {}: compressionType '{name}' is not one of none, gzip, bzip2, zstd, xz",
+                        table.qualified_name()
+                    ),
+                )
             })?,
         };
         Ok(match sd.format {
             StorageFormat::Parquet => ReadFormat::Parquet,
             StorageFormat::Delta => {
-                return Err(EngineError::Query(format!(
-                    "table {} is a Delta table; it is read through its log, not its folder",
-                    table.qualified_name()
-                )));
+                return Err(EngineError::invalid(
+                    Part::ObjectKind,
+                    format!(
+                        "table {} is a Delta table; it is read through its log, not its folder",
+                        table.qualified_name()
+                    ),
+                ));
             }
             StorageFormat::Json => ReadFormat::JsonLines { default_codec },
             StorageFormat::Text => {
@@ -133,10 +139,10 @@ fn header_lines(parameters: &BTreeMap<String, String>) -> Result<u64> {
             format!("'{}'='{n}'", params::SKIP_HEADER),
             "tarn skips 0 or 1 header lines",
         )),
-        Err(_) => Err(EngineError::InvalidDdl(format!(
-            "'{}' must be a number, not '{value}'",
-            params::SKIP_HEADER
-        ))),
+        Err(_) => Err(EngineError::invalid(
+            Part::Clause,
+            format!("'{}' must be a number, not '{value}'", params::SKIP_HEADER),
+        )),
     }
 }
 
@@ -170,9 +176,10 @@ fn single_byte(value: Option<&String>, default: u8, property: &str) -> Result<u8
     };
     match decode_delimiter(text) {
         Some(c) if c.is_ascii() => Ok(c as u8),
-        _ => Err(EngineError::InvalidDdl(format!(
-            "{property} '{text}' must be a single ASCII character (e.g. '|', '\\t', '\\001')"
-        ))),
+        _ => Err(EngineError::invalid(
+            Part::Property,
+            format!("{property} '{text}' must be a single ASCII character (e.g. '|', '\\t', '\\001')"),
+        )),
     }
 }
 
@@ -180,7 +187,9 @@ fn single_byte(value: Option<&String>, default: u8, property: &str) -> Result<u8
 pub fn table_fields(table: &Table) -> Result<(Vec<Field>, Vec<Field>)> {
     let field = |c: &tarn_catalog::Column| -> Result<Field> {
         let dt = hive_to_arrow(&c.data_type).map_err(|e| match e {
-            EngineError::InvalidDdl(m) => EngineError::InvalidDdl(format!("column '{}': {m}", c.name)),
+            EngineError::Invalid { message, .. } => {
+                EngineError::invalid(Part::Column, format!("column '{}': {message}", c.name))
+            }
             other => other,
         })?;
         Ok(Field::new(&c.name, dt, true))

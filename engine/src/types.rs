@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 
 /// Athena's timestamps carry milliseconds (`timestamp(3)`).
 pub const TIMESTAMP_UNIT: TimeUnit = TimeUnit::Millisecond;
@@ -54,7 +54,12 @@ pub fn arrow_to_hive(dt: &DataType) -> Result<String> {
                 arrow_to_hive(kv[0].data_type())?,
                 arrow_to_hive(kv[1].data_type())?
             ),
-            other => return Err(EngineError::Query(format!("unexpected map entries type {other}"))),
+            other => {
+                return Err(EngineError::invalid(
+                    Part::Clause,
+                    format!("unexpected map entries type {other}"),
+                ));
+            }
         },
         DataType::Struct(fields) => {
             let inner = fields
@@ -81,11 +86,10 @@ struct TypeParser<'a> {
 
 impl TypeParser<'_> {
     fn error(&self, what: &str) -> EngineError {
-        EngineError::InvalidDdl(format!(
-            "invalid type '{}': {what} at character {}",
-            self.input,
-            self.pos + 1
-        ))
+        EngineError::invalid(
+            Part::Clause,
+            format!("invalid type '{}': {what} at character {}", self.input, self.pos + 1),
+        )
     }
 
     fn skip_ws(&mut self) {
@@ -263,12 +267,15 @@ impl TypeParser<'_> {
             "json" => DataType::Utf8,
             "" => return Err(self.error("expected a type name")),
             other => {
-                return Err(EngineError::InvalidDdl(format!(
-                    "unknown type '{other}' in '{}'; Hive types are boolean, tinyint, smallint, int, bigint, float, \
+                return Err(EngineError::invalid(
+                    Part::Name,
+                    format!(
+                        "unknown type '{other}' in '{}'; Hive types are boolean, tinyint, smallint, int, bigint, float, \
                      double, decimal(p,s), string, varchar(n), char(n), binary, date, timestamp, array<..>, \
                      map<..,..>, struct<..> (or Trino's array(..), map(.., ..), row(name type, ..))",
-                    self.input
-                )));
+                        self.input
+                    ),
+                ));
             }
         })
     }

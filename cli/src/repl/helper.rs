@@ -27,8 +27,9 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
 /// Entries a path completion lists at most.
 const PATH_LIMIT: usize = 500;
 
-/// The SQL words offered by Tab: what Athena users type, not every word sqlparser knows.
-const KEYWORDS: &[&str] = &[
+/// The query words offered by Tab: what Athena users type, not every word sqlparser knows. tarn's own statements
+/// bring their words ([`keywords`]).
+const QUERY_KEYWORDS: &[&str] = &[
     "ADD",
     "ALL",
     "ALTER",
@@ -157,6 +158,18 @@ const KEYWORDS: &[&str] = &[
     "WITH",
     "ZORDER",
 ];
+
+/// Every word Tab offers and the highlighter marks: the query words and those of tarn's statements.
+fn keywords() -> &'static [&'static str] {
+    static WORDS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    WORDS.get_or_init(|| {
+        let mut words: Vec<&'static str> = QUERY_KEYWORDS.to_vec();
+        words.extend(tarn_engine::statement_keywords());
+        words.sort_unstable();
+        words.dedup();
+        words
+    })
+}
 
 /// Words after which a table name comes.
 const TABLE_CONTEXT: &[&str] = &[
@@ -365,7 +378,7 @@ impl ShellHelper {
         if !offered.pairs.is_empty() {
             return offered.pairs;
         }
-        offered.keywords(KEYWORDS);
+        offered.keywords(keywords());
         offered.names(self.tables(&current));
         offered.names(self.databases());
         if let Some(session) = self.session() {
@@ -720,7 +733,7 @@ fn highlight_sql(line: &str) -> String {
             }
             let word = &line[at..end_of(j)];
             let upper = word.to_ascii_uppercase();
-            if KEYWORDS.contains(&upper.as_str()) {
+            if keywords().contains(&upper.as_str()) {
                 out.push_str(&format!("{BOLD}{word}{RESET}"));
             } else {
                 out.push_str(word);

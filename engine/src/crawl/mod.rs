@@ -405,10 +405,11 @@ impl Ctx {
                     report.notes.extend(notes);
                 }
                 // A folder whose files cannot make a readable table is reported; the other tables still register.
-                Err(
-                    e @ (EngineError::InvalidDdl(_)
-                    | EngineError::Catalog(tarn_catalog::CatalogError::InvalidName { .. })),
-                ) => {
+                Err(e)
+                    if matches!(&e, EngineError::Invalid { .. })
+                        || matches!(&e, EngineError::Catalog(c)
+                            if matches!(**c, tarn_catalog::CatalogError::InvalidName { .. })) =>
+                {
                     report
                         .notes
                         .push(format!("no table for {}: {e}", folder_url(&root, &candidate.folder)));

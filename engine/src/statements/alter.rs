@@ -3,7 +3,7 @@
 
 use super::Statement;
 use crate::context::Ctx;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 use crate::maintenance::*;
 use crate::parse::{ColumnSpec, PartitionSpec, QualifiedName};
 use crate::storage::Location;
@@ -237,10 +237,13 @@ async fn add_partitions(
             }
         };
         if new.iter().any(|p| p.values == values) {
-            return Err(EngineError::InvalidDdl(format!(
-                "PARTITION ({}) is given twice",
-                spec_text(&table.partition_keys, &values)
-            )));
+            return Err(EngineError::invalid(
+                Part::Property,
+                format!(
+                    "PARTITION ({}) is given twice",
+                    spec_text(&table.partition_keys, &values)
+                ),
+            ));
         }
         new.push(Partition::new(values, &location));
     }
@@ -254,12 +257,15 @@ async fn add_partitions(
             if let Some(first) = existing.first()
                 && !if_not_exists
             {
-                return Err(EngineError::InvalidDdl(format!(
-                    "Partition already exists: {} in {}; nothing was added (ADD IF NOT EXISTS skips existing \
+                return Err(EngineError::invalid(
+                    Part::Name,
+                    format!(
+                        "Partition already exists: {} in {}; nothing was added (ADD IF NOT EXISTS skips existing \
                      partitions)",
-                    first.spec(&table.partition_keys),
-                    table.qualified_name()
-                )));
+                        first.spec(&table.partition_keys),
+                        table.qualified_name()
+                    ),
+                ));
             }
             let report = (
                 added.iter().map(|p| p.spec(&table.partition_keys)).collect::<Vec<_>>(),
@@ -306,13 +312,16 @@ async fn drop_partitions(
                     Some(i) => dropped.push(current.remove(i).spec(&table.partition_keys)),
                     None if if_exists => {}
                     None => {
-                        return Err(EngineError::InvalidDdl(format!(
-                            "partition ({}) is not registered in {}; nothing was dropped (SHOW PARTITIONS {} \
+                        return Err(EngineError::invalid(
+                            Part::Name,
+                            format!(
+                                "partition ({}) is not registered in {}; nothing was dropped (SHOW PARTITIONS {} \
                              lists them; DROP IF EXISTS skips missing ones)",
-                            spec_text(&table.partition_keys, values),
-                            table.qualified_name(),
-                            table.qualified_name()
-                        )));
+                                spec_text(&table.partition_keys, values),
+                                table.qualified_name(),
+                                table.qualified_name()
+                            ),
+                        ));
                     }
                 }
             }
@@ -336,10 +345,10 @@ async fn drop_partitions(
 async fn set_table_properties(ctx: &Ctx, name: &QualifiedName, properties: Vec<(String, String)>) -> Result<Outcome> {
     let mut table = ctx.table(name).await?;
     if table.is_view() {
-        return Err(EngineError::InvalidDdl(format!(
-            "{} is a view; views have no table properties",
-            table.qualified_name()
-        )));
+        return Err(EngineError::invalid(
+            Part::ObjectKind,
+            format!("{} is a view; views have no table properties", table.qualified_name()),
+        ));
     }
     let keys: Vec<String> = properties.iter().map(|(k, _)| k.clone()).collect();
     for (key, value) in properties {
@@ -376,7 +385,7 @@ async fn add_columns(ctx: &Ctx, name: &QualifiedName, columns: Vec<ColumnSpec>) 
         let mut column = Column::new(&spec.name, spec.data_type.to_lowercase())?;
         column.comment = spec.comment;
         crate::types::hive_to_arrow(&column.data_type)
-            .map_err(|e| EngineError::InvalidDdl(format!("column '{}': {e}", column.name)))?;
+            .map_err(|e| EngineError::invalid(Part::Column, format!("column '{}': {e}", column.name)))?;
         table.storage.columns.push(column);
     }
     if table.storage.format == StorageFormat::Text {

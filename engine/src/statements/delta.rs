@@ -5,7 +5,7 @@ use super::Statement;
 use crate::context::Ctx;
 use crate::delta::*;
 use crate::delta::{RETENTION_CHECK_SETTING, is_delta, not_delta};
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 use crate::parse::TarnParser;
 use crate::parse::{QualifiedName, parse_datafusion_statement};
 use crate::result::Outcome;
@@ -42,7 +42,7 @@ impl Statement for DeltaDml {
         let statement = self.statement;
         let statement = match statement {
             datafusion::sql::parser::Statement::Statement(s) => *s,
-            _ => return Err(EngineError::Query("expected DELETE, UPDATE or MERGE".into())),
+            _ => return Err(EngineError::internal("expected DELETE, UPDATE or MERGE")),
         };
         match statement {
             ast::Statement::Delete(delete) => {
@@ -95,11 +95,14 @@ impl Statement for DeltaDml {
                 for assignment in &update.assignments {
                     let column = assignment_column(&assignment.target)?;
                     if !columns.contains(&column.as_str()) {
-                        return Err(EngineError::Query(format!(
-                            "column '{column}' is not in table {} (its columns: {})",
-                            def.qualified_name(),
-                            columns.join(", ")
-                        )));
+                        return Err(EngineError::invalid(
+                            Part::Column,
+                            format!(
+                                "column '{column}' is not in table {} (its columns: {})",
+                                def.qualified_name(),
+                                columns.join(", ")
+                            ),
+                        ));
                     }
                 }
                 let mut builder = table.update().with_session_state(Arc::new(state));
@@ -121,9 +124,10 @@ impl Statement for DeltaDml {
                 Ok(Outcome::written(message, updated, meter))
             }
             ast::Statement::Merge(statement) => merge(ctx, statement).await,
-            other => Err(EngineError::Query(format!(
-                "expected DELETE, UPDATE or MERGE, not {other}"
-            ))),
+            other => Err(EngineError::invalid(
+                Part::Clause,
+                format!("expected DELETE, UPDATE or MERGE, not {other}"),
+            )),
         }
     }
 }
@@ -157,17 +161,23 @@ impl Statement for Optimize {
                             datafusion::sql::sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
                             other => other.to_string(),
                         }),
-                        other => Err(EngineError::InvalidDdl(format!(
-                            "OPTIMIZE ... WHERE compares partition columns with literals; '{other}' is not a literal"
-                        ))),
+                        other => Err(EngineError::invalid(
+                            Part::Column,
+                            format!(
+                                "OPTIMIZE ... WHERE compares partition columns with literals; '{other}' is not a literal"
+                            ),
+                        )),
                     }
                 };
                 let column = |e: &Expr| -> Result<String> {
                     match e {
                         Expr::Identifier(i) => Ok(i.value.to_lowercase()),
-                        other => Err(EngineError::InvalidDdl(format!(
-                            "OPTIMIZE ... WHERE compares partition columns with literals; '{other}' is not a column"
-                        ))),
+                        other => Err(EngineError::invalid(
+                            Part::Column,
+                            format!(
+                                "OPTIMIZE ... WHERE compares partition columns with literals; '{other}' is not a column"
+                            ),
+                        )),
                     }
                 };
                 match expr {
@@ -189,9 +199,10 @@ impl Statement for Optimize {
                             BinaryOperator::Gt => ">",
                             BinaryOperator::GtEq => ">=",
                             other => {
-                                return Err(EngineError::InvalidDdl(format!(
-                                    "OPTIMIZE ... WHERE takes =, <>, <, <=, >, >=, IN and AND, not {other}"
-                                )));
+                                return Err(EngineError::invalid(
+                                    Part::Clause,
+                                    format!("OPTIMIZE ... WHERE takes =, <>, <, <=, >, >=, IN and AND, not {other}"),
+                                ));
                             }
                         };
                         filters.push((column(&left)?, op.to_string(), vec![value(&right)?]));
@@ -206,9 +217,12 @@ impl Statement for Optimize {
                         list.iter().map(&value).collect::<Result<_>>()?,
                     )),
                     other => {
-                        return Err(EngineError::InvalidDdl(format!(
-                            "OPTIMIZE ... WHERE takes comparisons of partition columns joined by AND, not '{other}'"
-                        )));
+                        return Err(EngineError::invalid(
+                            Part::Column,
+                            format!(
+                                "OPTIMIZE ... WHERE takes comparisons of partition columns joined by AND, not '{other}'"
+                            ),
+                        ));
                     }
                 }
             }
@@ -237,14 +251,17 @@ impl Statement for Optimize {
         let mut literals = Vec::new();
         for (column, op, values) in filters {
             if !partitions.contains(column) {
-                return Err(EngineError::InvalidDdl(format!(
-                    "OPTIMIZE ... WHERE can filter partition columns only ({}); '{column}' is not one",
-                    if partitions.is_empty() {
-                        "the table has none".to_string()
-                    } else {
-                        partitions.join(", ")
-                    }
-                )));
+                return Err(EngineError::invalid(
+                    Part::Column,
+                    format!(
+                        "OPTIMIZE ... WHERE can filter partition columns only ({}); '{column}' is not one",
+                        if partitions.is_empty() {
+                            "the table has none".to_string()
+                        } else {
+                            partitions.join(", ")
+                        }
+                    ),
+                ));
             }
             let op = match op.as_str() {
                 "=" => FilterOp::Eq,
@@ -255,9 +272,10 @@ impl Statement for Optimize {
                 ">=" => FilterOp::Ge,
                 "IN" => FilterOp::In,
                 other => {
-                    return Err(EngineError::InvalidDdl(format!(
-                        "OPTIMIZE ... WHERE does not take '{other}'"
-                    )));
+                    return Err(EngineError::invalid(
+                        Part::Clause,
+                        format!("OPTIMIZE ... WHERE does not take '{other}'"),
+                    ));
                 }
             };
             let value = match op {
@@ -333,18 +351,21 @@ impl Statement for Vacuum {
             .with_dry_run(dry_run)
             .with_enforce_retention_duration(ctx.settings.delta_retention_check);
         if let Some(hours) = retain_hours {
-            let hours = i64::try_from(hours).map_err(|_| EngineError::InvalidDdl("RETAIN is too large".into()))?;
+            let hours = i64::try_from(hours).map_err(|_| EngineError::invalid(Part::Setting, "RETAIN is too large"))?;
             builder = builder.with_retention_period(chrono::Duration::hours(hours));
         }
         let (table, metrics) = builder.await.map_err(|e| {
             let text = e.to_string();
             if text.contains("minimum retention for vacuum") {
-                EngineError::InvalidDdl(format!(
-                    "VACUUM {}: the retention is below the table's minimum ({}), and readers of older versions may \
+                EngineError::invalid(
+                    Part::Name,
+                    format!(
+                        "VACUUM {}: the retention is below the table's minimum ({}), and readers of older versions may \
                      still need those files; to go below it, SET {RETENTION_CHECK_SETTING} = false",
-                    def.qualified_name(),
-                    text.split("configured to be ").nth(1).unwrap_or(&text)
-                ))
+                        def.qualified_name(),
+                        text.split("configured to be ").nth(1).unwrap_or(&text)
+                    ),
+                )
             } else {
                 delta_error(&location, e)
             }
@@ -472,8 +493,12 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
             ));
         }
     };
-    let source_alias = source_alias
-        .ok_or_else(|| EngineError::InvalidDdl("MERGE ... USING (subquery) needs an alias: USING (...) AS s".into()))?;
+    let source_alias = source_alias.ok_or_else(|| {
+        EngineError::invalid(
+            Part::Clause,
+            "MERGE ... USING (subquery) needs an alias: USING (...) AS s",
+        )
+    })?;
     let target_alias = target_alias.unwrap_or_else(|| target_name.name.clone());
     let prepared = ctx.prepare_query(parse_datafusion_statement(&source_sql)?).await?;
     let meter = Arc::clone(&prepared.meter);
@@ -505,7 +530,10 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
                     return Err(EngineError::unsupported("INSERT ROW in MERGE", "list the VALUES"));
                 };
                 let [row] = values.rows.as_slice() else {
-                    return Err(EngineError::InvalidDdl("MERGE ... INSERT takes one VALUES row".into()));
+                    return Err(EngineError::invalid(
+                        Part::Clause,
+                        "MERGE ... INSERT takes one VALUES row",
+                    ));
                 };
                 let columns: Vec<String> = if insert.columns.is_empty() {
                     target_columns.clone()
@@ -517,11 +545,14 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
                         .collect::<Result<_>>()?
                 };
                 if columns.len() != row.len() {
-                    return Err(EngineError::InvalidDdl(format!(
-                        "MERGE ... INSERT names {} columns and gives {} values",
-                        columns.len(),
-                        row.len()
-                    )));
+                    return Err(EngineError::invalid(
+                        Part::Column,
+                        format!(
+                            "MERGE ... INSERT names {} columns and gives {} values",
+                            columns.len(),
+                            row.len()
+                        ),
+                    ));
                 }
                 let sets: Vec<(String, String)> = columns.into_iter().zip(row.iter().map(|v| v.to_string())).collect();
                 builder
@@ -543,9 +574,10 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
                 .when_not_matched_by_source_delete(delete_clause(predicate))
                 .map_err(at)?,
             (kind, action) => {
-                return Err(EngineError::InvalidDdl(format!(
-                    "WHEN {kind} THEN {action} is not a valid MERGE clause"
-                )));
+                return Err(EngineError::invalid(
+                    Part::Clause,
+                    format!("WHEN {kind} THEN {action} is not a valid MERGE clause"),
+                ));
             }
         };
     }

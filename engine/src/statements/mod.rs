@@ -8,7 +8,7 @@
 use std::future::Future;
 
 use crate::context::Ctx;
-use crate::error::Result;
+use crate::error::{Part, Result};
 use crate::parse::TarnParser;
 use crate::result::Outcome;
 
@@ -163,7 +163,7 @@ pub(crate) fn athena_pattern(pattern: &str) -> Result<regex::Regex> {
         })
         .collect();
     regex::Regex::new(&format!("(?i)^(?:{})$", alternatives.join("|")))
-        .map_err(|e| crate::error::EngineError::InvalidDdl(format!("bad pattern '{pattern}': {e}")))
+        .map_err(|e| crate::error::EngineError::invalid(Part::Setting, format!("bad pattern '{pattern}': {e}")))
 }
 
 #[cfg(test)]
@@ -239,7 +239,7 @@ mod tests {
                 );
                 assert_eq!(zorder, ["a", "b"]);
             }
-            _ => return Err(EngineError::Query("OPTIMIZE parsed as another statement".into())),
+            _ => return Err(EngineError::internal("OPTIMIZE parsed as another statement")),
         }
         assert!(matches!(
             parse("VACUUM t RETAIN 24 HOURS DRY RUN")?,
@@ -262,7 +262,7 @@ mod tests {
              bucket_count=60, is_external=true) AS SELECT a, dt FROM src WHERE b = 'x' WITH NO DATA",
         )?
         else {
-            return Err(EngineError::Query("not a CTAS".into()));
+            return Err(EngineError::internal("not a CTAS"));
         };
         assert_eq!(ctas.name.to_string(), "sf.t");
         assert_eq!(ctas.query, "SELECT a, dt FROM src WHERE b = 'x'");
@@ -277,26 +277,26 @@ mod tests {
         );
         assert_eq!(ctas.properties[4], ("is_external".into(), PropValue::Bool(true)));
         let Parsed::CreateTableAs(plain) = parse("create table t as (select 1 as x) with data")? else {
-            return Err(EngineError::Query("not a CTAS".into()));
+            return Err(EngineError::internal("not a CTAS"));
         };
         assert_eq!((plain.query.as_str(), plain.with_data), ("(select 1 as x)", true));
 
         let Parsed::InsertInto(ins) = parse("INSERT INTO db.t (a, B) SELECT 1, 2")? else {
-            return Err(EngineError::Query("not an INSERT".into()));
+            return Err(EngineError::internal("not an INSERT"));
         };
         assert_eq!(
             (ins.columns.clone(), ins.query.as_str()),
             (Some(vec!["a".to_string(), "b".to_string()]), "SELECT 1, 2")
         );
         let Parsed::InsertInto(ins) = parse("INSERT INTO t (SELECT 1)")? else {
-            return Err(EngineError::Query("not an INSERT".into()));
+            return Err(EngineError::internal("not an INSERT"));
         };
         assert_eq!((ins.columns.clone(), ins.query.as_str()), (None, "(SELECT 1)"));
         let Parsed::Unload(u) = parse(
             "UNLOAD (SELECT * FROM t WHERE f(x) > 1) TO 's3://b/out/' WITH (format = 'JSON', compression = 'GZIP')",
         )?
         else {
-            return Err(EngineError::Query("not an UNLOAD".into()));
+            return Err(EngineError::internal("not an UNLOAD"));
         };
         assert_eq!(
             (u.query.as_str(), u.location.as_str(), u.properties.len()),

@@ -4,7 +4,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 
 use super::Statement;
 use crate::context::{Ctx, DATAFUSION_MEMORY_LIMIT, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, TEXT_STRICT_SETTING};
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 use crate::meter::parse_size;
 use crate::parse::TarnParser;
 use crate::result::Outcome;
@@ -46,16 +46,17 @@ fn set(ctx: &mut Ctx, key: &str, value: &str) -> Result<String> {
             ctx.settings.max_scan = None;
             return Ok("scan limit removed".into());
         }
-        let limit = parse_size(value).map_err(EngineError::InvalidDdl)?;
+        let limit = parse_size(value).map_err(|m| EngineError::invalid(Part::Setting, m))?;
         ctx.settings.max_scan = Some(limit);
         return Ok(format!("scan limit set to {}", crate::units::format_bytes(limit)));
     }
     let flag = || match value.trim().to_ascii_lowercase().as_str() {
         "true" | "on" => Ok(true),
         "false" | "off" => Ok(false),
-        other => Err(EngineError::InvalidDdl(format!(
-            "{key} is true or false, not '{other}'"
-        ))),
+        other => Err(EngineError::invalid(
+            Part::Setting,
+            format!("{key} is true or false, not '{other}'"),
+        )),
     };
     if lower == crate::delta::RETENTION_CHECK_SETTING {
         ctx.settings.delta_retention_check = flag()?;
@@ -66,8 +67,9 @@ fn set(ctx: &mut Ctx, key: &str, value: &str) -> Result<String> {
         return Ok(format!("{lower} = {}", ctx.settings.text_strict));
     }
     if lower == MEMORY_LIMIT_SETTING || lower == DATAFUSION_MEMORY_LIMIT {
-        let limit = parse_size(value).map_err(EngineError::InvalidDdl)?;
-        let limit = usize::try_from(limit).map_err(|_| EngineError::InvalidDdl(format!("{value} is too large")))?;
+        let limit = parse_size(value).map_err(|m| EngineError::invalid(Part::Setting, m))?;
+        let limit =
+            usize::try_from(limit).map_err(|_| EngineError::invalid(Part::Setting, format!("{value} is too large")))?;
         ctx.set_memory_limit(limit)?;
         return Ok(format!(
             "memory limit set to {}",
@@ -75,16 +77,19 @@ fn set(ctx: &mut Ctx, key: &str, value: &str) -> Result<String> {
         ));
     }
     if lower.starts_with("tarn.") {
-        return Err(EngineError::InvalidDdl(format!(
-            "unknown setting '{key}'; tarn's settings: {MAX_SCAN_SETTING}, {MEMORY_LIMIT_SETTING}, \
+        return Err(EngineError::invalid(
+            Part::Setting,
+            format!(
+                "unknown setting '{key}'; tarn's settings: {MAX_SCAN_SETTING}, {MEMORY_LIMIT_SETTING}, \
              {TEXT_STRICT_SETTING}, {}",
-            crate::delta::RETENTION_CHECK_SETTING
-        )));
+                crate::delta::RETENTION_CHECK_SETTING
+            ),
+        ));
     }
     ctx.state
         .config_mut()
         .options_mut()
         .set(key, value)
-        .map_err(|e| EngineError::InvalidDdl(e.strip_backtrace()))?;
+        .map_err(|e| EngineError::invalid(Part::Clause, e.strip_backtrace()))?;
     Ok(format!("{key} = {value}"))
 }

@@ -4,7 +4,7 @@
 use super::Statement;
 use super::table::{describe_listing, describe_rows};
 use crate::context::Ctx;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 use crate::maintenance::*;
 use crate::parse::QualifiedName;
 use crate::parse::TarnParser;
@@ -162,11 +162,14 @@ async fn show_table_properties(ctx: &Ctx, name: &QualifiedName, property: Option
         Some(key) => match table.parameters.get(&key) {
             Some(value) => vec![(key, value.clone())],
             None => {
-                return Err(EngineError::InvalidDdl(format!(
-                    "table {} has no property '{key}' (SHOW TBLPROPERTIES {} lists them)",
-                    table.qualified_name(),
-                    table.qualified_name()
-                )));
+                return Err(EngineError::invalid(
+                    Part::Property,
+                    format!(
+                        "table {} has no property '{key}' (SHOW TBLPROPERTIES {} lists them)",
+                        table.qualified_name(),
+                        table.qualified_name()
+                    ),
+                ));
             }
         },
         None => table.parameters.into_iter().collect(),

@@ -9,7 +9,7 @@ use tarn_catalog::{CatalogError, Table};
 
 use super::{Statement, athena_pattern};
 use crate::context::Ctx;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 use crate::parse::{
     QualifiedName, TarnParser, parse_create_external_table, parse_datafusion_statement, qualified_name,
 };
@@ -62,7 +62,7 @@ impl Statement for CreateExternal {
         if p.is_datafusion_external_table() {
             match parse_datafusion_statement(p.text())? {
                 DFStatement::CreateExternalTable(c) => Ok(Self::DataFusion(Box::new(c))),
-                _ => Err(EngineError::InvalidDdl("expected CREATE EXTERNAL TABLE".into())),
+                _ => Err(EngineError::invalid(Part::Clause, "expected CREATE EXTERNAL TABLE")),
             }
         } else {
             parse_create_external_table(p).map(|c| Self::Athena(Box::new(c)))
@@ -73,13 +73,16 @@ impl Statement for CreateExternal {
         match self {
             Self::Athena(create) if crate::external_table::is_delta_ddl(&create) => {
                 let location = create.location.clone().ok_or_else(|| {
-                    EngineError::InvalidDdl("LOCATION is missing: give the folder that holds _delta_log/".into())
+                    EngineError::invalid(
+                        Part::Clause,
+                        "LOCATION is missing: give the folder that holds _delta_log/",
+                    )
                 })?;
                 if !create.columns.is_empty() || !create.partitioned_by.is_empty() {
-                    return Err(EngineError::InvalidDdl(
+                    return Err(EngineError::invalid(
+                        Part::Column,
                         "a Delta table's columns and partitions come from its log: remove the column list and \
-                         PARTITIONED BY"
-                            .into(),
+                         PARTITIONED BY",
                     ));
                 }
                 Box::pin(ctx.register_delta(create.name, &location, create.if_not_exists, create.comment)).await
@@ -89,11 +92,12 @@ impl Statement for CreateExternal {
             {
                 let name = qualified_name(&create.name)?;
                 let [location] = create.locations.as_slice() else {
-                    return Err(EngineError::InvalidDdl("give exactly one LOCATION".into()));
+                    return Err(EngineError::invalid(Part::Clause, "give exactly one LOCATION"));
                 };
                 if !create.columns.is_empty() {
-                    return Err(EngineError::InvalidDdl(
-                        "a Delta table's columns come from its log: remove the column list".into(),
+                    return Err(EngineError::invalid(
+                        Part::Column,
+                        "a Delta table's columns come from its log: remove the column list",
                     ));
                 }
                 Box::pin(ctx.register_delta(name, location, create.if_not_exists, None)).await
@@ -146,10 +150,10 @@ impl Statement for DropTable {
             return drop_table_purge(ctx, &db, &table.name, if_exists).await;
         }
         if let Some(view) = ctx.catalog.get_table(&db, &table.name).await?.filter(Table::is_view) {
-            return Err(EngineError::InvalidDdl(format!(
-                "{} is a view; use DROP VIEW",
-                view.qualified_name()
-            )));
+            return Err(EngineError::invalid(
+                Part::ObjectKind,
+                format!("{} is a view; use DROP VIEW", view.qualified_name()),
+            ));
         }
         let message = match ctx.catalog.drop_table(&db, &table.name).await {
             Ok(t) => format!(
@@ -284,8 +288,9 @@ impl Statement for Describe {
             d.expect("DESC")?;
         }
         if d.peek_is("TABLE") {
-            return Err(EngineError::InvalidDdl(
-                "DESCRIBE TABLE is not Athena syntax; write DESCRIBE name".into(),
+            return Err(EngineError::invalid(
+                Part::Name,
+                "DESCRIBE TABLE is not Athena syntax; write DESCRIBE name",
             ));
         }
         let formatted = d.eat("EXTENDED") || d.eat("FORMATTED");

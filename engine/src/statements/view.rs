@@ -4,7 +4,7 @@ use tarn_catalog::{CatalogError, Table};
 
 use super::{Statement, athena_pattern};
 use crate::context::Ctx;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 use crate::parse::{QualifiedName, TarnParser, parse_datafusion_statement};
 use crate::result::Outcome;
 use crate::views::{VIEW_DATABASE, output_columns, view_ddl};
@@ -56,11 +56,14 @@ impl Statement for CreateView {
         let existing = ctx.catalog.get_table(&db, &view.name).await?;
         let message = match existing {
             Some(old) if !old.is_view() => {
-                return Err(EngineError::InvalidDdl(format!(
-                    "{} is a table; CREATE OR REPLACE VIEW replaces only views (DROP TABLE it first, or pick another \
+                return Err(EngineError::invalid(
+                    Part::Name,
+                    format!(
+                        "{} is a table; CREATE OR REPLACE VIEW replaces only views (DROP TABLE it first, or pick another \
                      name)",
-                    old.qualified_name()
-                )));
+                        old.qualified_name()
+                    ),
+                ));
             }
             Some(old) if or_replace => {
                 view.version = old.version;
@@ -111,10 +114,10 @@ impl Statement for DropView {
         let db = name.database.clone().unwrap_or_else(|| ctx.database.clone());
         let message = match ctx.catalog.get_table(&db, &name.name).await? {
             Some(t) if !t.is_view() => {
-                return Err(EngineError::InvalidDdl(format!(
-                    "{} is a table, not a view; use DROP TABLE",
-                    t.qualified_name()
-                )));
+                return Err(EngineError::invalid(
+                    Part::ObjectKind,
+                    format!("{} is a table, not a view; use DROP TABLE", t.qualified_name()),
+                ));
             }
             Some(view) => {
                 ctx.catalog.drop_table(&view.database, &view.name).await?;
@@ -188,10 +191,13 @@ impl Statement for ShowCreateView {
         let name = &self.name;
         let view = ctx.table(name).await?;
         let Some(text) = view.view_text.as_deref().filter(|_| view.is_view()) else {
-            return Err(EngineError::InvalidDdl(format!(
-                "{} is a table, not a view; use SHOW CREATE TABLE",
-                view.qualified_name()
-            )));
+            return Err(EngineError::invalid(
+                Part::ObjectKind,
+                format!(
+                    "{} is a table, not a view; use SHOW CREATE TABLE",
+                    view.qualified_name()
+                ),
+            ));
         };
         let lines: Vec<String> = view_ddl(&view, text).lines().map(str::to_string).collect();
         Ok(Outcome::strings(&["Create View"], vec![lines])?)

@@ -4,7 +4,7 @@
 use super::Statement;
 use crate::bucket::{BUCKETING_VERSION, BucketVersion};
 use crate::context::Ctx;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 use crate::parse::parse_datafusion_statement;
 use crate::parse::{PropValue, QualifiedName, TarnParser};
 use crate::result::Outcome;
@@ -34,17 +34,18 @@ impl Statement for CreateTableAs {
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
         if !d.has_top_level_word("AS") {
-            return Err(EngineError::InvalidDdl(
+            return Err(EngineError::invalid(
+                Part::Name,
                 "CREATE TABLE needs EXTERNAL for tables over existing files (as in Athena): CREATE EXTERNAL TABLE \
-                 name (...) ... LOCATION '...'"
-                    .into(),
+                 name (...) ... LOCATION '...'",
             ));
         }
         d.expect("CREATE")?;
         d.expect("TABLE")?;
         if d.peek_is("IF") {
-            return Err(EngineError::InvalidDdl(
-                "CREATE TABLE AS has no IF NOT EXISTS in Athena; drop the table first or choose another name".into(),
+            return Err(EngineError::invalid(
+                Part::Name,
+                "CREATE TABLE AS has no IF NOT EXISTS in Athena; drop the table first or choose another name",
             ));
         }
         let name = d.qualified_name()?;
@@ -221,10 +222,10 @@ impl Statement for InsertInto {
         ctx.progress.reset();
         let table = ctx.table(&insert.table).await?;
         if table.is_view() {
-            return Err(EngineError::InvalidDdl(format!(
-                "{} is a view; INSERT INTO writes to tables",
-                table.qualified_name()
-            )));
+            return Err(EngineError::invalid(
+                Part::ObjectKind,
+                format!("{} is a view; INSERT INTO writes to tables", table.qualified_name()),
+            ));
         }
         if crate::delta::is_delta(&table) {
             let prepared = ctx.prepare_query(parse_datafusion_statement(&insert.query)?).await?;

@@ -20,7 +20,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::dialect::AthenaDialect;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 
 /// Rewrites the Trino forms above in `statement`.
 pub(crate) fn rewrite(statement: &mut DFStatement) -> Result<()> {
@@ -171,9 +171,10 @@ fn like_escape(expr: &mut Expr) -> Result<()> {
         None => None,
         Some(Value::SingleQuotedString(e)) if e.chars().count() == 1 => e.chars().next(),
         Some(other) => {
-            return Err(EngineError::Query(format!(
-                "LIKE ... ESCAPE {other}: the escape must be a single character"
-            )));
+            return Err(EngineError::invalid(
+                Part::Clause,
+                format!("LIKE ... ESCAPE {other}: the escape must be a single character"),
+            ));
         }
     };
     let Expr::Value(v) = pattern.as_mut() else {
@@ -204,9 +205,10 @@ fn like_escape(expr: &mut Expr) -> Result<()> {
                     out.push(n);
                 }
                 _ => {
-                    return Err(EngineError::Query(format!(
-                        "LIKE pattern '{text}': the escape character must be followed by '%', '_' or itself"
-                    )));
+                    return Err(EngineError::invalid(
+                        Part::Clause,
+                        format!("LIKE pattern '{text}': the escape character must be followed by '%', '_' or itself"),
+                    ));
                 }
             }
         } else if c == '\\' {
@@ -260,8 +262,9 @@ fn fetch_first(query: &mut Query) -> Result<()> {
         }
         Some(LimitClause::LimitOffset { limit: slot @ None, .. }) => *slot = Some(limit),
         Some(_) => {
-            return Err(EngineError::Query(
-                "a query has both LIMIT and FETCH FIRST; keep one of them".into(),
+            return Err(EngineError::invalid(
+                Part::Clause,
+                "a query has both LIMIT and FETCH FIRST; keep one of them",
             ));
         }
     }
@@ -474,17 +477,19 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
         }
         ("none_match", [array, Expr::Lambda(lambda)]) => format!("(NOT any_match({array}, {lambda}))"),
         ("all_match" | "none_match", _) => {
-            return Err(EngineError::Query(format!(
-                "{name}() takes an array and a lambda, as in {name}(a, x -> x > 0)"
-            )));
+            return Err(EngineError::invalid(
+                Part::Function,
+                format!("{name}() takes an array and a lambda, as in {name}(a, x -> x > 0)"),
+            ));
         }
         ("approx_distinct", [x]) => format!("CAST(approx_distinct({x}) AS BIGINT)"),
         ("approx_distinct", [x, e]) => {
             let error: Option<f64> = e.to_string().parse().ok();
             if !error.is_some_and(|e| (0.0040625..=0.26).contains(&e)) {
-                return Err(EngineError::Query(format!(
-                    "approx_distinct: max standard error must be in [0.0040625, 0.26000]: {e}"
-                )));
+                return Err(EngineError::invalid(
+                    Part::Function,
+                    format!("approx_distinct: max standard error must be in [0.0040625, 0.26000]: {e}"),
+                ));
             }
             format!("CAST(approx_distinct({x}) AS BIGINT)")
         }
@@ -494,13 +499,18 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
         // The same local time in `zone`: Arrow's cast of a timestamp without a zone to one with reads it as local.
         ("with_timezone", [ts, Expr::Value(v)]) => match &v.value {
             Value::SingleQuotedString(zone) => {
-                zone.parse::<datafusion::arrow::array::timezone::Tz>()
-                    .map_err(|e| EngineError::Query(format!("with_timezone: '{zone}' is not a time zone ({e})")))?;
+                zone.parse::<datafusion::arrow::array::timezone::Tz>().map_err(|e| {
+                    EngineError::invalid(
+                        Part::Function,
+                        format!("with_timezone: '{zone}' is not a time zone ({e})"),
+                    )
+                })?;
                 format!("arrow_cast(CAST({ts} AS TIMESTAMP(3)), 'Timestamp(ms, \"{zone}\")')")
             }
             _ => {
-                return Err(EngineError::Query(
-                    "with_timezone(ts, zone) takes the zone as a string literal".into(),
+                return Err(EngineError::invalid(
+                    Part::Function,
+                    "with_timezone(ts, zone) takes the zone as a string literal",
                 ));
             }
         },
@@ -535,17 +545,18 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
                 format!("(from_unixtime({x}) AT TIME ZONE '{sign}{:02}:{m:02}')", h.abs())
             }
             _ => {
-                return Err(EngineError::Query(
+                return Err(EngineError::invalid(
+                    Part::Function,
                     "from_unixtime(x, hours, minutes) takes the offset as integer literals, hours within ±14 and \
-                         minutes 0 to 59"
-                        .into(),
+                         minutes 0 to 59",
                 ));
             }
         },
         ("array_sort", [array, lambda @ Expr::Lambda(_)]) => format!("tarn_array_sort_by({array}, {lambda})"),
         ("array_sort", _) => {
-            return Err(EngineError::Query(
-                "array_sort() takes an array, and optionally a comparator lambda (x, y) -> ...".into(),
+            return Err(EngineError::invalid(
+                Part::Function,
+                "array_sort() takes an array, and optionally a comparator lambda (x, y) -> ...",
             ));
         }
         ("infinity", []) => "CAST('Infinity' AS DOUBLE)".into(),
@@ -622,18 +633,22 @@ fn match_functions(expr: &mut Expr) -> Result<()> {
             )
         }
         ("zip_with" | "map_filter" | "transform_keys" | "transform_values" | "map_zip_with", _) => {
-            return Err(EngineError::Query(format!(
-                "{name}() takes its arguments and a lambda, as in {name}(m, (k, v) -> v > 0)"
-            )));
+            return Err(EngineError::invalid(
+                Part::Function,
+                format!("{name}() takes its arguments and a lambda, as in {name}(m, (k, v) -> v > 0)"),
+            ));
         }
         ("map_agg", [k, v]) => {
             format!("map(array_agg({k}) FILTER (WHERE {k} IS NOT NULL), array_agg({v}) FILTER (WHERE {k} IS NOT NULL))")
         }
         _ => {
-            return Err(EngineError::Query(format!(
-                "{name}() got {} argument(s); see the Trino function list in the README",
-                args.len()
-            )));
+            return Err(EngineError::invalid(
+                Part::Function,
+                format!(
+                    "{name}() got {} argument(s); see the Trino function list in the README",
+                    args.len()
+                ),
+            ));
         }
     };
     *expr = parse_expr(&text)?;
@@ -670,10 +685,13 @@ fn substitute(
         OneOrManyWithParens::Many(ps) => ps.iter().map(|p| &p.name).collect(),
     };
     if params.len() != arity {
-        return Err(EngineError::Query(format!(
-            "{function}(): the lambda takes {arity} parameter(s), not {}",
-            params.len()
-        )));
+        return Err(EngineError::invalid(
+            Part::Function,
+            format!(
+                "{function}(): the lambda takes {arity} parameter(s), not {}",
+                params.len()
+            ),
+        ));
     }
     let mut body = (*lambda.body).clone();
     let mut failed = None;
@@ -802,7 +820,10 @@ fn unnest_once(select: &mut Select, renames: &mut Vec<(Ident, Ident)>) -> Result
         ));
     }
     if array_exprs.is_empty() {
-        return Err(EngineError::Query("UNNEST needs at least one array or map".into()));
+        return Err(EngineError::invalid(
+            Part::Clause,
+            "UNNEST needs at least one array or map",
+        ));
     }
     let columns: Vec<Ident> = alias
         .as_ref()
@@ -830,8 +851,9 @@ fn unnest_once(select: &mut Select, renames: &mut Vec<(Ident, Ident)>) -> Result
         return Ok(false);
     };
     let Some(name) = factor_name(factor) else {
-        return Err(EngineError::Query(
-            "UNNEST reads a subquery without a name: give it one, as in (SELECT ...) AS t".into(),
+        return Err(EngineError::invalid(
+            Part::Name,
+            "UNNEST reads a subquery without a name: give it one, as in (SELECT ...) AS t",
         ));
     };
     if let TableFactor::Table {
@@ -898,13 +920,16 @@ fn unnest_items(exprs: &[Expr], columns: &[Ident], ordinality: bool) -> Result<V
             items.push(format!("unnest(unnest_field({}, {i})) AS {}", exprs[0], name(i)));
         }
     } else {
-        return Err(EngineError::Query(format!(
-            "UNNEST of {} value(s) cannot give {} column(s){}: name one column per array (two for a map, \
+        return Err(EngineError::invalid(
+            Part::Column,
+            format!(
+                "UNNEST of {} value(s) cannot give {} column(s){}: name one column per array (two for a map, \
              unnested alone)",
-            exprs.len(),
-            columns.len(),
-            if ordinality { " and an ordinality" } else { "" }
-        )));
+                exprs.len(),
+                columns.len(),
+                if ordinality { " and an ordinality" } else { "" }
+            ),
+        ));
     }
     if ordinality {
         let lengths: Vec<String> = exprs.iter().map(|e| format!("cardinality({e})")).collect();
@@ -965,20 +990,23 @@ fn lateral_target(select: &Select, unnest: Slot, qualifiers: &[Ident]) -> Result
             Some((slot, _)) if !targets.contains(slot) => targets.push(*slot),
             Some(_) => {}
             None => {
-                return Err(EngineError::Query(format!(
-                    "UNNEST reads {q}, which is not a table before it in FROM"
-                )));
+                return Err(EngineError::invalid(
+                    Part::Clause,
+                    format!("UNNEST reads {q}, which is not a table before it in FROM"),
+                ));
             }
         }
     }
     match (targets.as_slice(), before.as_slice()) {
         ([one], _) => Ok(*one),
         ([], [(only, _)]) => Ok(*only),
-        ([], []) => Err(EngineError::Query(
-            "UNNEST reads columns, but there is no table before it in FROM".into(),
+        ([], []) => Err(EngineError::invalid(
+            Part::Column,
+            "UNNEST reads columns, but there is no table before it in FROM",
         )),
-        ([], _) => Err(EngineError::Query(
-            "UNNEST reads a column without naming its table: write UNNEST(t.column)".into(),
+        ([], _) => Err(EngineError::invalid(
+            Part::Column,
+            "UNNEST reads a column without naming its table: write UNNEST(t.column)",
         )),
         _ => Err(EngineError::unsupported(
             "an UNNEST of columns from several tables",

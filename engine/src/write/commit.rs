@@ -568,7 +568,7 @@ pub async fn existing_objects(store: &dyn ObjectStore, location: &Location, limi
 /// Anything else in the folder is kept and returned.
 pub(crate) async fn purge_delta_files(store: &dyn ObjectStore, location: &Location) -> Result<(usize, Vec<String>)> {
     let data_file = regex::Regex::new(r"(^|/)part-\d{5}-[0-9a-f-]{36}-c\d{3}(\.[a-z0-9]+)?\.parquet$")
-        .map_err(|e| EngineError::Query(e.to_string()))?;
+        .map_err(|e| EngineError::internal(e.to_string()))?;
     let prefix = (!location.prefix.as_ref().is_empty()).then_some(&location.prefix);
     let objects: Vec<_> = store
         .list(prefix)

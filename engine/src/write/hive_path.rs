@@ -6,7 +6,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 use crate::listing::HIVE_DEFAULT_PARTITION;
 use crate::storage::Location;
 
@@ -66,13 +66,16 @@ pub fn check_partition_folder(location: &Location, folder: &str, file_name_bytes
         let value = crate::listing::percent_decode(value);
         let shown: String = value.chars().take(40).collect();
         let ellipsis = if shown.len() < value.len() { "…" } else { "" };
-        EngineError::InvalidDdl(format!(
-            "partition value '{shown}{ellipsis}' ({} characters) of column '{}' makes the folder name {} bytes long, \
+        EngineError::invalid(
+            Part::Column,
+            format!(
+                "partition value '{shown}{ellipsis}' ({} characters) of column '{}' makes the folder name {} bytes long, \
              over {limit}; partition by a shorter value (e.g. a hash or a prefix of it)",
-            value.chars().count(),
-            crate::listing::percent_decode(key),
-            segment.len(),
-        ))
+                value.chars().count(),
+                crate::listing::percent_decode(key),
+                segment.len(),
+            ),
+        )
     };
     if location.is_s3() {
         let key_bytes = location.prefix.as_ref().len() + 1 + folder.len() + 1 + file_name_bytes;
@@ -98,7 +101,8 @@ pub fn check_partition_folder(location: &Location, folder: &str, file_name_bytes
 /// The text of each value of a partition column as Hive writes it in a folder name: integers in decimal, dates
 /// `2024-01-31`, timestamps `2024-01-31 10:00:00` (with fractional seconds only when present).
 pub fn partition_texts(array: &ArrayRef) -> Result<Vec<Option<String>>> {
-    let strings = cast(array, &DataType::Utf8).map_err(|e| EngineError::Query(format!("partition value: {e}")))?;
+    let strings = cast(array, &DataType::Utf8)
+        .map_err(|e| EngineError::invalid(Part::Clause, format!("partition value: {e}")))?;
     let strings = strings.as_string::<i32>();
     let timestamp = matches!(array.data_type(), DataType::Timestamp(_, _));
     Ok((0..strings.len())

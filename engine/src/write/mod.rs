@@ -31,7 +31,7 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitio
 use object_store::ObjectStore;
 
 use crate::bucket::{BucketColumn, BucketVersion, HiveBucketUdf};
-use crate::error::{EngineError, Result, from_datafusion};
+use crate::error::{EngineError, Part, Result, from_datafusion};
 pub use crate::meter::WriteProgress;
 use crate::storage::Location;
 use props::FileEncoding;
@@ -104,7 +104,7 @@ pub async fn write_files(
                 .iter()
                 .map(|c| {
                     let index = schema.index_of(&c.name).map_err(|_| {
-                        EngineError::InvalidDdl(format!("bucket column '{}' is not in the query", c.name))
+                        EngineError::invalid(Part::Column, format!("bucket column '{}' is not in the query", c.name))
                     })?;
                     Ok(Arc::new(Column::new(&c.name, index)) as Arc<dyn PhysicalExpr>)
                 })
@@ -194,7 +194,7 @@ pub async fn write_files(
     }
     let mut files = Vec::new();
     while let Some(joined) = writers.join_next().await {
-        let outcome = joined.map_err(|e| EngineError::Query(format!("a writer task failed: {e}")))?;
+        let outcome = joined.map_err(|e| EngineError::invalid(Part::Clause, format!("a writer task failed: {e}")))?;
         match outcome {
             Ok(mut written) => files.append(&mut written),
             Err(e) => {

@@ -4,7 +4,7 @@
 use datafusion::parquet::basic::{Compression, GzipLevel, ZstdLevel};
 
 use crate::bucket::BucketVersion;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Part, Result};
 pub use crate::names::PropValue;
 use crate::table::decode_delimiter;
 
@@ -157,7 +157,10 @@ pub fn unload_options(props: &[(String, PropValue)]) -> Result<WriteOptions> {
 }
 
 fn bad(property: &str, value: &PropValue, why: &str) -> EngineError {
-    EngineError::InvalidDdl(format!("property {property} = {}: {why}", value.describe()))
+    EngineError::invalid(
+        Part::Property,
+        format!("property {property} = {}: {why}", value.describe()),
+    )
 }
 
 fn text(property: &str, value: &PropValue) -> Result<String> {
@@ -190,13 +193,19 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
             return Err(EngineError::unsupported(format!("property {key}"), why));
         }
         if !allowed.contains(&key.as_str()) {
-            return Err(EngineError::InvalidDdl(format!(
-                "unknown property '{key}' for {statement}; the properties are {}",
-                allowed.join(", ")
-            )));
+            return Err(EngineError::invalid(
+                Part::Property,
+                format!(
+                    "unknown property '{key}' for {statement}; the properties are {}",
+                    allowed.join(", ")
+                ),
+            ));
         }
         if seen.insert(key.clone(), value.clone()).is_some() {
-            return Err(EngineError::InvalidDdl(format!("property {key} is given twice")));
+            return Err(EngineError::invalid(
+                Part::Property,
+                format!("property {key} is given twice"),
+            ));
         }
     }
     let get = |k: &str| seen.get(k);
@@ -223,8 +232,9 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
     }
     let location = match (get("location"), get("external_location")) {
         (Some(_), Some(_)) => {
-            return Err(EngineError::InvalidDdl(
-                "location and external_location cannot both be given (they set the same folder)".into(),
+            return Err(EngineError::invalid(
+                Part::Property,
+                "location and external_location cannot both be given (they set the same folder)",
             ));
         }
         (Some(v), None) if !delta => {
@@ -246,8 +256,9 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
     }
     let kind = match get("format") {
         None if unload => {
-            return Err(EngineError::InvalidDdl(
-                "UNLOAD needs WITH (format = 'PARQUET' | 'TEXTFILE' | 'JSON')".into(),
+            return Err(EngineError::invalid(
+                Part::Property,
+                "UNLOAD needs WITH (format = 'PARQUET' | 'TEXTFILE' | 'JSON')",
             ));
         }
         None => OutputKind::Parquet,
@@ -278,8 +289,9 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
     }
     let compression = match (get("write_compression"), get("parquet_compression"), get("compression")) {
         (Some(_), Some(_), _) => {
-            return Err(EngineError::InvalidDdl(
-                "write_compression and parquet_compression cannot both be given (they set the same codec)".into(),
+            return Err(EngineError::invalid(
+                Part::Property,
+                "write_compression and parquet_compression cannot both be given (they set the same codec)",
             ));
         }
         (_, Some(v), _) if kind != OutputKind::Parquet => {
@@ -381,14 +393,17 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
         }
     };
     match (bucketed_by.is_empty(), bucket_count) {
-        (false, None) => return Err(EngineError::InvalidDdl("bucketed_by needs bucket_count".into())),
-        (true, Some(_)) => return Err(EngineError::InvalidDdl("bucket_count needs bucketed_by".into())),
+        (false, None) => return Err(EngineError::invalid(Part::Property, "bucketed_by needs bucket_count")),
+        (true, Some(_)) => return Err(EngineError::invalid(Part::Property, "bucket_count needs bucketed_by")),
         _ => {}
     }
     if let Some(both) = bucketed_by.iter().find(|b| partitioned_by.contains(b)) {
-        return Err(EngineError::InvalidDdl(format!(
-            "column '{both}' is in both partitioned_by and bucketed_by; a partition column has one value per folder"
-        )));
+        return Err(EngineError::invalid(
+            Part::Property,
+            format!(
+                "column '{both}' is in both partitioned_by and bucketed_by; a partition column has one value per folder"
+            ),
+        ));
     }
     let bucketing_version = match get("bucketing_version") {
         None => BucketVersion::V1,

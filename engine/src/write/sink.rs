@@ -232,7 +232,7 @@ impl StreamWriter {
             Arc::clone(&self.spec.data_schema),
             batch.columns()[..data_columns].to_vec(),
         )
-        .map_err(|e| EngineError::Query(format!("rows do not match the table's columns: {e}")))?;
+        .map_err(|e| EngineError::internal(format!("rows do not match the table's columns: {e}")))?;
 
         // Rows grouped by destination, in order of first appearance.
         let mut order: Vec<Key> = Vec::new();
@@ -264,7 +264,7 @@ impl StreamWriter {
                 data.clone()
             } else {
                 take_record_batch(&data, &UInt32Array::from(rows))
-                    .map_err(|e| EngineError::Query(format!("cannot route rows: {e}")))?
+                    .map_err(|e| EngineError::internal(format!("cannot route rows: {e}")))?
             };
             self.write_to(key, &part).await?;
         }
@@ -300,7 +300,7 @@ impl StreamWriter {
         self.progress.interrupt.check()?;
         let clock = self.clock;
         let Some(file) = self.open.get_mut(key) else {
-            return Err(EngineError::Query("writer lost its file".into()));
+            return Err(EngineError::internal("writer lost its file"));
         };
         file.last_used = clock;
         let before = file.bytes();

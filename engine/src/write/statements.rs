@@ -19,7 +19,7 @@ use super::{Bucketing, Target, write_files};
 use crate::bucket::{BUCKETING_VERSION, BucketColumn, BucketVersion};
 use crate::context::Ctx;
 use crate::context::PreparedQuery;
-use crate::error::{EngineError, Result, from_datafusion};
+use crate::error::{EngineError, Part, Result, from_datafusion};
 use crate::storage::Location;
 use crate::table::decode_delimiter;
 use crate::types::{arrow_to_hive, hive_to_arrow};
@@ -83,12 +83,15 @@ impl Written {
 
 /// The data is written and committed, but its partitions could not be registered: say so and how to finish.
 pub(crate) fn unregistered(table: &Table, e: EngineError) -> EngineError {
-    EngineError::Query(format!(
-        "the rows were written to {}, but registering their partitions failed ({e}); run MSCK REPAIR TABLE {} to \
+    EngineError::invalid(
+        Part::Name,
+        format!(
+            "the rows were written to {}, but registering their partitions failed ({e}); run MSCK REPAIR TABLE {} to \
          make them visible",
-        table.storage.location,
-        table.qualified_name()
-    ))
+            table.storage.location,
+            table.qualified_name()
+        ),
+    )
 }
 
 impl Ctx {
@@ -207,22 +210,29 @@ pub(crate) fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result
     for (i, field) in plan.schema().fields().iter().enumerate() {
         // A column the query did not name (Athena refuses those in CTAS rather than call them `_col0`).
         if field.name() == &format!("_col{i}") {
-            return Err(EngineError::InvalidDdl(format!(
-                "Column name not specified at position {}: name the query's column {} with AS name",
-                i + 1,
-                i + 1
-            )));
+            return Err(EngineError::invalid(
+                Part::Column,
+                format!(
+                    "Column name not specified at position {}: name the query's column {} with AS name",
+                    i + 1,
+                    i + 1
+                ),
+            ));
         }
         let name = normalize_name("column", field.name()).map_err(|_| {
-            EngineError::InvalidDdl(format!(
-                "the query's column '{}' needs a name a table can have (letters, digits, '_'): add AS name",
-                field.name()
-            ))
+            EngineError::invalid(
+                Part::Column,
+                format!(
+                    "the query's column '{}' needs a name a table can have (letters, digits, '_'): add AS name",
+                    field.name()
+                ),
+            )
         })?;
         if !seen.insert(name.clone()) {
-            return Err(EngineError::InvalidDdl(format!(
-                "the query has two columns named '{name}'; rename one with AS"
-            )));
+            return Err(EngineError::invalid(
+                Part::Column,
+                format!("the query has two columns named '{name}'; rename one with AS"),
+            ));
         }
         columns.push(Column::new(&name, arrow_to_hive(field.data_type())?)?);
     }
@@ -233,22 +243,28 @@ pub(crate) fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result
             .map(|c| c.name.as_str())
             .collect();
         if k >= columns.len() || tail != options.partitioned_by.iter().map(String::as_str).collect::<Vec<_>>() {
-            return Err(EngineError::InvalidDdl(format!(
-                "partition columns must be the last columns of the SELECT list, in partitioned_by order: expected \
+            return Err(EngineError::invalid(
+                Part::Property,
+                format!(
+                    "partition columns must be the last columns of the SELECT list, in partitioned_by order: expected \
                  [{}] last, found [{}]",
-                options.partitioned_by.join(", "),
-                tail.join(", ")
-            )));
+                    options.partitioned_by.join(", "),
+                    tail.join(", ")
+                ),
+            ));
         }
     }
     let partition_keys = columns.split_off(columns.len() - k);
     for key in &partition_keys {
         if key.data_type.starts_with("array") || key.data_type.starts_with("map") || key.data_type.starts_with("struct")
         {
-            return Err(EngineError::InvalidDdl(format!(
-                "partition column '{}' is {}; partition values must be scalars",
-                key.name, key.data_type
-            )));
+            return Err(EngineError::invalid(
+                Part::Column,
+                format!(
+                    "partition column '{}' is {}; partition values must be scalars",
+                    key.name, key.data_type
+                ),
+            ));
         }
     }
     Ok((columns, partition_keys))
@@ -279,7 +295,10 @@ pub(crate) fn bucketing_of(
         .iter()
         .map(|name| {
             let column = columns.iter().find(|c| &c.name == name).ok_or_else(|| {
-                EngineError::InvalidDdl(format!("bucket column '{name}' is not a data column of the table"))
+                EngineError::invalid(
+                    Part::Column,
+                    format!("bucket column '{name}' is not a data column of the table"),
+                )
             })?;
             BucketColumn::new(name, &column.data_type)
         })
@@ -377,10 +396,13 @@ pub(crate) fn table_encoding(table: &Table) -> Result<FileEncoding> {
         }),
         StorageFormat::Json => FileEncoding::Json(text_codec()?),
         StorageFormat::Delta => {
-            return Err(EngineError::Query(format!(
-                "table {} is a Delta table; its writes go through its log",
-                table.qualified_name()
-            )));
+            return Err(EngineError::invalid(
+                Part::ObjectKind,
+                format!(
+                    "table {} is a Delta table; its writes go through its log",
+                    table.qualified_name()
+                ),
+            ));
         }
         StorageFormat::Text if table.storage.serde.library == serde_lib::OPEN_CSV => {
             return Err(EngineError::unsupported(
@@ -433,22 +455,25 @@ pub(crate) fn cast_to_table(plan: LogicalPlan, table: &Table, listed: Option<&[S
         .collect();
     let expected = listed.map(|l| l.len()).unwrap_or(targets.len());
     if sources.len() != expected {
-        return Err(EngineError::InvalidDdl(format!(
-            "the query has {} columns but {} {} expected ({})",
-            sources.len(),
-            expected,
-            if expected == 1 { "is" } else { "are" },
-            match listed {
-                Some(l) => l.join(", "),
-                None => targets.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-            }
-        )));
+        return Err(EngineError::invalid(
+            Part::Column,
+            format!(
+                "the query has {} columns but {} {} expected ({})",
+                sources.len(),
+                expected,
+                if expected == 1 { "is" } else { "are" },
+                match listed {
+                    Some(l) => l.join(", "),
+                    None => targets.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                }
+            ),
+        ));
     }
     if let Some(unknown) = listed.and_then(|l| l.iter().find(|n| !targets.iter().any(|c| &c.name == *n))) {
-        return Err(EngineError::InvalidDdl(format!(
-            "column '{unknown}' is not in table {}",
-            table.qualified_name()
-        )));
+        return Err(EngineError::invalid(
+            Part::Column,
+            format!("column '{unknown}' is not in table {}", table.qualified_name()),
+        ));
     }
     let exprs = targets
         .iter()
