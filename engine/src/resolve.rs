@@ -192,7 +192,11 @@ impl Ctx {
                 ),
             )
         };
-        let (plan, locations) = match Box::pin(self.plan_view_body(&context, &text, &stack)).await {
+        let planned = match parse_datafusion_statement(&text) {
+            Ok(statement) => Box::pin(self.plan_view_body(&context, statement, &stack)).await,
+            Err(e) => Err(e),
+        };
+        let (plan, locations) = match planned {
             Ok(planned) => planned,
             Err(e @ EngineError::Invalid { .. }) => return Err(e),
             Err(e) => return Err(stale(e.to_string())),
@@ -213,10 +217,9 @@ impl Ctx {
     pub(crate) async fn plan_view_body(
         &self,
         context: &str,
-        text: &str,
+        statement: DFStatement,
         stack: &[String],
     ) -> Result<(LogicalPlan, Vec<Location>)> {
-        let statement = parse_datafusion_statement(text)?;
         let mut state = self.state.clone();
         state.config_mut().options_mut().catalog.default_schema = context.to_string();
         let references = state.resolve_table_references(&statement).map_err(from_datafusion)?;

@@ -6,14 +6,14 @@ use super::Statement;
 use crate::context::Ctx;
 use crate::context::PreparedQuery;
 use crate::error::{EngineError, Result};
-use crate::parse::{TarnParser, parse_datafusion_statement};
+use crate::parse::{EmbeddedQuery, TarnParser};
 use crate::result::{Outcome, query_error};
 
 /// Passes when the query returns a single `true`, or, for any other shape, no rows (the rows it returns are the
 /// ones that break the rule). Billed like the query.
 pub(crate) struct Check {
     pub(crate) name: String,
-    pub(crate) query: String,
+    pub(crate) query: EmbeddedQuery,
 }
 
 impl Statement for Check {
@@ -23,22 +23,18 @@ impl Statement for Check {
         d.expect("CHECK")?;
         let name = d.string_or_word()?;
         d.expect("AS")?;
-        let query = d.rest();
-        if query.is_empty() {
-            return d.error("a query after AS");
-        }
+        let query = d.query(None, "a query after AS")?;
         Ok(Self { name, query })
     }
 
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
         let Self { name, query } = self;
-        let query = query.as_str();
         let PreparedQuery {
             state,
             plan,
             meter,
             locations,
-        } = ctx.prepare_query(parse_datafusion_statement(query)?).await?;
+        } = ctx.prepare_query(query.statement).await?;
         let batches = DataFrame::new(state, plan)
             .collect()
             .await

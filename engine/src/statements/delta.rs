@@ -34,7 +34,7 @@ impl Statement for DeltaDml {
 
     fn parse(p: &mut TarnParser) -> Result<Self> {
         Ok(Self {
-            statement: parse_datafusion_statement(p.text())?,
+            statement: p.datafusion_statement()?,
         })
     }
 

@@ -265,7 +265,7 @@ mod tests {
             return Err(EngineError::internal("not a CTAS"));
         };
         assert_eq!(ctas.name.to_string(), "sf.t");
-        assert_eq!(ctas.query, "SELECT a, dt FROM src WHERE b = 'x'");
+        assert_eq!(ctas.query.text, "SELECT a, dt FROM src WHERE b = 'x'");
         assert!(!ctas.with_data);
         assert_eq!(
             ctas.properties[2],
@@ -279,19 +279,19 @@ mod tests {
         let Parsed::CreateTableAs(plain) = parse("create table t as (select 1 as x) with data")? else {
             return Err(EngineError::internal("not a CTAS"));
         };
-        assert_eq!((plain.query.as_str(), plain.with_data), ("(select 1 as x)", true));
+        assert_eq!((plain.query.text.as_str(), plain.with_data), ("(select 1 as x)", true));
 
         let Parsed::InsertInto(ins) = parse("INSERT INTO db.t (a, B) SELECT 1, 2")? else {
             return Err(EngineError::internal("not an INSERT"));
         };
         assert_eq!(
-            (ins.columns.clone(), ins.query.as_str()),
+            (ins.columns.clone(), ins.query.text.as_str()),
             (Some(vec!["a".to_string(), "b".to_string()]), "SELECT 1, 2")
         );
         let Parsed::InsertInto(ins) = parse("INSERT INTO t (SELECT 1)")? else {
             return Err(EngineError::internal("not an INSERT"));
         };
-        assert_eq!((ins.columns.clone(), ins.query.as_str()), (None, "(SELECT 1)"));
+        assert_eq!((ins.columns.clone(), ins.query.text.as_str()), (None, "(SELECT 1)"));
         let Parsed::Unload(u) = parse(
             "UNLOAD (SELECT * FROM t WHERE f(x) > 1) TO 's3://b/out/' WITH (format = 'JSON', compression = 'GZIP')",
         )?
@@ -299,7 +299,7 @@ mod tests {
             return Err(EngineError::internal("not an UNLOAD"));
         };
         assert_eq!(
-            (u.query.as_str(), u.location.as_str(), u.properties.len()),
+            (u.query.text.as_str(), u.location.as_str(), u.properties.len()),
             ("SELECT * FROM t WHERE f(x) > 1", "s3://b/out/", 2)
         );
         Ok(())

@@ -12,7 +12,7 @@ use super::Statement;
 use crate::context::Ctx;
 use crate::context::PreparedQuery;
 use crate::error::Result;
-use crate::parse::{TarnParser, parse_datafusion_statement};
+use crate::parse::TarnParser;
 use crate::result::{Outcome, ResultKind, Rows, query_error};
 
 pub(crate) struct Query {
@@ -25,7 +25,7 @@ impl Statement for Query {
 
     fn parse(p: &mut TarnParser) -> Result<Self> {
         Ok(Self {
-            statement: parse_datafusion_statement(p.text())?,
+            statement: p.datafusion_statement()?,
         })
     }
 

@@ -10,9 +10,7 @@ use tarn_catalog::{CatalogError, Table};
 use super::{Statement, athena_pattern};
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
-use crate::parse::{
-    QualifiedName, TarnParser, parse_create_external_table, parse_datafusion_statement, qualified_name,
-};
+use crate::parse::{QualifiedName, TarnParser, parse_create_external_table, qualified_name};
 use crate::result::{Outcome, string_batch, string_schema};
 use crate::storage::Location;
 
@@ -60,7 +58,7 @@ impl Statement for CreateExternal {
 
     fn parse(p: &mut TarnParser) -> Result<Self> {
         if p.is_datafusion_external_table() {
-            match parse_datafusion_statement(p.text())? {
+            match p.datafusion_statement()? {
                 DFStatement::CreateExternalTable(c) => Ok(Self::DataFusion(Box::new(c))),
                 _ => Err(EngineError::invalid(Part::Clause, "expected CREATE EXTERNAL TABLE")),
             }

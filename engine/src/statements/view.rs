@@ -5,7 +5,7 @@ use tarn_catalog::{CatalogError, Table};
 use super::{Statement, athena_pattern};
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
-use crate::parse::{QualifiedName, TarnParser, parse_datafusion_statement};
+use crate::parse::{EmbeddedQuery, QualifiedName, TarnParser};
 use crate::result::Outcome;
 use crate::views::{VIEW_DATABASE, output_columns, view_ddl};
 
@@ -13,7 +13,7 @@ use crate::views::{VIEW_DATABASE, output_columns, view_ddl};
 pub(crate) struct CreateView {
     pub(crate) name: QualifiedName,
     pub(crate) or_replace: bool,
-    pub(crate) query: String,
+    pub(crate) query: EmbeddedQuery,
 }
 
 impl Statement for CreateView {
@@ -25,12 +25,7 @@ impl Statement for CreateView {
         d.expect("VIEW")?;
         let name = d.qualified_name()?;
         d.expect("AS")?;
-        let query = d.rest();
-        if query.is_empty() {
-            return d.error("a query after AS");
-        }
-        // A syntax error in the query is reported now, with its position in the view's text.
-        parse_datafusion_statement(&query)?;
+        let query = d.query(None, "a query after AS")?;
         Ok(Self {
             name,
             or_replace,
@@ -44,13 +39,13 @@ impl Statement for CreateView {
             or_replace,
             query,
         } = self;
-        let (name, query) = (&name, query.as_str());
+        let name = &name;
         let db = name.database.clone().unwrap_or_else(|| ctx.database.clone());
         if ctx.catalog.get_database(&db).await?.is_none() {
             return Err(ctx.database_not_found(&db).await);
         }
-        let mut view = Table::new_view(&db, &name.name, query, Vec::new())?;
-        let (plan, _) = Box::pin(ctx.plan_view_body(&ctx.database, query, &[view.qualified_name()])).await?;
+        let mut view = Table::new_view(&db, &name.name, &query.text, Vec::new())?;
+        let (plan, _) = Box::pin(ctx.plan_view_body(&ctx.database, query.statement, &[view.qualified_name()])).await?;
         view.storage.columns = output_columns(&plan)?;
         view.parameters.insert(VIEW_DATABASE.into(), ctx.database.clone());
         let existing = ctx.catalog.get_table(&db, &view.name).await?;

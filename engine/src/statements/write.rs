@@ -5,7 +5,7 @@ use super::Statement;
 use crate::bucket::{BUCKETING_VERSION, BucketVersion};
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
-use crate::parse::parse_datafusion_statement;
+use crate::parse::EmbeddedQuery;
 use crate::parse::{PropValue, QualifiedName, TarnParser};
 use crate::result::Outcome;
 use crate::storage::Location;
@@ -18,12 +18,11 @@ use std::sync::Arc;
 use tarn_catalog::{CatalogError, Column, StorageFormat, normalize_name};
 
 /// `CREATE TABLE t [WITH (...)] AS query [WITH [NO] DATA]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct CreateTableAs {
     pub(crate) name: QualifiedName,
     pub(crate) properties: Vec<(String, PropValue)>,
-    /// The query, as text for DataFusion.
-    pub(crate) query: String,
+    pub(crate) query: EmbeddedQuery,
     pub(crate) with_data: bool,
 }
 
@@ -35,7 +34,7 @@ impl Statement for CreateTableAs {
     fn parse(d: &mut TarnParser) -> Result<Self> {
         if !d.has_top_level_word("AS") {
             return Err(EngineError::invalid(
-                Part::Name,
+                Part::Clause,
                 "CREATE TABLE needs EXTERNAL for tables over existing files (as in Athena): CREATE EXTERNAL TABLE \
                  name (...) ... LOCATION '...'",
             ));
@@ -44,7 +43,7 @@ impl Statement for CreateTableAs {
         d.expect("TABLE")?;
         if d.peek_is("IF") {
             return Err(EngineError::invalid(
-                Part::Name,
+                Part::Clause,
                 "CREATE TABLE AS has no IF NOT EXISTS in Athena; drop the table first or choose another name",
             ));
         }
@@ -55,23 +54,15 @@ impl Statement for CreateTableAs {
             Vec::new()
         };
         d.expect("AS")?;
-        let mut query = d.rest();
         // A trailing WITH DATA / WITH NO DATA belongs to the CTAS, not to the query.
-        let words: Vec<String> = crate::parse::leading_words_rev(&query, 3)?;
-        let with_data = match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-            ["DATA", "NO", "WITH"] => {
-                query = crate::parse::strip_last_words(&query, 3)?;
-                false
-            }
-            ["DATA", "WITH", ..] => {
-                query = crate::parse::strip_last_words(&query, 2)?;
-                true
-            }
-            _ => true,
+        let (end, with_data) = match (
+            d.trailing_words(&["WITH", "NO", "DATA"]),
+            d.trailing_words(&["WITH", "DATA"]),
+        ) {
+            (Some(at), _) => (Some(at), false),
+            (None, at) => (at, true),
         };
-        if query.is_empty() {
-            return d.error("a query after AS");
-        }
+        let query = d.query(end, "a query after AS")?;
         Ok(CreateTableAs {
             name,
             properties,
@@ -92,7 +83,7 @@ impl Statement for CreateTableAs {
         if ctx.catalog.get_table(&db, &name).await?.is_some() {
             return Err(CatalogError::TableExists { database: db, name }.into());
         }
-        let prepared = ctx.prepare_query(parse_datafusion_statement(&ctas.query)?).await?;
+        let prepared = ctx.prepare_query(ctas.query.statement).await?;
         if options.delta {
             return Box::pin(ctx.create_delta_table_as(db, name, options, prepared, ctas.with_data)).await;
         }
@@ -178,11 +169,11 @@ impl Statement for CreateTableAs {
 }
 
 /// `INSERT INTO t [(columns)] query`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct InsertInto {
     pub(crate) table: QualifiedName,
     pub(crate) columns: Option<Vec<String>>,
-    pub(crate) query: String,
+    pub(crate) query: EmbeddedQuery,
 }
 
 impl Statement for InsertInto {
@@ -210,10 +201,7 @@ impl Statement for InsertInto {
                 d.token(Token::RParen)?;
             }
         }
-        let query = d.rest();
-        if query.is_empty() {
-            return d.error("SELECT or VALUES");
-        }
+        let query = d.query(None, "SELECT or VALUES")?;
         Ok(InsertInto { table, columns, query })
     }
 
@@ -228,11 +216,11 @@ impl Statement for InsertInto {
             ));
         }
         if crate::delta::is_delta(&table) {
-            let prepared = ctx.prepare_query(parse_datafusion_statement(&insert.query)?).await?;
+            let prepared = ctx.prepare_query(insert.query.statement).await?;
             return Box::pin(ctx.insert_into_delta(table, insert.columns.as_deref(), prepared)).await;
         }
         let encoding = table_encoding(&table)?;
-        let prepared = ctx.prepare_query(parse_datafusion_statement(&insert.query)?).await?;
+        let prepared = ctx.prepare_query(insert.query.statement).await?;
         let plan = cast_to_table(prepared.plan.clone(), &table, insert.columns.as_deref())?;
         let columns: Vec<Column> = table.storage.columns.clone();
         let version = BucketVersion::from_parameter(table.parameters.get(BUCKETING_VERSION))?;
@@ -287,9 +275,9 @@ impl Statement for InsertInto {
 }
 
 /// `UNLOAD (query) TO 'location' WITH (...)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct Unload {
-    pub(crate) query: String,
+    pub(crate) query: EmbeddedQuery,
     pub(crate) location: String,
     pub(crate) properties: Vec<(String, PropValue)>,
 }
@@ -302,25 +290,9 @@ impl Statement for Unload {
     fn parse(d: &mut TarnParser) -> Result<Self> {
         d.expect("UNLOAD")?;
         d.token(Token::LParen)?;
-        let sql = d.text().to_string();
-        let index = crate::parse::LineIndex::new(&sql);
-        let start = index.offset(d.p.peek_token().span.start);
-        let mut depth = 1;
-        let end = loop {
-            let t = d.p.next_token();
-            match t.token {
-                Token::LParen => depth += 1,
-                Token::RParen => {
-                    depth -= 1;
-                    if depth == 0 {
-                        break index.offset(t.span.start);
-                    }
-                }
-                Token::EOF => return d.error("')' closing the query"),
-                _ => {}
-            }
-        };
-        let query = sql[start..end].trim().to_string();
+        let close = d.closing_paren()?;
+        let query = d.query(Some(close), "a query")?;
+        d.token(Token::RParen)?;
         d.expect("TO")?;
         let location = d.string()?;
         let properties = if d.eat("WITH") {
@@ -340,7 +312,7 @@ impl Statement for Unload {
         let unload = self;
         ctx.progress.reset();
         let options = unload_options(&unload.properties)?;
-        let prepared = ctx.prepare_query(parse_datafusion_statement(&unload.query)?).await?;
+        let prepared = ctx.prepare_query(unload.query.statement).await?;
         let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
         if matches!(options.encoding, FileEncoding::Text { .. }) {
             refuse_nested_text(&columns)?;

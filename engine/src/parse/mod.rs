@@ -1,6 +1,9 @@
-//! The SQL front end: splitting scripts into statements (with their positions), folding identifier case as Athena
-//! does, and parsing the statements tarn executes itself (databases, external tables, SHOW, DESCRIBE, USE, SET).
-//! Everything else is handed to DataFusion's parser.
+//! The SQL front end: splitting scripts into statements (with their positions) and parsing one statement from one
+//! tokenisation. tarn's own statements parse themselves with [`TarnParser`]; queries, whole or inside a tarn
+//! statement (CTAS, INSERT, UNLOAD, CHECK, CREATE VIEW), go to DataFusion's parser as tokens, after the passes in
+//! [`forms`] bring Athena's forms to DataFusion's.
+
+mod forms;
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -71,9 +74,42 @@ pub fn ends_with_terminator(text: &str) -> bool {
 }
 
 fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
-    Tokenizer::new(&GenericDialect {}, sql)
+    Tokenizer::new(&AthenaDialect, sql)
         .tokenize_with_location()
         .map_err(|e| syntax_error(&e.to_string()))
+}
+
+/// Parses a query (or any statement DataFusion knows) from its tokens: identifiers folded as Athena folds them,
+/// time travel and Trino's forms brought to DataFusion's, then DataFusion's parser and tarn's syntax rewrites.
+fn datafusion_statement(mut tokens: Vec<TokenWithSpan>) -> Result<DFStatement> {
+    forms::fold_quoted_identifiers(&mut tokens);
+    forms::time_travel(&mut tokens)?;
+    forms::trino_forms(&mut tokens);
+    let mut statements = DFParserBuilder::new(tokens)
+        .with_dialect(&AthenaDialect)
+        .with_recursion_limit(crate::deep::PARSER_RECURSION_LIMIT)
+        .build()?
+        .parse_statements()?;
+    match (statements.pop_front(), statements.is_empty()) {
+        (Some(mut statement), true) => {
+            crate::deep::make_shallow(&mut statement);
+            crate::trino::rewrite_syntax(&mut statement)?;
+            Ok(statement)
+        }
+        _ => Err(EngineError::invalid(Part::Clause, "expected exactly one statement")),
+    }
+}
+
+/// Parses a statement kept as text (a view's query) with DataFusion's parser (see [`datafusion_statement`]).
+pub(crate) fn parse_datafusion_statement(sql: &str) -> Result<DFStatement> {
+    datafusion_statement(tokenize(sql)?)
+}
+
+/// A query inside a tarn statement: its syntax tree, and its text as written (a view stores it).
+#[derive(Debug, Clone)]
+pub(crate) struct EmbeddedQuery {
+    pub(crate) statement: DFStatement,
+    pub(crate) text: String,
 }
 
 /// Maps sqlparser's (line, column) locations to byte offsets.
@@ -97,169 +133,6 @@ impl<'a> LineIndex<'a> {
         let chars = loc.column.saturating_sub(1) as usize;
         start + line.char_indices().nth(chars).map(|(i, _)| i).unwrap_or(line.len())
     }
-}
-
-/// Lower-cases quoted identifiers (`"HouseholdID"` → `"householdid"`). Athena (Trino) treats every identifier
-/// case-insensitively and tarn stores names lower-case; DataFusion folds only unquoted names, so without this a quoted
-/// mixed-case name would miss its column.
-pub fn fold_quoted_identifiers(sql: &str) -> Result<String> {
-    let tokens = tokenize(sql)?;
-    let index = LineIndex::new(sql);
-    let mut out = String::with_capacity(sql.len());
-    let mut copied = 0;
-    for token in &tokens {
-        if let Token::Word(w) = &token.token
-            && w.quote_style.is_some()
-            && w.value.chars().any(char::is_uppercase)
-        {
-            let start = index.offset(token.span.start);
-            let end = index.offset(token.span.end);
-            out.push_str(&sql[copied..start]);
-            out.push_str(&sql[start..end].to_lowercase());
-            copied = end;
-        }
-    }
-    out.push_str(&sql[copied..]);
-    Ok(out)
-}
-
-/// Rewrites, in the text, Trino forms that DataFusion's parser refuses before any AST exists:
-/// - `VALUES 1, 2, 3`: a row that is not in parentheses is a one-column row (`VALUES (1), (2), (3)`);
-/// - `CAST(x AS array(integer))`, `map(varchar, bigint)`, `row(x bigint, y varchar)` (and Hive's `array<int>`):
-///   `trino_cast(x, 'array(integer)')`, which reads the type with tarn's type parser and casts as Trino does (JSON
-///   text to arrays and maps, rows by position). `TRY_CAST` passes `true` for NULL instead of an error.
-pub(crate) fn trino_text_forms(sql: &str) -> Result<String> {
-    use datafusion::sql::sqlparser::keywords::Keyword;
-    let tokens = tokenize(sql)?;
-    let index = LineIndex::new(sql);
-    let sig: Vec<&TokenWithSpan> = tokens
-        .iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-        .collect();
-    let start = |t: &TokenWithSpan| index.offset(t.span.start);
-    let end = |t: &TokenWithSpan| index.offset(t.span.end);
-    // (from, to, text): the bytes from..to become text; insertions have from == to.
-    let mut edits: Vec<(usize, usize, String)> = Vec::new();
-    for k in 0..sig.len() {
-        let Token::Word(w) = &sig[k].token else { continue };
-        if w.quote_style.is_some() {
-            continue;
-        }
-        if w.keyword == Keyword::VALUES {
-            let mut j = k + 1;
-            loop {
-                let row_start = j;
-                let mut depth = 0usize;
-                let mut first_group_end = None;
-                while let Some(t) = sig.get(j) {
-                    match &t.token {
-                        Token::LParen => depth += 1,
-                        Token::RParen if depth == 0 => break,
-                        Token::RParen => {
-                            depth -= 1;
-                            if depth == 0 && first_group_end.is_none() {
-                                first_group_end = Some(j);
-                            }
-                        }
-                        Token::Comma | Token::SemiColon if depth == 0 => break,
-                        Token::Word(w)
-                            if depth == 0
-                                && w.quote_style.is_none()
-                                && matches!(
-                                    w.keyword,
-                                    Keyword::ORDER
-                                        | Keyword::LIMIT
-                                        | Keyword::OFFSET
-                                        | Keyword::FETCH
-                                        | Keyword::UNION
-                                        | Keyword::EXCEPT
-                                        | Keyword::INTERSECT
-                                        | Keyword::WINDOW
-                                ) =>
-                        {
-                            break;
-                        }
-                        _ => {}
-                    }
-                    j += 1;
-                }
-                if j == row_start {
-                    break;
-                }
-                let parenthesized = matches!(sig[row_start].token, Token::LParen) && first_group_end == Some(j - 1);
-                if !parenthesized {
-                    edits.push((start(sig[row_start]), start(sig[row_start]), "(".into()));
-                    edits.push((end(sig[j - 1]), end(sig[j - 1]), ")".into()));
-                }
-                match sig.get(j).map(|t| &t.token) {
-                    Some(Token::Comma) => j += 1,
-                    _ => break,
-                }
-            }
-        } else if (w.value.eq_ignore_ascii_case("cast") || w.value.eq_ignore_ascii_case("try_cast"))
-            && matches!(sig.get(k + 1).map(|t| &t.token), Some(Token::LParen))
-        {
-            let mut depth = 0usize;
-            let mut last_as = None;
-            let mut close = None;
-            for (j, t) in sig.iter().enumerate().skip(k + 1) {
-                match &t.token {
-                    Token::LParen => depth += 1,
-                    Token::RParen => {
-                        depth -= 1;
-                        if depth == 0 {
-                            close = Some(j);
-                            break;
-                        }
-                    }
-                    Token::Word(a) if depth == 1 && a.quote_style.is_none() && a.keyword == Keyword::AS => {
-                        last_as = Some(j)
-                    }
-                    _ => {}
-                }
-            }
-            let (Some(as_at), Some(close)) = (last_as, close) else {
-                continue;
-            };
-            let nested = match sig.get(as_at + 1).map(|t| &t.token) {
-                Some(Token::Word(t)) => {
-                    ["array", "map", "row", "struct"]
-                        .iter()
-                        .any(|n| t.value.eq_ignore_ascii_case(n))
-                        && matches!(sig.get(as_at + 2).map(|t| &t.token), Some(Token::LParen | Token::Lt))
-                }
-                _ => false,
-            };
-            if !nested {
-                continue;
-            }
-            let type_text = &sql[start(sig[as_at + 1])..start(sig[close])];
-            let try_cast = if w.value.eq_ignore_ascii_case("try_cast") {
-                ", true"
-            } else {
-                ""
-            };
-            edits.push((start(sig[k]), end(sig[k + 1]), "trino_cast(".into()));
-            edits.push((
-                start(sig[as_at]),
-                start(sig[close]),
-                format!(", '{}'{try_cast}", type_text.trim().replace('\'', "''")),
-            ));
-        }
-    }
-    if edits.is_empty() {
-        return Ok(sql.to_string());
-    }
-    edits.sort_by_key(|(from, to, _)| (*from, *to));
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut copied = 0;
-    for (from, to, text) in edits {
-        out.push_str(&sql[copied..from]);
-        out.push_str(&text);
-        copied = to;
-    }
-    out.push_str(&sql[copied..]);
-    Ok(out)
 }
 
 /// A column in Athena DDL.
@@ -309,56 +182,104 @@ pub struct CreateExternalTable {
 /// `(k = 'v', k2 = 3)`: partition keys (lower-cased) and values as text, in the order written.
 pub type PartitionSpec = Vec<(String, String)>;
 
-/// Parses one statement with DataFusion's parser, identifiers folded as Athena folds them and Trino's forms that
-/// DataFusion lacks rewritten into its own.
-pub(crate) fn parse_datafusion_statement(sql: &str) -> Result<DFStatement> {
-    let folded = trino_text_forms(&fold_quoted_identifiers(sql)?)?;
-    let mut statements = DFParserBuilder::new(folded.as_str())
-        .with_dialect(&AthenaDialect)
-        .with_recursion_limit(crate::deep::PARSER_RECURSION_LIMIT)
-        .build()?
-        .parse_statements()?;
-    match (statements.pop_front(), statements.is_empty()) {
-        (Some(mut statement), true) => {
-            crate::deep::make_shallow(&mut statement);
-            crate::trino::rewrite_syntax(&mut statement)?;
-            Ok(statement)
-        }
-        _ => Err(EngineError::invalid(Part::Clause, "expected exactly one statement")),
-    }
-}
-
-/// A parser over one statement, with helpers for Hive's words (not all are sqlparser keywords). Statements
-/// (the `statements` module) parse themselves with it.
+/// A parser over one statement's tokens, with helpers for Hive's words (not all are sqlparser keywords). Statements
+/// (the `statements` module) parse themselves with it; the statement is tokenised once, here.
 pub(crate) struct TarnParser {
     pub(crate) p: Parser<'static>,
-    /// The statement's text, time travel rewritten.
+    /// The statement's text.
     sql: String,
-    /// Its tokens, without whitespace: for looking ahead without moving the parser.
+    /// Its tokens, whitespace included (the parser's indices are into this list).
+    tokens: Vec<TokenWithSpan>,
+    /// Its tokens without whitespace: for looking ahead without moving the parser.
     words: Vec<Token>,
 }
 
 impl TarnParser {
     pub(crate) fn new(sql: &str) -> Result<Self> {
-        let sql = rewrite_time_travel(sql)?.unwrap_or_else(|| sql.to_string());
-        let tokens = tokenize(&sql)?;
+        let tokens = tokenize(sql)?;
         let words = tokens
             .iter()
             .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
             .map(|t| t.token.clone())
             .collect();
         Ok(Self {
-            p: Parser::new(&GenericDialect {})
+            p: Parser::new(&AthenaDialect)
                 .with_recursion_limit(crate::deep::PARSER_RECURSION_LIMIT)
-                .with_tokens_with_locations(tokens),
-            sql,
+                .with_tokens_with_locations(tokens.clone()),
+            sql: sql.to_string(),
+            tokens,
             words,
         })
     }
 
-    /// The whole statement's text.
-    pub(crate) fn text(&self) -> &str {
-        &self.sql
+    /// The whole statement, parsed by DataFusion's parser (queries, EXPLAIN, DML, DataFusion's DDL).
+    pub(crate) fn datafusion_statement(&self) -> Result<DFStatement> {
+        datafusion_statement(self.tokens.clone())
+    }
+
+    /// The index of the next token the parser has not read.
+    fn next_index(&self) -> usize {
+        self.p.get_current_index() + 1
+    }
+
+    /// The query from the next token up to the token at `end` (the end of the statement when `None`); the parser
+    /// moves past it.
+    pub(crate) fn query(&mut self, end: Option<usize>, expected: &str) -> Result<EmbeddedQuery> {
+        let start = self.next_index();
+        let end = end.unwrap_or(self.tokens.len()).max(start);
+        let tokens = self.tokens[start.min(self.tokens.len())..end.min(self.tokens.len())].to_vec();
+        if tokens
+            .iter()
+            .all(|t| matches!(t.token, Token::Whitespace(_) | Token::EOF))
+        {
+            return self.error(expected);
+        }
+        let index = LineIndex::new(&self.sql);
+        let from = tokens
+            .first()
+            .map(|t| index.offset(t.span.start))
+            .unwrap_or(self.sql.len());
+        let to = self
+            .tokens
+            .get(end)
+            .map(|t| index.offset(t.span.start))
+            .unwrap_or(self.sql.len());
+        let text = self.sql[from.min(to)..to].trim().to_string();
+        let statement = datafusion_statement(tokens)?;
+        while self.next_index() < end && self.p.peek_token().token != Token::EOF {
+            self.p.next_token();
+        }
+        Ok(EmbeddedQuery { statement, text })
+    }
+
+    /// The index of the `)` that closes the `(` just read.
+    pub(crate) fn closing_paren(&self) -> Result<usize> {
+        let mut depth = 1;
+        for (i, t) in self.tokens.iter().enumerate().skip(self.next_index()) {
+            match t.token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.error("')' closing the query")
+    }
+
+    /// When the statement ends with `words` (upper case, unquoted), the index of the first of them.
+    pub(crate) fn trailing_words(&self, words: &[&str]) -> Option<usize> {
+        let significant: Vec<usize> = (0..self.tokens.len())
+            .filter(|&i| !matches!(self.tokens[i].token, Token::Whitespace(_) | Token::EOF))
+            .collect();
+        let first = significant.len().checked_sub(words.len())?;
+        let matches = significant[first..].iter().zip(words).all(|(&i, w)| {
+            matches!(&self.tokens[i].token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
+        });
+        matches.then(|| significant[first])
     }
 
     /// The first `n` words of the statement, upper-cased (only unquoted words; stops at the first other token).
@@ -413,12 +334,6 @@ impl TarnParser {
         let table = self.qualified_name()?;
         self.end()?;
         Ok(table)
-    }
-
-    /// The statement's text from the next token to the end.
-    pub(crate) fn rest(&self) -> String {
-        let start = LineIndex::new(&self.sql).offset(self.p.peek_token().span.start);
-        self.sql[start.min(self.sql.len())..].trim().to_string()
     }
 
     /// `(key = value, ...)` with Athena's property values: `'text'`, numbers, `true`, `ARRAY['a', 'b']`.
@@ -645,151 +560,6 @@ impl TarnParser {
     }
 }
 
-/// Athena's time travel, `t FOR VERSION AS OF 3` and `t FOR TIMESTAMP AS OF '2026-01-01 00:00:00'`, which
-/// DataFusion's parser does not know: the table name becomes `"t@v3"` (or `"t@t<microseconds>"`), which the
-/// query's catalog snapshot resolves to that version. `None` when the statement has no such clause.
-pub(crate) fn rewrite_time_travel(sql: &str) -> Result<Option<String>> {
-    let tokens = tokenize(sql)?;
-    let significant: Vec<usize> = tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
-        .map(|(i, _)| i)
-        .collect();
-    let word = |i: usize, w: &str| matches!(&tokens[i].token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
-    // (index of the table's last name token, first token of the clause, last token of the clause, suffix)
-    let mut edits = Vec::new();
-    let mut k = 1;
-    while k + 4 < significant.len() {
-        let at = |j: usize| significant[k + j];
-        let is_version = word(at(1), "VERSION");
-        if word(at(0), "FOR")
-            && (is_version || word(at(1), "SYSTEM_TIME") || word(at(1), "TIMESTAMP"))
-            && word(at(2), "AS")
-            && word(at(3), "OF")
-        {
-            let name_token = significant[k - 1];
-            if !matches!(tokens[name_token].token, Token::Word(_)) {
-                return Err(EngineError::invalid(
-                    Part::Name,
-                    "FOR VERSION AS OF follows a table name: FROM t FOR VERSION AS OF 3",
-                ));
-            }
-            let mut end = at(4);
-            let as_of = match (&tokens[end].token, is_version) {
-                (Token::Number(n, _), true) => crate::names::AsOf::Version(n.parse().map_err(|_| {
-                    EngineError::invalid(
-                        Part::Clause,
-                        format!("FOR VERSION AS OF {n}: a version is a whole number"),
-                    )
-                })?),
-                (Token::Word(w), false) if w.value.eq_ignore_ascii_case("TIMESTAMP") && k + 5 < significant.len() => {
-                    end = significant[k + 5];
-                    match &tokens[end].token {
-                        Token::SingleQuotedString(s) => crate::names::AsOf::Timestamp(parse_utc(s)?),
-                        _ => {
-                            return Err(EngineError::invalid(
-                                Part::Clause,
-                                "FOR TIMESTAMP AS OF TIMESTAMP takes a 'literal'",
-                            ));
-                        }
-                    }
-                }
-                (Token::SingleQuotedString(s), false) => crate::names::AsOf::Timestamp(parse_utc(s)?),
-                (other, true) => {
-                    return Err(EngineError::invalid(
-                        Part::Clause,
-                        format!("FOR VERSION AS OF takes a version number, not {other}"),
-                    ));
-                }
-                (other, false) => {
-                    return Err(EngineError::invalid(
-                        Part::Clause,
-                        format!("FOR TIMESTAMP AS OF takes a timestamp literal ('2026-01-01 00:00:00'), not {other}"),
-                    ));
-                }
-            };
-            edits.push((name_token, at(0), end, as_of.suffix()));
-            k += 5;
-        } else {
-            k += 1;
-        }
-    }
-    if edits.is_empty() {
-        return Ok(None);
-    }
-    let mut out = String::with_capacity(sql.len());
-    let mut i = 0;
-    for (name_token, start, end, suffix) in edits {
-        for t in &tokens[i..name_token] {
-            out.push_str(&t.token.to_string());
-        }
-        let Token::Word(w) = &tokens[name_token].token else {
-            continue;
-        };
-        out.push_str(&format!("\"{}{suffix}\"", w.value.to_lowercase().replace('"', "\"\"")));
-        // Whatever separated the name from FOR stays, so positions after the clause shift as little as possible.
-        for t in &tokens[name_token + 1..start] {
-            out.push_str(&t.token.to_string());
-        }
-        i = end + 1;
-    }
-    for t in &tokens[i..] {
-        if t.token != Token::EOF {
-            out.push_str(&t.token.to_string());
-        }
-    }
-    Ok(Some(out))
-}
-
-/// A timestamp literal in the session zone, UTC: `2026-01-01 00:00:00[.fff]`, ISO 8601 with an offset, or a date.
-fn parse_utc(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
-    use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
-    let text = text.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(Utc.from_utc_datetime(&t));
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN)));
-    }
-    Err(EngineError::invalid(
-        Part::Clause,
-        format!("'{text}' is not a timestamp; write FOR TIMESTAMP AS OF '2026-01-01 00:00:00' (UTC)"),
-    ))
-}
-
-/// The last `n` unquoted words of `sql`, last first, upper-cased (stops at the first other token).
-pub(crate) fn leading_words_rev(sql: &str, n: usize) -> Result<Vec<String>> {
-    Ok(tokenize(sql)?
-        .into_iter()
-        .rev()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
-        .take(n)
-        .map_while(|t| match t.token {
-            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-            _ => None,
-        })
-        .collect())
-}
-
-/// `sql` without its last `n` tokens.
-pub(crate) fn strip_last_words(sql: &str, n: usize) -> Result<String> {
-    let tokens: Vec<TokenWithSpan> = tokenize(sql)?
-        .into_iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
-        .collect();
-    let Some(first_dropped) = tokens.len().checked_sub(n).and_then(|i| tokens.get(i)) else {
-        return Ok(String::new());
-    };
-    let end = LineIndex::new(sql).offset(first_dropped.span.start);
-    Ok(sql[..end].trim().to_string())
-}
-
 /// Athena's `CREATE EXTERNAL TABLE` grammar (clauses in Hive's order, each optional except the name).
 pub(crate) fn parse_create_external_table(d: &mut TarnParser) -> Result<CreateExternalTable> {
     d.expect("CREATE")?;
@@ -933,15 +703,6 @@ mod tests {
     }
 
     #[test]
-    fn quoted_identifiers_fold_but_strings_do_not() -> Result<()> {
-        assert_eq!(
-            fold_quoted_identifiers("SELECT \"HouseholdID\", 'KeepMe' FROM \"SF-Digital\".`T`")?,
-            "SELECT \"householdid\", 'KeepMe' FROM \"sf-digital\".`t`"
-        );
-        Ok(())
-    }
-
-    #[test]
     fn athena_ddl_parses() -> Result<()> {
         let sql = r#"CREATE EXTERNAL TABLE IF NOT EXISTS "sf-digital-transformation"."Consumer_Raw" (
               `HouseholdID` bigint COMMENT 'the household',
@@ -989,30 +750,5 @@ mod tests {
             .err();
         let pos = e.as_ref().and_then(EngineError::position);
         assert_eq!(pos, Some((2, 8)), "{e:?}");
-    }
-
-    #[test]
-    fn time_travel_names_the_version_in_the_table_name() -> Result<()> {
-        let rewritten = rewrite_time_travel(
-            "SELECT * FROM db.t FOR VERSION AS OF 3 AS a JOIN u FOR TIMESTAMP AS OF '2026-01-01 00:00:00' b ON a.x = b.x",
-        )?;
-        assert_eq!(
-            rewritten.as_deref(),
-            Some(r#"SELECT * FROM db."t@v3"  AS a JOIN "u@t1767225600000000"  b ON a.x = b.x"#)
-        );
-        assert_eq!(
-            rewrite_time_travel("SELECT 'FOR VERSION AS OF 3' FROM t")?,
-            None,
-            "strings are not clauses"
-        );
-        let err = rewrite_time_travel("SELECT * FROM t FOR VERSION AS OF 'x'").err();
-        assert!(err.is_some_and(|e| e.to_string().contains("takes a version number")));
-        let err = rewrite_time_travel("SELECT * FROM t FOR TIMESTAMP AS OF 'yesterday'").err();
-        assert!(err.is_some_and(|e| e.to_string().contains("'yesterday' is not a timestamp")));
-        assert_eq!(
-            crate::names::AsOf::split("t@t1767225600000000")?.1,
-            crate::names::AsOf::Timestamp(parse_utc("2026-01-01T00:00:00Z")?)
-        );
-        Ok(())
     }
 }
