@@ -531,8 +531,8 @@ pub(crate) fn assignment_column(target: &AssignmentTarget) -> Result<String> {
 
 /// A MERGE `UPDATE SET ...` clause, with its optional `AND` condition.
 pub(crate) fn update_clause(
-    predicate: Option<String>,
-    sets: Vec<(String, String)>,
+    predicate: Option<Expr>,
+    sets: Vec<(String, Expr)>,
 ) -> impl FnOnce(merge::UpdateBuilder) -> merge::UpdateBuilder {
     move |mut update| {
         if let Some(p) = predicate {
@@ -546,15 +546,32 @@ pub(crate) fn update_clause(
 }
 
 /// A MERGE `DELETE` clause, with its optional `AND` condition.
-pub(crate) fn delete_clause(predicate: Option<String>) -> impl FnOnce(merge::DeleteBuilder) -> merge::DeleteBuilder {
+pub(crate) fn delete_clause(predicate: Option<Expr>) -> impl FnOnce(merge::DeleteBuilder) -> merge::DeleteBuilder {
     move |delete| match predicate {
         Some(p) => delete.predicate(p),
         None => delete,
     }
 }
 
-pub(crate) fn assignments(list: &[ast::Assignment]) -> Result<Vec<(String, String)>> {
+/// `SET column = value, ...` with each value planned against `schema`.
+pub(crate) fn assignments(
+    list: &[ast::Assignment],
+    state: &SessionState,
+    schema: &DFSchema,
+) -> Result<Vec<(String, Expr)>> {
     list.iter()
-        .map(|a| Ok((assignment_column(&a.target)?, a.value.to_string())))
+        .map(|a| Ok((assignment_column(&a.target)?, plan_expr(state, &a.value, schema)?)))
         .collect()
+}
+
+/// A SQL expression of a DELETE, UPDATE or MERGE planned against `schema` with the session's functions: delta-rs
+/// takes it as an `Expr` rather than parsing its text again (with functions of its own).
+pub(crate) fn plan_expr(state: &SessionState, expr: &ast::Expr, schema: &DFSchema) -> Result<Expr> {
+    let expr = ast::ExprWithAlias {
+        expr: expr.clone(),
+        alias: None,
+    };
+    state
+        .create_logical_expr_from_sql_expr(expr, schema)
+        .map_err(from_datafusion)
 }

@@ -7,11 +7,19 @@ use crate::delta::*;
 use crate::delta::{RETENTION_CHECK_SETTING, is_delta, not_delta};
 use crate::error::{EngineError, Part, Result};
 use crate::parse::TarnParser;
-use crate::parse::{QualifiedName, parse_datafusion_statement};
+use crate::parse::QualifiedName;
 use crate::result::Outcome;
 use crate::storage::Location;
 use chrono::DateTime;
+use datafusion::common::{DFSchema, TableReference};
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::SessionContext;
+use deltalake::{DeltaTable, DeltaTableError};
+use crate::error::from_datafusion;
+use crate::meter::ScanMeter;
+use crate::parse::qualified_name;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{self, FromTable};
 use datafusion::sql::sqlparser::ast::{MergeAction, MergeClauseKind, MergeInsertKind, TableFactor};
@@ -64,9 +72,11 @@ impl Statement for DeltaDml {
                 let (name, _) = table_factor_name(&target.relation)?;
                 let (def, table, meter, state) = ctx.dml_target(&name, "DELETE").await?;
                 let location = def.storage.location.clone();
+                let schema = table_schema(&table, &location).await?;
+                let predicate = delete.selection.as_ref().map(|p| plan_expr(&state, p, &schema)).transpose()?;
                 let mut builder = table.delete().with_session_state(Arc::new(state));
-                if let Some(predicate) = &delete.selection {
-                    builder = builder.with_predicate(predicate.to_string());
+                if let Some(predicate) = predicate {
+                    builder = builder.with_predicate(predicate);
                 }
                 let (table, metrics) = builder.await.map_err(|e| ctx.write_error_at(&location, &meter, e))?;
                 let deleted = metrics.num_deleted_rows.unwrap_or_default() as u64;
@@ -105,12 +115,15 @@ impl Statement for DeltaDml {
                         ));
                     }
                 }
+                let schema = table_schema(&table, &location).await?;
+                let predicate = update.selection.as_ref().map(|p| plan_expr(&state, p, &schema)).transpose()?;
+                let sets = assignments(&update.assignments, &state, &schema)?;
                 let mut builder = table.update().with_session_state(Arc::new(state));
-                if let Some(predicate) = &update.selection {
-                    builder = builder.with_predicate(predicate.to_string());
+                if let Some(predicate) = predicate {
+                    builder = builder.with_predicate(predicate);
                 }
-                for assignment in &update.assignments {
-                    builder = builder.with_update(assignment_column(&assignment.target)?, assignment.value.to_string());
+                for (column, value) in sets {
+                    builder = builder.with_update(column, value);
                 }
                 let (table, metrics) = builder.await.map_err(|e| ctx.write_error_at(&location, &meter, e))?;
                 let updated = metrics.num_updated_rows as u64;
@@ -475,17 +488,12 @@ impl Statement for History {
 async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
     let (target_name, target_alias) = table_factor_name(&merge.table)?;
     let (def, table, _, _) = ctx.dml_target(&target_name, "MERGE").await?;
-    let (source_sql, source_alias) = match &merge.source {
-        TableFactor::Table { name, alias, .. } => (
-            format!("SELECT * FROM {name}"),
-            alias
-                .as_ref()
-                .map(|a| a.name.value.clone())
-                .or_else(|| name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())),
-        ),
-        TableFactor::Derived { subquery, alias, .. } => {
-            (subquery.to_string(), alias.as_ref().map(|a| a.name.value.clone()))
-        }
+    let source_alias = match &merge.source {
+        TableFactor::Table { name, alias, .. } => alias
+            .as_ref()
+            .map(|a| a.name.value.clone())
+            .or_else(|| name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())),
+        TableFactor::Derived { alias, .. } => alias.as_ref().map(|a| a.name.value.clone()),
         other => {
             return Err(EngineError::unsupported(
                 format!("MERGE ... USING {other}"),
@@ -500,9 +508,7 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
         )
     })?;
     let target_alias = target_alias.unwrap_or_else(|| target_name.name.clone());
-    let prepared = ctx.prepare_query(parse_datafusion_statement(&source_sql)?).await?;
-    let meter = Arc::clone(&prepared.meter);
-    let source = DataFrame::new(prepared.state.clone(), prepared.plan);
+    let (source, state, meter) = merge_source(ctx, merge.source).await?;
     let location = def.storage.location.clone();
     let target_columns: Vec<String> = ctx
         .delta_shape(&def, &table)
@@ -510,17 +516,23 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
         .all_columns()
         .map(|c| c.name.clone())
         .collect();
+    // Conditions and values name the source and the target by their aliases, as delta-rs' join does.
+    let target_schema = table_schema(&table, &location).await?;
+    let schema = DFSchema::try_from_qualified_schema(source_alias.as_str(), source.schema().as_arrow())
+        .and_then(|s| s.join(&DFSchema::try_from_qualified_schema(target_alias.as_str(), target_schema.as_arrow())?))
+        .map_err(from_datafusion)?;
+    let on = plan_expr(&state, &merge.on, &schema)?;
     let mut builder = table
-        .merge(source, merge.on.to_string())
+        .merge(source, on)
         .with_source_alias(source_alias)
         .with_target_alias(target_alias)
-        .with_session_state(Arc::new(prepared.state));
+        .with_session_state(Arc::new(state.clone()));
     let at = |e| delta_error(&location, e);
     for clause in merge.clauses {
-        let predicate = clause.predicate.map(|p| p.to_string());
+        let predicate = clause.predicate.as_ref().map(|p| plan_expr(&state, p, &schema)).transpose()?;
         builder = match (clause.clause_kind, clause.action) {
             (MergeClauseKind::Matched, MergeAction::Update(update)) => builder
-                .when_matched_update(update_clause(predicate, assignments(&update.assignments)?))
+                .when_matched_update(update_clause(predicate, assignments(&update.assignments, &state, &schema)?))
                 .map_err(at)?,
             (MergeClauseKind::Matched, MergeAction::Delete { .. }) => {
                 builder.when_matched_delete(delete_clause(predicate)).map_err(at)?
@@ -554,7 +566,8 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
                         ),
                     ));
                 }
-                let sets: Vec<(String, String)> = columns.into_iter().zip(row.iter().map(|v| v.to_string())).collect();
+                let values: Vec<Expr> = row.iter().map(|v| plan_expr(&state, v, &schema)).collect::<Result<_>>()?;
+                let sets: Vec<(String, Expr)> = columns.into_iter().zip(values).collect();
                 builder
                     .when_not_matched_insert(|mut i| {
                         if let Some(p) = predicate {
@@ -568,7 +581,7 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
                     .map_err(at)?
             }
             (MergeClauseKind::NotMatchedBySource, MergeAction::Update(update)) => builder
-                .when_not_matched_by_source_update(update_clause(predicate, assignments(&update.assignments)?))
+                .when_not_matched_by_source_update(update_clause(predicate, assignments(&update.assignments, &state, &schema)?))
                 .map_err(at)?,
             (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => builder
                 .when_not_matched_by_source_delete(delete_clause(predicate))
@@ -595,4 +608,45 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
         table.version().unwrap_or_default()
     );
     Ok(Outcome::written(message, changed, meter))
+}
+
+/// MERGE's source as a frame to join, planned from its syntax tree: a table, or a subquery.
+async fn merge_source(ctx: &Ctx, source: TableFactor) -> Result<(DataFrame, SessionState, Arc<ScanMeter>)> {
+    match source {
+        TableFactor::Table { name, .. } => {
+            let name = qualified_name(&name)?;
+            let reference = match name.database {
+                Some(db) => TableReference::partial(db, name.name),
+                None => TableReference::bare(name.name),
+            };
+            let (state, meter, _) = ctx.metered_state(vec![reference.clone()]).await?;
+            let frame = SessionContext::new_with_state(state.clone())
+                .table(reference)
+                .await
+                .map_err(from_datafusion)?;
+            Ok((frame, state, meter))
+        }
+        TableFactor::Derived { subquery, .. } => {
+            let statement = DFStatement::Statement(Box::new(ast::Statement::Query(subquery)));
+            let prepared = ctx.prepare_query(statement).await?;
+            Ok((
+                DataFrame::new(prepared.state.clone(), prepared.plan),
+                prepared.state,
+                prepared.meter,
+            ))
+        }
+        other => Err(EngineError::unsupported(
+            format!("MERGE ... USING {other}"),
+            "use a table or a (subquery) AS alias",
+        )),
+    }
+}
+
+/// The Delta table's columns as its scans see them (partition columns included).
+async fn table_schema(table: &DeltaTable, location: &str) -> Result<DFSchema> {
+    let provider = table
+        .table_provider()
+        .await
+        .map_err(|e| delta_error(location, DeltaTableError::from(e)))?;
+    DFSchema::try_from(provider.schema().as_ref().clone()).map_err(from_datafusion)
 }
