@@ -6,7 +6,7 @@ mod store;
 
 pub use model::{
     Bucketing, Column, DEFAULT_DATABASE, Database, HIVE_DEFAULT_PARTITION, Partition, SerdeInfo, StorageDescriptor,
-    StorageFormat, Table, TableType, normalize_name, params, serde_lib, serde_params,
+    StorageFormat, Table, TableKind, TableType, normalize_name, params, serde_lib, serde_params,
 };
 pub use store::{CATALOG_DIR, Catalog, PartitionSet, TableVersion};
 

@@ -71,6 +71,17 @@ impl Database {
     }
 }
 
+/// The kinds of table tarn reads and writes differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// Files in a folder (Hive's layout, partitions in the catalog): Parquet, text, JSON.
+    Hive,
+    /// A Delta Lake table: its log says which files and columns it has.
+    Delta,
+    /// A stored query.
+    View,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TableType {
@@ -247,6 +258,15 @@ impl Table {
 
     pub fn is_view(&self) -> bool {
         self.table_type == TableType::VirtualView
+    }
+
+    /// What the table is, for the statements that treat kinds differently (read, write, purge, describe).
+    pub fn kind(&self) -> TableKind {
+        match (self.is_view(), &self.storage.format) {
+            (true, _) => TableKind::View,
+            (false, StorageFormat::Delta) => TableKind::Delta,
+            (false, _) => TableKind::Hive,
+        }
     }
 
     /// `db.table`, for messages.

@@ -23,7 +23,7 @@ use deltalake::operations::merge;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::TryStreamExt;
-use tarn_catalog::{CatalogError, Column, SerdeInfo, StorageFormat, Table, normalize_name, serde_lib};
+use tarn_catalog::{CatalogError, Column, SerdeInfo, StorageFormat, Table, TableKind, normalize_name, serde_lib};
 use url::Url;
 
 use crate::context::Ctx;
@@ -77,10 +77,6 @@ pub(crate) fn register_log_stores() {
             }
         }
     });
-}
-
-pub(crate) fn is_delta(table: &Table) -> bool {
-    table.storage.format == StorageFormat::Delta
 }
 
 /// `statement` asked of a table that is not a Delta table.
@@ -378,7 +374,7 @@ impl Ctx {
         statement: &str,
     ) -> Result<(Table, DeltaTable, Arc<ScanMeter>, SessionState)> {
         let def = self.table(name).await?;
-        if !is_delta(&def) {
+        if def.kind() != TableKind::Delta {
             return Err(not_delta(
                 statement,
                 &def,

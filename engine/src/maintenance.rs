@@ -13,7 +13,7 @@ use object_store::path::Path;
 
 use datafusion::arrow::datatypes::Field;
 use datafusion::common::ScalarValue;
-use tarn_catalog::{CatalogError, Column, HIVE_DEFAULT_PARTITION, Partition, Table};
+use tarn_catalog::{CatalogError, Column, HIVE_DEFAULT_PARTITION, Partition, Table, TableKind};
 
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
@@ -42,7 +42,7 @@ impl Ctx {
                 format!("{} is a view; {statement} works on tables", table.qualified_name()),
             ));
         }
-        if crate::delta::is_delta(&table) {
+        if table.kind() == TableKind::Delta {
             return Err(EngineError::unsupported(
                 format!("{statement} on Delta table {}", table.qualified_name()),
                 "a Delta table's partitions are recorded in its log with each commit; there is nothing to register",
@@ -171,7 +171,7 @@ impl Ctx {
     /// A table for DESCRIBE-like statements: Delta tables with their columns refreshed from the log.
     pub(crate) async fn described_table(&self, name: &QualifiedName) -> Result<Table> {
         let def = self.table(name).await?;
-        if crate::delta::is_delta(&def) {
+        if def.kind() == TableKind::Delta {
             let location = Location::parse(&def.storage.location)?;
             let delta = self.open_delta(&location, crate::delta::AsOf::Latest).await?;
             Box::pin(self.delta_shape(&def, &delta)).await

@@ -17,6 +17,7 @@ use crate::context::{CATALOG_NAME, Ctx, PreparedQuery};
 use crate::error::{EngineError, Part, Result, from_datafusion};
 use crate::maintenance::column_signature;
 use crate::meter::ScanMeter;
+use crate::names::AsOf;
 use crate::parse::{QualifiedName, parse_datafusion_statement};
 use crate::snapshot::{SnapshotCatalog, SnapshotCatalogList, SnapshotSchema};
 use crate::storage::Location;
@@ -24,7 +25,7 @@ use crate::table::TarnTable;
 use crate::views::{VIEW_DATABASE, output_columns};
 use datafusion::catalog::view::ViewTable;
 use futures::future::BoxFuture;
-use tarn_catalog::Table;
+use tarn_catalog::{Table, TableKind};
 
 /// What a query sees for a view, and the locations of the tables under it.
 pub(crate) type ExpandedView = (Arc<dyn TableProvider>, Vec<Location>);
@@ -118,36 +119,8 @@ impl Ctx {
                 Err(e) => return Err(e),
             };
             let db = def.database.clone();
-            if def.is_view() {
-                if as_of != crate::names::AsOf::Latest {
-                    return Err(EngineError::invalid(
-                        Part::ObjectKind,
-                        format!(
-                            "{} is a view; FOR VERSION/TIMESTAMP AS OF applies to Delta tables",
-                            def.qualified_name()
-                        ),
-                    ));
-                }
-                let (provider, view_locations) = self.view_provider(&def, views).await?;
-                locations.extend(view_locations);
-                schemas.entry(db).or_default().insert(reference_name, provider);
-                continue;
-            }
-            locations.push(Location::parse(&def.storage.location)?);
-            let provider: Arc<dyn TableProvider> = if crate::delta::is_delta(&def) {
-                Box::pin(self.delta_provider(&def, as_of)).await?
-            } else if as_of != crate::names::AsOf::Latest {
-                return Err(crate::delta::not_delta(
-                    "FOR VERSION/TIMESTAMP AS OF",
-                    &def,
-                    "only Delta tables keep older versions; CTAS a copy WITH (table_type = 'DELTA') to get them",
-                ));
-            } else if def.partition_keys.is_empty() {
-                Arc::new(TarnTable::try_new(def)?)
-            } else {
-                let partitions = self.catalog.partitions(&def).await?.partitions;
-                Arc::new(TarnTable::try_new(def)?.with_partitions(partitions)?)
-            };
+            let (provider, read) = self.provider(def, as_of, views).await?;
+            locations.extend(read);
             schemas.entry(db).or_default().insert(reference_name, provider);
         }
         let list = SnapshotCatalogList {
@@ -159,6 +132,48 @@ impl Ctx {
             }),
         };
         Ok((Arc::new(list), locations))
+    }
+
+    /// What a query reads for `def` at `as_of`, and the locations of the files under it: one arm per kind of table,
+    /// so a new kind (Iceberg) is one more arm and a module of its own.
+    async fn provider(
+        &self,
+        def: Table,
+        as_of: AsOf,
+        views: &[String],
+    ) -> Result<(Arc<dyn TableProvider>, Vec<Location>)> {
+        match (def.kind(), as_of) {
+            (TableKind::View, AsOf::Latest) => self.view_provider(&def, views).await,
+            (TableKind::View, _) => Err(EngineError::invalid(
+                Part::ObjectKind,
+                format!(
+                    "{} is a view; FOR VERSION/TIMESTAMP AS OF applies to Delta tables",
+                    def.qualified_name()
+                ),
+            )),
+            (TableKind::Delta, as_of) => {
+                let location = Location::parse(&def.storage.location)?;
+                Ok((Box::pin(self.delta_provider(&def, as_of)).await?, vec![location]))
+            }
+            (TableKind::Hive, AsOf::Latest) => {
+                let location = Location::parse(&def.storage.location)?;
+                let partitions = match def.partition_keys.is_empty() {
+                    true => None,
+                    false => Some(self.catalog.partitions(&def).await?.partitions),
+                };
+                let table = TarnTable::try_new(def)?;
+                let provider = match partitions {
+                    Some(partitions) => table.with_partitions(partitions)?,
+                    None => table,
+                };
+                Ok((Arc::new(provider), vec![location]))
+            }
+            (TableKind::Hive, _) => Err(crate::delta::not_delta(
+                "FOR VERSION/TIMESTAMP AS OF",
+                &def,
+                "only Delta tables keep older versions; CTAS a copy WITH (table_type = 'DELTA') to get them",
+            )),
+        }
     }
 
     /// The provider a query sees for `view`, and the locations of the tables under it.
@@ -296,7 +311,7 @@ pub(crate) fn unqualified_output_names(plan: LogicalPlan) -> Result<LogicalPlan>
         .map(|f| {
             qualifiers
                 .iter()
-                .fold(f.name().clone(), |name, q| name.replace(&format!("{q}."), ""))
+                .fold(f.name().clone(), |name, q| without_qualifier(&name, q))
         })
         .collect();
     let mut names = names;
@@ -322,6 +337,31 @@ pub(crate) fn unqualified_output_names(plan: LogicalPlan) -> Result<LogicalPlan>
     Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
 }
 
+/// `name` without the qualifier `q.` wherever it qualifies a column: outside the quoted text of literals
+/// (`Utf8("t.x")`) and only at the start of a name (`xt.a` keeps its `t.`).
+fn without_qualifier(name: &str, q: &str) -> String {
+    let prefix = format!("{q}.");
+    let mut out = String::with_capacity(name.len());
+    let mut quoted = false;
+    let mut rest = name;
+    while let Some(c) = rest.chars().next() {
+        let boundary = out
+            .chars()
+            .last()
+            .is_none_or(|p| !(p.is_alphanumeric() || p == '_' || p == '.'));
+        if !quoted && boundary && rest.starts_with(&prefix) {
+            rest = &rest[prefix.len()..];
+            continue;
+        }
+        if c == '"' {
+            quoted = !quoted;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// Which output columns of `plan` are neither a column nor aliased (Athena names them `_col<position>`).
 fn unnamed_expressions(plan: &LogicalPlan) -> Vec<bool> {
     let mut node = plan;
@@ -344,5 +384,21 @@ fn unnamed_expressions(plan: &LogicalPlan) -> Vec<bool> {
             }
             _ => return Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualifiers_go_from_names_but_not_from_literals() {
+        assert_eq!(without_qualifier("count(db.t.x)", "db.t"), "count(x)");
+        assert_eq!(without_qualifier("t.a + t.b", "t"), "a + b");
+        assert_eq!(
+            without_qualifier("concat(t.a, Utf8(\"t.b\"))", "t"),
+            "concat(a, Utf8(\"t.b\"))"
+        );
+        assert_eq!(without_qualifier("xt.a", "t"), "xt.a");
     }
 }

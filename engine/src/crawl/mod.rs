@@ -25,7 +25,8 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 use tarn_catalog::{
-    Column, HIVE_DEFAULT_PARTITION, Partition, SerdeInfo, StorageFormat, Table, params, serde_lib, serde_params,
+    Column, HIVE_DEFAULT_PARTITION, Partition, SerdeInfo, StorageFormat, Table, TableKind, params, serde_lib,
+    serde_params,
 };
 
 use crate::context::Ctx;
@@ -464,7 +465,7 @@ impl Ctx {
         if let Some(existing) = self.catalog.get_table(database, name).await? {
             crawled.columns = existing.storage.columns.len() + existing.partition_keys.len();
             crawled.partition_keys = existing.partition_keys.iter().map(|k| k.name.clone()).collect();
-            if !crate::delta::is_delta(&existing) || existing.storage.location != url {
+            if existing.kind() != TableKind::Delta || existing.storage.location != url {
                 crawled.action = CrawlAction::Skipped(format!(
                     "{} already exists over {}; crawl with --table to pick another name",
                     existing.qualified_name(),

@@ -11,7 +11,7 @@ use crate::table::{TarnTable, table_fields};
 use crate::units::{counted, first_few};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use std::collections::HashSet;
-use tarn_catalog::{Column, Partition, StorageFormat, params};
+use tarn_catalog::{Column, Partition, StorageFormat, TableKind, params};
 
 use crate::parse::TarnParser;
 use crate::result::Outcome;
@@ -355,7 +355,7 @@ async fn set_table_properties(ctx: &Ctx, name: &QualifiedName, properties: Vec<(
         table.parameters.insert(key, value);
     }
     // A property tarn reads (a delimiter, compression, header lines) must still make a readable table.
-    if !crate::delta::is_delta(&table) {
+    if table.kind() != TableKind::Delta {
         TarnTable::try_new(table.clone())?;
     }
     let updated = ctx.catalog.update_table(table, "SET TBLPROPERTIES").await?;
@@ -370,7 +370,7 @@ async fn set_table_properties(ctx: &Ctx, name: &QualifiedName, properties: Vec<(
 /// `ALTER TABLE t ADD COLUMNS (...)`: new data columns at the end (files without them read NULL).
 async fn add_columns(ctx: &Ctx, name: &QualifiedName, columns: Vec<ColumnSpec>) -> Result<Outcome> {
     let mut table = ctx.table(name).await?;
-    if table.is_view() || crate::delta::is_delta(&table) {
+    if table.is_view() || table.kind() == TableKind::Delta {
         return Err(EngineError::unsupported(
             format!("ALTER TABLE ADD COLUMNS on {}", table.qualified_name()),
             if table.is_view() {

@@ -4,10 +4,13 @@
 use super::Statement;
 use crate::context::Ctx;
 use crate::delta::*;
-use crate::delta::{RETENTION_CHECK_SETTING, is_delta, not_delta};
+use crate::delta::{RETENTION_CHECK_SETTING, not_delta};
+use crate::error::from_datafusion;
 use crate::error::{EngineError, Part, Result};
-use crate::parse::TarnParser;
+use crate::meter::ScanMeter;
 use crate::parse::QualifiedName;
+use crate::parse::TarnParser;
+use crate::parse::qualified_name;
 use crate::result::Outcome;
 use crate::storage::Location;
 use chrono::DateTime;
@@ -16,19 +19,17 @@ use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
-use deltalake::{DeltaTable, DeltaTableError};
-use crate::error::from_datafusion;
-use crate::meter::ScanMeter;
-use crate::parse::qualified_name;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{self, FromTable};
 use datafusion::sql::sqlparser::ast::{MergeAction, MergeClauseKind, MergeInsertKind, TableFactor};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use deltalake::operations::optimize::OptimizeType;
+use deltalake::{DeltaTable, DeltaTableError};
 use deltalake::{FilterOp, FilterValue};
 use futures::TryStreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tarn_catalog::TableKind;
 
 /// DELETE, UPDATE or MERGE on a Delta table.
 pub(crate) struct DeltaDml {
@@ -73,7 +74,11 @@ impl Statement for DeltaDml {
                 let (def, table, meter, state) = ctx.dml_target(&name, "DELETE").await?;
                 let location = def.storage.location.clone();
                 let schema = table_schema(&table, &location).await?;
-                let predicate = delete.selection.as_ref().map(|p| plan_expr(&state, p, &schema)).transpose()?;
+                let predicate = delete
+                    .selection
+                    .as_ref()
+                    .map(|p| plan_expr(&state, p, &schema))
+                    .transpose()?;
                 let mut builder = table.delete().with_session_state(Arc::new(state));
                 if let Some(predicate) = predicate {
                     builder = builder.with_predicate(predicate);
@@ -116,7 +121,11 @@ impl Statement for DeltaDml {
                     }
                 }
                 let schema = table_schema(&table, &location).await?;
-                let predicate = update.selection.as_ref().map(|p| plan_expr(&state, p, &schema)).transpose()?;
+                let predicate = update
+                    .selection
+                    .as_ref()
+                    .map(|p| plan_expr(&state, p, &schema))
+                    .transpose()?;
                 let sets = assignments(&update.assignments, &state, &schema)?;
                 let mut builder = table.update().with_session_state(Arc::new(state));
                 if let Some(predicate) = predicate {
@@ -430,7 +439,7 @@ impl Statement for History {
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
         let name = &self.table;
         let def = ctx.table(name).await?;
-        if !is_delta(&def) {
+        if def.kind() != TableKind::Delta {
             return Err(not_delta(
                 "DESCRIBE HISTORY",
                 &def,
@@ -519,7 +528,12 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
     // Conditions and values name the source and the target by their aliases, as delta-rs' join does.
     let target_schema = table_schema(&table, &location).await?;
     let schema = DFSchema::try_from_qualified_schema(source_alias.as_str(), source.schema().as_arrow())
-        .and_then(|s| s.join(&DFSchema::try_from_qualified_schema(target_alias.as_str(), target_schema.as_arrow())?))
+        .and_then(|s| {
+            s.join(&DFSchema::try_from_qualified_schema(
+                target_alias.as_str(),
+                target_schema.as_arrow(),
+            )?)
+        })
         .map_err(from_datafusion)?;
     let on = plan_expr(&state, &merge.on, &schema)?;
     let mut builder = table
@@ -529,10 +543,17 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
         .with_session_state(Arc::new(state.clone()));
     let at = |e| delta_error(&location, e);
     for clause in merge.clauses {
-        let predicate = clause.predicate.as_ref().map(|p| plan_expr(&state, p, &schema)).transpose()?;
+        let predicate = clause
+            .predicate
+            .as_ref()
+            .map(|p| plan_expr(&state, p, &schema))
+            .transpose()?;
         builder = match (clause.clause_kind, clause.action) {
             (MergeClauseKind::Matched, MergeAction::Update(update)) => builder
-                .when_matched_update(update_clause(predicate, assignments(&update.assignments, &state, &schema)?))
+                .when_matched_update(update_clause(
+                    predicate,
+                    assignments(&update.assignments, &state, &schema)?,
+                ))
                 .map_err(at)?,
             (MergeClauseKind::Matched, MergeAction::Delete { .. }) => {
                 builder.when_matched_delete(delete_clause(predicate)).map_err(at)?
@@ -566,7 +587,10 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
                         ),
                     ));
                 }
-                let values: Vec<Expr> = row.iter().map(|v| plan_expr(&state, v, &schema)).collect::<Result<_>>()?;
+                let values: Vec<Expr> = row
+                    .iter()
+                    .map(|v| plan_expr(&state, v, &schema))
+                    .collect::<Result<_>>()?;
                 let sets: Vec<(String, Expr)> = columns.into_iter().zip(values).collect();
                 builder
                     .when_not_matched_insert(|mut i| {
@@ -581,7 +605,10 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
                     .map_err(at)?
             }
             (MergeClauseKind::NotMatchedBySource, MergeAction::Update(update)) => builder
-                .when_not_matched_by_source_update(update_clause(predicate, assignments(&update.assignments, &state, &schema)?))
+                .when_not_matched_by_source_update(update_clause(
+                    predicate,
+                    assignments(&update.assignments, &state, &schema)?,
+                ))
                 .map_err(at)?,
             (MergeClauseKind::NotMatchedBySource, MergeAction::Delete { .. }) => builder
                 .when_not_matched_by_source_delete(delete_clause(predicate))

@@ -10,6 +10,7 @@ use crate::parse::QualifiedName;
 use crate::parse::TarnParser;
 use crate::result::Outcome;
 use datafusion::sql::sqlparser::tokenizer::Token;
+use tarn_catalog::TableKind;
 
 /// `SHOW PARTITIONS t`.
 pub(crate) struct ShowPartitions {
@@ -245,7 +246,7 @@ pub(super) async fn describe_formatted(ctx: &Ctx, name: &QualifiedName) -> Resul
     if let Some(text) = &table.view_text {
         rows.push(field("View Original Text", text.clone()));
     }
-    if !table.is_view() && !crate::delta::is_delta(&table) {
+    if !table.is_view() && table.kind() != TableKind::Delta {
         let partitions = ctx.catalog.partitions(&table).await?.partitions;
         if !table.partition_keys.is_empty() {
             rows.push(field(

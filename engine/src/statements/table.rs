@@ -5,7 +5,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::tokenizer::Token;
-use tarn_catalog::{CatalogError, Table};
+use tarn_catalog::{CatalogError, Table, TableKind};
 
 use super::{Statement, athena_pattern};
 use crate::context::Ctx;
@@ -195,10 +195,11 @@ async fn drop_table_purge(ctx: &Ctx, db: &str, name: &str, if_exists: bool) -> R
     let location = Location::parse(&table.storage.location)?;
     let store = ctx.registry.store_for(&location)?;
     ctx.catalog.drop_table(db, name).await?;
-    let (deleted, kept) = if crate::delta::is_delta(&table) {
-        crate::delta::purge_delta_files(store.as_ref(), &location).await?
-    } else {
-        crate::write::commit::purge_written_files(store.as_ref(), &location).await?
+    let (deleted, kept) = match table.kind() {
+        TableKind::Delta => crate::write::commit::purge_delta_files(store.as_ref(), &location).await?,
+        TableKind::Hive | TableKind::View => {
+            crate::write::commit::purge_written_files(store.as_ref(), &location).await?
+        }
     };
     // A table in a folder of its own under the warehouse: the table's folder also holds what killed runs of its
     // CTAS left, recorded there.

@@ -15,7 +15,7 @@ use crate::write::statements::*;
 use crate::write::{DEFAULT_TARGET_FILE_SIZE, Target, new_query_id};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use std::sync::Arc;
-use tarn_catalog::{CatalogError, Column, StorageFormat, normalize_name};
+use tarn_catalog::{CatalogError, Column, StorageFormat, TableKind, normalize_name};
 
 /// `CREATE TABLE t [WITH (...)] AS query [WITH [NO] DATA]`.
 #[derive(Debug, Clone)]
@@ -209,15 +209,18 @@ impl Statement for InsertInto {
         let insert = self;
         ctx.progress.reset();
         let table = ctx.table(&insert.table).await?;
-        if table.is_view() {
-            return Err(EngineError::invalid(
-                Part::ObjectKind,
-                format!("{} is a view; INSERT INTO writes to tables", table.qualified_name()),
-            ));
-        }
-        if crate::delta::is_delta(&table) {
-            let prepared = ctx.prepare_query(insert.query.statement).await?;
-            return Box::pin(ctx.insert_into_delta(table, insert.columns.as_deref(), prepared)).await;
+        match table.kind() {
+            TableKind::View => {
+                return Err(EngineError::invalid(
+                    Part::ObjectKind,
+                    format!("{} is a view; INSERT INTO writes to tables", table.qualified_name()),
+                ));
+            }
+            TableKind::Delta => {
+                let prepared = ctx.prepare_query(insert.query.statement).await?;
+                return Box::pin(ctx.insert_into_delta(table, insert.columns.as_deref(), prepared)).await;
+            }
+            TableKind::Hive => {}
         }
         let encoding = table_encoding(&table)?;
         let prepared = ctx.prepare_query(insert.query.statement).await?;
