@@ -17,9 +17,7 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Projection, cast, col};
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::sql::sqlparser::ast::{self, AssignmentTarget, TableFactor};
 use deltalake::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, logstore_factories};
-use deltalake::operations::merge;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::TryStreamExt;
@@ -28,7 +26,7 @@ use url::Url;
 
 use crate::context::Ctx;
 use crate::context::PreparedQuery;
-use crate::error::{EngineError, Part, Result, from_datafusion};
+use crate::error::{EngineError, Result, from_datafusion};
 use crate::meter::ScanMeter;
 pub use crate::names::AsOf;
 use crate::parse::QualifiedName;
@@ -495,79 +493,4 @@ pub(crate) async fn last_commit_summary(table: &DeltaTable, location: &Location)
         rows: metric("num_added_rows"),
         files_added: metric("num_added_files"),
     })
-}
-
-pub(crate) fn last_part(name: &ast::ObjectName) -> Result<String> {
-    name.0
-        .last()
-        .and_then(|p| p.as_ident())
-        .map(|i| i.value.clone())
-        .ok_or_else(|| EngineError::invalid(Part::Column, format!("'{name}' is not a column or table name")))
-}
-
-pub(crate) fn table_factor_name(factor: &TableFactor) -> Result<(QualifiedName, Option<String>)> {
-    match factor {
-        TableFactor::Table { name, alias, .. } => Ok((
-            crate::parse::qualified_name(name)?,
-            alias.as_ref().map(|a| a.name.value.clone()),
-        )),
-        other => Err(EngineError::unsupported(
-            format!("changing rows of {other}"),
-            "name a table",
-        )),
-    }
-}
-
-pub(crate) fn assignment_column(target: &AssignmentTarget) -> Result<String> {
-    match target {
-        AssignmentTarget::ColumnName(name) => Ok(last_part(name)?.to_lowercase()),
-        AssignmentTarget::Tuple(_) => Err(EngineError::unsupported("SET (a, b) = ...", "set one column at a time")),
-    }
-}
-
-/// A MERGE `UPDATE SET ...` clause, with its optional `AND` condition.
-pub(crate) fn update_clause(
-    predicate: Option<Expr>,
-    sets: Vec<(String, Expr)>,
-) -> impl FnOnce(merge::UpdateBuilder) -> merge::UpdateBuilder {
-    move |mut update| {
-        if let Some(p) = predicate {
-            update = update.predicate(p);
-        }
-        for (column, value) in sets {
-            update = update.update(column, value);
-        }
-        update
-    }
-}
-
-/// A MERGE `DELETE` clause, with its optional `AND` condition.
-pub(crate) fn delete_clause(predicate: Option<Expr>) -> impl FnOnce(merge::DeleteBuilder) -> merge::DeleteBuilder {
-    move |delete| match predicate {
-        Some(p) => delete.predicate(p),
-        None => delete,
-    }
-}
-
-/// `SET column = value, ...` with each value planned against `schema`.
-pub(crate) fn assignments(
-    list: &[ast::Assignment],
-    state: &SessionState,
-    schema: &DFSchema,
-) -> Result<Vec<(String, Expr)>> {
-    list.iter()
-        .map(|a| Ok((assignment_column(&a.target)?, plan_expr(state, &a.value, schema)?)))
-        .collect()
-}
-
-/// A SQL expression of a DELETE, UPDATE or MERGE planned against `schema` with the session's functions: delta-rs
-/// takes it as an `Expr` rather than parsing its text again (with functions of its own).
-pub(crate) fn plan_expr(state: &SessionState, expr: &ast::Expr, schema: &DFSchema) -> Result<Expr> {
-    let expr = ast::ExprWithAlias {
-        expr: expr.clone(),
-        alias: None,
-    };
-    state
-        .create_logical_expr_from_sql_expr(expr, schema)
-        .map_err(from_datafusion)
 }

@@ -69,8 +69,6 @@ impl Ctx {
         })
     }
 
-    /// `DROP TABLE t PURGE`: only for tables tarn created (CTAS), and only the files tarn's writes made are deleted,
-
     /// The catalog as one query sees it: exactly the tables it names, loaded now.
     async fn snapshot(&self, references: Vec<TableReference>) -> Result<(Arc<dyn CatalogProviderList>, Vec<Location>)> {
         self.snapshot_in(&self.database, references, &[]).await

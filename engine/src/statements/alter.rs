@@ -4,7 +4,7 @@
 use super::Statement;
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
-use crate::maintenance::*;
+use crate::maintenance::{default_locations, spec_text, spec_values};
 use crate::parse::{ColumnSpec, PartitionSpec, QualifiedName};
 use crate::storage::Location;
 use crate::table::{TarnTable, table_fields};

@@ -3,7 +3,7 @@
 
 use super::Statement;
 use crate::context::Ctx;
-use crate::delta::*;
+use crate::delta::{AsOf, delta_error, files};
 use crate::delta::{RETENTION_CHECK_SETTING, not_delta};
 use crate::error::from_datafusion;
 use crate::error::{EngineError, Part, Result};
@@ -21,7 +21,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{self, FromTable};
-use datafusion::sql::sqlparser::ast::{MergeAction, MergeClauseKind, MergeInsertKind, TableFactor};
+use datafusion::sql::sqlparser::ast::{AssignmentTarget, MergeAction, MergeClauseKind, MergeInsertKind, TableFactor};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::{DeltaTable, DeltaTableError};
@@ -676,4 +676,77 @@ async fn table_schema(table: &DeltaTable, location: &str) -> Result<DFSchema> {
         .await
         .map_err(|e| delta_error(location, DeltaTableError::from(e)))?;
     DFSchema::try_from(provider.schema().as_ref().clone()).map_err(from_datafusion)
+}
+
+/// A SQL expression of a DELETE, UPDATE or MERGE planned against `schema` with the session's functions: delta-rs
+/// takes it as an `Expr` rather than parsing its text again (with functions of its own).
+fn plan_expr(state: &SessionState, expr: &ast::Expr, schema: &DFSchema) -> Result<Expr> {
+    let expr = ast::ExprWithAlias {
+        expr: expr.clone(),
+        alias: None,
+    };
+    state
+        .create_logical_expr_from_sql_expr(expr, schema)
+        .map_err(from_datafusion)
+}
+
+/// `SET column = value, ...` with each value planned against `schema`.
+fn assignments(list: &[ast::Assignment], state: &SessionState, schema: &DFSchema) -> Result<Vec<(String, Expr)>> {
+    list.iter()
+        .map(|a| Ok((assignment_column(&a.target)?, plan_expr(state, &a.value, schema)?)))
+        .collect()
+}
+
+fn assignment_column(target: &AssignmentTarget) -> Result<String> {
+    match target {
+        AssignmentTarget::ColumnName(name) => Ok(last_part(name)?.to_lowercase()),
+        AssignmentTarget::Tuple(_) => Err(EngineError::unsupported("SET (a, b) = ...", "set one column at a time")),
+    }
+}
+
+fn table_factor_name(factor: &TableFactor) -> Result<(QualifiedName, Option<String>)> {
+    match factor {
+        TableFactor::Table { name, alias, .. } => Ok((
+            crate::parse::qualified_name(name)?,
+            alias.as_ref().map(|a| a.name.value.clone()),
+        )),
+        other => Err(EngineError::unsupported(
+            format!("changing rows of {other}"),
+            "name a table",
+        )),
+    }
+}
+
+/// A MERGE `UPDATE SET ...` clause, with its optional `AND` condition.
+fn update_clause(
+    predicate: Option<Expr>,
+    sets: Vec<(String, Expr)>,
+) -> impl FnOnce(deltalake::operations::merge::UpdateBuilder) -> deltalake::operations::merge::UpdateBuilder {
+    move |mut update| {
+        if let Some(p) = predicate {
+            update = update.predicate(p);
+        }
+        for (column, value) in sets {
+            update = update.update(column, value);
+        }
+        update
+    }
+}
+
+/// A MERGE `DELETE` clause, with its optional `AND` condition.
+fn delete_clause(
+    predicate: Option<Expr>,
+) -> impl FnOnce(deltalake::operations::merge::DeleteBuilder) -> deltalake::operations::merge::DeleteBuilder {
+    move |delete| match predicate {
+        Some(p) => delete.predicate(p),
+        None => delete,
+    }
+}
+
+fn last_part(name: &ast::ObjectName) -> Result<String> {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.clone())
+        .ok_or_else(|| EngineError::invalid(Part::Column, format!("'{name}' is not a column or table name")))
 }

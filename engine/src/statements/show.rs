@@ -5,7 +5,7 @@ use super::Statement;
 use super::table::{describe_listing, describe_rows};
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
-use crate::maintenance::*;
+use crate::maintenance::column_signature;
 use crate::parse::QualifiedName;
 use crate::parse::TarnParser;
 use crate::result::Outcome;
@@ -146,14 +146,14 @@ async fn show_partitions(ctx: &Ctx, name: &QualifiedName) -> Result<Outcome> {
     };
     let mut specs: Vec<String> = partitions.iter().map(|p| p.spec(&table.partition_keys)).collect();
     specs.sort();
-    Ok(Outcome::strings(&["partition"], vec![specs])?)
+    Outcome::strings(&["partition"], vec![specs])
 }
 
 /// `SHOW COLUMNS`: data columns, then partition keys, names only (as Athena).
 async fn show_columns(ctx: &Ctx, name: &QualifiedName) -> Result<Outcome> {
     let table = ctx.described_table(name).await?;
     let names: Vec<String> = table.all_columns().map(|c| c.name.clone()).collect();
-    Ok(Outcome::strings(&["field"], vec![names])?)
+    Outcome::strings(&["field"], vec![names])
 }
 
 /// `SHOW TBLPROPERTIES t [('name')]`.
@@ -176,7 +176,7 @@ async fn show_table_properties(ctx: &Ctx, name: &QualifiedName, property: Option
         None => table.parameters.into_iter().collect(),
     };
     let (keys, values) = rows.into_iter().unzip();
-    Ok(Outcome::strings(&["prpt_name", "prpt_value"], vec![keys, values])?)
+    Outcome::strings(&["prpt_name", "prpt_value"], vec![keys, values])
 }
 
 /// `SHOW TABLE VERSIONS t`: every definition the catalog kept, newest first (Glue's `GetTableVersions`).
@@ -217,7 +217,7 @@ async fn show_table_versions(ctx: &Ctx, name: &QualifiedName) -> Result<Outcome>
             column.push(value);
         }
     }
-    Ok(Outcome::strings(&names, columns)?)
+    Outcome::strings(&names, columns)
 }
 
 /// `DESCRIBE FORMATTED t`: the columns, then the detailed table information block Hive prints.

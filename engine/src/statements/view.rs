@@ -162,7 +162,7 @@ impl Statement for ShowViews {
             .filter(|t| t.is_view() && matcher.as_ref().is_none_or(|m| m.is_match(&t.name)))
             .map(|t| t.name)
             .collect();
-        Ok(Outcome::strings(&["views"], vec![names])?)
+        Outcome::strings(&["views"], vec![names])
     }
 }
 
@@ -195,6 +195,6 @@ impl Statement for ShowCreateView {
             ));
         };
         let lines: Vec<String> = view_ddl(&view, text).lines().map(str::to_string).collect();
-        Ok(Outcome::strings(&["Create View"], vec![lines])?)
+        Outcome::strings(&["Create View"], vec![lines])
     }
 }

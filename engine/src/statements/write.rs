@@ -11,7 +11,10 @@ use crate::result::Outcome;
 use crate::storage::Location;
 use crate::write::commit::{Statement as WriteStatement, WriteLog};
 use crate::write::props::{FileEncoding, ctas_options, unload_options};
-use crate::write::statements::*;
+use crate::write::statements::{
+    QUERY_ID_PARAMETER, Written, bucketing_of, cast_to_table, ctas_columns, json_keys, refuse_nested_text,
+    table_encoding, unregistered, written_table,
+};
 use crate::write::{DEFAULT_TARGET_FILE_SIZE, Target, new_query_id};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use std::sync::Arc;
