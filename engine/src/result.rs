@@ -71,19 +71,8 @@ pub(crate) enum Rows {
 
 /// The outcome of a statement: a stream of rows (possibly none), a message, and, once drained, its figures.
 pub struct QueryResult {
-    pub(crate) kind: ResultKind,
-    pub(crate) schema: SchemaRef,
-    pub(crate) rows: Rows,
-    pub(crate) meter: Option<Arc<ScanMeter>>,
-    /// The executed plan, for its metrics.
-    pub(crate) plan: Option<Arc<dyn ExecutionPlan>>,
-    /// Locations of the tables the query reads, to name files in errors.
-    pub(crate) locations: Vec<Location>,
-    pub(crate) billed: bool,
-    pub(crate) message: Option<String>,
-    pub(crate) notices: Vec<String>,
+    pub(crate) outcome: Outcome,
     pub(crate) started: Instant,
-    pub(crate) row_count: u64,
     pub(crate) finished: Option<Duration>,
     pub(crate) totals: Arc<SessionTotals>,
 }
@@ -91,8 +80,8 @@ pub struct QueryResult {
 impl std::fmt::Debug for QueryResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueryResult")
-            .field("kind", &self.kind)
-            .field("message", &self.message)
+            .field("kind", &self.outcome.kind)
+            .field("message", &self.outcome.message)
             .finish()
     }
 }
@@ -179,53 +168,45 @@ pub(crate) fn string_batch(names: &[&str], columns: Vec<Vec<String>>) -> Result<
 impl QueryResult {
     /// The result of a statement that started at `started`; a finished write is counted in `totals` now.
     pub(crate) fn new(outcome: Outcome, started: Instant, totals: Arc<SessionTotals>) -> Self {
+        let write = outcome.kind == ResultKind::Write;
         let mut result = Self {
-            kind: outcome.kind,
-            schema: outcome.schema,
-            rows: outcome.rows,
-            meter: outcome.meter,
-            plan: outcome.plan,
-            locations: outcome.locations,
-            billed: outcome.billed,
-            message: outcome.message,
-            notices: outcome.notices,
+            outcome,
             started,
-            row_count: outcome.row_count,
             finished: None,
             totals,
         };
-        if result.kind == ResultKind::Write {
+        if write {
             result.finish();
         }
         result
     }
 
     pub fn kind(&self) -> ResultKind {
-        self.kind
+        self.outcome.kind
     }
 
     pub fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        Arc::clone(&self.outcome.schema)
     }
 
     /// What a command did ("created table db.t").
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref()
+        self.outcome.message.as_deref()
     }
 
     /// Warnings worth showing (e.g. a LOCATION with no files yet).
     pub fn notices(&self) -> &[String] {
-        &self.notices
+        &self.outcome.notices
     }
 
     /// The next batch of rows; `None` at the end, after which [`Self::stats`] is final.
     pub async fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
-        let next = match &mut self.rows {
+        let next = match &mut self.outcome.rows {
             Rows::Batches(batches) => batches.pop_front().map(Ok),
             Rows::Stream(stream) => stream.next().await.map(|r| r.map_err(|e| self.map_error(e))),
         };
         match &next {
-            Some(Ok(batch)) => self.row_count += batch.num_rows() as u64,
+            Some(Ok(batch)) => self.outcome.row_count += batch.num_rows() as u64,
             Some(Err(_)) | None => self.finish(),
         }
         next
@@ -242,7 +223,7 @@ impl QueryResult {
     }
 
     fn map_error(&self, e: datafusion::error::DataFusionError) -> EngineError {
-        query_error(e, self.meter.as_deref(), &self.locations)
+        query_error(e, self.outcome.meter.as_deref(), &self.outcome.locations)
     }
 
     fn finish(&mut self) {
@@ -250,7 +231,7 @@ impl QueryResult {
             return;
         }
         self.finished = Some(self.started.elapsed());
-        if let (Some(meter), true) = (&self.meter, self.billed) {
+        if let (Some(meter), true) = (&self.outcome.meter, self.outcome.billed) {
             self.totals.queries.fetch_add(1, Ordering::Relaxed);
             self.totals.bytes_scanned.fetch_add(meter.bytes(), Ordering::Relaxed);
             self.totals
@@ -274,22 +255,22 @@ impl QueryResult {
                 Ok(true)
             }
         }
-        let plan = self.plan.as_ref()?;
+        let plan = self.outcome.plan.as_ref()?;
         let mut sum = Sum { name, total: None };
         accept(plan.as_ref(), &mut sum).ok()?;
         sum.total
     }
 
     pub fn stats(&self) -> QueryStats {
-        let bytes_scanned = self.meter.as_ref().map(|m| m.bytes()).unwrap_or(0);
+        let bytes_scanned = self.outcome.meter.as_ref().map(|m| m.bytes()).unwrap_or(0);
         QueryStats {
-            rows: self.row_count,
+            rows: self.outcome.row_count,
             elapsed: self.finished.unwrap_or_else(|| self.started.elapsed()),
             bytes_scanned,
-            requests: self.meter.as_ref().map(|m| m.requests()).unwrap_or(0),
-            listed: self.meter.as_ref().map(|m| m.listed()).unwrap_or_default(),
-            bill: self.billed.then(|| Bill::for_scan(bytes_scanned)),
-            text: self.meter.as_ref().map(|m| m.text_notes()).unwrap_or_default(),
+            requests: self.outcome.meter.as_ref().map(|m| m.requests()).unwrap_or(0),
+            listed: self.outcome.meter.as_ref().map(|m| m.listed()).unwrap_or_default(),
+            bill: self.outcome.billed.then(|| Bill::for_scan(bytes_scanned)),
+            text: self.outcome.meter.as_ref().map(|m| m.text_notes()).unwrap_or_default(),
         }
     }
 }
