@@ -98,7 +98,7 @@ impl Ctx {
                     .map(|n| (n.clone(), "aggregate")),
             )
             .chain(self.state.window_functions().keys().map(|n| (n.clone(), "window")))
-            .filter(|(name, _)| name.as_str() != crate::deep::CHAIN_NAME)
+            .filter(|(name, _)| !is_internal_function(name))
             .collect();
         functions.sort();
         functions
@@ -193,4 +193,10 @@ pub(crate) fn closest(name: &str, candidates: &[String]) -> Option<String> {
         .filter(|(score, _)| *score >= 0.6)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c.clone())
+}
+
+/// Functions tarn registers for its own rewrites (long chains, Trino's casts and lambdas, bucket hashing): they are
+/// not listed to users, who write the forms they stand for.
+fn is_internal_function(name: &str) -> bool {
+    name.starts_with("tarn_") || name.starts_with("__tarn") || name == "trino_cast"
 }

@@ -715,3 +715,26 @@ async fn table_functions_are_not_mistaken_for_tables() -> TestResult {
     assert!(matches!(err, Some(EngineError::TableNotFound { .. })), "{err:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn show_functions_lists_what_queries_can_call() -> TestResult {
+    let wh = tempdir()?;
+    let mut s = open(&wh.path().display().to_string()).await?;
+    let (rows, stats) = run(&mut s, "SHOW FUNCTIONS LIKE 'regexp_rep*|checksum|row_number'").await?;
+    assert_eq!(
+        rows,
+        [
+            ["checksum", "aggregate"],
+            ["regexp_replace", "scalar"],
+            ["row_number", "window"],
+        ]
+    );
+    assert_eq!(stats.bytes_scanned, 0);
+    let (all, _) = run(&mut s, "SHOW FUNCTIONS").await?;
+    assert!(all.len() > 300, "{} functions", all.len());
+    // The engine's internal helper for long chains is not a function users call.
+    assert!(!all.iter().any(|r| r[0].starts_with("tarn_")), "{all:?}");
+    let err = s.execute("SHOW FUNCTIONS LIKE").await.err();
+    assert!(matches!(err, Some(EngineError::Syntax { .. })), "{err:?}");
+    Ok(())
+}
