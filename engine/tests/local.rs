@@ -738,3 +738,29 @@ async fn show_functions_lists_what_queries_can_call() -> TestResult {
     assert!(matches!(err, Some(EngineError::Syntax { .. })), "{err:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn show_session_says_what_set_changed() -> TestResult {
+    let wh = tempdir()?;
+    let mut s = open(&wh.path().display().to_string()).await?;
+    run(&mut s, "SET tarn.max_scan = '10GB'").await?;
+    run(&mut s, "SET tarn.text.strict = true").await?;
+    let (rows, _) = run(&mut s, "SHOW SESSION").await?;
+    let pairs: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str(), r[2].as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("tarn.max_scan", "10.00 GB", "off"),
+            ("tarn.memory_limit", "1.00 GB", "1.00 GB"),
+            ("tarn.text.strict", "true", "false"),
+            ("tarn.delta.retention_duration_check", "true", "true"),
+        ]
+    );
+    let (rows, _) = run(&mut s, "SHOW SESSION LIKE '*delta*'").await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][3], "boolean");
+    Ok(())
+}

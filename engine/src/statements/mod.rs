@@ -21,6 +21,7 @@ mod query;
 mod refused;
 mod set;
 mod show;
+mod show_session;
 mod table;
 mod view;
 mod write;
@@ -111,6 +112,7 @@ statements! {
     ShowTableProperties(show::ShowTableProperties),
     ShowTableVersions(show::ShowTableVersions),
     ShowFunctions(show::ShowFunctions),
+    ShowSession(show_session::ShowSession),
     CreateView(view::CreateView),
     DropView(view::DropView),
     ShowViews(view::ShowViews),
