@@ -91,7 +91,7 @@ pub(crate) fn not_delta(statement: &str, def: &Table, hint: &str) -> EngineError
 
 /// A delta-rs error in tarn's words, naming the table's location.
 pub(crate) fn delta_error(location: &str, error: DeltaTableError) -> EngineError {
-    let message = match error {
+    let message = match &error {
         DeltaTableError::NotATable(_) => {
             return EngineError::Location {
                 location: location.to_string(),
@@ -101,13 +101,14 @@ pub(crate) fn delta_error(location: &str, error: DeltaTableError) -> EngineError
             };
         }
         DeltaTableError::InvalidVersion(v) => format!("there is no version {v}"),
-        DeltaTableError::ObjectStore { source } => crate::storage::describe_store_error(&source).to_string(),
+        DeltaTableError::ObjectStore { source } => crate::storage::describe_store_error(source).to_string(),
         DeltaTableError::Arrow { source } => source.to_string(),
         other => other.to_string(),
     };
     EngineError::Delta {
         location: location.to_string(),
         message: message.lines().next().unwrap_or_default().to_string(),
+        source: Some(Arc::new(error)),
     }
 }
 
@@ -133,6 +134,7 @@ impl Ctx {
                         message: format!(
                             "there is no version {v}; the newest is {newest} (DESCRIBE HISTORY lists them)"
                         ),
+                        source: Some(Arc::new(e)),
                     },
                     _ => delta_error(&location.url, e),
                 });
@@ -158,6 +160,7 @@ impl Ctx {
                         t.format("%Y-%m-%d %H:%M:%S%.3f"),
                         committed.format("%Y-%m-%d %H:%M:%S%.3f")
                     ),
+                    source: None,
                 });
             }
         }

@@ -21,6 +21,8 @@ pub enum Part {
     Clause,
     /// A function's arguments.
     Function,
+    /// A type name (`array<string>`, `decimal(12, 2)`).
+    Type,
     /// An object of another kind than the statement needs (a view where a table is needed, a Delta table for a
     /// Hive write).
     ObjectKind,
@@ -94,9 +96,13 @@ pub enum EngineError {
     #[error("{location}: {message}")]
     Storage { location: String, message: String },
 
-    /// delta-rs refused or failed an operation on a Delta table.
+    /// delta-rs refused or failed an operation on a Delta table; its error is the source when there is one.
     #[error("Delta table {location}: {message}")]
-    Delta { location: String, message: String },
+    Delta {
+        location: String,
+        message: String,
+        source: Option<Arc<deltalake::DeltaTableError>>,
+    },
 
     /// A query needed more memory than the session's limit allows, even spilling what it can to disk.
     #[error(
@@ -115,6 +121,17 @@ pub enum EngineError {
         message: String,
         #[source]
         source: Arc<DataFusionError>,
+    },
+
+    /// A write committed its files but could not register their partitions in the catalog.
+    #[error(
+        "the rows were written to {location}, but registering their partitions failed ({source}); run MSCK REPAIR \
+         TABLE {table} to make them visible"
+    )]
+    PartitionsNotRegistered {
+        location: String,
+        table: String,
+        source: Box<EngineError>,
     },
 
     /// Something that should not happen: a poisoned lock, Arrow refusing arrays tarn built, a lost writer.

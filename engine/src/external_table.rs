@@ -394,7 +394,7 @@ fn athena_format(
                 Ok((StorageFormat::Parquet, serde(serde_lib::PARQUET, serde_properties)))
             }
             Some(_) => Err(EngineError::invalid(
-                Part::Column,
+                Part::Clause,
                 "a Parquet table takes no ROW FORMAT (the columns are inside the files)",
             )),
         },

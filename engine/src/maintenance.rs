@@ -50,7 +50,7 @@ impl Ctx {
         }
         if table.partition_keys.is_empty() {
             return Err(EngineError::invalid(
-                Part::Name,
+                Part::ObjectKind,
                 format!(
                     "table {} is not partitioned; {statement} needs a table created with PARTITIONED BY",
                     table.qualified_name()
@@ -215,7 +215,7 @@ pub(crate) fn spec_values(table: &Table, fields: &[Field], spec: &PartitionSpec)
     let keys: Vec<&str> = table.partition_keys.iter().map(|k| k.name.as_str()).collect();
     if let Some((unknown, _)) = spec.iter().find(|(k, _)| !keys.contains(&k.as_str())) {
         return Err(EngineError::invalid(
-            Part::Name,
+            Part::Column,
             format!(
                 "{} has no partition key '{unknown}'; its partition keys are {}",
                 table.qualified_name(),
@@ -229,7 +229,7 @@ pub(crate) fn spec_values(table: &Table, fields: &[Field], spec: &PartitionSpec)
             let given: Vec<&String> = spec.iter().filter(|(k, _)| k == key).map(|(_, v)| v).collect();
             let [value] = given.as_slice() else {
                 return Err(EngineError::invalid(
-                    Part::Name,
+                    Part::Column,
                     format!(
                         "PARTITION (...) must give each partition key of {} once ({}); '{key}' is given {} times",
                         table.qualified_name(),
@@ -243,7 +243,7 @@ pub(crate) fn spec_values(table: &Table, fields: &[Field], spec: &PartitionSpec)
                 .is_ok_and(|v| !v.is_null());
             if !valid && value.as_str() != HIVE_DEFAULT_PARTITION {
                 return Err(EngineError::invalid(
-                    Part::Name,
+                    Part::Column,
                     format!(
                         "partition value '{value}' is not a valid {} for partition key '{key}'",
                         table

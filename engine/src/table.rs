@@ -140,7 +140,7 @@ fn header_lines(parameters: &BTreeMap<String, String>) -> Result<u64> {
             "tarn skips 0 or 1 header lines",
         )),
         Err(_) => Err(EngineError::invalid(
-            Part::Clause,
+            Part::Property,
             format!("'{}' must be a number, not '{value}'", params::SKIP_HEADER),
         )),
     }

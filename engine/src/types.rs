@@ -56,7 +56,7 @@ pub fn arrow_to_hive(dt: &DataType) -> Result<String> {
             ),
             other => {
                 return Err(EngineError::invalid(
-                    Part::Clause,
+                    Part::Type,
                     format!("unexpected map entries type {other}"),
                 ));
             }
@@ -87,7 +87,7 @@ struct TypeParser<'a> {
 impl TypeParser<'_> {
     fn error(&self, what: &str) -> EngineError {
         EngineError::invalid(
-            Part::Clause,
+            Part::Type,
             format!("invalid type '{}': {what} at character {}", self.input, self.pos + 1),
         )
     }
@@ -268,7 +268,7 @@ impl TypeParser<'_> {
             "" => return Err(self.error("expected a type name")),
             other => {
                 return Err(EngineError::invalid(
-                    Part::Name,
+                    Part::Type,
                     format!(
                         "unknown type '{other}' in '{}'; Hive types are boolean, tinyint, smallint, int, bigint, float, \
                      double, decimal(p,s), string, varchar(n), char(n), binary, date, timestamp, array<..>, \

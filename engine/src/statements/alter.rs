@@ -258,7 +258,7 @@ async fn add_partitions(
                 && !if_not_exists
             {
                 return Err(EngineError::invalid(
-                    Part::Name,
+                    Part::Clause,
                     format!(
                         "Partition already exists: {} in {}; nothing was added (ADD IF NOT EXISTS skips existing \
                      partitions)",
@@ -313,7 +313,7 @@ async fn drop_partitions(
                     None if if_exists => {}
                     None => {
                         return Err(EngineError::invalid(
-                            Part::Name,
+                            Part::Clause,
                             format!(
                                 "partition ({}) is not registered in {}; nothing was dropped (SHOW PARTITIONS {} \
                              lists them; DROP IF EXISTS skips missing ones)",

@@ -184,7 +184,7 @@ impl Statement for Optimize {
                             other => other.to_string(),
                         }),
                         other => Err(EngineError::invalid(
-                            Part::Column,
+                            Part::Clause,
                             format!(
                                 "OPTIMIZE ... WHERE compares partition columns with literals; '{other}' is not a literal"
                             ),
@@ -195,7 +195,7 @@ impl Statement for Optimize {
                     match e {
                         Expr::Identifier(i) => Ok(i.value.to_lowercase()),
                         other => Err(EngineError::invalid(
-                            Part::Column,
+                            Part::Clause,
                             format!(
                                 "OPTIMIZE ... WHERE compares partition columns with literals; '{other}' is not a column"
                             ),
@@ -240,7 +240,7 @@ impl Statement for Optimize {
                     )),
                     other => {
                         return Err(EngineError::invalid(
-                            Part::Column,
+                            Part::Clause,
                             format!(
                                 "OPTIMIZE ... WHERE takes comparisons of partition columns joined by AND, not '{other}'"
                             ),
@@ -380,7 +380,7 @@ impl Statement for Vacuum {
             let text = e.to_string();
             if text.contains("minimum retention for vacuum") {
                 EngineError::invalid(
-                    Part::Name,
+                    Part::Clause,
                     format!(
                         "VACUUM {}: the retention is below the table's minimum ({}), and readers of older versions may \
                      still need those files; to go below it, SET {RETENTION_CHECK_SETTING} = false",
@@ -579,7 +579,7 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
                 };
                 if columns.len() != row.len() {
                     return Err(EngineError::invalid(
-                        Part::Column,
+                        Part::QueryShape,
                         format!(
                             "MERGE ... INSERT names {} columns and gives {} values",
                             columns.len(),
@@ -748,5 +748,5 @@ fn last_part(name: &ast::ObjectName) -> Result<String> {
         .last()
         .and_then(|p| p.as_ident())
         .map(|i| i.value.clone())
-        .ok_or_else(|| EngineError::invalid(Part::Column, format!("'{name}' is not a column or table name")))
+        .ok_or_else(|| EngineError::invalid(Part::Name, format!("'{name}' is not a column or table name")))
 }

@@ -90,6 +90,6 @@ fn set(ctx: &mut Ctx, key: &str, value: &str) -> Result<String> {
         .config_mut()
         .options_mut()
         .set(key, value)
-        .map_err(|e| EngineError::invalid(Part::Clause, e.strip_backtrace()))?;
+        .map_err(|e| EngineError::invalid(Part::Setting, e.strip_backtrace()))?;
     Ok(format!("{key} = {value}"))
 }

@@ -78,7 +78,7 @@ impl Statement for CreateExternal {
                 })?;
                 if !create.columns.is_empty() || !create.partitioned_by.is_empty() {
                     return Err(EngineError::invalid(
-                        Part::Column,
+                        Part::Clause,
                         "a Delta table's columns and partitions come from its log: remove the column list and \
                          PARTITIONED BY",
                     ));
@@ -94,7 +94,7 @@ impl Statement for CreateExternal {
                 };
                 if !create.columns.is_empty() {
                     return Err(EngineError::invalid(
-                        Part::Column,
+                        Part::Clause,
                         "a Delta table's columns come from its log: remove the column list",
                     ));
                 }
@@ -288,7 +288,7 @@ impl Statement for Describe {
         }
         if d.peek_is("TABLE") {
             return Err(EngineError::invalid(
-                Part::Name,
+                Part::Clause,
                 "DESCRIBE TABLE is not Athena syntax; write DESCRIBE name",
             ));
         }

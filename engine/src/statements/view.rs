@@ -52,7 +52,7 @@ impl Statement for CreateView {
         let message = match existing {
             Some(old) if !old.is_view() => {
                 return Err(EngineError::invalid(
-                    Part::Name,
+                    Part::ObjectKind,
                     format!(
                         "{} is a table; CREATE OR REPLACE VIEW replaces only views (DROP TABLE it first, or pick another \
                      name)",

@@ -852,7 +852,7 @@ fn unnest_once(select: &mut Select, renames: &mut Vec<(Ident, Ident)>) -> Result
     };
     let Some(name) = factor_name(factor) else {
         return Err(EngineError::invalid(
-            Part::Name,
+            Part::Clause,
             "UNNEST reads a subquery without a name: give it one, as in (SELECT ...) AS t",
         ));
     };

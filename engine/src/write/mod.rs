@@ -194,7 +194,7 @@ pub async fn write_files(
     }
     let mut files = Vec::new();
     while let Some(joined) = writers.join_next().await {
-        let outcome = joined.map_err(|e| EngineError::invalid(Part::Clause, format!("a writer task failed: {e}")))?;
+        let outcome = joined.map_err(|e| EngineError::internal(format!("a writer task failed: {e}")))?;
         match outcome {
             Ok(mut written) => files.append(&mut written),
             Err(e) => {

@@ -83,15 +83,11 @@ impl Written {
 
 /// The data is written and committed, but its partitions could not be registered: say so and how to finish.
 pub(crate) fn unregistered(table: &Table, e: EngineError) -> EngineError {
-    EngineError::invalid(
-        Part::Name,
-        format!(
-            "the rows were written to {}, but registering their partitions failed ({e}); run MSCK REPAIR TABLE {} to \
-         make them visible",
-            table.storage.location,
-            table.qualified_name()
-        ),
-    )
+    EngineError::PartitionsNotRegistered {
+        location: table.storage.location.clone(),
+        table: table.qualified_name(),
+        source: Box::new(e),
+    }
 }
 
 impl Ctx {
@@ -211,7 +207,7 @@ pub(crate) fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result
         // A column the query did not name (Athena refuses those in CTAS rather than call them `_col0`).
         if field.name() == &format!("_col{i}") {
             return Err(EngineError::invalid(
-                Part::Column,
+                Part::QueryShape,
                 format!(
                     "Column name not specified at position {}: name the query's column {} with AS name",
                     i + 1,
@@ -221,7 +217,7 @@ pub(crate) fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result
         }
         let name = normalize_name("column", field.name()).map_err(|_| {
             EngineError::invalid(
-                Part::Column,
+                Part::QueryShape,
                 format!(
                     "the query's column '{}' needs a name a table can have (letters, digits, '_'): add AS name",
                     field.name()
@@ -230,7 +226,7 @@ pub(crate) fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result
         })?;
         if !seen.insert(name.clone()) {
             return Err(EngineError::invalid(
-                Part::Column,
+                Part::QueryShape,
                 format!("the query has two columns named '{name}'; rename one with AS"),
             ));
         }
@@ -244,7 +240,7 @@ pub(crate) fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result
             .collect();
         if k >= columns.len() || tail != options.partitioned_by.iter().map(String::as_str).collect::<Vec<_>>() {
             return Err(EngineError::invalid(
-                Part::Property,
+                Part::QueryShape,
                 format!(
                     "partition columns must be the last columns of the SELECT list, in partitioned_by order: expected \
                  [{}] last, found [{}]",
@@ -456,7 +452,7 @@ pub(crate) fn cast_to_table(plan: LogicalPlan, table: &Table, listed: Option<&[S
     let expected = listed.map(|l| l.len()).unwrap_or(targets.len());
     if sources.len() != expected {
         return Err(EngineError::invalid(
-            Part::Column,
+            Part::QueryShape,
             format!(
                 "the query has {} columns but {} {} expected ({})",
                 sources.len(),
