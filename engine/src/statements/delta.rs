@@ -39,7 +39,6 @@ pub(crate) struct DeltaDml {
 impl Statement for DeltaDml {
     const STARTS: &'static [&'static [&'static str]] = &[&["DELETE"], &["UPDATE"], &["MERGE"]];
     const WORDS: &'static [&'static str] = &["FROM", "SET", "USING", "ON", "WHEN", "MATCHED", "NOT", "THEN"];
-    const WRITES_DATA: bool = true;
 
     fn parse(p: &mut TarnParser) -> Result<Self> {
         Ok(Self {
@@ -164,7 +163,6 @@ pub(crate) struct Optimize {
 impl Statement for Optimize {
     const STARTS: &'static [&'static [&'static str]] = &[&["OPTIMIZE"]];
     const WORDS: &'static [&'static str] = &["REWRITE", "DATA", "USING", "BIN_PACK", "WHERE", "ZORDER", "BY"];
-    const WRITES_DATA: bool = true;
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
         use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr};

@@ -78,6 +78,14 @@ macro_rules! statements {
             best.map(|(_, parse)| parse(p))
         }
 
+        /// Every statement kind's first words, with the kind's name (for checking that no two kinds claim the same).
+        #[cfg(test)]
+        fn all_starts() -> Vec<(&'static str, &'static [&'static str])> {
+            let mut starts = Vec::new();
+            $(starts.extend(<$ty as Statement>::STARTS.iter().map(|s| (stringify!($arm), *s)));)*
+            starts
+        }
+
         /// Words of tarn's own statements, for the shell's completion.
         pub fn statement_keywords() -> Vec<&'static str> {
             let mut words: Vec<&'static str> = Vec::new();
@@ -165,7 +173,7 @@ pub(crate) fn athena_pattern(pattern: &str) -> Result<regex::Regex> {
         })
         .collect();
     regex::Regex::new(&format!("(?i)^(?:{})$", alternatives.join("|")))
-        .map_err(|e| crate::error::EngineError::invalid(Part::Setting, format!("bad pattern '{pattern}': {e}")))
+        .map_err(|e| crate::error::EngineError::invalid(Part::Clause, format!("bad pattern '{pattern}': {e}")))
 }
 
 #[cfg(test)]
@@ -181,6 +189,29 @@ mod tests {
         assert!(athena_pattern(".*raw")?.is_match("consumer_raw"));
         assert!(athena_pattern("a.b")?.is_match("a.b") && !athena_pattern("a.b")?.is_match("axb"));
         Ok(())
+    }
+
+    #[test]
+    fn no_two_statements_start_alike() {
+        let starts = all_starts();
+        for (i, (kind, start)) in starts.iter().enumerate() {
+            for (other, same) in &starts[i + 1..] {
+                assert_ne!(start, same, "{kind} and {other} both start with {start:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn writes_are_the_statements_that_write_files() {
+        assert!(writes_data("CREATE TABLE t WITH (format = 'PARQUET') AS SELECT 1 AS x"));
+        assert!(writes_data("INSERT INTO t VALUES 1"));
+        assert!(writes_data("UNLOAD (SELECT 1) TO '/tmp/x/' WITH (format = 'JSON')"));
+        assert!(!writes_data("SELECT 1"));
+        assert!(!writes_data("DELETE FROM t WHERE a = 1"));
+        assert!(
+            !writes_data("CREATE TABLE t AS"),
+            "a statement that does not parse is not run"
+        );
     }
 
     #[test]
