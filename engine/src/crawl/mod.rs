@@ -257,30 +257,8 @@ impl Ctx {
             notes: Vec::new(),
         };
 
-        // Delta tables first: their folders are theirs alone.
-        let mut delta_roots: BTreeSet<Vec<String>> = BTreeSet::new();
-        for object in &objects {
-            let parts = relative_parts(&root, &object.location);
-            if let Some(i) = parts.iter().position(|p| p == "_delta_log") {
-                delta_roots.insert(parts[..i].to_vec());
-            }
-        }
-        let mut tree = Node::default();
-        for object in objects {
-            if object.size == 0 || is_hidden(&root.prefix, &object.location) {
-                continue;
-            }
-            let parts = relative_parts(&root, &object.location);
-            if delta_roots.iter().any(|d| parts.starts_with(d)) {
-                continue;
-            }
-            report.files += 1;
-            let mut node = &mut tree;
-            for folder in &parts[..parts.len().saturating_sub(1)] {
-                node = node.children.entry(folder.clone()).or_default();
-            }
-            node.files.push(object);
-        }
+        let (tree, delta_roots, files) = file_tree(&root, objects);
+        report.files = files;
         if report.files == 0 && delta_roots.is_empty() {
             return Err(EngineError::Location {
                 location: root.url.clone(),
@@ -338,19 +316,7 @@ impl Ctx {
                     .collect(),
                 _ => HashSet::new(),
             };
-            let sample = choose_sample(&candidate, &registered);
-            let sniffed = sniff_all(&store, &root, &sample).await;
-            report.sampled_files += sniffed.len();
-            let mut schemas: Vec<(String, FileSchema)> = Vec::new();
-            for (file, outcome) in sniffed {
-                match outcome {
-                    Ok(schema) => {
-                        report.sampled_bytes += schema.sampled_bytes;
-                        schemas.push((file, schema));
-                    }
-                    Err(why) => report.notes.push(format!("skipped {file}: {why}")),
-                }
-            }
+            let schemas = sample_schemas(&store, &root, &choose_sample(&candidate, &registered), &mut report).await;
             if schemas.is_empty() {
                 report.notes.push(format!(
                     "no table for {}: none of its sampled files could be read",
@@ -420,28 +386,42 @@ impl Ctx {
         }
 
         if options.delete_missing {
-            let kept: HashSet<String> = report.tables.iter().map(|t| t.name.clone()).collect();
-            for table in self.catalog.list_tables(&database).await? {
-                let qualified = table.qualified_name();
-                if table.parameters.get(CRAWLED_FROM) == Some(&root.url) && !kept.contains(&qualified) {
-                    if !options.dry_run {
-                        self.catalog.drop_table(&table.database, &table.name).await?;
-                    }
-                    report.tables.push(CrawledTable {
-                        name: qualified,
-                        location: table.storage.location.clone(),
-                        summary: String::new(),
-                        columns: table.storage.columns.len(),
-                        partition_keys: Vec::new(),
-                        partitions: 0,
-                        action: CrawlAction::Dropped,
-                    });
-                }
-            }
+            self.drop_missing(&root, &database, options.dry_run, &mut report)
+                .await?;
         }
         report.tables.sort_by(|a, b| a.name.cmp(&b.name));
         report.elapsed = started.elapsed();
         Ok(report)
+    }
+
+    /// `DELETE MISSING`: the tables this root's crawls registered that this crawl did not find are dropped (their
+    /// entries; no file is touched).
+    async fn drop_missing(
+        &self,
+        root: &Location,
+        database: &str,
+        dry_run: bool,
+        report: &mut CrawlReport,
+    ) -> Result<()> {
+        let kept: HashSet<String> = report.tables.iter().map(|t| t.name.clone()).collect();
+        for table in self.catalog.list_tables(database).await? {
+            let qualified = table.qualified_name();
+            if table.parameters.get(CRAWLED_FROM) == Some(&root.url) && !kept.contains(&qualified) {
+                if !dry_run {
+                    self.catalog.drop_table(&table.database, &table.name).await?;
+                }
+                report.tables.push(CrawledTable {
+                    name: qualified,
+                    location: table.storage.location.clone(),
+                    summary: String::new(),
+                    columns: table.storage.columns.len(),
+                    partition_keys: Vec::new(),
+                    partitions: 0,
+                    action: CrawlAction::Dropped,
+                });
+            }
+        }
+        Ok(())
     }
 
     async fn crawl_delta(
@@ -562,55 +542,8 @@ impl Ctx {
             return Ok((crawled, notes));
         }
         // Re-crawl: add what is new, keep everything else as it is, and say what differs.
-        if (existing.storage.format, &existing.storage.serde.library)
-            != (table.storage.format, &table.storage.serde.library)
-            || existing.storage.serde.parameters.get(serde_params::FIELD_DELIM)
-                != table.storage.serde.parameters.get(serde_params::FIELD_DELIM)
-        {
-            notes.push(format!(
-                "{}: the files now read as {}, but the table was registered differently; it was not changed (DROP TABLE \
-                 it and crawl again to re-register it)",
-                existing.qualified_name(),
-                summary(shape)
-            ));
-        }
-        for column in &table.storage.columns {
-            if let Some(old) = existing.storage.columns.iter().find(|c| c.name == column.name)
-                && old.data_type != column.data_type
-            {
-                notes.push(format!(
-                    "{}: column '{}' is registered as {} and the sampled files now look like {}; it was kept as {}",
-                    existing.qualified_name(),
-                    column.name,
-                    old.data_type,
-                    column.data_type,
-                    old.data_type
-                ));
-            }
-        }
-        let mut updated = existing.clone();
-        let known: HashSet<String> = existing.all_columns().map(|c| c.name.clone()).collect();
-        let new_columns: Vec<Column> = table
-            .storage
-            .columns
-            .iter()
-            .filter(|c| !known.contains(&c.name))
-            .cloned()
-            .collect();
-        updated.storage.columns.extend(new_columns.iter().cloned());
-        for (key, value) in &table.storage.serde.parameters {
-            if key.starts_with(serde_params::MAPPING_PREFIX) {
-                updated
-                    .storage
-                    .serde
-                    .parameters
-                    .entry(key.clone())
-                    .or_insert_with(|| value.clone());
-            }
-        }
-        if !new_columns.is_empty() && updated.storage.format == StorageFormat::Text {
-            updated.parameters.insert(params::PAD_SHORT_ROWS.into(), "true".into());
-        }
+        notes.extend(differences(&existing, &table, shape));
+        let (updated, new_columns) = with_new_columns(&existing, &table);
         crawled.columns = updated.storage.columns.len() + updated.partition_keys.len();
         let wanted: HashSet<Vec<String>> = partitions.iter().map(|p| p.values.clone()).collect();
         let mut new_partitions = Vec::new();
@@ -1027,4 +960,116 @@ fn crawled_table(database: &str, name: &str, location: &str, shape: &Shape) -> R
             .insert(params::COMPRESSION_TYPE.into(), shape.codec.name().into());
     }
     Ok(table)
+}
+/// What a re-crawl found that differs from what is registered and that it does not change: the format, the
+/// delimiter, a column's type.
+fn differences(existing: &Table, table: &Table, shape: &Shape) -> Vec<String> {
+    let mut notes = Vec::new();
+    if (existing.storage.format, &existing.storage.serde.library)
+        != (table.storage.format, &table.storage.serde.library)
+        || existing.storage.serde.parameters.get(serde_params::FIELD_DELIM)
+            != table.storage.serde.parameters.get(serde_params::FIELD_DELIM)
+    {
+        notes.push(format!(
+            "{}: the files now read as {}, but the table was registered differently; it was not changed (DROP TABLE \
+             it and crawl again to re-register it)",
+            existing.qualified_name(),
+            summary(shape)
+        ));
+    }
+    for column in &table.storage.columns {
+        if let Some(old) = existing.storage.columns.iter().find(|c| c.name == column.name)
+            && old.data_type != column.data_type
+        {
+            notes.push(format!(
+                "{}: column '{}' is registered as {} and the sampled files now look like {}; it was kept as {}",
+                existing.qualified_name(),
+                column.name,
+                old.data_type,
+                column.data_type,
+                old.data_type
+            ));
+        }
+    }
+    notes
+}
+
+/// `existing` with the columns of `table` it does not have yet (and their JSON key mappings), and those columns.
+fn with_new_columns(existing: &Table, table: &Table) -> (Table, Vec<Column>) {
+    let mut updated = existing.clone();
+    let known: HashSet<String> = existing.all_columns().map(|c| c.name.clone()).collect();
+    let new_columns: Vec<Column> = table
+        .storage
+        .columns
+        .iter()
+        .filter(|c| !known.contains(&c.name))
+        .cloned()
+        .collect();
+    updated.storage.columns.extend(new_columns.iter().cloned());
+    for (key, value) in &table.storage.serde.parameters {
+        if key.starts_with(serde_params::MAPPING_PREFIX) {
+            updated
+                .storage
+                .serde
+                .parameters
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+    }
+    if !new_columns.is_empty() && updated.storage.format == StorageFormat::Text {
+        updated.parameters.insert(params::PAD_SHORT_ROWS.into(), "true".into());
+    }
+    (updated, new_columns)
+}
+
+/// The data files under `root` as a folder tree, the folders that hold Delta tables (theirs alone, so their files
+/// are left out), and how many data files the tree has.
+fn file_tree(root: &Location, objects: Vec<ObjectMeta>) -> (Node, BTreeSet<Vec<String>>, usize) {
+    let mut delta_roots: BTreeSet<Vec<String>> = BTreeSet::new();
+    for object in &objects {
+        let parts = relative_parts(root, &object.location);
+        if let Some(i) = parts.iter().position(|p| p == "_delta_log") {
+            delta_roots.insert(parts[..i].to_vec());
+        }
+    }
+    let mut tree = Node::default();
+    let mut files = 0;
+    for object in objects {
+        if object.size == 0 || is_hidden(&root.prefix, &object.location) {
+            continue;
+        }
+        let parts = relative_parts(root, &object.location);
+        if delta_roots.iter().any(|d| parts.starts_with(d)) {
+            continue;
+        }
+        files += 1;
+        let mut node = &mut tree;
+        for folder in &parts[..parts.len().saturating_sub(1)] {
+            node = node.children.entry(folder.clone()).or_default();
+        }
+        node.files.push(object);
+    }
+    (tree, delta_roots, files)
+}
+
+/// The schemas of the sampled files that could be read; the others are noted in the report.
+async fn sample_schemas(
+    store: &Arc<dyn ObjectStore>,
+    root: &Location,
+    sample: &[ObjectMeta],
+    report: &mut CrawlReport,
+) -> Vec<(String, FileSchema)> {
+    let sniffed = sniff_all(store, root, sample).await;
+    report.sampled_files += sniffed.len();
+    let mut schemas = Vec::new();
+    for (file, outcome) in sniffed {
+        match outcome {
+            Ok(schema) => {
+                report.sampled_bytes += schema.sampled_bytes;
+                schemas.push((file, schema));
+            }
+            Err(why) => report.notes.push(format!("skipped {file}: {why}")),
+        }
+    }
+    schemas
 }

@@ -185,8 +185,52 @@ fn names(property: &str, value: &PropValue) -> Result<Vec<String>> {
     }
 }
 
+/// The properties given, checked against `allowed`, by lower-cased name.
+type Props = std::collections::BTreeMap<String, PropValue>;
+
 fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unload: bool) -> Result<WriteOptions> {
-    let mut seen = std::collections::BTreeMap::new();
+    let props = checked(props, allowed, statement)?;
+    let delta = is_delta(&props, unload)?;
+    let location = location(&props, delta)?;
+    if let Some(v) = props.get("is_external") {
+        match v {
+            PropValue::Bool(true) => {}
+            PropValue::Text(t) if t.eq_ignore_ascii_case("true") => {}
+            other => return Err(bad("is_external", other, "tarn's CTAS tables are external (true)")),
+        }
+    }
+    let kind = output_kind(&props, unload, delta)?;
+    let encoding = encoding(&props, kind)?;
+    let (partitioned_by, bucketed_by, bucket_count) = layout(&props)?;
+    let bucketing_version = match props.get("bucketing_version") {
+        None => BucketVersion::V1,
+        Some(v) => BucketVersion::from_parameter(Some(&number("bucketing_version", v)?.to_string()))?,
+    };
+    let target_file_size = props
+        .get("write_target_data_file_size_bytes")
+        .map(|v| {
+            let n = number("write_target_data_file_size_bytes", v)?;
+            if n < 1 << 20 {
+                return Err(bad("write_target_data_file_size_bytes", v, "expected at least 1 MiB"));
+            }
+            Ok(n as u64)
+        })
+        .transpose()?;
+    Ok(WriteOptions {
+        encoding,
+        location,
+        partitioned_by,
+        bucketed_by,
+        bucket_count,
+        bucketing_version,
+        target_file_size,
+        delta,
+    })
+}
+
+/// Refuses properties Athena has and tarn does not do, unknown ones and repeated ones.
+fn checked(props: &[(String, PropValue)], allowed: &[&str], statement: &str) -> Result<Props> {
+    let mut seen = Props::new();
     for (key, value) in props {
         let key = key.to_ascii_lowercase();
         if let Some(why) = unsupported_property(&key) {
@@ -208,8 +252,12 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
             ));
         }
     }
-    let get = |k: &str| seen.get(k);
+    Ok(seen)
+}
 
+/// `table_type = 'DELTA'` or (for CTAS) `format = 'DELTA'`.
+fn is_delta(props: &Props, unload: bool) -> Result<bool> {
+    let get = |k: &str| props.get(k);
     let mut delta = false;
     if let Some(v) = get("table_type") {
         match text("table_type", v)?.to_ascii_uppercase().as_str() {
@@ -230,7 +278,13 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
     {
         delta = true;
     }
-    let location = match (get("location"), get("external_location")) {
+    Ok(delta)
+}
+
+/// `external_location` (or, for Delta tables, `location`).
+fn location(props: &Props, delta: bool) -> Result<Option<String>> {
+    let get = |k: &str| props.get(k);
+    Ok(match (get("location"), get("external_location")) {
         (Some(_), Some(_)) => {
             return Err(EngineError::invalid(
                 Part::Property,
@@ -246,14 +300,12 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
         }
         (Some(v), None) | (None, Some(v)) => Some(text("external_location", v)?),
         (None, None) => None,
-    };
-    if let Some(v) = get("is_external") {
-        match v {
-            PropValue::Bool(true) => {}
-            PropValue::Text(t) if t.eq_ignore_ascii_case("true") => {}
-            other => return Err(bad("is_external", other, "tarn's CTAS tables are external (true)")),
-        }
-    }
+    })
+}
+
+/// `format`: Parquet unless said otherwise (UNLOAD must say).
+fn output_kind(props: &Props, unload: bool, delta: bool) -> Result<OutputKind> {
+    let get = |k: &str| props.get(k);
     let kind = match get("format") {
         None if unload => {
             return Err(EngineError::invalid(
@@ -287,6 +339,12 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
             "a Delta table's files are Parquet; omit format or give 'PARQUET'",
         ));
     }
+    Ok(kind)
+}
+
+/// How the files are encoded: the format's codec and level, and a text file's delimiter.
+fn encoding(props: &Props, kind: OutputKind) -> Result<FileEncoding> {
+    let get = |k: &str| props.get(k);
     let compression = match (get("write_compression"), get("parquet_compression"), get("compression")) {
         (Some(_), Some(_), _) => {
             return Err(EngineError::invalid(
@@ -352,7 +410,7 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
             }
         },
     };
-    let encoding = match kind {
+    Ok(match kind {
         OutputKind::Parquet => FileEncoding::Parquet(match compression.as_ref() {
             // Athena's default for Parquet.
             None => Compression::GZIP(GzipLevel::default()),
@@ -372,8 +430,12 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
             codec: text_codec(compression.as_ref())?,
         },
         OutputKind::Json => FileEncoding::Json(text_codec(compression.as_ref())?),
-    };
+    })
+}
 
+/// `partitioned_by`, `bucketed_by` and `bucket_count`, which must agree.
+fn layout(props: &Props) -> Result<(Vec<String>, Vec<String>, Option<u32>)> {
+    let get = |k: &str| props.get(k);
     let partitioned_by = get("partitioned_by")
         .map(|v| names("partitioned_by", v))
         .transpose()?
@@ -405,29 +467,7 @@ fn parse(props: &[(String, PropValue)], allowed: &[&str], statement: &str, unloa
             ),
         ));
     }
-    let bucketing_version = match get("bucketing_version") {
-        None => BucketVersion::V1,
-        Some(v) => BucketVersion::from_parameter(Some(&number("bucketing_version", v)?.to_string()))?,
-    };
-    let target_file_size = get("write_target_data_file_size_bytes")
-        .map(|v| {
-            let n = number("write_target_data_file_size_bytes", v)?;
-            if n < 1 << 20 {
-                return Err(bad("write_target_data_file_size_bytes", v, "expected at least 1 MiB"));
-            }
-            Ok(n as u64)
-        })
-        .transpose()?;
-    Ok(WriteOptions {
-        encoding,
-        location,
-        partitioned_by,
-        bucketed_by,
-        bucket_count,
-        bucketing_version,
-        target_file_size,
-        delta,
-    })
+    Ok((partitioned_by, bucketed_by, bucket_count))
 }
 
 #[cfg(test)]
