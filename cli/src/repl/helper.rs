@@ -172,22 +172,19 @@ fn keywords() -> &'static [&'static str] {
 }
 
 /// Words after which a table name comes.
-const TABLE_CONTEXT: &[&str] = &[
-    "FROM",
-    "JOIN",
-    "INTO",
-    "TABLE",
-    "DESCRIBE",
-    "UPDATE",
-    "HISTORY",
-    "OPTIMIZE",
-    "VACUUM",
-    "VIEW",
-    "PARTITIONS",
-    "TBLPROPERTIES",
-    "VERSIONS",
-    "FORMATTED",
-];
+const TABLE_CONTEXT: &[&str] = &["FROM", "JOIN", "INTO", "TABLE"];
+
+/// Words after which a table name comes: the query words and those of tarn's statements.
+fn table_context() -> &'static [&'static str] {
+    static WORDS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    WORDS.get_or_init(|| {
+        let mut words: Vec<&'static str> = TABLE_CONTEXT.to_vec();
+        words.extend(tarn_engine::table_name_words());
+        words.sort_unstable();
+        words.dedup();
+        words
+    })
+}
 
 /// What Tab has read from the catalog since the last statement.
 #[derive(Default)]
@@ -365,7 +362,7 @@ impl ShellHelper {
             offered.names(self.databases());
             return offered.pairs;
         }
-        if TABLE_CONTEXT.contains(&previous.as_str()) {
+        if table_context().contains(&previous.as_str()) {
             offered.names(self.tables(&current));
             offered.names(self.databases());
             return offered.pairs;
@@ -554,8 +551,9 @@ fn references(statement: &str) -> Vec<Reference> {
     let mut found = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
-        let is_context = word(i)
-            .is_some_and(|w| w.quote_style.is_none() && TABLE_CONTEXT.iter().any(|k| w.value.eq_ignore_ascii_case(k)));
+        let is_context = word(i).is_some_and(|w| {
+            w.quote_style.is_none() && table_context().iter().any(|k| w.value.eq_ignore_ascii_case(k))
+        });
         i += 1;
         if !is_context {
             continue;

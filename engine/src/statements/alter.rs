@@ -23,6 +23,7 @@ pub(crate) struct RepairTable {
 
 impl Statement for RepairTable {
     const STARTS: &'static [&'static [&'static str]] = &[&["MSCK", "REPAIR", "TABLE"]];
+    const TABLE_AFTER: &'static [&'static str] = &["TABLE"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
         d.expect("MSCK")?;
@@ -66,6 +67,7 @@ pub(crate) enum AlterTable {
 
 impl Statement for AlterTable {
     const STARTS: &'static [&'static [&'static str]] = &[&["ALTER", "TABLE"]];
+    const TABLE_AFTER: &'static [&'static str] = &["TABLE"];
     const WORDS: &'static [&'static str] = &[
         "ADD",
         "DROP",

@@ -38,6 +38,7 @@ pub(crate) struct DeltaDml {
 
 impl Statement for DeltaDml {
     const STARTS: &'static [&'static [&'static str]] = &[&["DELETE"], &["UPDATE"], &["MERGE"]];
+    const TABLE_AFTER: &'static [&'static str] = &["FROM", "UPDATE", "INTO"];
     const WORDS: &'static [&'static str] = &["FROM", "SET", "USING", "ON", "WHEN", "MATCHED", "NOT", "THEN"];
 
     fn parse(p: &mut TarnParser) -> Result<Self> {
@@ -162,6 +163,7 @@ pub(crate) struct Optimize {
 
 impl Statement for Optimize {
     const STARTS: &'static [&'static [&'static str]] = &[&["OPTIMIZE"]];
+    const TABLE_AFTER: &'static [&'static str] = &["OPTIMIZE"];
     const WORDS: &'static [&'static str] = &["REWRITE", "DATA", "USING", "BIN_PACK", "WHERE", "ZORDER", "BY"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
@@ -338,6 +340,7 @@ pub(crate) struct Vacuum {
 
 impl Statement for Vacuum {
     const STARTS: &'static [&'static [&'static str]] = &[&["VACUUM"]];
+    const TABLE_AFTER: &'static [&'static str] = &["VACUUM"];
     const WORDS: &'static [&'static str] = &["RETAIN", "HOURS", "DRY", "RUN"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
@@ -423,6 +426,7 @@ pub(crate) struct History {
 impl Statement for History {
     const STARTS: &'static [&'static [&'static str]] =
         &[&["DESCRIBE", "HISTORY"], &["DESC", "HISTORY"], &["SHOW", "HISTORY"]];
+    const TABLE_AFTER: &'static [&'static str] = &["HISTORY"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
         if !d.eat("SHOW") && !d.eat("DESCRIBE") {

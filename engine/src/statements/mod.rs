@@ -33,6 +33,8 @@ pub(crate) trait Statement: Sized {
     const STARTS: &'static [&'static [&'static str]];
     /// Words of the statement's syntax beyond its first ones, offered by the shell's completion.
     const WORDS: &'static [&'static str] = &[];
+    /// Words of the statement after which a table's name comes, for the shell's completion.
+    const TABLE_AFTER: &'static [&'static str] = &[];
     /// Writes data files: stopping it must let it clean up (the shell waits for it instead of abandoning it).
     const WRITES_DATA: bool = false;
 
@@ -84,6 +86,15 @@ macro_rules! statements {
             let mut starts = Vec::new();
             $(starts.extend(<$ty as Statement>::STARTS.iter().map(|s| (stringify!($arm), *s)));)*
             starts
+        }
+
+        /// Words of tarn's own statements after which a table's name comes, for the shell's completion.
+        pub fn table_name_words() -> Vec<&'static str> {
+            let mut words: Vec<&'static str> = Vec::new();
+            $(words.extend(<$ty as Statement>::TABLE_AFTER.iter().copied());)*
+            words.sort_unstable();
+            words.dedup();
+            words
         }
 
         /// Words of tarn's own statements, for the shell's completion.
@@ -211,6 +222,32 @@ mod tests {
         assert!(
             !writes_data("CREATE TABLE t AS"),
             "a statement that does not parse is not run"
+        );
+    }
+
+    #[test]
+    fn the_shell_learns_the_statements_words() {
+        let words = statement_keywords();
+        for word in ["TBLPROPERTIES", "SESSION", "FUNCTIONS", "ZORDER", "DBPROPERTIES"] {
+            assert!(words.contains(&word), "{word}");
+        }
+        assert_eq!(
+            table_name_words(),
+            [
+                "DESCRIBE",
+                "FORMATTED",
+                "FROM",
+                "HISTORY",
+                "INTO",
+                "OPTIMIZE",
+                "PARTITIONS",
+                "TABLE",
+                "TBLPROPERTIES",
+                "UPDATE",
+                "VACUUM",
+                "VERSIONS",
+                "VIEW"
+            ]
         );
     }
 

@@ -19,6 +19,7 @@ pub(crate) struct ShowPartitions {
 
 impl Statement for ShowPartitions {
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "PARTITIONS"]];
+    const TABLE_AFTER: &'static [&'static str] = &["PARTITIONS"];
 
     fn parse(p: &mut TarnParser) -> Result<Self> {
         Ok(Self {
@@ -38,7 +39,8 @@ pub(crate) struct ShowColumns {
 
 impl Statement for ShowColumns {
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "COLUMNS"]];
-    const WORDS: &'static [&'static str] = &["FROM", "IN"];
+    const TABLE_AFTER: &'static [&'static str] = &["FROM"];
+    const WORDS: &'static [&'static str] = &["FROM"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
         d.expect("SHOW")?;
@@ -67,6 +69,7 @@ pub(crate) struct ShowTableProperties {
 
 impl Statement for ShowTableProperties {
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "TBLPROPERTIES"]];
+    const TABLE_AFTER: &'static [&'static str] = &["TBLPROPERTIES"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
         d.expect("SHOW")?;
@@ -125,6 +128,7 @@ pub(crate) struct ShowTableVersions {
 
 impl Statement for ShowTableVersions {
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "TABLE", "VERSIONS"]];
+    const TABLE_AFTER: &'static [&'static str] = &["VERSIONS"];
 
     fn parse(p: &mut TarnParser) -> Result<Self> {
         Ok(Self {

@@ -121,6 +121,7 @@ pub(crate) struct DropTable {
 
 impl Statement for DropTable {
     const STARTS: &'static [&'static [&'static str]] = &[&["DROP", "TABLE"]];
+    const TABLE_AFTER: &'static [&'static str] = &["TABLE"];
     const WORDS: &'static [&'static str] = &["IF", "EXISTS", "PURGE"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
@@ -280,6 +281,7 @@ pub(crate) struct Describe {
 
 impl Statement for Describe {
     const STARTS: &'static [&'static [&'static str]] = &[&["DESCRIBE"], &["DESC"]];
+    const TABLE_AFTER: &'static [&'static str] = &["DESCRIBE", "FORMATTED"];
     const WORDS: &'static [&'static str] = &["FORMATTED", "EXTENDED"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
@@ -315,6 +317,7 @@ pub(crate) struct ShowCreateTable {
 
 impl Statement for ShowCreateTable {
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "CREATE", "TABLE"]];
+    const TABLE_AFTER: &'static [&'static str] = &["TABLE"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
         d.expect("SHOW")?;

@@ -93,6 +93,7 @@ pub(crate) struct DropView {
 
 impl Statement for DropView {
     const STARTS: &'static [&'static [&'static str]] = &[&["DROP", "VIEW"]];
+    const TABLE_AFTER: &'static [&'static str] = &["VIEW"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
         d.expect("DROP")?;
@@ -172,6 +173,7 @@ pub(crate) struct ShowCreateView {
 
 impl Statement for ShowCreateView {
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "CREATE", "VIEW"]];
+    const TABLE_AFTER: &'static [&'static str] = &["VIEW"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
         d.expect("SHOW")?;

@@ -181,6 +181,7 @@ pub(crate) struct InsertInto {
 
 impl Statement for InsertInto {
     const STARTS: &'static [&'static [&'static str]] = &[&["INSERT", "INTO"]];
+    const TABLE_AFTER: &'static [&'static str] = &["INTO"];
     const WRITES_DATA: bool = true;
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
