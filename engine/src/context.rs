@@ -13,8 +13,7 @@ use datafusion::logical_expr::LogicalPlan;
 use tarn_catalog::{CatalogError, Table};
 
 use crate::error::{EngineError, Result};
-use crate::meter::WriteProgress;
-use crate::meter::{Interrupt, MeteredRegistry, ScanMeter};
+use crate::meter::{Interrupt, MeteredRegistry, ScanMeter, WriteProgress};
 pub use crate::names::CATALOG_NAME;
 use crate::names::QualifiedName;
 use crate::storage::{Location, StoreRegistry};
@@ -62,7 +61,7 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// A session state over `catalog`, with a runtime whose stores feed a new meter.
+    /// A session state over the tables of `snapshot`, with a runtime whose stores feed a new meter.
     pub(crate) fn metered(&self, snapshot: Arc<dyn CatalogProviderList>) -> (SessionState, Arc<ScanMeter>) {
         let meter = Arc::new(
             ScanMeter::interruptible(self.settings.max_scan, Arc::clone(&self.interrupt))

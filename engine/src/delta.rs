@@ -24,8 +24,7 @@ use futures::TryStreamExt;
 use tarn_catalog::{CatalogError, Column, SerdeInfo, StorageFormat, Table, TableKind, normalize_name, serde_lib};
 use url::Url;
 
-use crate::context::Ctx;
-use crate::context::PreparedQuery;
+use crate::context::{Ctx, PreparedQuery};
 use crate::error::{EngineError, Result, from_datafusion};
 use crate::meter::ScanMeter;
 pub use crate::names::AsOf;

@@ -18,11 +18,10 @@ use datafusion::physical_expr::create_physical_expr;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
+pub use tarn_catalog::HIVE_DEFAULT_PARTITION;
 
 use crate::error::{EngineError, Result, from_datafusion};
 use crate::storage::Location;
-
-pub use tarn_catalog::HIVE_DEFAULT_PARTITION;
 const LIST_CONCURRENCY: usize = 16;
 
 /// Whether `path` (below `root`) is hidden from queries.

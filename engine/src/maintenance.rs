@@ -9,10 +9,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use object_store::path::Path;
-
 use datafusion::arrow::datatypes::Field;
 use datafusion::common::ScalarValue;
+use object_store::path::Path;
 use tarn_catalog::{CatalogError, Column, HIVE_DEFAULT_PARTITION, Partition, Table, TableKind};
 
 use crate::context::Ctx;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider};
 use datafusion::common::TableReference;
 use datafusion::datasource::TableProvider;
@@ -12,6 +13,8 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DFStatement;
+use futures::future::BoxFuture;
+use tarn_catalog::{Table, TableKind};
 
 use crate::context::{CATALOG_NAME, Ctx, PreparedQuery};
 use crate::error::{EngineError, Part, Result, from_datafusion};
@@ -23,9 +26,6 @@ use crate::snapshot::{SnapshotCatalog, SnapshotCatalogList, SnapshotSchema};
 use crate::storage::Location;
 use crate::table::TarnTable;
 use crate::views::{VIEW_DATABASE, output_columns};
-use datafusion::catalog::view::ViewTable;
-use futures::future::BoxFuture;
-use tarn_catalog::{Table, TableKind};
 
 /// What a query sees for a view, and the locations of the tables under it.
 pub(crate) type ExpandedView = (Arc<dyn TableProvider>, Vec<Location>);

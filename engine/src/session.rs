@@ -6,20 +6,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use tarn_catalog::DEFAULT_DATABASE;
 
+pub use crate::context::{CATALOG_NAME, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, TEXT_STRICT_SETTING};
 use crate::context::{Ctx, Settings};
 use crate::error::{EngineError, Result, from_datafusion};
 use crate::meter::Interrupt;
 use crate::result::{QueryResult, SessionTotals};
 use crate::storage::{AwsSettings, Location, StoreRegistry};
 use crate::write::WriteProgress;
-use datafusion::execution::memory_pool::FairSpillPool;
-
-pub use crate::context::{CATALOG_NAME, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, TEXT_STRICT_SETTING};
 
 /// How to open a session.
 #[derive(Debug, Clone, Default)]

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
+use sniff::{FileSchema, Format, Kind};
 use tarn_catalog::{
     Column, HIVE_DEFAULT_PARTITION, Partition, SerdeInfo, StorageFormat, Table, TableKind, params, serde_lib,
     serde_params,
@@ -36,7 +37,6 @@ use crate::parse::QualifiedName;
 use crate::storage::Location;
 use crate::table::TarnTable;
 use crate::units::{counted, first_few};
-use sniff::{FileSchema, Format, Kind};
 
 /// Files sampled per table.
 pub const MAX_SAMPLED_FILES: usize = 48;

@@ -1,20 +1,20 @@
 //! Changing a table's registration: MSCK REPAIR TABLE and ALTER TABLE (ADD/DROP PARTITION, SET TBLPROPERTIES,
 //! ADD COLUMNS). Partitions follow Glue's model (see [`crate::maintenance`]).
 
+use std::collections::HashSet;
+
+use datafusion::sql::sqlparser::tokenizer::Token;
+use tarn_catalog::{Column, Partition, StorageFormat, TableKind, params};
+
 use super::Statement;
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
 use crate::maintenance::{default_locations, spec_text, spec_values};
-use crate::parse::{ColumnSpec, PartitionSpec, QualifiedName};
+use crate::parse::{ColumnSpec, PartitionSpec, QualifiedName, TarnParser};
+use crate::result::Outcome;
 use crate::storage::Location;
 use crate::table::{TarnTable, table_fields};
 use crate::units::{counted, first_few};
-use datafusion::sql::sqlparser::tokenizer::Token;
-use std::collections::HashSet;
-use tarn_catalog::{Column, Partition, StorageFormat, TableKind, params};
-
-use crate::parse::TarnParser;
-use crate::result::Outcome;
 
 /// `MSCK REPAIR TABLE t`: registers the partition folders that are not registered yet.
 pub(crate) struct RepairTable {

@@ -3,8 +3,7 @@
 use datafusion::dataframe::DataFrame;
 
 use super::Statement;
-use crate::context::Ctx;
-use crate::context::PreparedQuery;
+use crate::context::{Ctx, PreparedQuery};
 use crate::error::{EngineError, Result};
 use crate::parse::{EmbeddedQuery, TarnParser};
 use crate::result::{Outcome, query_error};

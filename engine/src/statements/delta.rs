@@ -1,18 +1,9 @@
 //! Delta Lake statements: DELETE, UPDATE and MERGE; OPTIMIZE (compaction, Z-order); VACUUM; DESCRIBE HISTORY.
 //! They run through delta-rs on tarn's session and metered stores ([`crate::delta`]).
 
-use super::Statement;
-use crate::context::Ctx;
-use crate::delta::{AsOf, delta_error, files};
-use crate::delta::{RETENTION_CHECK_SETTING, not_delta};
-use crate::error::from_datafusion;
-use crate::error::{EngineError, Part, Result};
-use crate::meter::ScanMeter;
-use crate::parse::QualifiedName;
-use crate::parse::TarnParser;
-use crate::parse::qualified_name;
-use crate::result::Outcome;
-use crate::storage::Location;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use chrono::DateTime;
 use datafusion::common::{DFSchema, TableReference};
 use datafusion::dataframe::DataFrame;
@@ -20,16 +11,23 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{self, FromTable};
-use datafusion::sql::sqlparser::ast::{AssignmentTarget, MergeAction, MergeClauseKind, MergeInsertKind, TableFactor};
+use datafusion::sql::sqlparser::ast::{
+    self, AssignmentTarget, FromTable, MergeAction, MergeClauseKind, MergeInsertKind, TableFactor,
+};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use deltalake::operations::optimize::OptimizeType;
-use deltalake::{DeltaTable, DeltaTableError};
-use deltalake::{FilterOp, FilterValue};
+use deltalake::{DeltaTable, DeltaTableError, FilterOp, FilterValue};
 use futures::TryStreamExt;
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use tarn_catalog::TableKind;
+
+use super::Statement;
+use crate::context::Ctx;
+use crate::delta::{AsOf, RETENTION_CHECK_SETTING, delta_error, files, not_delta};
+use crate::error::{EngineError, Part, Result, from_datafusion};
+use crate::meter::ScanMeter;
+use crate::parse::{QualifiedName, TarnParser, qualified_name};
+use crate::result::Outcome;
+use crate::storage::Location;
 
 /// DELETE, UPDATE or MERGE on a Delta table.
 pub(crate) struct DeltaDml {

@@ -9,8 +9,7 @@ use datafusion::physical_plan::execute_stream;
 use datafusion::sql::parser::Statement as DFStatement;
 
 use super::Statement;
-use crate::context::Ctx;
-use crate::context::PreparedQuery;
+use crate::context::{Ctx, PreparedQuery};
 use crate::error::Result;
 use crate::parse::TarnParser;
 use crate::result::{Outcome, ResultKind, Rows, query_error};

@@ -1,16 +1,16 @@
 //! What the catalog holds about a table: SHOW PARTITIONS, SHOW COLUMNS, SHOW TBLPROPERTIES, SHOW TABLE VERSIONS,
 //! DESCRIBE FORMATTED; and SHOW FUNCTIONS.
 
+use datafusion::sql::sqlparser::tokenizer::Token;
+use tarn_catalog::TableKind;
+
 use super::Statement;
 use super::table::{describe_listing, describe_rows};
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
 use crate::maintenance::column_signature;
-use crate::parse::QualifiedName;
-use crate::parse::TarnParser;
+use crate::parse::{QualifiedName, TarnParser};
 use crate::result::Outcome;
-use datafusion::sql::sqlparser::tokenizer::Token;
-use tarn_catalog::TableKind;
 
 /// `SHOW PARTITIONS t`.
 pub(crate) struct ShowPartitions {

@@ -1,12 +1,16 @@
 //! Writes: CREATE TABLE AS (Athena's CTAS, into Parquet, text, JSON or Delta), INSERT INTO, UNLOAD. The files are
 //! staged and committed by [`crate::write`]; Delta tables by [`crate::delta`].
 
+use std::sync::Arc;
+
+use datafusion::sql::sqlparser::tokenizer::Token;
+use tarn_catalog::{CatalogError, Column, StorageFormat, TableKind, normalize_name};
+
 use super::Statement;
 use crate::bucket::{BUCKETING_VERSION, BucketVersion};
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
-use crate::parse::EmbeddedQuery;
-use crate::parse::{PropValue, QualifiedName, TarnParser};
+use crate::parse::{EmbeddedQuery, PropValue, QualifiedName, TarnParser};
 use crate::result::Outcome;
 use crate::storage::Location;
 use crate::write::commit::{Statement as WriteStatement, WriteLog};
@@ -16,9 +20,6 @@ use crate::write::statements::{
     table_encoding, unregistered, written_table,
 };
 use crate::write::{DEFAULT_TARGET_FILE_SIZE, Target, new_query_id};
-use datafusion::sql::sqlparser::tokenizer::Token;
-use std::sync::Arc;
-use tarn_catalog::{CatalogError, Column, StorageFormat, TableKind, normalize_name};
 
 /// `CREATE TABLE t [WITH (...)] AS query [WITH [NO] DATA]`.
 #[derive(Debug, Clone)]
