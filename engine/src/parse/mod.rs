@@ -222,6 +222,13 @@ impl TarnParser {
         self.p.get_current_index() + 1
     }
 
+    /// The index of the next token the parser will read (whitespace skipped).
+    fn next_significant(&self) -> usize {
+        (self.next_index()..self.tokens.len())
+            .find(|&i| !matches!(self.tokens[i].token, Token::Whitespace(_)))
+            .unwrap_or(self.tokens.len())
+    }
+
     /// The query from the next token up to the token at `end` (the end of the statement when `None`); the parser
     /// moves past it.
     pub(crate) fn query(&mut self, end: Option<usize>, expected: &str) -> Result<EmbeddedQuery> {
@@ -246,7 +253,7 @@ impl TarnParser {
             .unwrap_or(self.sql.len());
         let text = self.sql[from.min(to)..to].trim().to_string();
         let statement = datafusion_statement(tokens)?;
-        while self.next_index() < end && self.p.peek_token().token != Token::EOF {
+        while self.next_significant() < end && self.p.peek_token().token != Token::EOF {
             self.p.next_token();
         }
         Ok(EmbeddedQuery { statement, text })

@@ -362,6 +362,13 @@ mod tests {
             return Err(EngineError::internal("not an INSERT"));
         };
         assert_eq!((ins.columns.clone(), ins.query.text.as_str()), (None, "(SELECT 1)"));
+        let Parsed::Unload(spaced) = parse("UNLOAD ( SELECT 1 )\n TO '/tmp/out/' WITH (format = 'JSON')")? else {
+            return Err(EngineError::internal("not an UNLOAD"));
+        };
+        assert_eq!(
+            (spaced.query.text.as_str(), spaced.location.as_str()),
+            ("SELECT 1", "/tmp/out/")
+        );
         let Parsed::Unload(u) = parse(
             "UNLOAD (SELECT * FROM t WHERE f(x) > 1) TO 's3://b/out/' WITH (format = 'JSON', compression = 'GZIP')",
         )?
