@@ -22,7 +22,8 @@ pub(crate) struct RepairTable {
 }
 
 impl Statement for RepairTable {
-    const STARTS: &'static [&'static [&'static str]] = &[&["MSCK", "REPAIR", "TABLE"]];
+    const STARTS: &'static [&'static [&'static str]] = &[&["MSCK"]];
+    const WORDS: &'static [&'static str] = &["REPAIR", "TABLE"];
     const TABLE_AFTER: &'static [&'static str] = &["TABLE"];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
@@ -66,7 +67,8 @@ pub(crate) enum AlterTable {
 }
 
 impl Statement for AlterTable {
-    const STARTS: &'static [&'static [&'static str]] = &[&["ALTER", "TABLE"]];
+    /// `ALTER` alone: ALTER VIEW and the like get ALTER TABLE's syntax error, not DataFusion's.
+    const STARTS: &'static [&'static [&'static str]] = &[&["ALTER"]];
     const TABLE_AFTER: &'static [&'static str] = &["TABLE"];
     const WORDS: &'static [&'static str] = &[
         "ADD",
@@ -79,6 +81,7 @@ impl Statement for AlterTable {
         "SET",
         "TBLPROPERTIES",
         "COLUMNS",
+        "TABLE",
     ];
 
     /// `ALTER TABLE t {ADD [IF NOT EXISTS] PARTITION ... | DROP [IF EXISTS] PARTITION ... | SET TBLPROPERTIES (...) |

@@ -181,7 +181,9 @@ pub(crate) struct InsertInto {
 }
 
 impl Statement for InsertInto {
-    const STARTS: &'static [&'static [&'static str]] = &[&["INSERT", "INTO"]];
+    /// `INSERT` alone, so `INSERT t ...` is a syntax error at `t` (`INSERT OVERWRITE` is refused before).
+    const STARTS: &'static [&'static [&'static str]] = &[&["INSERT"]];
+    const WORDS: &'static [&'static str] = &["INTO"];
     const TABLE_AFTER: &'static [&'static str] = &["INTO"];
     const WRITES_DATA: bool = true;
 
