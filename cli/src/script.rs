@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tarn_engine::{
-    EngineError, Interrupt, Session, SqlStatement, WriteProgress, format_bytes, split_statements, writes_data,
-};
+use tarn_engine::{EngineError, Interrupt, Session, SqlStatement, WriteProgress, format_bytes, split_statements};
 use tokio::sync::Notify;
 
 use crate::output::{Format, RowsError, stats_line, write_rows};
@@ -136,7 +134,7 @@ pub async fn run_script(
         }
         let interrupt = session.interrupt_handle();
         let run = run_statement(session, &statement, options);
-        if let Err(e) = cancellable(run, &ctrl_c.cancel, &interrupt, writes_data(&statement.text)).await {
+        if let Err(e) = cancellable(run, &ctrl_c.cancel, &interrupt, statement.writes_data()).await {
             match e {
                 RowsError::Engine(EngineError::Interrupted) => {
                     report(script, position, "cancelled");
@@ -309,6 +307,7 @@ mod tests {
             text: "SELECT\n x".into(),
             line: 10,
             column: 5,
+            first_words: vec!["SELECT".into()],
         };
         assert_eq!(absolute(&statement, 1, 3), (10, 7));
         assert_eq!(absolute(&statement, 2, 2), (11, 2));

@@ -17,7 +17,7 @@ use rustyline::history::FileHistory;
 use rustyline::{Config, Editor, EventHandler, KeyEvent};
 use tarn_engine::{
     EngineError, QueryResult, ResultKind, Session, SqlStatement, format_bytes, format_dollars, parse_size,
-    split_statements, writes_data,
+    split_statements,
 };
 
 use crate::output::{Format, RowsError, render_expanded, render_fitted, render_lines, stats_line, write_rows};
@@ -242,7 +242,7 @@ impl Shell<'_> {
 
     fn run_statement(&mut self, statement: &SqlStatement) -> Result<(), RowsError> {
         let interrupt = self.session.interrupt_handle();
-        let is_write = writes_data(&statement.text);
+        let is_write = statement.writes_data();
         let width = self.table_width();
         let (mode, expanded, max_rows) = (self.mode, self.expanded, self.max_rows);
         let stdout = std::io::stdout();

@@ -21,6 +21,9 @@ pub struct SqlStatement {
     /// 1-based line and column of the statement's first character in the script.
     pub line: u64,
     pub column: u64,
+    /// Its first words, upper-cased (unquoted words only): what kind of statement it is, known without parsing it
+    /// again (see `SqlStatement::writes_data`).
+    pub first_words: Vec<String>,
 }
 
 /// Splits a script at top-level `;` (a `;` inside a string, quoted name or comment does not count).
@@ -30,7 +33,8 @@ pub fn split_statements(script: &str) -> Result<Vec<SqlStatement>> {
     let mut statements = Vec::new();
     let mut first: Option<&TokenWithSpan> = None;
     let mut last: Option<&TokenWithSpan> = None;
-    let mut flush = |first: Option<&TokenWithSpan>, last: Option<&TokenWithSpan>| {
+    let mut words: Vec<&Token> = Vec::new();
+    let mut flush = |first: Option<&TokenWithSpan>, last: Option<&TokenWithSpan>, words: &[&Token]| {
         if let (Some(f), Some(l)) = (first, last) {
             let start = index.offset(f.span.start);
             let end = index.offset(l.span.end);
@@ -38,6 +42,7 @@ pub fn split_statements(script: &str) -> Result<Vec<SqlStatement>> {
                 text: script[start..end].to_string(),
                 line: f.span.start.line,
                 column: f.span.start.column,
+                first_words: leading_words(words.iter().copied(), FIRST_WORDS),
             });
         }
     };
@@ -45,19 +50,37 @@ pub fn split_statements(script: &str) -> Result<Vec<SqlStatement>> {
         match &token.token {
             Token::Whitespace(_) => {}
             Token::SemiColon => {
-                flush(first, last);
+                flush(first, last, &words);
                 first = None;
                 last = None;
+                words.clear();
             }
             Token::EOF => break,
-            _ => {
+            other => {
                 first.get_or_insert(token);
                 last = Some(token);
+                if words.len() < FIRST_WORDS {
+                    words.push(other);
+                }
             }
         }
     }
-    flush(first, last);
+    flush(first, last, &words);
     Ok(statements)
+}
+
+/// How many first words tell a statement's kind (`CREATE OR REPLACE VIEW`).
+const FIRST_WORDS: usize = 4;
+
+/// The first `n` of `tokens` that are unquoted words, upper-cased; stops at the first other token.
+fn leading_words<'a>(tokens: impl Iterator<Item = &'a Token>, n: usize) -> Vec<String> {
+    tokens
+        .take(n)
+        .map_while(|t| match t {
+            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether `text` ends a statement: its last token outside strings, quoted names and comments is `;`. An open string
@@ -289,16 +312,9 @@ impl TarnParser {
         matches.then(|| significant[first])
     }
 
-    /// The first `n` words of the statement, upper-cased (only unquoted words; stops at the first other token).
-    pub(crate) fn leading_words(&self, n: usize) -> Vec<String> {
-        self.words
-            .iter()
-            .take(n)
-            .map_while(|t| match t {
-                Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-                _ => None,
-            })
-            .collect()
+    /// The statement's first words, upper-cased (only unquoted words; stops at the first other token).
+    pub(crate) fn first_words(&self) -> Vec<String> {
+        leading_words(self.words.iter(), FIRST_WORDS)
     }
 
     /// Whether `word` appears outside parentheses.

@@ -60,11 +60,6 @@ macro_rules! statements {
                 }
             }
 
-            pub(crate) fn writes_data(&self) -> bool {
-                match self {
-                    $(Parsed::$arm(_) => <$ty as Statement>::WRITES_DATA,)*
-                }
-            }
         }
 
         /// The parser of the statement kind whose `STARTS` matches most of `words`.
@@ -78,6 +73,22 @@ macro_rules! statements {
                 }
             )*
             best.map(|(_, parse)| parse(p))
+        }
+
+        /// Whether the statement kind that `words` start writes data files (refused and unknown statements do not).
+        fn kind_writes_data(words: &[String]) -> bool {
+            if refused::check(words).is_err() {
+                return false;
+            }
+            let mut best: Option<(usize, bool)> = None;
+            $(
+                if let Some(n) = longest_start(<$ty as Statement>::STARTS, words)
+                    && best.is_none_or(|(m, _)| n > m)
+                {
+                    best = Some((n, <$ty as Statement>::WRITES_DATA));
+                }
+            )*
+            best.is_some_and(|(_, writes)| writes)
         }
 
         /// Every statement kind's first words, with the kind's name (for checking that no two kinds claim the same).
@@ -158,7 +169,7 @@ fn longest_start(starts: &[&[&str]], words: &[String]) -> Option<usize> {
 /// Parses one statement: one of tarn's, or a query for DataFusion.
 pub(crate) fn parse(sql: &str) -> Result<Parsed> {
     let mut p = TarnParser::new(sql)?;
-    let words = p.leading_words(4);
+    let words = p.first_words();
     refused::check(&words)?;
     match dispatch(&words, &mut p) {
         Some(parsed) => parsed,
@@ -166,9 +177,17 @@ pub(crate) fn parse(sql: &str) -> Result<Parsed> {
     }
 }
 
-/// Whether a statement writes data files (CTAS, INSERT INTO, UNLOAD): stopping one must let it clean up.
+/// Whether a statement writes data files (CTAS, INSERT INTO, UNLOAD): stopping one must let it clean up. For a
+/// statement of a script, [`crate::SqlStatement::writes_data`] knows without reading the text again.
 pub fn writes_data(sql: &str) -> bool {
-    parse(sql).is_ok_and(|s| s.writes_data())
+    TarnParser::new(sql).is_ok_and(|p| kind_writes_data(&p.first_words()))
+}
+
+impl crate::SqlStatement {
+    /// Whether the statement writes data files (CTAS, INSERT INTO, UNLOAD), from its first words.
+    pub fn writes_data(&self) -> bool {
+        kind_writes_data(&self.first_words)
+    }
 }
 
 /// Athena's SHOW patterns: `*` is any run of characters, `|` separates alternatives, matching is case-insensitive.
@@ -213,16 +232,16 @@ mod tests {
     }
 
     #[test]
-    fn writes_are_the_statements_that_write_files() {
+    fn writes_are_the_statements_that_write_files() -> Result<()> {
         assert!(writes_data("CREATE TABLE t WITH (format = 'PARQUET') AS SELECT 1 AS x"));
         assert!(writes_data("INSERT INTO t VALUES 1"));
         assert!(writes_data("UNLOAD (SELECT 1) TO '/tmp/x/' WITH (format = 'JSON')"));
         assert!(!writes_data("SELECT 1"));
         assert!(!writes_data("DELETE FROM t WHERE a = 1"));
-        assert!(
-            !writes_data("CREATE TABLE t AS"),
-            "a statement that does not parse is not run"
-        );
+        let script = crate::split_statements("CREATE TABLE t AS SELECT 1 AS x; SELECT 1;\n insert INTO t VALUES 2")?;
+        let writes: Vec<bool> = script.iter().map(crate::SqlStatement::writes_data).collect();
+        assert_eq!(writes, [true, false, true]);
+        Ok(())
     }
 
     #[test]
