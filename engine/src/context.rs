@@ -185,7 +185,7 @@ impl Ctx {
     }
 }
 
-pub(crate) fn closest(name: &str, candidates: &[String]) -> Option<String> {
+fn closest(name: &str, candidates: &[String]) -> Option<String> {
     candidates
         .iter()
         .map(|c| (strsim::normalized_damerau_levenshtein(name, c), c))
@@ -198,4 +198,16 @@ pub(crate) fn closest(name: &str, candidates: &[String]) -> Option<String> {
 /// not listed to users, who write the forms they stand for.
 fn is_internal_function(name: &str) -> bool {
     name.starts_with("tarn_") || name.starts_with("__tarn") || name == "trino_cast"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_pick_near_names() {
+        let names = vec!["consumer_raw".to_string(), "orders".to_string()];
+        assert_eq!(closest("consumer_rwa", &names).as_deref(), Some("consumer_raw"));
+        assert_eq!(closest("zzz", &names), None);
+    }
 }

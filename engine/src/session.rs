@@ -1,7 +1,6 @@
-//! A tarn session: the catalog, the current database, settings, and the statement router.
-//!
-//! Statements that change or describe the catalog are executed here; queries go to DataFusion with a per-query
-//! snapshot of the catalog tables they name and a per-query runtime whose object stores feed that query's meter.
+//! A tarn session: opens the warehouse and its catalog, and runs one statement at a time. A statement is parsed and
+//! executed by `statements` against the session's `Ctx`; the session adds what every statement shares: the stack a
+//! deep statement needs, the interrupt flag cleared at the start, the timing, and the session's totals.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -246,19 +245,5 @@ impl Session {
         self.ctx.interrupt.clear();
         let outcome = crate::statements::parse(sql)?.execute(&mut self.ctx).await?;
         Ok(QueryResult::new(outcome, started, Arc::clone(&self.totals)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-
-    #[test]
-    fn suggestions_pick_near_names() {
-        let names = vec!["consumer_raw".to_string(), "orders".to_string()];
-        assert_eq!(
-            crate::context::closest("consumer_rwa", &names).as_deref(),
-            Some("consumer_raw")
-        );
-        assert_eq!(crate::context::closest("zzz", &names), None);
     }
 }
