@@ -14,10 +14,10 @@ use crate::parse::{EmbeddedQuery, PropValue, QualifiedName, TarnParser};
 use crate::result::Outcome;
 use crate::storage::Location;
 use crate::write::commit::{Statement as WriteStatement, WriteLog};
-use crate::write::props::{FileEncoding, ctas_options, unload_options};
+use crate::write::props::{ctas_options, unload_options};
 use crate::write::statements::{
-    QUERY_ID_PARAMETER, Written, bucketing_of, cast_to_table, ctas_columns, json_keys, refuse_nested_text,
-    table_encoding, unregistered, written_table,
+    QUERY_ID_PARAMETER, Written, bucketing_of, cast_to_table, ctas_columns, json_keys, table_encoding, unregistered,
+    written_table,
 };
 use crate::write::{DEFAULT_TARGET_FILE_SIZE, Target, new_query_id};
 
@@ -92,9 +92,6 @@ impl Statement for CreateTableAs {
             return Box::pin(ctx.create_delta_table_as(db, name, options, prepared, ctas.with_data)).await;
         }
         let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
-        if matches!(options.encoding, FileEncoding::Text { .. }) {
-            refuse_nested_text(&columns)?;
-        }
         let bucketing = bucketing_of(
             &options.bucketed_by,
             options.bucket_count,
@@ -324,9 +321,6 @@ impl Statement for Unload {
         let options = unload_options(&unload.properties)?;
         let prepared = ctx.prepare_query(unload.query.statement).await?;
         let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
-        if matches!(options.encoding, FileEncoding::Text { .. }) {
-            refuse_nested_text(&columns)?;
-        }
         let location = Location::parse(&unload.location)?;
         let store = ctx.registry.store_for(&location)?;
         ctx.prepare_target(&store, &location, &location, WriteStatement::Unload)

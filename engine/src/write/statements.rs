@@ -198,7 +198,7 @@ impl Ctx {
 }
 
 /// The table's data columns and partition keys from a query's output; partition columns must be the last ones, in
-/// `partitioned_by` order (Athena's rule).
+/// `partitioned_by` order (Athena's rule). Text files cannot hold nested values, so a text write refuses them here.
 pub(crate) fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result<(Vec<Column>, Vec<Column>)> {
     let mut columns = Vec::new();
     let mut seen = BTreeSet::new();
@@ -262,10 +262,13 @@ pub(crate) fn ctas_columns(plan: &LogicalPlan, options: &WriteOptions) -> Result
             ));
         }
     }
+    if matches!(options.encoding, FileEncoding::Text { .. }) {
+        refuse_nested_text(&columns)?;
+    }
     Ok((columns, partition_keys))
 }
 
-pub(crate) fn refuse_nested_text(columns: &[Column]) -> Result<()> {
+fn refuse_nested_text(columns: &[Column]) -> Result<()> {
     match columns.iter().find(|c| {
         c.data_type.starts_with("array") || c.data_type.starts_with("map") || c.data_type.starts_with("struct")
     }) {
@@ -576,11 +579,12 @@ pub(crate) fn hive_escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::PropValue;
     use crate::write::props::ctas_options;
     use datafusion::arrow::datatypes::DataType;
 
     #[test]
-    pub(crate) fn ddl_escapes_control_delimiters() {
+    fn ddl_escapes_control_delimiters() {
         assert_eq!(hive_escape("\u{1}"), "\\u0001");
         assert_eq!(hive_escape("it's"), "it''s");
         assert_eq!(decode_delimiter(&hive_escape("\u{1}")), Some('\u{1}'));
@@ -588,7 +592,7 @@ mod tests {
     }
 
     #[test]
-    pub(crate) fn partition_columns_must_come_last() -> Result<()> {
+    fn partition_columns_must_come_last() -> Result<()> {
         use datafusion::arrow::datatypes::{Field, Schema};
         let schema = Schema::new(vec![
             Field::new("a", DataType::Int64, true),
@@ -618,6 +622,34 @@ mod tests {
             (columns.len(), keys[0].name.as_str(), keys[0].data_type.as_str()),
             (2, "b", "string")
         );
+        Ok(())
+    }
+
+    #[test]
+    fn text_output_refuses_nested_columns() -> Result<()> {
+        use datafusion::arrow::datatypes::Field;
+        let plan = LogicalPlanBuilder::empty(false)
+            .project(vec![
+                lit(1i64).alias("a"),
+                cast(
+                    lit(ScalarValue::Null),
+                    DataType::List(std::sync::Arc::new(Field::new("item", DataType::Utf8, true))),
+                )
+                .alias("tags"),
+            ])
+            .and_then(|b| b.build())
+            .map_err(from_datafusion)?;
+        let text = ctas_options(&[("format".into(), PropValue::Text("TEXTFILE".into()))])?;
+        let err = ctas_columns(&plan, &text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("column 'tags' of type array<string> in TEXTFILE output is not supported"),
+            "{err}"
+        );
+        let json = ctas_options(&[("format".into(), PropValue::Text("JSON".into()))])?;
+        assert_eq!(ctas_columns(&plan, &json)?.0.len(), 2);
         Ok(())
     }
 }
