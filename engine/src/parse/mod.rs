@@ -349,6 +349,15 @@ impl TarnParser {
         stored_as_df || words.iter().any(|w| w == "OPTIONS")
     }
 
+    /// An optional `LIKE 'pattern'`.
+    pub(crate) fn like_pattern(&mut self) -> Result<Option<String>> {
+        if self.eat("LIKE") {
+            Ok(Some(self.string()?))
+        } else {
+            Ok(None)
+        }
+    }
+
     /// `SHOW <words> t`.
     pub(crate) fn show_on_table(&mut self, words: &[&str]) -> Result<QualifiedName> {
         for word in words {

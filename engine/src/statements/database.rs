@@ -2,7 +2,7 @@
 
 use tarn_catalog::{CatalogError, DEFAULT_DATABASE, Database};
 
-use super::{Statement, athena_pattern};
+use super::{NameFilter, Statement};
 use crate::context::Ctx;
 use crate::error::Result;
 use crate::parse::{TarnParser, qualified_name};
@@ -134,20 +134,20 @@ impl Statement for ShowDatabases {
         if !d.eat("DATABASES") {
             d.expect("SCHEMAS")?;
         }
-        let pattern = if d.eat("LIKE") { Some(d.string()?) } else { None };
+        let pattern = d.like_pattern()?;
         d.end()?;
         Ok(Self { pattern })
     }
 
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
-        let matcher = self.pattern.as_deref().map(athena_pattern).transpose()?;
+        let filter = NameFilter::new(self.pattern.as_deref())?;
         let names: Vec<String> = ctx
             .catalog
             .list_databases()
             .await?
             .into_iter()
             .map(|d| d.name)
-            .filter(|n| matcher.as_ref().is_none_or(|m| m.is_match(n)))
+            .filter(|n| filter.matches(n))
             .collect();
         Outcome::strings(&["database_name"], vec![names])
     }

@@ -190,20 +190,33 @@ impl crate::SqlStatement {
     }
 }
 
-/// Athena's SHOW patterns: `*` is any run of characters, `|` separates alternatives, matching is case-insensitive.
-pub(crate) fn athena_pattern(pattern: &str) -> Result<regex::Regex> {
-    let alternatives: Vec<String> = pattern
-        .split('|')
-        .map(|alt| {
-            alt.replace(".*", "*")
-                .split('*')
-                .map(regex::escape)
-                .collect::<Vec<_>>()
-                .join(".*")
-        })
-        .collect();
-    regex::Regex::new(&format!("(?i)^(?:{})$", alternatives.join("|")))
-        .map_err(|e| crate::error::EngineError::invalid(Part::Clause, format!("bad pattern '{pattern}': {e}")))
+/// A SHOW statement's `LIKE 'pattern'`: Athena's patterns, where `*` is any run of characters and `|` separates
+/// alternatives, matched case-insensitively; no pattern matches every name.
+pub(crate) struct NameFilter(Option<regex::Regex>);
+
+impl NameFilter {
+    pub(crate) fn new(pattern: Option<&str>) -> Result<Self> {
+        let Some(pattern) = pattern else {
+            return Ok(Self(None));
+        };
+        let alternatives: Vec<String> = pattern
+            .split('|')
+            .map(|alt| {
+                alt.replace(".*", "*")
+                    .split('*')
+                    .map(regex::escape)
+                    .collect::<Vec<_>>()
+                    .join(".*")
+            })
+            .collect();
+        regex::Regex::new(&format!("(?i)^(?:{})$", alternatives.join("|")))
+            .map(|r| Self(Some(r)))
+            .map_err(|e| crate::error::EngineError::invalid(Part::Clause, format!("bad pattern '{pattern}': {e}")))
+    }
+
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        self.0.as_ref().is_none_or(|r| r.is_match(name))
+    }
 }
 
 #[cfg(test)]
@@ -214,10 +227,12 @@ mod tests {
 
     #[test]
     fn show_patterns_follow_athena() -> Result<()> {
-        let p = athena_pattern("consumer*|orders")?;
-        assert!(p.is_match("consumer_raw") && p.is_match("ORDERS") && !p.is_match("orders_old"));
-        assert!(athena_pattern(".*raw")?.is_match("consumer_raw"));
-        assert!(athena_pattern("a.b")?.is_match("a.b") && !athena_pattern("a.b")?.is_match("axb"));
+        let p = NameFilter::new(Some("consumer*|orders"))?;
+        assert!(p.matches("consumer_raw") && p.matches("ORDERS") && !p.matches("orders_old"));
+        assert!(NameFilter::new(Some(".*raw"))?.matches("consumer_raw"));
+        let dot = NameFilter::new(Some("a.b"))?;
+        assert!(dot.matches("a.b") && !dot.matches("axb"));
+        assert!(NameFilter::new(None)?.matches("anything"));
         Ok(())
     }
 

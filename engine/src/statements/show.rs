@@ -104,17 +104,17 @@ impl Statement for ShowFunctions {
     fn parse(d: &mut TarnParser) -> Result<Self> {
         d.expect("SHOW")?;
         d.expect("FUNCTIONS")?;
-        let pattern = if d.eat("LIKE") { Some(d.string()?) } else { None };
+        let pattern = d.like_pattern()?;
         d.end()?;
         Ok(Self { pattern })
     }
 
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
-        let matcher = self.pattern.as_deref().map(super::athena_pattern).transpose()?;
+        let filter = super::NameFilter::new(self.pattern.as_deref())?;
         let (names, kinds): (Vec<String>, Vec<String>) = ctx
             .functions()
             .into_iter()
-            .filter(|(name, _)| matcher.as_ref().is_none_or(|m| m.is_match(name)))
+            .filter(|(name, _)| filter.matches(name))
             .map(|(name, kind)| (name, kind.to_string()))
             .unzip();
         Outcome::strings(&["Function", "Function Type"], vec![names, kinds])

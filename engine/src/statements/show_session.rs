@@ -1,7 +1,7 @@
 //! `SHOW SESSION [LIKE 'pattern']`: tarn's settings, their values now and by default, with Trino's columns (`Name`,
 //! `Value`, `Default`, `Type`, `Description`). `SET` changes them.
 
-use super::{Statement, athena_pattern};
+use super::{NameFilter, Statement};
 use crate::context::{Ctx, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, TEXT_STRICT_SETTING};
 use crate::delta::RETENTION_CHECK_SETTING;
 use crate::error::Result;
@@ -21,7 +21,7 @@ impl Statement for ShowSession {
     fn parse(d: &mut TarnParser) -> Result<Self> {
         d.expect("SHOW")?;
         d.expect("SESSION")?;
-        let pattern = if d.eat("LIKE") { Some(d.string()?) } else { None };
+        let pattern = d.like_pattern()?;
         d.end()?;
         Ok(Self { pattern })
     }
@@ -58,12 +58,9 @@ impl Statement for ShowSession {
                 "VACUUM refuses a retention below the Delta table's minimum".into(),
             ],
         ];
-        let matcher = self.pattern.as_deref().map(athena_pattern).transpose()?;
+        let filter = NameFilter::new(self.pattern.as_deref())?;
         let mut columns = vec![Vec::new(); 5];
-        for row in settings
-            .into_iter()
-            .filter(|r| matcher.as_ref().is_none_or(|m| m.is_match(&r[0])))
-        {
+        for row in settings.into_iter().filter(|r| filter.matches(&r[0])) {
             for (column, value) in columns.iter_mut().zip(row) {
                 column.push(value);
             }

@@ -7,7 +7,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::tokenizer::Token;
 use tarn_catalog::{CatalogError, Table, TableKind};
 
-use super::{Statement, athena_pattern};
+use super::{NameFilter, Statement};
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
 use crate::parse::{QualifiedName, TarnParser, parse_create_external_table, qualified_name};
@@ -261,12 +261,12 @@ impl Statement for ShowTables {
         if ctx.catalog.get_database(&db).await?.is_none() {
             return Err(ctx.database_not_found(&db).await);
         }
-        let matcher = self.pattern.as_deref().map(athena_pattern).transpose()?;
+        let filter = NameFilter::new(self.pattern.as_deref())?;
         let (tables, unreadable) = ctx.catalog.list_tables_lenient(&db).await?;
         let names: Vec<String> = tables
             .into_iter()
             .map(|t| t.name)
-            .filter(|n| matcher.as_ref().is_none_or(|m| m.is_match(n)))
+            .filter(|n| filter.matches(n))
             .collect();
         Ok(Outcome::strings(&["tab_name"], vec![names])?
             .with_notices(unreadable.iter().map(|e| format!("not listed: {e}")).collect()))

@@ -2,7 +2,7 @@
 
 use tarn_catalog::{CatalogError, Table};
 
-use super::{Statement, athena_pattern};
+use super::{NameFilter, Statement};
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
 use crate::parse::{EmbeddedQuery, QualifiedName, TarnParser};
@@ -142,7 +142,7 @@ impl Statement for ShowViews {
         } else {
             None
         };
-        let pattern = if d.eat("LIKE") { Some(d.string()?) } else { None };
+        let pattern = d.like_pattern()?;
         d.end()?;
         Ok(Self { database, pattern })
     }
@@ -154,13 +154,13 @@ impl Statement for ShowViews {
         if ctx.catalog.get_database(&db).await?.is_none() {
             return Err(ctx.database_not_found(&db).await);
         }
-        let matcher = pattern.map(athena_pattern).transpose()?;
+        let filter = NameFilter::new(pattern)?;
         let names: Vec<String> = ctx
             .catalog
             .list_tables(&db)
             .await?
             .into_iter()
-            .filter(|t| t.is_view() && matcher.as_ref().is_none_or(|m| m.is_match(&t.name)))
+            .filter(|t| t.is_view() && filter.matches(&t.name))
             .map(|t| t.name)
             .collect();
         Outcome::strings(&["views"], vec![names])
