@@ -46,8 +46,7 @@ impl Statement for DeltaDml {
     }
 
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
-        let statement = self.statement;
-        let statement = match statement {
+        let statement = match self.statement {
             datafusion::sql::parser::Statement::Statement(s) => *s,
             _ => return Err(EngineError::internal("expected DELETE, UPDATE or MERGE")),
         };

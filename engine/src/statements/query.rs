@@ -29,13 +29,12 @@ impl Statement for Query {
     }
 
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
-        let statement = self.statement;
         let PreparedQuery {
             state,
             plan,
             meter,
             locations,
-        } = ctx.prepare_query(statement).await?;
+        } = ctx.prepare_query(self.statement).await?;
         // EXPLAIN only plans, and Athena does not bill it; EXPLAIN ANALYZE runs the query and is billed.
         let billed = !matches!(&plan, LogicalPlan::Explain(_));
         let frame = DataFrame::new(state, plan);

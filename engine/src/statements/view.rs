@@ -39,7 +39,6 @@ impl Statement for CreateView {
             or_replace,
             query,
         } = self;
-        let name = &name;
         let db = name.database.clone().unwrap_or_else(|| ctx.database.clone());
         if ctx.catalog.get_database(&db).await?.is_none() {
             return Err(ctx.database_not_found(&db).await);
@@ -106,7 +105,6 @@ impl Statement for DropView {
 
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
         let Self { name, if_exists } = self;
-        let name = &name;
         let db = name.database.clone().unwrap_or_else(|| ctx.database.clone());
         let message = match ctx.catalog.get_table(&db, &name.name).await? {
             Some(t) if !t.is_view() => {

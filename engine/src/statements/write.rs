@@ -76,20 +76,19 @@ impl Statement for CreateTableAs {
     }
 
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
-        let ctas = self;
         ctx.progress.reset();
-        let options = ctas_options(&ctas.properties)?;
-        let db = normalize_name("database", ctas.name.database.as_deref().unwrap_or(&ctx.database))?;
-        let name = normalize_name("table", &ctas.name.name)?;
+        let options = ctas_options(&self.properties)?;
+        let db = normalize_name("database", self.name.database.as_deref().unwrap_or(&ctx.database))?;
+        let name = normalize_name("table", &self.name.name)?;
         if ctx.catalog.get_database(&db).await?.is_none() {
             return Err(ctx.database_not_found(&db).await);
         }
         if ctx.catalog.get_table(&db, &name).await?.is_some() {
             return Err(CatalogError::TableExists { database: db, name }.into());
         }
-        let prepared = ctx.prepare_query(ctas.query.statement).await?;
+        let prepared = ctx.prepare_query(self.query.statement).await?;
         if options.delta {
-            return Box::pin(ctx.create_delta_table_as(db, name, options, prepared, ctas.with_data)).await;
+            return Box::pin(ctx.create_delta_table_as(db, name, options, prepared, self.with_data)).await;
         }
         let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
         let bucketing = bucketing_of(
@@ -123,7 +122,7 @@ impl Statement for CreateTableAs {
         )?;
         table.parameters.insert(QUERY_ID_PARAMETER.into(), query_id.clone());
         let meter = Arc::clone(&prepared.meter);
-        let written = if ctas.with_data {
+        let written = if self.with_data {
             let plan = cast_to_table(prepared.plan.clone(), &table, None)?;
             let target = Target {
                 location: location.clone(),
@@ -210,9 +209,8 @@ impl Statement for InsertInto {
     }
 
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
-        let insert = self;
         ctx.progress.reset();
-        let table = ctx.table(&insert.table).await?;
+        let table = ctx.table(&self.table).await?;
         match table.kind() {
             TableKind::View => {
                 return Err(EngineError::invalid(
@@ -221,14 +219,14 @@ impl Statement for InsertInto {
                 ));
             }
             TableKind::Delta => {
-                let prepared = ctx.prepare_query(insert.query.statement).await?;
-                return Box::pin(ctx.insert_into_delta(table, insert.columns.as_deref(), prepared)).await;
+                let prepared = ctx.prepare_query(self.query.statement).await?;
+                return Box::pin(ctx.insert_into_delta(table, self.columns.as_deref(), prepared)).await;
             }
             TableKind::Hive => {}
         }
         let encoding = table_encoding(&table)?;
-        let prepared = ctx.prepare_query(insert.query.statement).await?;
-        let plan = cast_to_table(prepared.plan.clone(), &table, insert.columns.as_deref())?;
+        let prepared = ctx.prepare_query(self.query.statement).await?;
+        let plan = cast_to_table(prepared.plan.clone(), &table, self.columns.as_deref())?;
         let columns: Vec<Column> = table.storage.columns.clone();
         let version = BucketVersion::from_parameter(table.parameters.get(BUCKETING_VERSION))?;
         let bucketing = match &table.storage.bucketing {
@@ -316,12 +314,11 @@ impl Statement for Unload {
     }
 
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
-        let unload = self;
         ctx.progress.reset();
-        let options = unload_options(&unload.properties)?;
-        let prepared = ctx.prepare_query(unload.query.statement).await?;
+        let options = unload_options(&self.properties)?;
+        let prepared = ctx.prepare_query(self.query.statement).await?;
         let (columns, partition_keys) = ctas_columns(&prepared.plan, &options)?;
-        let location = Location::parse(&unload.location)?;
+        let location = Location::parse(&self.location)?;
         let store = ctx.registry.store_for(&location)?;
         ctx.prepare_target(&store, &location, &location, WriteStatement::Unload)
             .await?;
