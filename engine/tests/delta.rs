@@ -459,6 +459,24 @@ async fn bad_delta_statements_say_what_and_change_nothing() -> TestResult {
             .is_some_and(|e| e.to_string() == "column 'nope' is not in table default.p (its columns: a, k)"),
         "{err:?}"
     );
+    let err = s
+        .execute("MERGE INTO p USING (SELECT 2 AS a) ON p.a = a WHEN MATCHED THEN DELETE")
+        .await
+        .err();
+    assert!(
+        matches!(&err, Some(EngineError::Invalid { message, .. })
+            if message == "MERGE ... USING (subquery) needs an alias: USING (...) AS s"),
+        "{err:?}"
+    );
+    // A condition that names neither side is refused before anything is written.
+    let err = s
+        .execute("MERGE INTO p USING (SELECT 2 AS a) AS src ON p.a = nope.a WHEN MATCHED THEN DELETE")
+        .await
+        .err();
+    assert!(
+        err.as_ref().is_some_and(|e| e.to_string().contains("nope.a")),
+        "{err:?}"
+    );
     assert_eq!(scalar(&mut s, "SELECT count(*) FROM p").await?, "1");
     let (history, _) = run(&mut s, "DESCRIBE HISTORY p").await?;
     assert_eq!(history.len(), 1, "failed statements commit nothing");

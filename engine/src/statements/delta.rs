@@ -496,27 +496,8 @@ impl Statement for History {
 async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
     let (target_name, target_alias) = table_factor_name(&merge.table)?;
     let (def, table, _, _) = ctx.dml_target(&target_name, "MERGE").await?;
-    let source_alias = match &merge.source {
-        TableFactor::Table { name, alias, .. } => alias
-            .as_ref()
-            .map(|a| a.name.value.clone())
-            .or_else(|| name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())),
-        TableFactor::Derived { alias, .. } => alias.as_ref().map(|a| a.name.value.clone()),
-        other => {
-            return Err(EngineError::unsupported(
-                format!("MERGE ... USING {other}"),
-                "use a table or a (subquery) AS alias",
-            ));
-        }
-    };
-    let source_alias = source_alias.ok_or_else(|| {
-        EngineError::invalid(
-            Part::Clause,
-            "MERGE ... USING (subquery) needs an alias: USING (...) AS s",
-        )
-    })?;
     let target_alias = target_alias.unwrap_or_else(|| target_name.name.clone());
-    let (source, state, meter) = merge_source(ctx, merge.source).await?;
+    let (source, source_alias, state, meter) = merge_source(ctx, merge.source).await?;
     let location = def.storage.location.clone();
     let target_columns: Vec<String> = ctx
         .delta_shape(&def, &table)
@@ -636,27 +617,36 @@ async fn merge(ctx: &mut Ctx, merge: ast::Merge) -> Result<Outcome> {
     Ok(Outcome::written(message, changed, meter))
 }
 
-/// MERGE's source as a frame to join, planned from its syntax tree: a table, or a subquery.
-async fn merge_source(ctx: &Ctx, source: TableFactor) -> Result<(DataFrame, SessionState, Arc<ScanMeter>)> {
+/// MERGE's source as a frame to join, planned from its syntax tree (a table, or a subquery with an alias), and the
+/// name its columns are qualified by in the conditions.
+async fn merge_source(ctx: &Ctx, source: TableFactor) -> Result<(DataFrame, String, SessionState, Arc<ScanMeter>)> {
     match source {
-        TableFactor::Table { name, .. } => {
-            let name = qualified_name(&name)?;
-            let reference = match name.database {
-                Some(db) => TableReference::partial(db, name.name),
-                None => TableReference::bare(name.name),
+        TableFactor::Table { name, alias, .. } => {
+            let qualified = qualified_name(&name)?;
+            let alias = alias.map(|a| a.name.value).unwrap_or_else(|| qualified.name.clone());
+            let reference = match qualified.database {
+                Some(db) => TableReference::partial(db, qualified.name),
+                None => TableReference::bare(qualified.name),
             };
             let (state, meter, _) = ctx.metered_state(vec![reference.clone()]).await?;
             let frame = SessionContext::new_with_state(state.clone())
                 .table(reference)
                 .await
                 .map_err(from_datafusion)?;
-            Ok((frame, state, meter))
+            Ok((frame, alias, state, meter))
         }
-        TableFactor::Derived { subquery, .. } => {
+        TableFactor::Derived { subquery, alias, .. } => {
+            let alias = alias.map(|a| a.name.value).ok_or_else(|| {
+                EngineError::invalid(
+                    Part::Clause,
+                    "MERGE ... USING (subquery) needs an alias: USING (...) AS s",
+                )
+            })?;
             let statement = DFStatement::Statement(Box::new(ast::Statement::Query(subquery)));
             let prepared = ctx.prepare_query(statement).await?;
             Ok((
                 DataFrame::new(prepared.state.clone(), prepared.plan),
+                alias,
                 prepared.state,
                 prepared.meter,
             ))
