@@ -385,7 +385,16 @@ impl DuckDb {
     /// Runs `sql` `runs` times in one DuckDB process; returns its answer and sorted run times.
     fn time(&self, sql: &str, runs: usize) -> Result<(Option<String>, Vec<Duration>), BenchError> {
         let mut command = Command::new(&self.exe);
-        command.args([":memory:", "-list", "-noheader", "-c", ".timer on"]);
+        // The progress bar would land in the answer when a query runs over two seconds.
+        command.args([
+            ":memory:",
+            "-list",
+            "-noheader",
+            "-c",
+            "SET enable_progress_bar = false",
+            "-c",
+            ".timer on",
+        ]);
         for _ in 0..runs {
             command.args(["-c", sql]);
         }
