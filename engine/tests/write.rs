@@ -94,7 +94,7 @@ async fn the_case_study_ctas_pair_matches_the_source_and_other_readers() -> Test
     // Other readers agree on the files themselves.
     for dir in [&pq, &bk] {
         let duck = format!(
-            "import duckdb; print(duckdb.sql(\"SELECT count(*) FROM read_parquet('{}/*.parquet')\").fetchall()[0][0])",
+            "import duckdb; duckdb.sql('SET enable_progress_bar = false'); print(duckdb.sql(\"SELECT count(*) FROM read_parquet('{}/*.parquet')\").fetchall()[0][0])",
             dir.display()
         );
         let arrow = format!(

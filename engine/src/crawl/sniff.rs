@@ -909,6 +909,7 @@ mod tests {
     fn duckdb_header_score() -> Option<usize> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/headers");
         let script = "import duckdb, sys\n\
+            duckdb.sql('SET enable_progress_bar = false')\n\
             rows = open('expected.tsv').read().splitlines()[1:]\n\
             print(sum(duckdb.sql(f\"SELECT HasHeader FROM sniff_csv('{f}')\").fetchall()[0][0] == (h == 'yes') \
             for f, h in (r.split('\\t') for r in rows)))";
