@@ -1,150 +1,158 @@
-//! The benchmark's chart: two panels of grouped bars — median time and bytes scanned (log scale) — one group per
-//! query, one bar per format. Plain SVG written by hand: plotting crates need a font backend to lay out labels,
-//! which is more to build than this chart needs; any browser opens the result.
+//! The benches' chart (plotters, SVG): one row per query and format or layout, top to bottom as in the report; on the
+//! left tarn's and DuckDB's median times side by side on a labelled log axis with tarn ÷ DuckDB beside the bars, on
+//! the right the bytes tarn scanned, also on a log axis. Log scales keep a 20 ms Parquet query visible next to a
+//! 2-second CSV scan.
 
-use std::fmt::Write as _;
-
+use plotters::coord::Shift;
+use plotters::prelude::*;
 use tarn_engine::format_bytes;
 
-use crate::Measurement;
+use crate::{BenchError, Measurement, median, ms};
 
-const COLOURS: [&str; 6] = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1"];
-const PANEL_WIDTH: f64 = 520.0;
-const PANEL_HEIGHT: f64 = 300.0;
-const MARGIN: f64 = 60.0;
+const TARN: RGBColor = RGBColor(78, 121, 167);
+const DUCKDB: RGBColor = RGBColor(242, 142, 43);
+const SCANNED: RGBColor = RGBColor(89, 161, 79);
+const ROW_HEIGHT: u32 = 26;
+const FONT: &str = "sans-serif";
 
 /// The chart as an SVG document.
-pub fn svg(measurements: &[Measurement]) -> String {
-    let queries = unique(measurements.iter().map(|m| m.query.as_str()));
-    let formats = unique(measurements.iter().map(|m| m.format.as_str()));
-    let width = 2.0 * PANEL_WIDTH + 3.0 * MARGIN;
-    let height = PANEL_HEIGHT + 2.0 * MARGIN + 22.0 * formats.len() as f64;
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
-    let times: Vec<f64> = measurements.iter().map(|m| m.median().as_secs_f64() * 1e3).collect();
-    let bytes: Vec<f64> = measurements.iter().map(|m| m.bytes_scanned.max(1) as f64).collect();
-    panel(
-        &mut out,
-        MARGIN,
-        "median time (ms)",
-        measurements,
-        &queries,
-        &formats,
-        &times,
-        Scale::Linear,
-        |m| format!("{:.0} ms", m.median().as_secs_f64() * 1e3),
-    );
-    panel(
-        &mut out,
-        2.0 * MARGIN + PANEL_WIDTH,
-        "bytes scanned (log scale)",
-        measurements,
-        &queries,
-        &formats,
-        &bytes,
-        Scale::Log,
-        |m| format_bytes(m.bytes_scanned),
-    );
-    for (i, format) in formats.iter().enumerate() {
-        let y = PANEL_HEIGHT + 1.6 * MARGIN + 22.0 * i as f64;
-        let _ = writeln!(
-            out,
-            "<rect x=\"{MARGIN}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{}\"/>\
-             <text x=\"{}\" y=\"{}\">{}</text>",
-            y - 11.0,
-            COLOURS[i % COLOURS.len()],
-            MARGIN + 20.0,
-            y,
-            escape(format)
-        );
+pub fn svg(measurements: &[Measurement]) -> Result<String, BenchError> {
+    let rows = measurements.len().max(1) as u32;
+    let (width, height) = (1300, 110 + ROW_HEIGHT * rows);
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        let (left, right) = root.split_horizontally(width * 64 / 100);
+        time_panel(&left, measurements)?;
+        bytes_panel(&right, measurements)?;
+        root.present().map_err(chart_error)?;
     }
-    out.push_str("</svg>\n");
-    out
+    Ok(out)
 }
 
-#[derive(Clone, Copy)]
-enum Scale {
-    Linear,
-    Log,
+fn chart_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> BenchError {
+    BenchError::Chart(e.to_string())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn panel(
-    out: &mut String,
-    left: f64,
-    title: &str,
-    measurements: &[Measurement],
-    queries: &[&str],
-    formats: &[&str],
-    values: &[f64],
-    scale: Scale,
-    label: impl Fn(&Measurement) -> String,
-) {
-    let top = MARGIN;
-    let bottom = MARGIN + PANEL_HEIGHT;
-    let max = values.iter().copied().fold(0.0_f64, f64::max).max(1e-9);
-    let height_of = |v: f64| match scale {
-        Scale::Linear => v / max * PANEL_HEIGHT,
-        Scale::Log => (v.max(1.0).ln() / max.max(std::f64::consts::E).ln()) * PANEL_HEIGHT,
-    };
-    let _ = writeln!(
-        out,
-        "<text x=\"{}\" y=\"{}\" font-size=\"14\" font-weight=\"bold\">{}</text>\n\
-         <line x1=\"{left}\" y1=\"{bottom}\" x2=\"{}\" y2=\"{bottom}\" stroke=\"#333\"/>",
-        left,
-        top - 20.0,
-        escape(title),
-        left + PANEL_WIDTH
+/// Row `i` counted from the top, in the chart's upward y.
+fn row_y(i: usize, rows: usize) -> f64 {
+    (rows - 1 - i) as f64
+}
+
+fn label(measurements: &[Measurement], y: f64) -> String {
+    let rows = measurements.len();
+    if (y - y.round()).abs() > 0.01 || y < -0.01 || y.round() as usize >= rows {
+        return String::new();
+    }
+    let m = &measurements[rows - 1 - y.round() as usize];
+    format!("{} · {}", m.query, m.format)
+}
+
+/// A log axis from a little under the smallest value to a little over the largest (room for the ratio labels).
+fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (low, high) = values
+        .filter(|v| *v > 0.0)
+        .fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if high <= 0.0 {
+        return 0.1..10.0;
+    }
+    (low / 2.0)..(high * 4.0)
+}
+
+fn time_panel(area: &DrawingArea<SVGBackend, Shift>, measurements: &[Measurement]) -> Result<(), BenchError> {
+    let rows = measurements.len();
+    let duck = |m: &Measurement| (!m.duckdb_times.is_empty()).then(|| ms(median(&m.duckdb_times)));
+    let range = log_range(
+        measurements
+            .iter()
+            .flat_map(|m| [Some(ms(m.median())), duck(m)])
+            .flatten(),
     );
-    let group = PANEL_WIDTH / queries.len().max(1) as f64;
-    let bar = (group * 0.8) / formats.len().max(1) as f64;
-    for (q, query) in queries.iter().enumerate() {
-        let x0 = left + group * q as f64 + group * 0.1;
-        let _ = writeln!(
-            out,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            x0 + group * 0.4,
-            bottom + 18.0,
-            escape(query)
-        );
-        for (f, format) in formats.iter().enumerate() {
-            let Some((i, m)) = measurements
-                .iter()
-                .enumerate()
-                .find(|(_, m)| m.query == *query && m.format == *format)
-            else {
-                continue;
-            };
-            let h = height_of(values[i]).max(1.0);
-            let _ = writeln!(
-                out,
-                "<rect class=\"bar\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\">\
-                 <title>{} · {}: {}</title></rect>",
-                x0 + bar * f as f64,
-                bottom - h,
-                bar * 0.9,
-                COLOURS[f % COLOURS.len()],
-                escape(query),
-                escape(format),
-                escape(&label(m))
-            );
-        }
-    }
+    let floor = range.start;
+    let mut chart = ChartBuilder::on(area)
+        .caption("median time, ms (log scale)", (FONT, 16))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(250)
+        .build_cartesian_2d(range.log_scale(), -0.5f64..(rows as f64 - 0.5))
+        .map_err(chart_error)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(rows + 1)
+        .y_label_formatter(&|y| label(measurements, *y))
+        .x_label_formatter(&|x| format!("{x}"))
+        .x_desc("milliseconds")
+        .label_style((FONT, 12))
+        .draw()
+        .map_err(chart_error)?;
+    chart
+        .draw_series(measurements.iter().enumerate().map(|(i, m)| {
+            let y = row_y(i, rows);
+            Rectangle::new([(floor, y + 0.02), (ms(m.median()), y + 0.42)], TARN.filled())
+        }))
+        .map_err(chart_error)?
+        .label("tarn")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], TARN.filled()));
+    chart
+        .draw_series(measurements.iter().enumerate().filter_map(|(i, m)| {
+            let y = row_y(i, rows);
+            duck(m).map(|d| Rectangle::new([(floor, y - 0.42), (d, y - 0.02)], DUCKDB.filled()))
+        }))
+        .map_err(chart_error)?
+        .label("DuckDB")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], DUCKDB.filled()));
+    chart
+        .draw_series(measurements.iter().enumerate().filter_map(|(i, m)| {
+            let ratio = m.ratio_to_duckdb()?;
+            let right = ms(m.median()).max(duck(m).unwrap_or(0.0));
+            Some(Text::new(
+                format!("{ratio:.2}×"),
+                (right * 1.15, row_y(i, rows) + 0.25),
+                (FONT, 11),
+            ))
+        }))
+        .map_err(chart_error)?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 12))
+        .draw()
+        .map_err(chart_error)?;
+    Ok(())
 }
 
-fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut seen = Vec::new();
-    for item in items {
-        if !seen.contains(&item) {
-            seen.push(item);
-        }
-    }
-    seen
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+fn bytes_panel(area: &DrawingArea<SVGBackend, Shift>, measurements: &[Measurement]) -> Result<(), BenchError> {
+    let rows = measurements.len();
+    let range = log_range(measurements.iter().map(|m| m.bytes_scanned as f64));
+    let floor = range.start;
+    let mut chart = ChartBuilder::on(area)
+        .caption("bytes scanned by tarn (log scale)", (FONT, 16))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(8)
+        .build_cartesian_2d(range.log_scale(), -0.5f64..(rows as f64 - 0.5))
+        .map_err(chart_error)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_labels(5)
+        .x_label_formatter(&|x| format_bytes(*x as u64))
+        .label_style((FONT, 12))
+        .draw()
+        .map_err(chart_error)?;
+    chart
+        .draw_series(measurements.iter().enumerate().map(|(i, m)| {
+            let y = row_y(i, rows);
+            Rectangle::new(
+                [(floor, y - 0.3), ((m.bytes_scanned as f64).max(floor), y + 0.3)],
+                SCANNED.filled(),
+            )
+        }))
+        .map_err(chart_error)?;
+    Ok(())
 }

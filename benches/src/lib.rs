@@ -5,18 +5,20 @@
 //! and a write into thousands of partitions with its peak memory.
 
 mod chart;
+mod duckdb;
 pub mod planning;
+pub mod report;
+pub mod tpch;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use tarn_engine::{Session, SessionOptions, format_bytes, format_dollars};
+use tarn_engine::{Session, SessionOptions};
 use tarn_fixtures::consumer_header::{COLUMN_COUNT, ddl_columns, write_parts};
 
-pub use chart::svg;
+use crate::duckdb::DuckDb;
+pub use crate::report::Header;
 
 /// The case study's queries; `{table}` is each format's table (or, for DuckDB, its reader).
 pub const QUERIES: [(&str, &str); 3] = [
@@ -95,7 +97,7 @@ impl Measurement {
     }
 }
 
-fn median(times: &[Duration]) -> Duration {
+pub(crate) fn median(times: &[Duration]) -> Duration {
     times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
@@ -110,6 +112,15 @@ pub struct WriteCase {
     pub partitions: Option<u64>,
     /// Peak resident memory of the process during the write (Linux: VmHWM after resetting it).
     pub peak_rss: Option<u64>,
+    /// DuckDB's time for the same write (`COPY (SELECT …) TO … (FORMAT parquet)`), when compared.
+    pub duckdb_elapsed: Option<Duration>,
+}
+
+impl WriteCase {
+    pub fn ratio_to_duckdb(&self) -> Option<f64> {
+        self.duckdb_elapsed
+            .map(|d| self.elapsed.as_secs_f64() / d.as_secs_f64().max(1e-6))
+    }
 }
 
 /// Everything a run measured.
@@ -130,6 +141,10 @@ pub enum BenchError {
     Mismatch(String),
     #[error("duckdb: {0}")]
     DuckDb(String),
+    #[error("generating TPC-H data: {0}")]
+    Generate(String),
+    #[error("drawing the chart: {0}")]
+    Chart(String),
     #[error("planning {shape} with {terms} terms: {source}")]
     Planning {
         shape: &'static str,
@@ -222,6 +237,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
                 elapsed: started.elapsed(),
                 partitions: None,
                 peak_rss: None,
+                duckdb_elapsed: None,
             });
         }
     }
@@ -236,6 +252,19 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
         None => None,
     };
     report.duckdb_version = duckdb.as_ref().map(|d| d.version.clone());
+    if let (Some(duck), Some(ctas)) = (&duckdb, report.writes.first_mut()) {
+        // The same delivery into one Snappy Parquet file, DuckDB's way; its output is not read again.
+        let target = tables.join("duckdb_copy");
+        std::fs::create_dir_all(&target)?;
+        let copy = format!(
+            "COPY (SELECT * FROM read_csv('{}/*.csv.gz', delim = '|', header = true)) TO '{}' \
+             (FORMAT parquet, COMPRESSION snappy)",
+            gz_dir.display(),
+            target.join("copy.parquet").display()
+        );
+        let (_, times) = duck.time(&[], &copy, 1)?;
+        ctas.duckdb_elapsed = times.first().copied();
+    }
     for (query_name, template) in QUERIES {
         let mut answers = Vec::new();
         for (format, table, reader) in FORMATS {
@@ -258,7 +287,11 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             let duckdb_times = match &duckdb {
                 Some(duck) if !reader.is_empty() => {
                     let sql = template.replace("{table}", &reader.replace("{dir}", &dir.display().to_string()));
-                    let (duck_answer, times) = duck.time(&sql, options.runs.max(1))?;
+                    let (rows, times) = duck.time(&[], &sql, options.runs)?;
+                    let duck_answer = match rows.as_slice() {
+                        [row] if row.len() == 1 => Some(row[0].clone()),
+                        _ => None,
+                    };
                     if duck_answer != answer {
                         return Err(BenchError::Mismatch(format!(
                             "tarn and DuckDB disagree on '{query_name}' over {format}: {answer:?} vs {duck_answer:?}"
@@ -285,7 +318,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             )));
         }
     }
-    write_report(options, &report)?;
+    report::write(&options.out, &header(options), &report)?;
     Ok(report)
 }
 
@@ -319,6 +352,7 @@ async fn partition_write(session: &mut Session, tables: &Path, rows: u64) -> Res
         elapsed,
         partitions: Some(partitions),
         peak_rss: peak_rss(),
+        duckdb_elapsed: None,
     })
 }
 
@@ -364,70 +398,6 @@ fn folder_bytes(dir: &Path) -> std::io::Result<u64> {
     Ok(total)
 }
 
-/// The `duckdb` command-line shell, run once per query with all its runs, timed by its own `.timer`.
-struct DuckDb {
-    exe: PathBuf,
-    version: String,
-}
-
-impl DuckDb {
-    fn new(exe: &Path) -> Result<Self, BenchError> {
-        let out = Command::new(exe)
-            .arg("--version")
-            .output()
-            .map_err(|e| BenchError::DuckDb(format!("cannot run {}: {e}", exe.display())))?;
-        Ok(Self {
-            exe: exe.to_path_buf(),
-            version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        })
-    }
-
-    /// Runs `sql` `runs` times in one DuckDB process; returns its answer and sorted run times.
-    fn time(&self, sql: &str, runs: usize) -> Result<(Option<String>, Vec<Duration>), BenchError> {
-        let mut command = Command::new(&self.exe);
-        // The progress bar would land in the answer when a query runs over two seconds.
-        command.args([
-            ":memory:",
-            "-list",
-            "-noheader",
-            "-c",
-            "SET enable_progress_bar = false",
-            "-c",
-            ".timer on",
-        ]);
-        for _ in 0..runs {
-            command.args(["-c", sql]);
-        }
-        let out = command
-            .output()
-            .map_err(|e| BenchError::DuckDb(format!("cannot run {}: {e}", self.exe.display())))?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            return Err(BenchError::DuckDb(format!(
-                "{}{}",
-                stdout.trim(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        let mut times = Vec::new();
-        let mut answer = None;
-        for line in stdout.lines() {
-            if let Some(rest) = line.strip_prefix("Run Time (s): real ") {
-                let seconds: f64 = rest
-                    .split_whitespace()
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0.0);
-                times.push(Duration::from_secs_f64(seconds));
-            } else if !line.trim().is_empty() {
-                answer = Some(line.trim().to_string());
-            }
-        }
-        times.sort();
-        Ok((answer, times))
-    }
-}
-
 /// The value of a one-value result (formats must agree on it exactly).
 fn single_value(batches: &[tarn_engine::arrow::array::RecordBatch]) -> Option<String> {
     let batch = batches.iter().find(|b| b.num_rows() > 0)?;
@@ -435,6 +405,13 @@ fn single_value(batches: &[tarn_engine::arrow::array::RecordBatch]) -> Option<St
         return None;
     }
     tarn_engine::arrow::util::display::array_value_to_string(batch.column(0), 0).ok()
+}
+
+/// An executable on PATH (the `duckdb` shell).
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 async fn drain(session: &mut Session, sql: &str) -> Result<(), BenchError> {
@@ -463,125 +440,30 @@ fn gunzip_dir(from: &Path, to: &Path) -> Result<(), BenchError> {
     Ok(())
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn write_report(options: &BenchOptions, report: &Report) -> Result<(), BenchError> {
-    let results: Vec<_> = report
-        .measurements
-        .iter()
-        .map(|m| {
-            json!({
-                "format": m.format,
-                "query": m.query,
-                "answer": m.answer,
-                "bytes_scanned": m.bytes_scanned,
-                "athena_dollars": m.dollars,
-                "median_ms": ms(m.median()),
-                "min_ms": m.times.first().map(|t| ms(*t)),
-                "max_ms": m.times.last().map(|t| ms(*t)),
-                "runs": m.times.len(),
-                "duckdb_median_ms": (!m.duckdb_times.is_empty()).then(|| ms(median(&m.duckdb_times))),
-                "tarn_over_duckdb": m.ratio_to_duckdb(),
-            })
-        })
-        .collect();
-    let writes: Vec<_> = report
-        .writes
-        .iter()
-        .map(|w| {
-            json!({
-                "name": w.name,
-                "rows": w.rows,
-                "input_bytes": w.input_bytes,
-                "seconds": w.elapsed.as_secs_f64(),
-                "rows_per_second": w.rows as f64 / w.elapsed.as_secs_f64().max(1e-9),
-                "input_mb_per_second": w.input_bytes as f64 / 1e6 / w.elapsed.as_secs_f64().max(1e-9),
-                "partitions": w.partitions,
-                "peak_rss_bytes": w.peak_rss,
-            })
-        })
-        .collect();
-    let doc = json!({
-        "rows": options.rows,
-        "columns": COLUMN_COUNT,
-        "parts": options.parts,
-        "runs": options.runs,
-        "duckdb": report.duckdb_version,
-        "results": results,
-        "writes": writes,
-    });
-    std::fs::create_dir_all(&options.out)?;
-    std::fs::write(
-        options.out.join("results.json"),
-        serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?,
-    )?;
-    std::fs::write(options.out.join("report.md"), markdown(options, report))?;
-    std::fs::write(options.out.join("chart.svg"), svg(&report.measurements))?;
-    Ok(())
+fn header(options: &BenchOptions) -> Header {
+    Header {
+        title: "tarn format benchmark".into(),
+        description: format!(
+            "{} rows x {COLUMN_COUNT} columns in {} gzip parts, {} runs per query (median, min–max)",
+            options.rows, options.parts, options.runs
+        ),
+        group_label: "format",
+        parameters: serde_json::json!({
+            "rows": options.rows,
+            "columns": COLUMN_COUNT,
+            "parts": options.parts,
+            "runs": options.runs,
+        }),
+    }
 }
 
-/// The report as Markdown: a table per query and format, then the writes.
+/// The report of a formats run as Markdown (what `report.md` holds).
 pub fn markdown(options: &BenchOptions, report: &Report) -> String {
-    let compared = report.duckdb_version.is_some();
-    let mut md = format!(
-        "# tarn format benchmark\n\n{} rows x {COLUMN_COUNT} columns in {} gzip parts, {} runs per query (median, \
-         min–max){}.\n\n![time and bytes scanned per query and format](chart.svg)\n\n\
-         | query | format | median | min–max | scanned | Athena would bill |{}\n|---|---|---:|---:|---:|---:|{}\n",
-        options.rows,
-        options.parts,
-        options.runs,
-        report
-            .duckdb_version
-            .as_ref()
-            .map(|v| format!("; DuckDB {v} on the same files in the same run"))
-            .unwrap_or_default(),
-        if compared {
-            " DuckDB median | tarn ÷ DuckDB |"
-        } else {
-            ""
-        },
-        if compared { "---:|---:|" } else { "" },
-    );
-    for m in &report.measurements {
-        md.push_str(&format!(
-            "| {} | {} | {:.0} ms | {:.0}–{:.0} ms | {} | {} |",
-            m.query,
-            m.format,
-            ms(m.median()),
-            m.times.first().map(|t| ms(*t)).unwrap_or_default(),
-            m.times.last().map(|t| ms(*t)).unwrap_or_default(),
-            format_bytes(m.bytes_scanned),
-            format_dollars(m.dollars)
-        ));
-        if compared {
-            md.push_str(&match m.ratio_to_duckdb() {
-                Some(ratio) => format!(" {:.0} ms | {ratio:.2} |", ms(median(&m.duckdb_times))),
-                None => " – | – |".to_string(),
-            });
-        }
-        md.push('\n');
-    }
-    if !report.writes.is_empty() {
-        md.push_str("\n| write | rows | input | time | rows/s | input MB/s | partitions | peak memory |\n");
-        md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-        for w in &report.writes {
-            let seconds = w.elapsed.as_secs_f64().max(1e-9);
-            md.push_str(&format!(
-                "| {} | {} | {} | {:.1} s | {:.0} | {:.1} | {} | {} |\n",
-                w.name,
-                w.rows,
-                format_bytes(w.input_bytes),
-                seconds,
-                w.rows as f64 / seconds,
-                w.input_bytes as f64 / 1e6 / seconds,
-                w.partitions.map(|p| p.to_string()).unwrap_or_default(),
-                w.peak_rss.map(format_bytes).unwrap_or_default()
-            ));
-        }
-    }
-    md
+    report::markdown(&header(options), report)
 }
 
 #[cfg(test)]
@@ -592,7 +474,7 @@ mod tests {
     async fn formats_agree_and_the_report_is_written() -> Result<(), Box<dyn std::error::Error>> {
         let out = tempfile::tempdir()?;
         // DuckDB joins when its shell is installed (CI installs the duckdb-cli package).
-        let duckdb = which("duckdb");
+        let duckdb = find_on_path("duckdb");
         if duckdb.is_none() && std::env::var_os("CI").is_some() {
             return Err("CI must have the duckdb shell (pip install duckdb-cli)".into());
         }
@@ -643,13 +525,28 @@ mod tests {
         assert!(report_md.contains("| one state | gzip CSV |"), "{report_md}");
         let chart = std::fs::read_to_string(out.path().join("chart.svg"))?;
         assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
-        assert_eq!(
-            chart.matches("<rect class=\"bar\"").count(),
-            2 * 18,
-            "a time bar and a bytes bar per result"
-        );
+        for m in &report.measurements {
+            assert!(
+                chart.contains(&format!("{} · {}", m.query, m.format)),
+                "a labelled row per result"
+            );
+        }
         if duckdb.is_some() {
             assert!(report_md.contains("tarn ÷ DuckDB"), "{report_md}");
+            assert_eq!(
+                chart.matches("×\n</text>").count(),
+                report
+                    .measurements
+                    .iter()
+                    .filter(|m| m.ratio_to_duckdb().is_some())
+                    .count(),
+                "the ratio beside every compared pair of bars"
+            );
+            assert!(
+                writes[0]["duckdb_seconds"].as_f64().is_some_and(|s| s > 0.0),
+                "DuckDB's COPY of the same delivery is timed: {}",
+                writes[0]
+            );
             assert!(
                 report
                     .measurements
@@ -659,13 +556,5 @@ mod tests {
             );
         }
         Ok(())
-    }
-
-    fn which(name: &str) -> Option<PathBuf> {
-        std::env::var_os("PATH")?
-            .to_str()?
-            .split(':')
-            .map(|dir| Path::new(dir).join(name))
-            .find(|p| p.is_file())
     }
 }

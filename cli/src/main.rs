@@ -1,5 +1,9 @@
 //! `tarn`: the command line.
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod crawl;
 mod demo;
 mod generate;
@@ -151,6 +155,26 @@ enum BenchSuite {
         compare: Option<String>,
         /// Folder for data, warehouse, results.json, report.md and chart.svg.
         #[arg(long, default_value = "tarn-bench")]
+        out: PathBuf,
+    },
+    /// TPC-H's 22 queries on Parquet generated in-process (one file per table, and files of --file-mb), registered
+    /// in the catalog; with --compare duckdb, the same queries in DuckDB on the same files, results checked.
+    Tpch {
+        /// Scale factor: 1 is 6 million lineitem rows (about 250 MB of Parquet).
+        #[arg(long, default_value_t = 1.0)]
+        sf: f64,
+        /// Runs per query (the report gives the median and the range).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Run the same queries in DuckDB on the same files and check both return the same rows (needs `duckdb` on
+        /// PATH: pip install duckdb-cli).
+        #[arg(long, value_name = "ENGINE", value_parser = ["duckdb"])]
+        compare: Option<String>,
+        /// File size of the second layout, in MB.
+        #[arg(long, default_value_t = 128)]
+        file_mb: u64,
+        /// Folder for data (kept and reused per scale factor), warehouse, results.json, report.md and chart.svg.
+        #[arg(long, default_value = "tarn-bench-tpch")]
         out: PathBuf,
     },
 }
@@ -320,63 +344,8 @@ fn tarn_main() -> ExitCode {
             }
         };
     }
-    if let Some(Command::Bench {
-        suite: BenchSuite::Planning { terms, runs },
-    }) = &cli.command
-    {
-        let code = match runtime.block_on(tarn_bench::planning::run(terms, *runs)) {
-            Ok(measured) => {
-                println!("{}", tarn_bench::planning::markdown(&measured));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(EXIT_FAILED)
-            }
-        };
-        runtime.shutdown_background();
-        return code;
-    }
-    if let Some(Command::Bench {
-        suite:
-            BenchSuite::Formats {
-                rows,
-                parts,
-                runs,
-                compare,
-                out,
-            },
-    }) = &cli.command
-    {
-        let duckdb = match compare.as_deref() {
-            Some(_) => match find_on_path("duckdb") {
-                Some(exe) => Some(exe),
-                None => {
-                    eprintln!("error: --compare duckdb needs the duckdb shell on PATH (pip install duckdb-cli)");
-                    return ExitCode::from(EXIT_USAGE);
-                }
-            },
-            None => None,
-        };
-        let options = tarn_bench::BenchOptions {
-            rows: *rows,
-            parts: *parts,
-            runs: *runs,
-            out: out.clone(),
-            duckdb,
-            partition_write: true,
-        };
-        let code = match runtime.block_on(tarn_bench::run(&options)) {
-            Ok(report) => {
-                println!("{}", tarn_bench::markdown(&options, &report));
-                eprintln!("wrote {0}/results.json, {0}/report.md and {0}/chart.svg", out.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(EXIT_FAILED)
-            }
-        };
+    if let Some(Command::Bench { suite }) = &cli.command {
+        let code = bench(&runtime, suite);
         runtime.shutdown_background();
         return code;
     }
@@ -488,10 +457,73 @@ fn open_session(runtime: &tokio::runtime::Runtime, cli: &Cli, database: Option<S
     })
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+/// `tarn bench formats|tpch`: runs the suite, prints its report, says where the files went.
+fn bench(runtime: &tokio::runtime::Runtime, suite: &BenchSuite) -> ExitCode {
+    let compare = match suite {
+        BenchSuite::Formats { compare, .. } | BenchSuite::Tpch { compare, .. } => compare.as_deref(),
+        BenchSuite::Planning { .. } => None,
+    };
+    let duckdb = match compare {
+        Some(_) => match tarn_bench::find_on_path("duckdb") {
+            Some(exe) => Some(exe),
+            None => {
+                eprintln!("error: --compare duckdb needs the duckdb shell on PATH (pip install duckdb-cli)");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
+    let outcome = match suite {
+        BenchSuite::Planning { terms, runs } => runtime
+            .block_on(tarn_bench::planning::run(terms, *runs))
+            .map(|measured| (tarn_bench::planning::markdown(&measured), None)),
+        BenchSuite::Formats {
+            rows, parts, runs, out, ..
+        } => {
+            let options = tarn_bench::BenchOptions {
+                rows: *rows,
+                parts: *parts,
+                runs: *runs,
+                out: out.clone(),
+                duckdb,
+                partition_write: true,
+            };
+            runtime
+                .block_on(tarn_bench::run(&options))
+                .map(|report| (tarn_bench::markdown(&options, &report), Some(out)))
+        }
+        BenchSuite::Tpch {
+            sf, runs, file_mb, out, ..
+        } => {
+            if !(*sf > 0.0 && *sf <= 1000.0) {
+                eprintln!("error: --sf {sf}: the scale factor must be above 0 and at most 1000");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            let options = tarn_bench::tpch::TpchOptions {
+                scale: *sf,
+                runs: *runs,
+                out: out.clone(),
+                duckdb,
+                file_bytes: file_mb.max(&1) << 20,
+            };
+            runtime
+                .block_on(tarn_bench::tpch::run(&options))
+                .map(|report| (tarn_bench::tpch::markdown(&options, &report), Some(out)))
+        }
+    };
+    match outcome {
+        Ok((markdown, out)) => {
+            println!("{markdown}");
+            if let Some(out) = out {
+                eprintln!("wrote {0}/results.json, {0}/report.md and {0}/chart.svg", out.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
 }
 
 fn default_warehouse() -> Option<String> {
