@@ -116,7 +116,7 @@ fn time_panel(area: &DrawingArea<SVGBackend, Shift>, measurements: &[Measurement
         .map_err(chart_error)?;
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .label_font((FONT, 12))

@@ -252,7 +252,9 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
         None => None,
     };
     report.duckdb_version = duckdb.as_ref().map(|d| d.version.clone());
-    if let (Some(duck), Some(ctas)) = (&duckdb, report.writes.first_mut()) {
+    // Only when tarn's CTAS ran in this run (a rerun reuses its tables and has no write to compare).
+    let ctas = report.writes.iter_mut().find(|w| w.partitions.is_none());
+    if let (Some(duck), Some(ctas)) = (&duckdb, ctas) {
         // The same delivery into one Snappy Parquet file, DuckDB's way; its output is not read again.
         let target = tables.join("duckdb_copy");
         std::fs::create_dir_all(&target)?;

@@ -173,6 +173,10 @@ enum BenchSuite {
         /// File size of the second layout, in MB.
         #[arg(long, default_value_t = 128)]
         file_mb: u64,
+        /// A setting for tarn's session before the queries, as `SET` takes it (repeatable):
+        /// --set "datafusion.execution.parquet.pushdown_filters = true".
+        #[arg(long = "set", value_name = "KEY = VALUE")]
+        settings: Vec<String>,
         /// Folder for data (kept and reused per scale factor), warehouse, results.json, report.md and chart.svg.
         #[arg(long, default_value = "tarn-bench-tpch")]
         out: PathBuf,
@@ -493,7 +497,12 @@ fn bench(runtime: &tokio::runtime::Runtime, suite: &BenchSuite) -> ExitCode {
                 .map(|report| (tarn_bench::markdown(&options, &report), Some(out)))
         }
         BenchSuite::Tpch {
-            sf, runs, file_mb, out, ..
+            sf,
+            runs,
+            file_mb,
+            settings,
+            out,
+            ..
         } => {
             if !(*sf > 0.0 && *sf <= 1000.0) {
                 eprintln!("error: --sf {sf}: the scale factor must be above 0 and at most 1000");
@@ -505,6 +514,7 @@ fn bench(runtime: &tokio::runtime::Runtime, suite: &BenchSuite) -> ExitCode {
                 out: out.clone(),
                 duckdb,
                 file_bytes: file_mb.max(&1) << 20,
+                settings: settings.clone(),
             };
             runtime
                 .block_on(tarn_bench::tpch::run(&options))

@@ -44,7 +44,7 @@ impl PhysicalExprAdapterFactory for CaseInsensitiveColumns {
 
 /// Table column name → the file's spelling, for columns the file has under another case only. A name the file
 /// spells two ways (`id` and `ID`) is left alone rather than guessed.
-fn file_spellings(logical: &Schema, physical: &Schema) -> HashMap<String, String> {
+pub(crate) fn file_spellings(logical: &Schema, physical: &Schema) -> HashMap<String, String> {
     let mut renames = HashMap::new();
     for field in logical.fields() {
         if physical.field_with_name(field.name()).is_ok() {

@@ -69,9 +69,18 @@ impl ParquetFiles {
     }
 }
 
+/// The address of the file at `path` in the store `source` (`file:` or `s3://bucket`), as errors name it.
+pub(crate) fn file_url(source: &str, path: &str) -> String {
+    if source == "file:" {
+        format!("file:///{path}")
+    } else {
+        format!("{source}/{path}")
+    }
+}
+
 /// `e`, a failure reading the Parquet file at `url`, as an error naming it. tarn's own errors (the scan limit,
 /// Ctrl-C) and storage failures pass as they are.
-fn name_file(e: DataFusionError, url: &str) -> DataFusionError {
+pub(crate) fn name_file(e: DataFusionError, url: &str) -> DataFusionError {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = current {
         let ours = err.downcast_ref::<EngineError>().is_some()
@@ -129,11 +138,7 @@ impl fmt::Debug for ParquetFiles {
 
 impl Morselizer for NamedMorselizer {
     fn plan_file(&self, file: PartitionedFile) -> Result<Box<dyn MorselPlanner>> {
-        let url = if self.source == "file:" {
-            format!("file:///{}", file.path())
-        } else {
-            format!("{}/{}", self.source, file.path())
-        };
+        let url = file_url(&self.source, file.path().as_ref());
         let planner = self.inner.plan_file(file).map_err(|e| name_file(e, &url))?;
         Ok(Box::new(NamedPlanner { inner: planner, url }))
     }

@@ -6,21 +6,28 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::Session;
+use datafusion::common::Statistics;
 use datafusion::common::config::CsvOptions;
+use datafusion::common::stats::Precision;
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{CsvSource, FileGroup, FileScanConfigBuilder, FileSource, JsonSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::parquet::arrow::parquet_to_arrow_schema;
+use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::projection::ProjectionExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion_datasource::compute_all_files_statistics;
+use futures::{StreamExt, TryStreamExt};
 use tarn_catalog::{HIVE_DEFAULT_PARTITION, Partition, StorageFormat, Table, params, serde_lib, serde_params};
 
 use crate::bucket::{BUCKETING_VERSION, BucketColumn, BucketVersion, bucket_from_file_name, buckets_for_filters};
@@ -32,6 +39,7 @@ use crate::listing::{
     references_only,
 };
 use crate::meter::ScanMeter;
+use crate::parquet_files::file_url;
 use crate::storage::Location;
 use crate::text_source::{Codec, TextKind, TextSource};
 use crate::types::hive_to_arrow;
@@ -347,6 +355,46 @@ impl TarnTable {
     }
 }
 
+/// A file's statistics for the table's `columns` (the others unknown). Columns are found in the file as the scan
+/// finds them (by name, or by another case when only one spelling matches), so `count(HouseholdID)` is not mistaken
+/// for a missing column, which the statistics would call all NULL. A column whose file type differs from the
+/// table's (an `int` read as `bigint`) gets no statistics: its footer values are of the file's type.
+fn footer_statistics(metadata: &ParquetMetaData, table: &SchemaRef, columns: &[usize]) -> Result<Statistics> {
+    let file = metadata.file_metadata();
+    let in_file = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
+        .map_err(|e| EngineError::internal(format!("the Parquet footer's schema: {e}")))?;
+    let wanted = Schema::new(
+        columns
+            .iter()
+            .filter_map(|i| table.fields().get(*i).cloned())
+            .collect::<Vec<_>>(),
+    );
+    let spellings = crate::column_case::file_spellings(&wanted, &in_file);
+    let as_spelled: Vec<Field> = wanted
+        .fields()
+        .iter()
+        .map(|f| match spellings.get(f.name()) {
+            Some(name) => f.as_ref().clone().with_name(name),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    let as_spelled = Arc::new(Schema::new(as_spelled));
+    let summary = DFParquetMetadata::statistics_from_parquet_metadata(metadata, &as_spelled)
+        .map_err(crate::error::from_datafusion)?;
+    let mut statistics = Statistics::new_unknown(table);
+    statistics.num_rows = summary.num_rows;
+    for ((i, field), column) in columns.iter().zip(as_spelled.fields()).zip(summary.column_statistics) {
+        let same_type = in_file
+            .field_with_name(field.name())
+            .map(|f| f.data_type() == field.data_type())
+            .unwrap_or(true);
+        if same_type && let Some(slot) = statistics.column_statistics.get_mut(*i) {
+            *slot = column;
+        }
+    }
+    Ok(statistics)
+}
+
 fn to_df(e: EngineError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
@@ -406,10 +454,35 @@ impl TableProvider for TarnTable {
             };
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
+        let collect = state.config().collect_statistics();
+        let files = match self.format {
+            ReadFormat::Parquet if collect => {
+                let columns: Vec<usize> = match projection {
+                    Some(p) => p
+                        .iter()
+                        .copied()
+                        .filter(|i| *i < self.file_schema.fields().len())
+                        .collect(),
+                    None => (0..self.file_schema.fields().len()).collect(),
+                };
+                self.parquet_statistics(state, files, &columns).await.map_err(to_df)?
+            }
+            _ => files
+                .into_iter()
+                .map(|f| {
+                    let size = f.object_meta.size as usize;
+                    f.with_statistics(Arc::new(
+                        Statistics::new_unknown(&self.file_schema).with_total_byte_size(Precision::Inexact(size)),
+                    ))
+                })
+                .collect(),
+        };
         let groups = balance(files, state.config().target_partitions())
             .into_iter()
             .map(FileGroup::new)
             .collect();
+        // The planner's join order and build sides, and answers from metadata (`count(*)`), come from these.
+        let (groups, statistics) = compute_all_files_statistics(groups, Arc::clone(&self.schema), collect, false)?;
         let partition_cols: Vec<FieldRef> = self.partition_fields.iter().cloned().map(Arc::new).collect();
         let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
             .with_table_partition_cols(partition_cols)
@@ -418,6 +491,7 @@ impl TableProvider for TarnTable {
         let source = self.file_source(table_schema, meter);
         let config = FileScanConfigBuilder::new(self.location.store_url.clone(), source)
             .with_file_groups(groups)
+            .with_statistics(statistics)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .with_expr_adapter(Some(Arc::new(CaseInsensitiveColumns)))
@@ -439,6 +513,47 @@ impl TableProvider for TarnTable {
 }
 
 impl TarnTable {
+    /// Each file with the statistics of its footer (row count, and per column nulls, min and max), read through the
+    /// session's metadata cache, which the scan then reads the footer from: the footer is fetched once and counted
+    /// once in the bytes scanned. Only the `columns` the query reads get column statistics: a footer of 400 columns
+    /// takes milliseconds to summarise, every query.
+    async fn parquet_statistics(
+        &self,
+        state: &dyn Session,
+        files: Vec<PartitionedFile>,
+        columns: &[usize],
+    ) -> Result<Vec<PartitionedFile>> {
+        let store = state
+            .runtime_env()
+            .object_store(&self.location.store_url)
+            .map_err(crate::error::from_datafusion)?;
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let concurrency = state.config_options().execution.meta_fetch_concurrency.get();
+        let file_schema = &self.file_schema;
+        let store_url = self.location.store_url.as_str().trim_end_matches('/');
+        futures::stream::iter(files)
+            .map(|file| {
+                let (store, cache) = (Arc::clone(&store), Arc::clone(&cache));
+                async move {
+                    let metadata = DFParquetMetadata::new(store.as_ref(), &file.object_meta)
+                        .with_metadata_size_hint(Some(PARQUET_FOOTER_HINT))
+                        .with_file_metadata_cache(Some(cache))
+                        .fetch_metadata()
+                        .await
+                        .map_err(|e| {
+                            let url = file_url(store_url, file.object_meta.location.as_ref());
+                            crate::parquet_files::name_file(e, &url)
+                        })
+                        .map_err(crate::error::from_datafusion)?;
+                    let statistics = footer_statistics(&metadata, file_schema, columns)?;
+                    Ok(file.with_statistics(Arc::new(statistics)))
+                }
+            })
+            .buffered(concurrency)
+            .try_collect()
+            .await
+    }
+
     /// Keeps the files of `buckets`. A file's bucket is in its name (`000007_0_...`, as Hive and Trino write them);
     /// a folder whose files do not follow that naming is read by position when it holds exactly one file per bucket
     /// (Trino's rule), and is an error otherwise.

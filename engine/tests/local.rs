@@ -171,6 +171,89 @@ async fn count_star_on_parquet_reads_only_footers() -> TestResult {
     Ok(())
 }
 
+/// The planner gets each Parquet file's footer statistics, which answer `count`, `min` and `max` without a scan and
+/// choose join sides. They must describe the table's columns as the scan reads them: a column spelled in another
+/// case in the file, a column the file lacks (added later), a column widened from the file's type.
+#[tokio::test]
+async fn footer_statistics_answer_like_the_scan_and_put_the_small_side_first() -> TestResult {
+    use std::sync::Arc;
+    use tarn_engine::arrow::array::{Int32Array, RecordBatch, StringArray};
+    use tarn_engine::arrow::datatypes::{DataType, Field, Schema};
+    let wh = tempdir()?;
+    let data = tempdir()?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("ID", DataType::Int32, true),
+        Field::new("Name", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(Int32Array::from((1..=100).collect::<Vec<i32>>())),
+            Arc::new(StringArray::from(
+                (1..=100)
+                    .map(|i| (i % 3 != 0).then(|| format!("n{i}")))
+                    .collect::<Vec<_>>(),
+            )),
+        ],
+    )?;
+    let small = data.path().join("small");
+    std::fs::create_dir_all(&small)?;
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(small.join("s.parquet"))?,
+        schema,
+        None,
+    )?;
+    writer.write(&batch)?;
+    writer.close()?;
+    let mut s = open(&wh.path().display().to_string()).await?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE EXTERNAL TABLE small (id bigint, name string, added string) STORED AS PARQUET LOCATION '{}'",
+            dir_url(&small)
+        ),
+    )
+    .await?;
+    let (rows, _) = run(
+        &mut s,
+        "SELECT count(*), count(id), min(id), max(id), count(name), count(added) FROM small",
+    )
+    .await?;
+    assert_eq!(rows, [["100", "100", "1", "100", "67", "0"]]);
+
+    write_parquet(&data.path().join("big/b.parquet"), 60_000, 20_000, 4)?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE EXTERNAL TABLE big (id bigint, state string, income double) STORED AS PARQUET LOCATION '{}'",
+            dir_url(&data.path().join("big"))
+        ),
+    )
+    .await?;
+    let join = "SELECT count(*) FROM big JOIN small ON big.id = small.id";
+    assert_eq!(scalar(&mut s, join).await?, "100");
+    // The hash join builds its table from its first input: the 100-row table, though the query names it second.
+    let (plan, _) = run(&mut s, &format!("EXPLAIN {join}")).await?;
+    let physical = plan
+        .iter()
+        .find(|r| r[0] == "physical_plan")
+        .map(|r| r[1].clone())
+        .ok_or("no physical plan")?;
+    let after_join = physical
+        .split_once("HashJoinExec")
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| format!("no hash join in\n{physical}"))?;
+    let first_scan = after_join
+        .lines()
+        .find(|l| l.contains("DataSourceExec"))
+        .ok_or_else(|| format!("no scan under the join in\n{physical}"))?;
+    assert!(
+        first_scan.contains("small"),
+        "the build side is the big table:\n{physical}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn scan_limit_cancels_the_query_and_names_the_limit() -> TestResult {
     let wh = tempdir()?;
