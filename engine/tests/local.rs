@@ -171,9 +171,9 @@ async fn count_star_on_parquet_reads_only_footers() -> TestResult {
     Ok(())
 }
 
-/// The planner gets each Parquet file's footer statistics, which answer `count`, `min` and `max` without a scan and
-/// choose join sides. They must describe the table's columns as the scan reads them: a column spelled in another
-/// case in the file, a column the file lacks (added later), a column widened from the file's type.
+/// The planner gets each Parquet file's footer statistics, which choose join sides and answer `count(*)`; answers
+/// stay the scan's for a column spelled in another case in the file, a column the file lacks (added later), a
+/// column widened from the file's type, and `count(col)` reads the column, as Athena does and bills.
 #[tokio::test]
 async fn footer_statistics_answer_like_the_scan_and_put_the_small_side_first() -> TestResult {
     use std::sync::Arc;
@@ -220,6 +220,17 @@ async fn footer_statistics_answer_like_the_scan_and_put_the_small_side_first() -
     )
     .await?;
     assert_eq!(rows, [["100", "100", "1", "100", "67", "0"]]);
+    let (_, warm) = run(&mut s, "SELECT count(id) FROM small").await?;
+    assert!(
+        warm.bytes_scanned > 0,
+        "count(id) reads the column even with the footer cached"
+    );
+    let (rows, warm) = run(&mut s, "SELECT count(*) FROM small").await?;
+    assert_eq!(
+        (rows, warm.bytes_scanned),
+        (vec![vec!["100".to_string()]], 0),
+        "count(*) from the cached footer"
+    );
 
     write_parquet(&data.path().join("big/b.parquet"), 60_000, 20_000, 4)?;
     run(
