@@ -6,9 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::Session;
-use datafusion::common::Statistics;
 use datafusion::common::config::CsvOptions;
 use datafusion::common::stats::Precision;
+use datafusion::common::{ColumnStatistics, Statistics};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -398,6 +398,34 @@ fn footer_statistics(metadata: &ParquetMetaData, table: &SchemaRef, columns: &[u
     Ok(statistics)
 }
 
+/// `file` with the statistics of its data columns, and of its partition columns from its folder's values. A NULL
+/// value (`__HIVE_DEFAULT_PARTITION__`) makes its column all NULL: DataFusion 55 gives every partition value
+/// `null_count = 0`, which with exact row counts answers `count(region)` over the NULL folder with its row count.
+fn with_statistics(file: PartitionedFile, statistics: Statistics) -> PartitionedFile {
+    let data_columns = statistics.column_statistics.len();
+    let null_columns: Vec<usize> = file
+        .partition_values
+        .iter()
+        .enumerate()
+        .filter(|(_, value)| value.is_null())
+        .map(|(j, _)| data_columns + j)
+        .collect();
+    let mut file = file.with_statistics(Arc::new(statistics));
+    if !null_columns.is_empty()
+        && let Some(statistics) = file.statistics.take()
+    {
+        let mut statistics = Arc::unwrap_or_clone(statistics);
+        let rows = statistics.num_rows;
+        for i in null_columns {
+            if let Some(column) = statistics.column_statistics.get_mut(i) {
+                *column = ColumnStatistics::new_unknown().with_null_count(rows);
+            }
+        }
+        file.statistics = Some(Arc::new(statistics));
+    }
+    file
+}
+
 fn to_df(e: EngineError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
@@ -474,9 +502,10 @@ impl TableProvider for TarnTable {
                 .into_iter()
                 .map(|f| {
                     let size = f.object_meta.size as usize;
-                    f.with_statistics(Arc::new(
+                    with_statistics(
+                        f,
                         Statistics::new_unknown(&self.file_schema).with_total_byte_size(Precision::Inexact(size)),
-                    ))
+                    )
                 })
                 .collect(),
         };
@@ -553,7 +582,7 @@ impl TarnTable {
                         })
                         .map_err(crate::error::from_datafusion)?;
                     let statistics = footer_statistics(&metadata, file_schema, columns)?;
-                    Ok(file.with_statistics(Arc::new(statistics)))
+                    Ok(with_statistics(file, statistics))
                 }
             })
             .buffered(concurrency)

@@ -265,6 +265,42 @@ async fn footer_statistics_answer_like_the_scan_and_put_the_small_side_first() -
     Ok(())
 }
 
+/// A partition folder of NULLs (`__HIVE_DEFAULT_PARTITION__`) holds rows whose partition value is NULL: with the
+/// files' row counts known, `count(region)` must still leave them out, and `count(*)` count them.
+#[tokio::test]
+async fn null_partitions_are_not_counted_from_statistics() -> TestResult {
+    let wh = tempdir()?;
+    let data = tempdir()?;
+    write_parquet(&data.path().join("region=west/a.parquet"), 300, 100, 1)?;
+    write_parquet(
+        &data.path().join("region=__HIVE_DEFAULT_PARTITION__/b.parquet"),
+        200,
+        100,
+        2,
+    )?;
+    let mut s = open(&wh.path().display().to_string()).await?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE EXTERNAL TABLE pt (id bigint, state string, income double) PARTITIONED BY (region string) \
+             STORED AS PARQUET LOCATION '{}'",
+            dir_url(data.path())
+        ),
+    )
+    .await?;
+    for _ in 0..2 {
+        let (rows, _) = run(
+            &mut s,
+            "SELECT count(region), count(*), min(region), max(region) FROM pt",
+        )
+        .await?;
+        assert_eq!(rows, [["300", "500", "west", "west"]]);
+        let (rows, _) = run(&mut s, "SELECT count(region), count(*) FROM pt WHERE region IS NULL").await?;
+        assert_eq!(rows, [["0", "200"]]);
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn scan_limit_cancels_the_query_and_names_the_limit() -> TestResult {
     let wh = tempdir()?;
