@@ -26,15 +26,7 @@ impl PhysicalExprAdapterFactory for CaseInsensitiveColumns {
         if renames.is_empty() {
             return DefaultPhysicalExprAdapterFactory.create(logical, physical);
         }
-        let renamed_fields: Vec<Field> = logical
-            .fields()
-            .iter()
-            .map(|f| match renames.get(f.name()) {
-                Some(name) => f.as_ref().clone().with_name(name),
-                None => f.as_ref().clone(),
-            })
-            .collect();
-        let logical = Arc::new(Schema::new_with_metadata(renamed_fields, logical.metadata().clone()));
+        let logical = Arc::new(respelled(&logical, &renames));
         Ok(Arc::new(RenamingAdapter {
             renames,
             inner: DefaultPhysicalExprAdapterFactory.create(logical, physical)?,
@@ -42,9 +34,27 @@ impl PhysicalExprAdapterFactory for CaseInsensitiveColumns {
     }
 }
 
+/// The table's columns as the file spells them (see [`file_spellings`]); the scan and the planner's statistics
+/// find a file's columns the same way.
+pub(crate) fn as_spelled_in(table: &Schema, file: &Schema) -> Schema {
+    respelled(table, &file_spellings(table, file))
+}
+
+fn respelled(logical: &Schema, renames: &HashMap<String, String>) -> Schema {
+    let fields: Vec<Field> = logical
+        .fields()
+        .iter()
+        .map(|f| match renames.get(f.name()) {
+            Some(name) => f.as_ref().clone().with_name(name),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new_with_metadata(fields, logical.metadata().clone())
+}
+
 /// Table column name → the file's spelling, for columns the file has under another case only. A name the file
 /// spells two ways (`id` and `ID`) is left alone rather than guessed.
-pub(crate) fn file_spellings(logical: &Schema, physical: &Schema) -> HashMap<String, String> {
+fn file_spellings(logical: &Schema, physical: &Schema) -> HashMap<String, String> {
     let mut renames = HashMap::new();
     for field in logical.fields() {
         if physical.field_with_name(field.name()).is_ok() {

@@ -369,16 +369,7 @@ fn footer_statistics(metadata: &ParquetMetaData, table: &SchemaRef, columns: &[u
             .filter_map(|i| table.fields().get(*i).cloned())
             .collect::<Vec<_>>(),
     );
-    let spellings = crate::column_case::file_spellings(&wanted, &in_file);
-    let as_spelled: Vec<Field> = wanted
-        .fields()
-        .iter()
-        .map(|f| match spellings.get(f.name()) {
-            Some(name) => f.as_ref().clone().with_name(name),
-            None => f.as_ref().clone(),
-        })
-        .collect();
-    let as_spelled = Arc::new(Schema::new(as_spelled));
+    let as_spelled = Arc::new(crate::column_case::as_spelled_in(&wanted, &in_file));
     let summary = DFParquetMetadata::statistics_from_parquet_metadata(metadata, &as_spelled)
         .map_err(crate::error::from_datafusion)?;
     let mut statistics = Statistics::new_unknown(table);

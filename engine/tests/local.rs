@@ -197,14 +197,7 @@ async fn footer_statistics_answer_like_the_scan_and_put_the_small_side_first() -
         ],
     )?;
     let small = data.path().join("small");
-    std::fs::create_dir_all(&small)?;
-    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(small.join("s.parquet"))?,
-        schema,
-        None,
-    )?;
-    writer.write(&batch)?;
-    writer.close()?;
+    write_batch(&small.join("s.parquet"), &batch)?;
     let mut s = open(&wh.path().display().to_string()).await?;
     run(
         &mut s,
@@ -771,13 +764,7 @@ async fn mixed_case_names_in_files_match_like_athena() -> TestResult {
             )),
         ],
     )?;
-    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(pq.path().join("p.parquet"))?,
-        schema,
-        None,
-    )?;
-    writer.write(&batch)?;
-    writer.close()?;
+    write_batch(&pq.path().join("p.parquet"), &batch)?;
     let mut s = open(&wh.path().display().to_string()).await?;
     run(
         &mut s,

@@ -107,6 +107,18 @@ pub fn file_sizes(dir: &Path) -> TestResult<u64> {
         .sum())
 }
 
+/// Writes `batch` as one Parquet file at `path`, its column names as they are (as Spark or pandas keep them).
+pub fn write_batch(path: &Path, batch: &RecordBatch) -> TestResult {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut writer =
+        datafusion::parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path)?, batch.schema(), None)?;
+    writer.write(batch)?;
+    writer.close()?;
+    Ok(())
+}
+
 /// Writes a Parquet file of `rows` rows (id bigint, state string, income double) in row groups of `group` rows.
 pub fn write_parquet(path: &Path, rows: usize, group: usize, seed: u64) -> TestResult<u64> {
     use tarn_engine::arrow::datatypes::SchemaRef;
