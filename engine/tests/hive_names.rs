@@ -64,7 +64,8 @@ fn prelude(server: Option<&S3Server>) -> String {
         "import json, os, duckdb, duckdb_extension_httpfs\n\
          import pyarrow as pa, pyarrow.dataset as ds, pyarrow.fs as pafs\n\
          ext = os.path.join(os.path.dirname(duckdb_extension_httpfs.__file__), 'extensions', 'v' + duckdb.__version__, 'httpfs.duckdb_extension')\n\
-         con = duckdb.connect(config={'allow_unsigned_extensions': 'true'})\n",
+         con = duckdb.connect(config={'allow_unsigned_extensions': 'true'})\n\
+         con.execute('SET enable_progress_bar = false')\n",
     );
     match server {
         None => script.push_str("fs = pafs.LocalFileSystem()\n"),
