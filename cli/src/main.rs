@@ -490,7 +490,8 @@ fn bench(runtime: &tokio::runtime::Runtime, suite: &BenchSuite) -> ExitCode {
                 runs: *runs,
                 out: out.clone(),
                 duckdb,
-                partition_write: true,
+                partition_write: Some(tarn_bench::PartitionWrite::AllColumns),
+                tarn: std::env::current_exe().ok(),
             };
             runtime
                 .block_on(tarn_bench::run(&options))
