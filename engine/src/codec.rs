@@ -13,7 +13,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 const MAX_LINE_COUNT_PREFIX: u64 = 256 << 20;
 
 /// Text compression codecs, chosen from a file's extension (Athena's rule).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Codec {
     None,
     Gzip,

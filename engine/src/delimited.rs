@@ -39,7 +39,7 @@ use crate::error::DataFileError;
 use crate::meter::ScanMeter;
 
 /// How a SerDe turns fields into values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TextSerde {
     /// LazySimpleSerDe: `null_format` is NULL in every column.
     LazySimple { null_format: String },
@@ -48,7 +48,7 @@ pub enum TextSerde {
 }
 
 /// What one delimited scan needs to read a file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DelimitedFormat {
     pub delimiter: u8,
     pub quote: Option<u8>,

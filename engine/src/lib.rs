@@ -32,6 +32,7 @@ mod trino;
 mod types;
 mod units;
 mod views;
+pub mod wire;
 pub mod write;
 
 pub use crawl::{CrawlAction, CrawlOptions, CrawlReport, CrawledTable};
@@ -39,7 +40,9 @@ pub use error::{EngineError, Result};
 pub use meter::{Bill, Interrupt, TextNotes, parse_size};
 pub use parse::{SqlStatement, ends_with_terminator, split_statements};
 pub use result::{QueryResult, QueryStats, ResultKind, SessionTotals};
-pub use session::{CATALOG_NAME, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, Session, SessionOptions, TEXT_STRICT_SETTING};
+pub use session::{
+    CATALOG_NAME, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, PlannedQuery, Session, SessionOptions, TEXT_STRICT_SETTING,
+};
 pub use statements::{statement_keywords, table_name_words, writes_data};
 pub use storage::AwsSettings;
 pub use table::PARQUET_FOOTER_HINT;

@@ -55,6 +55,22 @@ impl ParquetFiles {
         Arc::new(DataSourceExec::clone(exec).with_data_source(Arc::new(config)))
     }
 
+    /// `inner` (a Parquet source) with its errors naming files of `store_url`.
+    pub(crate) fn new(inner: Arc<dyn FileSource>, store_url: &str) -> Self {
+        Self {
+            inner,
+            store_url: store_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    pub(crate) fn store_url(&self) -> &str {
+        &self.store_url
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<dyn FileSource> {
+        &self.inner
+    }
+
     /// The Parquet source inside.
     pub fn parquet(&self) -> Option<&ParquetSource> {
         self.inner.downcast_ref::<ParquetSource>()

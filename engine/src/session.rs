@@ -5,19 +5,30 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use tarn_catalog::DEFAULT_DATABASE;
 
 pub use crate::context::{CATALOG_NAME, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, TEXT_STRICT_SETTING};
 use crate::context::{Ctx, Settings};
 use crate::error::{EngineError, Result, from_datafusion};
-use crate::meter::Interrupt;
+use crate::meter::{Interrupt, ScanMeter};
 use crate::result::{QueryResult, SessionTotals};
 use crate::storage::{AwsSettings, Location, StoreRegistry};
 use crate::write::WriteProgress;
+
+/// A query planned by [`Session::plan_query`], not yet run.
+pub struct PlannedQuery {
+    pub plan: Arc<dyn ExecutionPlan>,
+    /// The session's functions and configuration, and object stores that count the bytes the plan reads.
+    pub task: Arc<TaskContext>,
+    /// The query's bytes scanned, and its scan limit.
+    pub meter: Arc<ScanMeter>,
+}
 
 /// How to open a session.
 #[derive(Debug, Clone, Default)]
@@ -227,6 +238,36 @@ impl Session {
             .map_err(|_| EngineError::internal("the thread planning the statement stopped"))?;
         *self = session;
         result
+    }
+
+    /// Plans a query (SELECT, WITH, VALUES) without running it: its physical plan, and the task context it runs in
+    /// (the session's functions, and object stores that count into the query's own meter). What a plan sent to
+    /// another machine starts from; [`crate::wire`] encodes it.
+    pub async fn plan_query(&mut self, sql: &str) -> Result<PlannedQuery> {
+        let query = match crate::statements::parse(sql)? {
+            crate::statements::Parsed::Query(query) => query,
+            _ => {
+                return Err(EngineError::Unsupported {
+                    what: "planning a statement other than a query".into(),
+                    hint: Some("run it with execute".into()),
+                });
+            }
+        };
+        let planned = query.plan(&self.ctx).await?;
+        Ok(PlannedQuery {
+            plan: planned.plan,
+            task: planned.task,
+            meter: planned.meter,
+        })
+    }
+
+    /// What a plan sent from another machine runs in here: this session's functions, settings and object stores,
+    /// the stores counting into a meter of the plan's own (with this session's scan limit and text rules).
+    pub fn worker_context(&self) -> (Arc<TaskContext>, Arc<ScanMeter>) {
+        let (state, meter) = self
+            .ctx
+            .metered(Arc::new(datafusion::catalog::MemoryCatalogProviderList::new()));
+        (Arc::new(TaskContext::from(&state)), meter)
     }
 
     /// [`Session::execute`] on the caller's stack; errors that depend on the session's settings say them.

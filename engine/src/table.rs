@@ -50,7 +50,7 @@ use crate::types::hive_to_arrow;
 pub const PARQUET_FOOTER_HINT: usize = 16 * 1024;
 
 /// How a table's files are decoded, derived from its SerDe and parameters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum ReadFormat {
     Delimited {
         /// Delimiter, quoting, header, short rows and the SerDe's NULL rules. (`pad_short_rows`: rows with fewer
@@ -323,35 +323,46 @@ impl TarnTable {
     }
 
     fn file_source(&self, table_schema: TableSchema, meter: Option<Arc<ScanMeter>>) -> Arc<dyn FileSource> {
-        let store_url = self.location.store_url.as_str();
-        match &self.format {
-            ReadFormat::Delimited { format, default_codec } => {
-                // DataFusion's CSV source keeps the scan's projection and statistics; the files are read by
-                // `crate::delimited` with the SerDe's rules.
-                let options = CsvOptions {
-                    has_header: Some(format.header_lines > 0),
-                    delimiter: format.delimiter,
-                    // LazySimpleSerDe has no quoting; NUL never occurs in text data, so it disables it.
-                    quote: format.quote.unwrap_or(0),
-                    escape: format.escape,
-                    newlines_in_values: Some(false),
-                    truncated_rows: Some(format.pad_short_rows),
-                    ..Default::default()
-                };
-                let csv = CsvSource::new(table_schema).with_csv_options(options);
-                Arc::new(
-                    TextSource::new(Arc::new(csv), TextKind::Delimited, *default_codec, store_url)
-                        .with_delimited(format.clone(), meter),
-                )
-            }
-            ReadFormat::JsonLines { default_codec } => Arc::new(TextSource::new(
-                Arc::new(JsonSource::new(table_schema)),
-                TextKind::JsonLines,
-                *default_codec,
-                store_url,
-            )),
-            ReadFormat::Parquet => Arc::new(datafusion::datasource::physical_plan::ParquetSource::new(table_schema)),
+        file_source(&self.format, table_schema, self.location.store_url.as_str(), meter)
+    }
+}
+
+/// The source that reads files of `format`: tarn's text source over DataFusion's CSV or JSON source, or DataFusion's
+/// Parquet source. `store_url` (`s3://bucket`, `file://`) names files in errors; `meter` counts text values read as
+/// NULL. A scan decoded on another machine is rebuilt through here, so it reads as the planner's would.
+pub(crate) fn file_source(
+    format: &ReadFormat,
+    table_schema: TableSchema,
+    store_url: &str,
+    meter: Option<Arc<ScanMeter>>,
+) -> Arc<dyn FileSource> {
+    match format {
+        ReadFormat::Delimited { format, default_codec } => {
+            // DataFusion's CSV source keeps the scan's projection and statistics; the files are read by
+            // `crate::delimited` with the SerDe's rules.
+            let options = CsvOptions {
+                has_header: Some(format.header_lines > 0),
+                delimiter: format.delimiter,
+                // LazySimpleSerDe has no quoting; NUL never occurs in text data, so it disables it.
+                quote: format.quote.unwrap_or(0),
+                escape: format.escape,
+                newlines_in_values: Some(false),
+                truncated_rows: Some(format.pad_short_rows),
+                ..Default::default()
+            };
+            let csv = CsvSource::new(table_schema).with_csv_options(options);
+            Arc::new(
+                TextSource::new(Arc::new(csv), TextKind::Delimited, *default_codec, store_url)
+                    .with_delimited(format.clone(), meter),
+            )
         }
+        ReadFormat::JsonLines { default_codec } => Arc::new(TextSource::new(
+            Arc::new(JsonSource::new(table_schema)),
+            TextKind::JsonLines,
+            *default_codec,
+            store_url,
+        )),
+        ReadFormat::Parquet => Arc::new(datafusion::datasource::physical_plan::ParquetSource::new(table_schema)),
     }
 }
 

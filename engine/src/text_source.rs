@@ -78,7 +78,36 @@ impl TextSource {
         self
     }
 
-    fn rewrap(&self, inner: Arc<dyn FileSource>) -> Arc<dyn FileSource> {
+    /// How this scan reads its files, as a table's format says it (what a plan sent to another machine carries).
+    pub(crate) fn read_format(&self) -> Result<crate::table::ReadFormat> {
+        use crate::table::ReadFormat;
+        Ok(match (self.kind, &self.delimited) {
+            (TextKind::Delimited, Some(format)) => ReadFormat::Delimited {
+                format: format.clone(),
+                default_codec: self.default_codec,
+            },
+            (TextKind::JsonLines, _) => ReadFormat::JsonLines {
+                default_codec: self.default_codec,
+            },
+            (TextKind::Delimited, None) => {
+                return Err(DataFusionError::Internal(
+                    "a delimited text scan without its format".into(),
+                ));
+            }
+        })
+    }
+
+    pub(crate) fn store_url(&self) -> &str {
+        &self.store_url
+    }
+
+    /// DataFusion's source inside, which holds the scan's projection and options.
+    pub(crate) fn inner(&self) -> &Arc<dyn FileSource> {
+        &self.inner
+    }
+
+    /// This reading around another inner source.
+    pub(crate) fn rewrap(&self, inner: Arc<dyn FileSource>) -> Arc<dyn FileSource> {
         Arc::new(Self { inner, ..self.clone() })
     }
 

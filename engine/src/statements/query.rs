@@ -3,16 +3,20 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::execute_stream;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::sql::parser::Statement as DFStatement;
 
 use super::Statement;
 use crate::context::{Ctx, PreparedQuery};
 use crate::error::Result;
+use crate::meter::ScanMeter;
 use crate::parse::TarnParser;
 use crate::result::{Outcome, ResultKind, Rows, query_error};
+use crate::storage::Location;
 
 pub(crate) struct Query {
     pub(crate) statement: DFStatement,
@@ -29,21 +33,14 @@ impl Statement for Query {
     }
 
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
-        let PreparedQuery {
-            state,
-            plan,
+        let Planned {
+            plan: physical,
+            task,
             meter,
+            schema,
             locations,
-        } = ctx.prepare_query(self.statement).await?;
-        // EXPLAIN only plans, and Athena does not bill it; EXPLAIN ANALYZE runs the query and is billed.
-        let billed = !matches!(&plan, LogicalPlan::Explain(_));
-        let frame = DataFrame::new(state, plan);
-        let schema = Arc::new(frame.schema().as_arrow().clone());
-        let task = Arc::new(frame.task_ctx());
-        let physical = frame
-            .create_physical_plan()
-            .await
-            .map_err(|e| query_error(e, Some(&meter), &locations))?;
+            billed,
+        } = self.plan(ctx).await?;
         let stream =
             execute_stream(Arc::clone(&physical), task).map_err(|e| query_error(e, Some(&meter), &locations))?;
         Ok(Outcome {
@@ -57,6 +54,45 @@ impl Statement for Query {
             message: None,
             notices: Vec::new(),
             row_count: 0,
+        })
+    }
+}
+
+/// A query planned and not yet run.
+pub(crate) struct Planned {
+    pub(crate) plan: Arc<dyn ExecutionPlan>,
+    /// What the plan runs in: the session's functions, and object stores that count into `meter`.
+    pub(crate) task: Arc<TaskContext>,
+    pub(crate) meter: Arc<ScanMeter>,
+    pub(crate) schema: SchemaRef,
+    pub(crate) locations: Vec<Location>,
+    /// EXPLAIN only plans, and Athena does not bill it; EXPLAIN ANALYZE runs the query and is billed.
+    pub(crate) billed: bool,
+}
+
+impl Query {
+    pub(crate) async fn plan(self, ctx: &Ctx) -> Result<Planned> {
+        let PreparedQuery {
+            state,
+            plan,
+            meter,
+            locations,
+        } = ctx.prepare_query(self.statement).await?;
+        let billed = !matches!(&plan, LogicalPlan::Explain(_));
+        let frame = DataFrame::new(state, plan);
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let task = Arc::new(frame.task_ctx());
+        let plan = frame
+            .create_physical_plan()
+            .await
+            .map_err(|e| query_error(e, Some(&meter), &locations))?;
+        Ok(Planned {
+            plan,
+            task,
+            meter,
+            schema,
+            locations,
+            billed,
         })
     }
 }
