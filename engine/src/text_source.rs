@@ -264,7 +264,7 @@ struct FileContext {
 }
 
 impl FileOpener for TextOpener {
-    fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
+    fn open(&self, mut file: PartitionedFile) -> Result<FileOpenFuture> {
         let path = file.path().clone();
         let url = self.source.object_url(&path);
         let codec = Codec::for_file(path.as_ref(), self.source.default_codec).map_err(|message| {
@@ -274,6 +274,17 @@ impl FileOpener for TextOpener {
                 message,
             }))
         })?;
+        // A compressed file cannot be read from the middle. tarn's planner never splits one, but a plan may be split
+        // elsewhere (a distributed planner splits file scans into byte ranges): the range that starts the file reads
+        // all of it, the others nothing, so every row is read once.
+        if codec != Codec::None
+            && let Some(range) = &file.range
+        {
+            if range.start > 0 {
+                return Ok(Box::pin(async { Ok(futures::stream::empty().boxed()) }));
+            }
+            file.range = None;
+        }
         let opener: Arc<dyn FileOpener> = match &self.source.delimited {
             Some(format) => Arc::new(DelimitedOpener {
                 format: format.clone(),
