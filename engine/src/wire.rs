@@ -33,8 +33,8 @@ use crate::text_source::TextSource;
 /// What a tarn scan adds to its inner source, sent ahead of the inner scan's stock encoding.
 #[derive(Debug, Serialize, Deserialize)]
 struct ScanHeader {
-    /// `None` for Parquet; the text format otherwise.
-    text: Option<ReadFormat>,
+    /// How the files are read, as the table's format says.
+    format: ReadFormat,
     /// `s3://bucket` or `file:`, which errors name files by.
     store_url: String,
 }
@@ -55,13 +55,13 @@ impl PhysicalExtensionCodec for TarnCodec {
         };
         let (header, inner) = if let Some((config, text)) = exec.downcast_to_file_source::<TextSource>() {
             let header = ScanHeader {
-                text: Some(text.read_format()?),
+                format: text.read_format()?,
                 store_url: text.store_url().to_string(),
             };
             (header, with_source(exec, config, Arc::clone(text.inner())))
         } else if let Some((config, parquet)) = exec.downcast_to_file_source::<ParquetFiles>() {
             let header = ScanHeader {
-                text: None,
+                format: ReadFormat::Parquet,
                 store_url: parquet.store_url().to_string(),
             };
             (header, with_source(exec, config, Arc::clone(parquet.inner())))
@@ -99,12 +99,12 @@ impl PhysicalExtensionCodec for TarnCodec {
             .data_source()
             .downcast_ref::<FileScanConfig>()
             .ok_or_else(|| malformed("the inner plan is not a file scan"))?;
-        let source: Arc<dyn FileSource> = match &header.text {
-            Some(format) => {
+        let source: Arc<dyn FileSource> = match &header.format {
+            ReadFormat::Delimited { .. } | ReadFormat::JsonLines { .. } => {
                 // The runner's own meter counts the values its scans read as NULL.
                 let meter = ctx.session_config().get_extension::<ScanMeter>();
                 let rebuilt = file_source(
-                    format,
+                    &header.format,
                     config.file_source().table_schema().clone(),
                     &header.store_url,
                     meter,
@@ -115,7 +115,7 @@ impl PhysicalExtensionCodec for TarnCodec {
                 // The decoded inner source keeps the scan's projection and options; tarn's reading goes around it.
                 text.rewrap(Arc::clone(config.file_source()))
             }
-            None => {
+            ReadFormat::Parquet => {
                 let parquet = config
                     .file_source()
                     .downcast_ref::<ParquetSource>()

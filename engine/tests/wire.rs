@@ -175,21 +175,26 @@ fn write_codecs(dir: &Path) -> TestResult {
     Ok(())
 }
 
+/// The table over [`write_codecs`]' folder at `location`: `|`-delimited, a header line, `\N` NULL.
+async fn codecs_table(s: &mut Session, location: &str) -> TestResult {
+    run(
+        s,
+        &format!(
+            "CREATE EXTERNAL TABLE codecs (id bigint, name string) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' \
+             LOCATION '{location}' TBLPROPERTIES ('skip.header.line.count'='1')"
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_scans_keep_codecs_serde_rules_and_error_locations() -> TestResult {
     let dir = tempdir()?;
     let (mut s, worker) = sessions(dir.path()).await?;
     let codecs = dir.path().join("codecs");
     write_codecs(&codecs)?;
-    run(
-        &mut s,
-        &format!(
-            "CREATE EXTERNAL TABLE codecs (id bigint, name string) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' \
-             LOCATION '{}' TBLPROPERTIES ('skip.header.line.count'='1')",
-            dir_url(&codecs)
-        ),
-    )
-    .await?;
+    codecs_table(&mut s, &dir_url(&codecs)).await?;
     // Every codec decoded (the #24180 trap would read the compressed files as garbage or fail), the header skipped
     // in each file, `\N` NULL.
     assert_eq!(
@@ -261,7 +266,7 @@ async fn text_scans_keep_codecs_serde_rules_and_error_locations() -> TestResult 
         round_trip(&mut s, &worker, "SELECT id, amount FROM bad ORDER BY id").await?,
         [["1", "10"], ["2", "NULL"]]
     );
-    let mut strict_worker = sessions(dir.path()).await?.1;
+    let mut strict_worker = open(&dir.path().join("wh").display().to_string()).await?;
     run(&mut s, "SET tarn.text.strict = true").await?;
     run(&mut strict_worker, "SET tarn.text.strict = true").await?;
     let (there, here) = errors(&mut s, &strict_worker, "SELECT amount FROM bad").await?;
@@ -318,12 +323,7 @@ async fn scans_of_s3_tables_run_on_another_session() -> TestResult {
     server.upload_dir(local.path(), "lake", "data")?;
     let mut s = open_s3("s3://lake/wh/", &server).await?;
     let worker = open_s3("s3://lake/wh/", &server).await?;
-    run(
-        &mut s,
-        "CREATE EXTERNAL TABLE codecs (id bigint, name string) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' \
-         LOCATION 's3://lake/data/codecs/' TBLPROPERTIES ('skip.header.line.count'='1')",
-    )
-    .await?;
+    codecs_table(&mut s, "s3://lake/data/codecs/").await?;
     run(
         &mut s,
         "CREATE EXTERNAL TABLE parted (id bigint, state string, income double) PARTITIONED BY (dt string) \
@@ -390,15 +390,7 @@ async fn compressed_text_cut_into_byte_ranges_is_read_once() -> TestResult {
     let (mut s, _) = sessions(dir.path()).await?;
     let codecs = dir.path().join("codecs");
     write_codecs(&codecs)?;
-    run(
-        &mut s,
-        &format!(
-            "CREATE EXTERNAL TABLE codecs (id bigint, name string) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' \
-             LOCATION '{}' TBLPROPERTIES ('skip.header.line.count'='1')",
-            dir_url(&codecs)
-        ),
-    )
-    .await?;
+    codecs_table(&mut s, &dir_url(&codecs)).await?;
     for sql in [
         "SELECT count(*), count(name), sum(id) FROM codecs",
         "SELECT id, name FROM codecs ORDER BY id",
