@@ -70,8 +70,10 @@ pub struct DelimitedOpener {
     pub store: Arc<dyn ObjectStore>,
     /// The file's URL, for messages.
     pub url: String,
-    /// Where the values read as NULL are counted (the query's meter), and whether they are errors instead.
+    /// Where the values read as NULL are counted (the query's meter).
     pub meter: Option<Arc<ScanMeter>>,
+    /// Such values fail the query instead (`SET tarn.text.strict = true`).
+    pub strict: bool,
 }
 
 const READ_CHUNK: usize = 1 << 20;
@@ -170,6 +172,7 @@ impl FileOpener for DelimitedOpener {
             projection: self.projection.clone(),
             output,
             meter: self.meter.clone(),
+            strict: self.strict,
             context,
             invalid_utf8: None,
         };
@@ -258,6 +261,8 @@ struct ReadState {
     projection: Vec<usize>,
     output: SchemaRef,
     meter: Option<Arc<ScanMeter>>,
+    /// Unreadable values fail the query instead of reading as NULL.
+    strict: bool,
     context: FileContext,
     /// Strict mode: the first line with invalid UTF-8, not reported yet.
     invalid_utf8: Option<u64>,
@@ -265,7 +270,7 @@ struct ReadState {
 
 impl ReadState {
     fn strict(&self) -> bool {
-        self.meter.as_ref().is_some_and(|m| m.strict_text())
+        self.strict
     }
 
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {

@@ -56,6 +56,9 @@ pub struct TextSource {
     batch_size: usize,
     /// The query's meter: values read as NULL are counted there.
     meter: Option<Arc<ScanMeter>>,
+    /// Values that are not of their column's type fail the query instead of reading as NULL. Part of the scan, not
+    /// of the meter, so a plan run elsewhere keeps the setting it was planned under.
+    strict: bool,
 }
 
 impl TextSource {
@@ -68,14 +71,25 @@ impl TextSource {
             store_url: store_url.trim_end_matches('/').to_string(),
             batch_size: DEFAULT_BATCH_SIZE,
             meter: None,
+            strict: false,
         }
     }
 
     /// A delimited scan read with `format`, its unreadable values counted in `meter`.
     pub fn with_delimited(mut self, format: DelimitedFormat, meter: Option<Arc<ScanMeter>>) -> Self {
         self.delimited = Some(format);
+        self.strict = meter.as_ref().is_some_and(|m| m.strict_text());
         self.meter = meter;
         self
+    }
+
+    /// This scan with unreadable values as errors (`true`) or NULL.
+    pub(crate) fn with_strict(&self, strict: bool) -> Self {
+        Self { strict, ..self.clone() }
+    }
+
+    pub(crate) fn strict(&self) -> bool {
+        self.strict
     }
 
     /// How this scan reads its files, as a table's format says it (what a plan sent to another machine carries).
@@ -295,6 +309,7 @@ impl FileOpener for TextOpener {
                 store: Arc::clone(&self.store),
                 url: url.clone(),
                 meter: self.source.meter.clone(),
+                strict: self.source.strict,
             }),
             None => self
                 .openers

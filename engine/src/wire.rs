@@ -37,6 +37,9 @@ struct ScanHeader {
     format: ReadFormat,
     /// `s3://bucket` or `file:`, which errors name files by.
     store_url: String,
+    /// `SET tarn.text.strict` as the query was planned: the runner's own session may say otherwise.
+    #[serde(default)]
+    strict: bool,
 }
 
 /// The extension codec for tarn's plans, on the side that sends them and on the side that runs them.
@@ -57,12 +60,14 @@ impl PhysicalExtensionCodec for TarnCodec {
             let header = ScanHeader {
                 format: text.read_format()?,
                 store_url: text.store_url().to_string(),
+                strict: text.strict(),
             };
             (header, with_source(exec, config, Arc::clone(text.inner())))
         } else if let Some((config, parquet)) = exec.downcast_to_file_source::<ParquetFiles>() {
             let header = ScanHeader {
                 format: ReadFormat::Parquet,
                 store_url: parquet.store_url().to_string(),
+                strict: false,
             };
             (header, with_source(exec, config, Arc::clone(parquet.inner())))
         } else {
@@ -113,7 +118,7 @@ impl PhysicalExtensionCodec for TarnCodec {
                     .downcast_ref::<TextSource>()
                     .ok_or_else(|| malformed("a text format that is not read as text"))?;
                 // The decoded inner source keeps the scan's projection and options; tarn's reading goes around it.
-                text.rewrap(Arc::clone(config.file_source()))
+                text.with_strict(header.strict).rewrap(Arc::clone(config.file_source()))
             }
             ReadFormat::Parquet => {
                 let parquet = config
