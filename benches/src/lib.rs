@@ -375,13 +375,12 @@ async fn partition_write(
     let peak_rss = match &options.tarn {
         Some(tarn) => {
             let warehouse = std::path::absolute(options.out.join("warehouse"))?;
-            peak_rss_of(
-                Command::new(tarn)
-                    .arg("--warehouse")
-                    .arg(&warehouse)
-                    .arg("-c")
-                    .arg(&ctas),
-            )?
+            let mut command = Command::new(tarn);
+            command.arg("--warehouse").arg(&warehouse).arg("-c").arg(&ctas);
+            // The wait polls for tens of seconds: off the runtime's threads.
+            tokio::task::spawn_blocking(move || peak_rss_of(&mut command))
+                .await
+                .map_err(|e| BenchError::Child(format!("the thread waiting for it failed: {e}")))??
         }
         None => {
             reset_peak_rss();

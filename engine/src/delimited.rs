@@ -24,6 +24,7 @@ use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::csv::reader::Decoder;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
+use datafusion::common::config::CsvOptions;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileOpenFuture, FileOpener};
@@ -56,6 +57,20 @@ pub struct DelimitedFormat {
     pub header_lines: u64,
     pub pad_short_rows: bool,
     pub serde: TextSerde,
+}
+
+impl DelimitedFormat {
+    /// DataFusion's CSV options for these rules (its source keeps a scan's projection, and its reader infers types
+    /// when crawling). LazySimpleSerDe has no quoting; NUL never occurs in text data, so it disables it.
+    pub(crate) fn csv_options(&self) -> CsvOptions {
+        CsvOptions {
+            has_header: Some(self.header_lines > 0),
+            delimiter: self.delimiter,
+            quote: self.quote.unwrap_or(0),
+            escape: self.escape,
+            ..Default::default()
+        }
+    }
 }
 
 /// Opens one file of a delimited scan: the columns `projection` selects from `file_schema`, typed.

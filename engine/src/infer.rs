@@ -97,13 +97,9 @@ pub async fn infer_columns(
         }
         ReadFormat::Delimited { ref format, .. } => {
             let options = CsvOptions {
-                has_header: Some(format.header_lines > 0),
-                delimiter: format.delimiter,
-                quote: format.quote.unwrap_or(0),
-                escape: format.escape,
                 compression: variant(codec),
                 schema_infer_max_rec: Some(SAMPLE_ROWS),
-                ..Default::default()
+                ..format.csv_options()
             };
             CsvFormat::default()
                 .with_options(options)

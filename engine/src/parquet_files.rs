@@ -45,10 +45,7 @@ impl ParquetFiles {
         let Some((config, _)) = exec.downcast_to_file_source::<ParquetSource>() else {
             return plan;
         };
-        let source = Self {
-            inner: Arc::clone(config.file_source()),
-            store_url: store_url.trim_end_matches('/').to_string(),
-        };
+        let source = Self::new(Arc::clone(config.file_source()), store_url);
         let config = FileScanConfigBuilder::from(config.clone())
             .with_source(Arc::new(source))
             .build();

@@ -243,7 +243,7 @@ impl Session {
     /// Plans a query (SELECT, WITH, VALUES) without running it: its physical plan, and the task context it runs in
     /// (the session's functions, and object stores that count into the query's own meter). What a plan sent to
     /// another machine starts from; [`crate::wire`] encodes it.
-    pub async fn plan_query(&mut self, sql: &str) -> Result<PlannedQuery> {
+    pub async fn plan_query(&self, sql: &str) -> Result<PlannedQuery> {
         let query = match crate::statements::parse(sql)? {
             crate::statements::Parsed::Query(query) => query,
             _ => {

@@ -341,14 +341,9 @@ pub(crate) fn file_source(
             // DataFusion's CSV source keeps the scan's projection and statistics; the files are read by
             // `crate::delimited` with the SerDe's rules.
             let options = CsvOptions {
-                has_header: Some(format.header_lines > 0),
-                delimiter: format.delimiter,
-                // LazySimpleSerDe has no quoting; NUL never occurs in text data, so it disables it.
-                quote: format.quote.unwrap_or(0),
-                escape: format.escape,
                 newlines_in_values: Some(false),
                 truncated_rows: Some(format.pad_short_rows),
-                ..Default::default()
+                ..format.csv_options()
             };
             let csv = CsvSource::new(table_schema).with_csv_options(options);
             Arc::new(

@@ -38,7 +38,6 @@ struct ScanHeader {
     /// `s3://bucket` or `file:`, which errors name files by.
     store_url: String,
     /// `SET tarn.text.strict` as the query was planned: the runner's own session may say otherwise.
-    #[serde(default)]
     strict: bool,
 }
 
