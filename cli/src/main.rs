@@ -76,6 +76,20 @@ struct Cli {
     #[arg(long, global = true)]
     continue_on_error: bool,
 
+    /// Run queries' stages on these workers (`tarn worker`), e.g. http://10.0.0.5:50051,http://10.0.0.6:50051.
+    #[arg(
+        long,
+        env = "TARN_WORKERS",
+        value_name = "URL,...",
+        value_delimiter = ',',
+        global = true
+    )]
+    workers: Vec<String>,
+
+    /// More figures after each statement: on a cluster, what each worker scanned.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -112,6 +126,13 @@ enum Command {
         /// Also remove partitions, and tables of this crawl, whose folders are gone.
         #[arg(long)]
         delete_missing: bool,
+    },
+    /// Serve queries' stages to coordinators (`tarn --workers URL,...`). Stateless: no warehouse of its own; S3
+    /// settings from the AWS environment. Stops on Ctrl-C or SIGTERM.
+    Worker {
+        /// Where to listen, HOST:PORT (port 0: one the system picks; the worker prints its URL).
+        #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
+        listen: String,
     },
     /// Replay the consumer-header case study on generated data: gzip CSV in, bytes scanned and the Athena bill out.
     Demo {
@@ -288,6 +309,9 @@ fn tarn_main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Worker { listen }) = &cli.command {
+        return worker(&runtime, listen, cli.memory_limit);
+    }
     if let Some(Command::Crawl {
         url,
         table,
@@ -411,6 +435,7 @@ fn run(runtime: &tokio::runtime::Runtime, cli: Cli, sources: Vec<Source>) -> Exi
         let options = repl::ShellOptions {
             format: cli.format,
             quiet: cli.quiet,
+            verbose: cli.verbose,
             vars,
         };
         return repl::run(runtime, session, options);
@@ -418,6 +443,7 @@ fn run(runtime: &tokio::runtime::Runtime, cli: Cli, sources: Vec<Source>) -> Exi
     let options = RunOptions {
         format: cli.format,
         quiet: cli.quiet,
+        verbose: cli.verbose,
         continue_on_error: cli.continue_on_error,
     };
     // Ctrl-C cancels the running statement (a write removes its files), prints `cancelled` and ends the run.
@@ -454,11 +480,55 @@ fn open_session(runtime: &tokio::runtime::Runtime, cli: &Cli, database: Option<S
         database,
         aws: None,
         memory_limit: cli.memory_limit.map(|m| m as usize),
+        workers: cli.workers.clone(),
     };
     runtime.block_on(Session::open(options)).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+/// `tarn worker`: serves tasks until Ctrl-C or SIGTERM.
+fn worker(runtime: &tokio::runtime::Runtime, listen: &str, memory_limit: Option<u64>) -> ExitCode {
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let options = tarn_engine::cluster::WorkerOptions {
+            aws: None,
+            memory_limit: memory_limit.map(|m| m as usize),
+            name: format!("http://{address}"),
+        };
+        // The URL on stdout is what a coordinator's --workers takes (and what a script starting workers reads).
+        println!("tarn worker listening on http://{address}");
+        let stop = async {
+            let terminate = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate => {}
+            }
+        };
+        tarn_engine::cluster::serve_worker(listener, options, stop)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
 }
 
 /// `tarn bench formats|tpch`: runs the suite, prints its report, says where the files went.

@@ -193,9 +193,27 @@ pub fn render_lines(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Strin
 }
 
 /// The line printed after each statement: `1 row · 5.1 s · scanned 30.85 GB · Athena would bill $0.1503`.
-pub fn stats_line(kind: ResultKind, message: Option<&str>, stats: &QueryStats) -> String {
+/// On a cluster it says on how many workers; `verbose` adds what each scanned, on lines of their own.
+pub fn stats_line(kind: ResultKind, message: Option<&str>, stats: &QueryStats, verbose: bool) -> String {
     let mut line = figures(kind, message, stats);
+    if !stats.workers.is_empty() {
+        let n = stats.workers.len();
+        line.push_str(&format!(" · on {n} worker{}", if n == 1 { "" } else { "s" }));
+    }
     line.push_str(&text_notes(&stats.text));
+    if verbose && !stats.workers.is_empty() {
+        for (worker, bytes) in &stats.workers {
+            line.push_str(&format!("\n  {worker}: scanned {}", format_bytes(*bytes)));
+        }
+        let on_workers: u64 = stats.workers.iter().map(|(_, b)| b).sum();
+        let here = stats.bytes_scanned.saturating_sub(on_workers);
+        line.push_str(&format!(
+            "\n  coordinator: scanned {}; read {} of Parquet footers to plan (not counted: each worker reads the \
+             footers of what it scans)",
+            format_bytes(here),
+            format_bytes(stats.planning_bytes)
+        ));
+    }
     line
 }
 
@@ -317,9 +335,11 @@ mod tests {
             listed: Vec::new(),
             bill: Some(tarn_engine::Bill::for_scan(30_850_000_000)),
             text: Default::default(),
+            workers: Vec::new(),
+            planning_bytes: 0,
         };
         assert_eq!(
-            stats_line(ResultKind::Query, None, &stats),
+            stats_line(ResultKind::Query, None, &stats, false),
             "1 row · 5.10 s · scanned 28.73 GB · Athena would bill $0.1403"
         );
         let mut noted = stats.clone();
@@ -333,10 +353,27 @@ mod tests {
             .insert("income".into(), (1_204, "'abc' at file:///d/a.csv:3".into()));
         noted.text.invalid_utf8 = Some((2, "file:///d/b.csv:7".into()));
         assert_eq!(
-            stats_line(ResultKind::Query, None, &noted),
+            stats_line(ResultKind::Query, None, &noted, false),
             "1 row · 5.10 s · scanned 28.73 GB · Athena would bill $0.1403 · 1,205 values not of the column's type \
              read as NULL: age 1 (e.g. 'x' at file:///d/a.csv:9), income 1,204 (e.g. 'abc' at file:///d/a.csv:3) · 2 \
              invalid UTF-8 sequences read as U+FFFD (first at file:///d/b.csv:7)"
+        );
+        let mut cluster = stats.clone();
+        cluster.workers = vec![
+            ("http://127.0.0.1:50051".into(), 20_000_000_000),
+            ("http://127.0.0.1:50052".into(), 10_000_000_000),
+        ];
+        cluster.planning_bytes = 65_536;
+        assert_eq!(
+            stats_line(ResultKind::Query, None, &cluster, false),
+            "1 row · 5.10 s · scanned 28.73 GB · Athena would bill $0.1403 · on 2 workers"
+        );
+        assert_eq!(
+            stats_line(ResultKind::Query, None, &cluster, true),
+            "1 row · 5.10 s · scanned 28.73 GB · Athena would bill $0.1403 · on 2 workers\n  \
+             http://127.0.0.1:50051: scanned 18.63 GB\n  http://127.0.0.1:50052: scanned 9.31 GB\n  \
+             coordinator: scanned 810.62 MB; read 64.00 KB of Parquet footers to plan (not counted: each worker \
+             reads the footers of what it scans)"
         );
     }
 }

@@ -27,6 +27,8 @@ pub struct Script {
 pub struct RunOptions {
     pub format: Format,
     pub quiet: bool,
+    /// Per-worker figures after each statement.
+    pub verbose: bool,
     pub continue_on_error: bool,
 }
 
@@ -171,7 +173,7 @@ async fn run_statement(session: &mut Session, statement: &SqlStatement, options:
     write_rows(&mut result, options.format, &mut out).await?;
     drop(out);
     if !options.quiet {
-        let line = stats_line(result.kind(), result.message(), &result.stats());
+        let line = stats_line(result.kind(), result.message(), &result.stats(), options.verbose);
         let _ = writeln!(std::io::stderr(), "{line}");
     }
     Ok(())

@@ -45,6 +45,8 @@ pub(crate) struct Settings {
     pub(crate) memory_limit: usize,
     /// Text values that are not of their column's type fail the query instead of reading as NULL.
     pub(crate) text_strict: bool,
+    /// Workers that run queries' stages (`SET tarn.workers`); none: queries run in this process.
+    pub(crate) workers: Vec<url::Url>,
 }
 
 /// The narrow context statements run in. Clones share the catalog, stores, progress and interrupt flag.
@@ -74,7 +76,8 @@ impl Ctx {
             Arc::clone(&meter),
         ));
         // Scans find the meter here, to count the text values they read as NULL.
-        let config = self.state.config().clone().with_extension(Arc::clone(&meter));
+        let mut config = self.state.config().clone().with_extension(Arc::clone(&meter));
+        crate::cluster::set_query_options(&mut config, self.settings.max_scan);
         let state = SessionStateBuilder::new_from_existing(self.state.clone())
             .with_config(config)
             .with_runtime_env(Arc::new(runtime))
@@ -112,6 +115,13 @@ impl Ctx {
             .build();
         self.settings.memory_limit = limit;
         Ok(())
+    }
+
+    /// Sends queries' stages to `workers` from now on (none: runs them here).
+    pub(crate) fn set_workers(&mut self, workers: Vec<url::Url>) {
+        let builder = SessionStateBuilder::new_from_existing(self.state.clone());
+        self.state = crate::cluster::plan_for(builder, &workers).build();
+        self.settings.workers = workers;
     }
 
     pub(crate) async fn use_database(&mut self, database: &str) -> Result<()> {

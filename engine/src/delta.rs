@@ -298,7 +298,7 @@ impl Ctx {
         let write = table
             .write(Vec::new())
             .with_input_plan(plan)
-            .with_session_state(Arc::new(prepared.state))
+            .with_session_state(Arc::new(crate::cluster::local(prepared.state)))
             .with_partition_columns(def.partition_keys.iter().map(|k| k.name.clone()))
             .with_save_mode(SaveMode::ErrorIfExists)
             .with_writer_properties(WriterProperties::builder().set_compression(compression).build())
@@ -352,7 +352,7 @@ impl Ctx {
         let table = table
             .write(Vec::new())
             .with_input_plan(plan)
-            .with_session_state(Arc::new(prepared.state))
+            .with_session_state(Arc::new(crate::cluster::local(prepared.state)))
             .with_save_mode(SaveMode::Append)
             .await
             .map_err(|e| self.write_error(&location, &meter, e))?;
@@ -384,7 +384,7 @@ impl Ctx {
         let location = Location::parse(&def.storage.location)?;
         let table = self.open_delta(&location, AsOf::Latest).await?;
         let (state, meter) = self.metered(Arc::new(crate::snapshot::SnapshotCatalogList::empty()));
-        Ok((def, table, meter, state))
+        Ok((def, table, meter, crate::cluster::local(state)))
     }
 
     /// An error from a Delta write: the scan limit or Ctrl-C if that is what stopped it.

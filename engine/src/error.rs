@@ -112,6 +112,13 @@ pub enum EngineError {
     )]
     OutOfMemory { limit: Option<u64>, detail: String },
 
+    /// A worker of the session's cluster could not be reached.
+    #[error(
+        "worker {url} is not reachable: {reason}; start it with `tarn worker --listen HOST:PORT`, or leave it out of \
+         --workers / TARN_WORKERS / SET tarn.workers"
+    )]
+    WorkerUnreachable { url: String, reason: String },
+
     #[error("AWS configuration: {0}")]
     AwsConfig(String),
 

@@ -2,6 +2,7 @@
 //! Athena's billing model. It never prints; callers (the CLI, the benchmarks) decide what to show.
 
 pub mod bucket;
+pub mod cluster;
 mod codec;
 mod column_case;
 mod context;

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, Label, Metric, MetricValue};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path;
@@ -23,6 +24,11 @@ use object_store::{
 use url::Url;
 
 use crate::error::EngineError;
+
+/// The metric a worker's scans report their task's bytes scanned in.
+pub(crate) const WORKER_BYTES_METRIC: &str = "tarn_bytes_scanned";
+/// The label of [`WORKER_BYTES_METRIC`] that names the worker.
+pub(crate) const WORKER_LABEL: &str = "worker";
 
 /// Athena's list price in most regions.
 pub const DOLLARS_PER_TB: f64 = 5.0;
@@ -81,6 +87,16 @@ pub struct ScanMeter {
     /// The query's memory pool, for messages.
     memory_limit: Option<u64>,
     text: std::sync::Mutex<TextNotes>,
+    /// The query ran on workers: what each read (see [`crate::cluster`]), already part of `bytes`.
+    workers: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Bytes the coordinator read to plan a query it then sent to workers (Parquet footers for statistics), not
+    /// part of `bytes`: the workers read what they scan themselves, footers included.
+    planning: AtomicU64,
+    /// On a worker: the worker's name, and the task's bytes as a metric that goes back to the coordinator with the
+    /// task's other metrics.
+    report: Option<(String, Count)>,
+    /// The report is registered on one scan of a task only, so summing a plan's metrics counts the task once.
+    reported: AtomicBool,
 }
 
 /// Text values a query read as NULL because they do not convert to their column's type, by column.
@@ -113,6 +129,62 @@ impl ScanMeter {
             interrupt: Some(interrupt),
             ..Default::default()
         }
+    }
+
+    /// A worker task's meter: the task's bytes also go back to the coordinator as the metric [`WORKER_BYTES_METRIC`],
+    /// labelled with `worker`.
+    pub(crate) fn for_worker(limit: Option<u64>, worker: &str) -> Self {
+        Self {
+            limit,
+            report: Some((worker.to_string(), Count::new())),
+            ..Default::default()
+        }
+    }
+
+    /// Registers this worker meter's report in `metrics` (a scan's), the first time it is asked.
+    pub(crate) fn report_into(&self, metrics: &ExecutionPlanMetricsSet) {
+        let Some((worker, count)) = &self.report else {
+            return;
+        };
+        if self.reported.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let value = MetricValue::Count {
+            name: WORKER_BYTES_METRIC.into(),
+            count: count.clone(),
+        };
+        metrics.register(Arc::new(Metric::new_with_labels(
+            value,
+            None,
+            vec![Label::new(WORKER_LABEL, worker.clone())],
+        )));
+    }
+
+    /// `bytes` read by `worker` for this query, reported when its task ended.
+    pub(crate) fn add_worker_bytes(&self, worker: &str, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if let Ok(mut workers) = self.workers.lock() {
+            *workers.entry(worker.to_string()).or_default() += bytes;
+        }
+    }
+
+    /// Bytes scanned by worker, for a query that ran on workers (empty otherwise).
+    pub fn by_worker(&self) -> Vec<(String, u64)> {
+        self.workers
+            .lock()
+            .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The query is going to workers: what was read so far (planning) is reported apart from what it scans.
+    pub(crate) fn set_aside_planning(&self) {
+        self.planning
+            .store(self.bytes.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Bytes the coordinator read to plan a query that ran on workers.
+    pub fn planning_bytes(&self) -> u64 {
+        self.planning.load(Ordering::Relaxed)
     }
 
     /// The same meter, with unreadable text values as errors (`SET tarn.text.strict = true`).
@@ -189,13 +261,16 @@ impl ScanMeter {
             interrupt.check()?;
         }
         let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some((_, count)) = &self.report {
+            count.add(n as usize);
+        }
         match self.limit {
             Some(limit) if total > limit => Err(EngineError::ScanLimitExceeded { limit, scanned: total }),
             _ => Ok(()),
         }
     }
 
-    fn check(&self) -> Result<(), EngineError> {
+    pub(crate) fn check(&self) -> Result<(), EngineError> {
         if let Some(interrupt) = &self.interrupt {
             interrupt.check()?;
         }

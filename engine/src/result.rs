@@ -62,6 +62,10 @@ pub struct QueryStats {
     pub bill: Option<Bill>,
     /// Text values read as NULL because they are not of their column's type, and invalid UTF-8 replaced.
     pub text: crate::meter::TextNotes,
+    /// On a cluster: what each worker scanned (part of `bytes_scanned`), by worker URL.
+    pub workers: Vec<(String, u64)>,
+    /// On a cluster: what the coordinator read to plan (Parquet footers), not part of `bytes_scanned`.
+    pub planning_bytes: u64,
 }
 
 pub(crate) enum Rows {
@@ -271,6 +275,13 @@ impl QueryResult {
             listed: self.outcome.meter.as_ref().map(|m| m.listed()).unwrap_or_default(),
             bill: self.outcome.billed.then(|| Bill::for_scan(bytes_scanned)),
             text: self.outcome.meter.as_ref().map(|m| m.text_notes()).unwrap_or_default(),
+            workers: self.outcome.meter.as_ref().map(|m| m.by_worker()).unwrap_or_default(),
+            planning_bytes: self
+                .outcome
+                .meter
+                .as_ref()
+                .map(|m| m.planning_bytes())
+                .unwrap_or_default(),
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct SessionOptions {
     pub aws: Option<AwsSettings>,
     /// Bytes of memory queries may use before sorts and aggregations spill to disk (default 1 GiB).
     pub memory_limit: Option<usize>,
+    /// Workers (`http://host:port`, see `tarn worker`) that run queries' stages; none: queries run here.
+    pub workers: Vec<String>,
 }
 
 /// A session over one warehouse. Clones share the catalog and stores; each has its own current database and
@@ -78,40 +80,9 @@ impl Session {
         let store = registry.store_for(&warehouse)?;
         let catalog = tarn_catalog::Catalog::new(store, &warehouse.prefix, warehouse.url.clone());
 
-        // tarn owns the catalog: no default in-memory schema for DataFusion to register tables in, and no
-        // information_schema that would only see one query's snapshot.
-        let config = SessionConfig::new()
-            .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_DATABASE)
-            .with_create_default_catalog_and_schema(false)
-            .with_information_schema(false)
-            // Trino's ORDER BY puts NULLs last for ASC and DESC alike unless NULLS FIRST is given (DataFusion, as
-            // PostgreSQL, puts them first for DESC).
-            .set_str("datafusion.sql_parser.default_null_ordering", "nulls_last");
-        // Sorts and aggregations spill to disk beyond the pool instead of growing without bound.
         let memory = options.memory_limit.unwrap_or(crate::write::DEFAULT_MEMORY_LIMIT);
-        let runtime = RuntimeEnvBuilder::new()
-            .with_object_store_registry(Arc::clone(&registry) as _)
-            .with_memory_pool(Arc::new(FairSpillPool::new(memory)))
-            .build_arc()
-            .map_err(from_datafusion)?;
-        let mut state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_runtime_env(runtime)
-            .with_default_features()
-            // The default planner plus delta-rs' nodes (write, DML and merge metrics), so Delta operations can run
-            // on tarn's session and its metered stores.
-            .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
-            .with_optimizer_rule(Arc::new(crate::deep::BalanceLogic))
-            .with_physical_optimizer_rule(Arc::new(crate::deep::BalanceFilters))
-            .build();
-        crate::trino::register(&mut state).map_err(from_datafusion)?;
-        datafusion::execution::FunctionRegistry::register_udf(
-            &mut state,
-            Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
-                crate::deep::Chain::new(),
-            )),
-        )
-        .map_err(from_datafusion)?;
+        let workers = crate::cluster::parse_workers(&options.workers.join(","))?;
+        let state = base_state(Arc::clone(&registry), memory, &workers)?;
         let interrupt = Arc::new(Interrupt::default());
         let mut ctx = Ctx {
             state,
@@ -124,6 +95,7 @@ impl Session {
                 delta_retention_check: true,
                 memory_limit: memory,
                 text_strict: false,
+                workers,
             },
             progress: Arc::new(WriteProgress {
                 interrupt: Arc::clone(&interrupt),
@@ -287,4 +259,45 @@ impl Session {
         let outcome = crate::statements::parse(sql)?.execute(&mut self.ctx).await?;
         Ok(QueryResult::new(outcome, started, Arc::clone(&self.totals)))
     }
+}
+
+/// A session's DataFusion state before it knows a catalog: its configuration, a runtime over `registry` with a memory
+/// pool of `memory` bytes, tarn's planning rules and functions, and a planner for `workers`. What a worker runs with
+/// too.
+pub(crate) fn base_state(
+    registry: Arc<StoreRegistry>,
+    memory: usize,
+    workers: &[url::Url],
+) -> Result<datafusion::execution::SessionState> {
+    // tarn owns the catalog: no default in-memory schema for DataFusion to register tables in, and no
+    // information_schema that would only see one query's snapshot.
+    let config = SessionConfig::new()
+        .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_DATABASE)
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(false)
+        // Trino's ORDER BY puts NULLs last for ASC and DESC alike unless NULLS FIRST is given (DataFusion, as
+        // PostgreSQL, puts them first for DESC).
+        .set_str("datafusion.sql_parser.default_null_ordering", "nulls_last");
+    // Sorts and aggregations spill to disk beyond the pool instead of growing without bound.
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(registry as _)
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory)))
+        .build_arc()
+        .map_err(from_datafusion)?;
+    let builder = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_optimizer_rule(Arc::new(crate::deep::BalanceLogic))
+        .with_physical_optimizer_rule(Arc::new(crate::deep::BalanceFilters));
+    let mut state = crate::cluster::plan_for(builder, workers).build();
+    crate::trino::register(&mut state).map_err(from_datafusion)?;
+    datafusion::execution::FunctionRegistry::register_udf(
+        &mut state,
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            crate::deep::Chain::new(),
+        )),
+    )
+    .map_err(from_datafusion)?;
+    Ok(state)
 }

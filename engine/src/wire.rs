@@ -133,6 +133,10 @@ impl PhysicalExtensionCodec for TarnCodec {
                 Arc::new(ParquetFiles::new(Arc::new(parquet), &header.store_url))
             }
         };
+        // On a worker, the task's bytes scanned go back to the coordinator as a metric of one of its scans.
+        if let Some(meter) = ctx.session_config().get_extension::<ScanMeter>() {
+            meter.report_into(source.metrics());
+        }
         let config = FileScanConfigBuilder::from(config.clone())
             .with_source(source)
             .with_expr_adapter(Some(Arc::new(CaseInsensitiveColumns)))

@@ -64,6 +64,8 @@ enum Mode {
 pub struct ShellOptions {
     pub format: Format,
     pub quiet: bool,
+    /// Per-worker figures after each statement.
+    pub verbose: bool,
     pub vars: BTreeMap<String, String>,
 }
 
@@ -75,6 +77,7 @@ struct Shell<'a> {
     mode: Mode,
     expanded: bool,
     footer: bool,
+    verbose: bool,
     max_rows: usize,
     output: Option<(PathBuf, File)>,
     vars: BTreeMap<String, String>,
@@ -142,6 +145,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, session: Session, options: ShellOp
         },
         expanded: false,
         footer: !options.quiet,
+        verbose: options.verbose,
         max_rows: DEFAULT_MAX_ROWS,
         output: None,
         vars: options.vars,
@@ -277,7 +281,7 @@ impl Shell<'_> {
         }
         if self.footer {
             let stats = result.stats();
-            eprintln!("{}", stats_line(result.kind(), result.message(), &stats));
+            eprintln!("{}", stats_line(result.kind(), result.message(), &stats, self.verbose));
         }
         Ok(())
     }

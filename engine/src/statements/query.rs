@@ -40,9 +40,11 @@ impl Statement for Query {
             schema,
             locations,
             billed,
+            notice,
         } = self.plan(ctx).await?;
         let stream =
             execute_stream(Arc::clone(&physical), task).map_err(|e| query_error(e, Some(&meter), &locations))?;
+        let stream = crate::cluster::count_worker_bytes(stream, Arc::clone(&physical), Arc::clone(&meter));
         Ok(Outcome {
             kind: ResultKind::Query,
             schema,
@@ -52,7 +54,7 @@ impl Statement for Query {
             locations,
             billed,
             message: None,
-            notices: Vec::new(),
+            notices: notice.into_iter().collect(),
             row_count: 0,
         })
     }
@@ -68,6 +70,8 @@ pub(crate) struct Planned {
     pub(crate) locations: Vec<Location>,
     /// EXPLAIN only plans, and Athena does not bill it; EXPLAIN ANALYZE runs the query and is billed.
     pub(crate) billed: bool,
+    /// Why a session with workers runs the query in this process.
+    pub(crate) notice: Option<String>,
 }
 
 impl Query {
@@ -82,8 +86,8 @@ impl Query {
         let frame = DataFrame::new(state, plan);
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let task = Arc::new(frame.task_ctx());
-        let plan = frame
-            .create_physical_plan()
+        let (state, logical) = frame.into_parts();
+        let (plan, notice) = crate::cluster::physical_plan(&state, &logical, &meter)
             .await
             .map_err(|e| query_error(e, Some(&meter), &locations))?;
         Ok(Planned {
@@ -93,6 +97,7 @@ impl Query {
             schema,
             locations,
             billed,
+            notice,
         })
     }
 }

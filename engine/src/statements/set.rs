@@ -76,13 +76,31 @@ fn set(ctx: &mut Ctx, key: &str, value: &str) -> Result<String> {
             crate::units::format_bytes(limit as u64)
         ));
     }
+    if lower == crate::cluster::WORKERS_SETTING {
+        let workers = crate::cluster::parse_workers(value)?;
+        let message = match workers.len() {
+            0 => "no workers: queries run in this process".to_string(),
+            n => format!(
+                "queries run on {n} worker{}: {}",
+                if n == 1 { "" } else { "s" },
+                workers
+                    .iter()
+                    .map(|w| w.as_str().trim_end_matches('/'))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        ctx.set_workers(workers);
+        return Ok(message);
+    }
     if lower.starts_with("tarn.") {
         return Err(EngineError::invalid(
             Part::Setting,
             format!(
                 "unknown setting '{key}'; tarn's settings: {MAX_SCAN_SETTING}, {MEMORY_LIMIT_SETTING}, \
-             {TEXT_STRICT_SETTING}, {}",
-                crate::delta::RETENTION_CHECK_SETTING
+             {TEXT_STRICT_SETTING}, {}, {}",
+                crate::delta::RETENTION_CHECK_SETTING,
+                crate::cluster::WORKERS_SETTING
             ),
         ));
     }

@@ -57,6 +57,17 @@ impl Statement for ShowSession {
                 "boolean".into(),
                 "VACUUM refuses a retention below the Delta table's minimum".into(),
             ],
+            [
+                crate::cluster::WORKERS_SETTING.to_string(),
+                s.workers
+                    .iter()
+                    .map(|w| w.as_str().trim_end_matches('/'))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                "".into(),
+                "list".into(),
+                "workers (http://host:port, comma-separated) that run queries' stages; empty: this process".into(),
+            ],
         ];
         let filter = NameFilter::new(self.pattern.as_deref())?;
         let mut columns = vec![Vec::new(); 5];

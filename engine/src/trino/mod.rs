@@ -231,6 +231,22 @@ enum Kind {
 }
 
 /// A Trino function rewritten into DataFusion expressions.
+/// A session's scalar functions as a worker runs them. Trino's functions that planning rewrites into DataFusion's
+/// never run, but some share their name with the DataFusion function they become (`regexp_replace`,
+/// `split_part`, ...), and a plan from another machine names functions only: there the name means DataFusion's.
+pub(crate) fn for_execution(functions: Vec<Arc<ScalarUDF>>) -> Vec<Arc<ScalarUDF>> {
+    let defaults = datafusion::execution::SessionStateDefaults::default_scalar_functions();
+    functions
+        .into_iter()
+        .filter_map(|f| {
+            if f.inner().downcast_ref::<Rewrite>().is_none() {
+                return Some(f);
+            }
+            defaults.iter().find(|d| d.name() == f.name()).cloned()
+        })
+        .collect()
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Rewrite {
     name: &'static str,

@@ -110,14 +110,19 @@ impl Ctx {
             },
             false => e,
         };
-        let physical = state
-            .create_physical_plan(&plan)
+        // A notice that the write's query ran here rather than on workers has no way out of a write's outcome yet;
+        // the only cause today is a Delta source, which the figures show as scanned here.
+        let (physical, _) = crate::cluster::physical_plan(&state, &plan, &meter)
             .await
             .map_err(|e| crate::result::query_error(e, Some(&meter), &locations))?;
         let task = state.task_ctx();
-        write_files(physical, task, target, Arc::clone(&self.progress))
+        let files = write_files(Arc::clone(&physical), task, target, Arc::clone(&self.progress))
             .await
-            .map_err(limit_or)
+            .map_err(limit_or)?;
+        crate::cluster::settle(&physical, &meter)
+            .await
+            .map_err(crate::error::from_datafusion)?;
+        Ok(files)
     }
 
     /// Where a CTAS records itself and where it writes: its `external_location` for both, or — as Athena gives a
