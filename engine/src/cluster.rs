@@ -29,16 +29,21 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, PlanType, StringifiedPlan};
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::explain::ExplainExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, ExecutionPlan, ExecutionPlanProperties, ReplaceChildrenOptions,
+};
 use datafusion::prelude::SessionConfig;
 use datafusion_distributed::grpc::{BoxCloneSyncChannel, create_worker_client};
 use datafusion_distributed::{
-    ChannelResolver, DistributedExec, DistributedExt, DistributedLeafExec, DistributedMetricsFormat,
+    ChannelResolver, DistributedCodec, DistributedExec, DistributedExt, DistributedLeafExec, DistributedMetricsFormat,
     NetworkBoundaryExt, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse, SessionStateBuilderExt, Worker,
     WorkerChannel, WorkerQueryContext, WorkerResolver, rewrite_distributed_plan_with_metrics,
 };
+use datafusion_proto::physical_plan::AsExecutionPlan;
+use datafusion_proto::protobuf::PhysicalPlanNode;
 use futures::StreamExt;
 use tonic::transport::Channel;
 use url::Url;
@@ -210,7 +215,7 @@ pub(crate) async fn physical_plan(
     if !is_distributed(&plan) {
         return Ok((plan, None));
     }
-    if let Some(scan) = unsendable_scan(&plan) {
+    if let Some(scan) = unsendable_node(&plan, state.config()) {
         let plan = local(state.clone()).create_physical_plan(logical).await?;
         let notice = format!("ran in this process, not on the workers: tarn cannot send a {scan} to them yet");
         return Ok((plan, Some(notice)));
@@ -219,23 +224,38 @@ pub(crate) async fn physical_plan(
     Ok((plan, None))
 }
 
-/// The first scan of `plan` that tarn's codec cannot encode (delta-rs 1.1 has no codec for its `DeltaScanExec`).
-fn unsendable_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
+/// The first node of `plan` that cannot be sent to workers (delta-rs 1.1 has no codec for its `DeltaScanExec`):
+/// each node is encoded alone, over empty inputs of its children's schemas, by the codecs the stages are sent with
+/// (datafusion-distributed's and tarn's).
+fn unsendable_node(plan: &Arc<dyn ExecutionPlan>, config: &SessionConfig) -> Option<String> {
+    let codec = DistributedCodec::new_combined_with_user(config);
     let mut found = None;
     let _ = plan.apply(|node| {
-        if !node.children().is_empty() || node.is_network_boundary() {
+        if is_distributed(node) || node.is_network_boundary() {
             return Ok(TreeNodeRecursion::Continue);
         }
         // A scan split over tasks is sent as its variants, one per task.
-        let scans = match node.downcast_ref::<DistributedLeafExec>() {
+        let alone: Vec<Arc<dyn ExecutionPlan>> = match node.downcast_ref::<DistributedLeafExec>() {
             Some(leaf) => leaf.variants().to_vec(),
-            None => vec![Arc::clone(node)],
+            None => {
+                let inputs = node
+                    .children()
+                    .into_iter()
+                    .map(|c| Arc::new(EmptyExec::new(c.schema())) as Arc<dyn ExecutionPlan>)
+                    .collect();
+                match Arc::clone(node)
+                    .replace_children(inputs, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+                {
+                    Ok(alone) => vec![alone],
+                    Err(_) => return Ok(TreeNodeRecursion::Continue),
+                }
+            }
         };
-        if let Some(scan) = scans
+        if alone
             .into_iter()
-            .find(|s| crate::wire::encode_plan(Arc::clone(s)).is_err())
+            .any(|n| PhysicalPlanNode::try_from_physical_plan(n, &codec).is_err())
         {
-            found = Some(scan.name().to_string());
+            found = Some(node.name().to_string());
             return Ok(TreeNodeRecursion::Stop);
         }
         Ok(TreeNodeRecursion::Continue)
@@ -317,14 +337,83 @@ pub(crate) fn count_worker_bytes(
     stream: SendableRecordBatchStream,
     plan: Arc<dyn ExecutionPlan>,
     meter: Arc<ScanMeter>,
+    config: &SessionConfig,
 ) -> SendableRecordBatchStream {
     if !is_distributed(&plan) {
         return stream;
     }
     let schema = stream.schema();
+    let workers = Arc::new(workers_of(config));
+    let rows = stream.then(move |batch| {
+        let workers = Arc::clone(&workers);
+        async move {
+            match batch {
+                // tarn's own errors (an unreachable worker among them) say what happened already.
+                Err(e)
+                    if crate::error::find_external::<EngineError>(&e).is_none()
+                        && is_connection_failure(&e.to_string()) =>
+                {
+                    Err(DataFusionError::External(Box::new(
+                        lost_worker(&e.to_string(), &workers).await,
+                    )))
+                }
+                other => other,
+            }
+        }
+    });
     let settled = futures::stream::once(async move { settle(&plan, &meter).await })
         .filter_map(|settled| async move { settled.err().map(Err) });
-    Box::pin(RecordBatchStreamAdapter::new(schema, stream.chain(settled)))
+    Box::pin(RecordBatchStreamAdapter::new(schema, rows.chain(settled)))
+}
+
+/// `e` (a statement's failure on a cluster), naming the worker that went away when a connection to one broke.
+pub(crate) async fn name_lost_worker(e: EngineError, config: &SessionConfig) -> EngineError {
+    match &e {
+        EngineError::DataFusion { message, .. } if is_connection_failure(message) => {
+            lost_worker(message, &workers_of(config)).await
+        }
+        _ => e,
+    }
+}
+
+fn workers_of(config: &SessionConfig) -> Vec<Url> {
+    datafusion_distributed::get_distributed_worker_resolver(config)
+        .and_then(|r| r.get_urls())
+        .unwrap_or_default()
+}
+
+/// Whether a query's error is a broken connection to a worker (gRPC over HTTP/2 says so in many ways).
+fn is_connection_failure(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "h2 protocol error",
+        "transport error",
+        "broken pipe",
+        "connection reset",
+        "connection refused",
+        "tcp connect error",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+/// The error for a query whose connection to a worker broke: which of `workers` no longer answer (each is tried
+/// once, briefly), and the transport's own words.
+async fn lost_worker(detail: &str, workers: &[Url]) -> EngineError {
+    let mut gone = Vec::new();
+    for url in workers {
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            continue;
+        };
+        let connect = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port));
+        if !matches!(tokio::time::timeout(Duration::from_secs(2), connect).await, Ok(Ok(_))) {
+            gone.push(url.as_str().trim_end_matches('/').to_string());
+        }
+    }
+    EngineError::WorkerLost {
+        workers: gone,
+        detail: detail.to_string(),
+    }
 }
 
 /// Adds what the workers of `plan` (run to its end) scanned to `meter`, and checks the scan limit against the sum.

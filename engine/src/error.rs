@@ -119,6 +119,20 @@ pub enum EngineError {
     )]
     WorkerUnreachable { url: String, reason: String },
 
+    /// A connection to a worker broke during a statement; `workers` are those that no longer answer.
+    #[error(
+        "{} during the query, which was stopped ({detail}); nothing it wrote was kept. Start {} again, or leave {} \
+         out of --workers / TARN_WORKERS / SET tarn.workers",
+        match workers.as_slice() {
+            [] => "a connection to a worker broke".to_string(),
+            [one] => format!("worker {one} stopped answering"),
+            many => format!("workers {} stopped answering", many.join(", ")),
+        },
+        if workers.len() == 1 { "it" } else { "them" },
+        if workers.len() == 1 { "it" } else { "them" }
+    )]
+    WorkerLost { workers: Vec<String>, detail: String },
+
     #[error("AWS configuration: {0}")]
     AwsConfig(String),
 
@@ -363,7 +377,7 @@ fn clean_message(message: &str) -> String {
     shorten_field_list(m)
 }
 
-fn find_external<T: std::error::Error + 'static>(e: &DataFusionError) -> Option<&T> {
+pub(crate) fn find_external<T: std::error::Error + 'static>(e: &DataFusionError) -> Option<&T> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = current {
         if let Some(found) = err.downcast_ref::<T>() {

@@ -42,9 +42,10 @@ impl Statement for Query {
             billed,
             notice,
         } = self.plan(ctx).await?;
+        let config = task.session_config().clone();
         let stream =
             execute_stream(Arc::clone(&physical), task).map_err(|e| query_error(e, Some(&meter), &locations))?;
-        let stream = crate::cluster::count_worker_bytes(stream, Arc::clone(&physical), Arc::clone(&meter));
+        let stream = crate::cluster::count_worker_bytes(stream, Arc::clone(&physical), Arc::clone(&meter), &config);
         Ok(Outcome {
             kind: ResultKind::Query,
             schema,

@@ -145,7 +145,11 @@ pub async fn write_files(
             .bucketing
             .as_ref()
             .is_some_and(|b| b.count as usize > MAX_OPEN_FILES);
-    let plan: Arc<dyn ExecutionPlan> = if keys.is_empty() {
+    let plan: Arc<dyn ExecutionPlan> = if keys.is_empty() && crate::cluster::is_distributed(&plan) {
+        // Rows from workers arrive in one stream; spread over as many writers as a local query has streams, so a
+        // write on a cluster is as parallel, and writes as many files, as one in a single process.
+        Arc::new(RepartitionExec::try_new(plan, Partitioning::RoundRobinBatch(streams)).map_err(from_datafusion)?)
+    } else if keys.is_empty() {
         plan
     } else {
         let repartitioned = Arc::new(

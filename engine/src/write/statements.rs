@@ -116,9 +116,10 @@ impl Ctx {
             .await
             .map_err(|e| crate::result::query_error(e, Some(&meter), &locations))?;
         let task = state.task_ctx();
-        let files = write_files(Arc::clone(&physical), task, target, Arc::clone(&self.progress))
-            .await
-            .map_err(limit_or)?;
+        let files = match write_files(Arc::clone(&physical), task, target, Arc::clone(&self.progress)).await {
+            Ok(files) => files,
+            Err(e) => return Err(crate::cluster::name_lost_worker(limit_or(e), state.config()).await),
+        };
         crate::cluster::settle(&physical, &meter)
             .await
             .map_err(crate::error::from_datafusion)?;

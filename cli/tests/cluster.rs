@@ -1,0 +1,265 @@
+//! A cluster of real `tarn worker` processes on 127.0.0.1: the case study's scripts give one process's rows and
+//! bytes scanned, and a worker killed with SIGKILL in the middle of a query or of a CTAS fails the statement
+//! cleanly, naming the worker, with nothing registered and no file left.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use tarn_fixtures::consumer_header::write_delivery;
+
+/// A `tarn worker` process, killed when dropped.
+struct Worker {
+    child: Child,
+    url: String,
+}
+
+impl Worker {
+    fn start() -> TestResult<Self> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tarn"))
+            .args(["worker", "--listen", "127.0.0.1:0"])
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("the worker has no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let url = line
+            .trim()
+            .strip_prefix("tarn worker listening on ")
+            .ok_or_else(|| format!("the worker said {line:?}"))?
+            .to_string();
+        Ok(Self { child, url })
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn urls(workers: &[&Worker]) -> String {
+    workers.iter().map(|w| w.url.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// The `scanned …` part of each figures line, in order.
+fn scanned(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split(" · ").find(|part| part.starts_with("scanned ")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The delivery is small: one byte per task spreads every scan over both workers.
+fn spread_sql() -> &'static str {
+    "SET distributed.file_scan_config_bytes_per_partition = 1"
+}
+
+/// The case study's CTAS scripts, and the queries over the tables they make.
+const WRITES: &[&str] = &[
+    "03_parquet.sql",
+    "04_parquet_state_buckets.sql",
+    "07_parquet_state_partitions.sql",
+];
+const QUERIES: &[&str] = &["02_count_raw.sql", "05_one_state.sql", "06_eight_columns.sql"];
+
+/// Runs a case-study script in `wh`, its tables written under `out`, on `workers` if given: stdout and stderr.
+fn script(wh: &Path, intake: &Path, out: &Path, name: &str, workers: Option<&str>) -> TestResult<(String, String)> {
+    let path = repo_file(&format!("queries/consumer_header/{name}"));
+    let vars = [
+        format!("location={}", dir_url(intake)),
+        format!("parquet_location={}", dir_url(&out.join("parquet"))),
+        format!("buckets_location={}", dir_url(&out.join("buckets"))),
+        format!("partitions_location={}", dir_url(&out.join("by-state"))),
+    ];
+    let mut args: Vec<&str> = Vec::new();
+    if let Some(workers) = workers {
+        args.extend(["--workers", workers, "-v", "-c", spread_sql()]);
+    }
+    args.extend(["-f", &path]);
+    for var in &vars {
+        args.extend(["--var", var]);
+    }
+    let ran = Tarn::local(wh).ok(&args)?;
+    Ok((ran.stdout, ran.stderr))
+}
+
+#[test]
+fn the_case_study_on_two_worker_processes_gives_one_process_rows_and_bytes() -> TestResult {
+    let data = tempfile::tempdir()?;
+    let intake = data.path().join("intake");
+    write_delivery(&intake, 3, 500, 42)?;
+    let (one, two) = (Worker::start()?, Worker::start()?);
+    let workers = urls(&[&one, &two]);
+    let (wh1, wh2) = (data.path().join("wh1"), data.path().join("wh2"));
+    let (out1, out2) = (data.path().join("out1"), data.path().join("out2"));
+
+    // The tables: CTAS in one process into wh1, on the workers into wh2. The CSV they read is the same, so the
+    // first CTAS scans the same bytes; the later ones read files the first wrote, which differ in their row order.
+    for (i, name) in std::iter::once("01_raw_table.sql")
+        .chain(WRITES.iter().copied())
+        .enumerate()
+    {
+        let (_, single) = script(&wh1, &intake, &out1, name, None)?;
+        let (_, cluster) = script(&wh2, &intake, &out2, name, Some(&workers))?;
+        if i == 1 {
+            assert_eq!(scanned(&single), scanned(&cluster), "{name}:\n{single}\n{cluster}");
+            assert!(cluster.contains(" · on 2 workers"), "{cluster}");
+        }
+    }
+    for name in QUERIES {
+        // The queries over wh1's tables, in one process and on the workers: the same rows and bytes.
+        let (out_single, single) = script(&wh1, &intake, &out1, name, None)?;
+        let (out_cluster, cluster) = script(&wh1, &intake, &out1, name, Some(&workers))?;
+        assert_eq!(out_single, out_cluster, "{name}");
+        assert_eq!(scanned(&single), scanned(&cluster), "{name}:\n{single}\n{cluster}");
+        // ... and over the tables the workers wrote: the same rows.
+        let (out_written, _) = script(&wh2, &intake, &out2, name, Some(&workers))?;
+        assert_eq!(out_single, out_written, "{name} over the tables written on the workers");
+        if *name == "02_count_raw.sql" {
+            // The gzip CSV count ran on both workers, and -v says what each scanned.
+            assert!(cluster.contains(" · on 2 workers"), "{cluster}");
+            for worker in [&one, &two] {
+                assert!(cluster.contains(&format!("  {}: scanned ", worker.url)), "{cluster}");
+            }
+        }
+    }
+
+    // Delta: its writes and DML run on the coordinator, and a query that would send a Delta scan to a worker runs
+    // there too, and says so.
+    let tarn = Tarn::local(&wh2);
+    tarn.ok(&[
+        "--workers",
+        &workers,
+        "-f",
+        &repo_file("queries/consumer_header/08_delta_corrections.sql"),
+        "--var",
+        &format!("delta_location={}", dir_url(&out2.join("delta"))),
+    ])?;
+    let joined = r#"SELECT count(*) FROM "sf-digital-transformation".consumer_2020_03_delta d
+        JOIN "sf-digital-transformation".consumer_raw r ON d.PersonID = r.PersonID AND r.State <> 'WY'"#;
+    let local = tarn.ok(&["--format", "csv", "-c", joined])?;
+    let cluster = tarn.ok(&[
+        "--workers",
+        &workers,
+        "--format",
+        "csv",
+        "-c",
+        spread_sql(),
+        "-c",
+        joined,
+    ])?;
+    assert_eq!(local.stdout, cluster.stdout);
+    assert!(
+        cluster
+            .stderr
+            .contains("warning: ran in this process, not on the workers: tarn cannot send a DeltaScanExec"),
+        "{}",
+        cluster.stderr
+    );
+    let raw = tarn.value(r#"SELECT count(*) FROM "sf-digital-transformation".consumer_raw WHERE State <> 'WY'"#)?;
+    let now = tarn.value(r#"SELECT count(*) FROM "sf-digital-transformation".consumer_2020_03_delta"#)?;
+    assert_eq!(now, raw);
+    Ok(())
+}
+
+/// Waits for `child` to end (at most 120 s: a statement whose worker died must fail, never hang).
+fn wait_with_timeout(mut child: Child) -> TestResult<Ran> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("the statement hung after its worker was killed".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(ran(child.wait_with_output()?))
+}
+
+/// Every state's people joined with every state's people three times over: minutes of work on two workers, so a
+/// kill lands in the middle.
+const HEAVY: &str = r#"SELECT a.State, count(*) AS n FROM "sf-digital-transformation".consumer_raw a
+    JOIN "sf-digital-transformation".consumer_raw b ON a.State = b.State
+    JOIN "sf-digital-transformation".consumer_raw c ON a.State = c.State
+    JOIN "sf-digital-transformation".consumer_raw d ON a.State = d.State GROUP BY 1"#;
+
+#[test]
+fn a_worker_killed_mid_query_or_mid_ctas_fails_the_statement_cleanly() -> TestResult {
+    let data = tempfile::tempdir()?;
+    let intake = data.path().join("intake");
+    write_delivery(&intake, 3, 500, 42)?;
+    let wh = data.path().join("wh");
+    let tarn = Tarn::local(&wh);
+    tarn.ok(&[
+        "-f",
+        &repo_file("queries/consumer_header/01_raw_table.sql"),
+        "--var",
+        &format!("location={}", dir_url(&intake)),
+    ])?;
+    let spread = spread_sql();
+
+    // Mid-query.
+    let (mut one, two) = (Worker::start()?, Worker::start()?);
+    let query = tarn
+        .command()
+        .args(["--workers", &urls(&[&one, &two]), "-c", spread, "-c", HEAVY])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    std::thread::sleep(Duration::from_secs(3));
+    one.kill();
+    let failed = wait_with_timeout(query)?;
+    assert_eq!(failed.code, Some(1), "{}", failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains(&format!("error: worker {} stopped answering during the query", one.url)),
+        "{}",
+        failed.stderr
+    );
+
+    // Mid-CTAS.
+    let three = Worker::start()?;
+    let (mut two, target) = (two, data.path().join("heavy"));
+    let ctas = format!(
+        "CREATE TABLE heavy WITH (format = 'PARQUET', external_location = '{}') AS {HEAVY}",
+        dir_url(&target)
+    );
+    let write = tarn
+        .command()
+        .args(["--workers", &urls(&[&two, &three]), "-c", spread, "-c", &ctas])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    std::thread::sleep(Duration::from_secs(3));
+    two.kill();
+    let failed = wait_with_timeout(write)?;
+    assert_eq!(failed.code, Some(1), "{}", failed.stderr);
+    // Named whether the write lost its connection to the worker or could not open one for a later stage.
+    let named = [
+        format!("error: worker {} stopped answering during the query", two.url),
+        format!("error: worker {} is not reachable", two.url),
+    ];
+    assert!(named.iter().any(|n| failed.stderr.contains(n)), "{}", failed.stderr);
+    let tables = tarn.ok(&["--format", "csv", "-c", "SHOW TABLES"])?;
+    assert!(!tables.stdout.contains("heavy"), "{}", tables.stdout);
+    let left = tarn_fixtures::s3::walk(&target).unwrap_or_default();
+    assert!(left.is_empty(), "files left after the failed CTAS: {left:?}");
+    Ok(())
+}
