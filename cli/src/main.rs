@@ -198,6 +198,10 @@ enum BenchSuite {
         /// --set "datafusion.execution.parquet.pushdown_filters = true".
         #[arg(long = "set", value_name = "KEY = VALUE")]
         settings: Vec<String>,
+        /// Run the queries on N `tarn worker` processes started on 127.0.0.1 for the run (what a cluster costs
+        /// on one machine; with one worker, stages of two tasks both go to it).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        local_workers: usize,
         /// Folder for data (kept and reused per scale factor), warehouse, results.json, report.md and chart.svg.
         #[arg(long, default_value = "tarn-bench-tpch")]
         out: PathBuf,
@@ -373,7 +377,7 @@ fn tarn_main() -> ExitCode {
         };
     }
     if let Some(Command::Bench { suite }) = &cli.command {
-        let code = bench(&runtime, suite);
+        let code = bench(&runtime, suite, &cli.workers);
         runtime.shutdown_background();
         return code;
     }
@@ -531,8 +535,53 @@ fn worker(runtime: &tokio::runtime::Runtime, listen: &str, memory_limit: Option<
     }
 }
 
+/// `tarn worker` processes on 127.0.0.1 for a bench, stopped when dropped.
+struct LocalWorkers {
+    children: Vec<std::process::Child>,
+    urls: Vec<String>,
+}
+
+impl LocalWorkers {
+    fn start(n: usize) -> Result<Self, String> {
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find tarn's own binary to start workers: {e}"))?;
+        let mut workers = Self {
+            children: Vec::new(),
+            urls: Vec::new(),
+        };
+        for _ in 0..n {
+            let mut child = std::process::Command::new(&exe)
+                .args(["worker", "--listen", "127.0.0.1:0"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("cannot start a worker: {e}"))?;
+            let mut line = String::new();
+            if let Some(stdout) = child.stdout.take() {
+                let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            }
+            workers.children.push(child);
+            let url = line
+                .trim()
+                .strip_prefix("tarn worker listening on ")
+                .ok_or_else(|| format!("a worker did not start: it said {line:?}"))?;
+            workers.urls.push(url.to_string());
+        }
+        Ok(workers)
+    }
+}
+
+impl Drop for LocalWorkers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// `tarn bench formats|tpch`: runs the suite, prints its report, says where the files went.
-fn bench(runtime: &tokio::runtime::Runtime, suite: &BenchSuite) -> ExitCode {
+fn bench(runtime: &tokio::runtime::Runtime, suite: &BenchSuite, workers: &[String]) -> ExitCode {
     let compare = match suite {
         BenchSuite::Formats { compare, .. } | BenchSuite::Tpch { compare, .. } => compare.as_deref(),
         BenchSuite::Planning { .. } => None,
@@ -573,11 +622,23 @@ fn bench(runtime: &tokio::runtime::Runtime, suite: &BenchSuite) -> ExitCode {
             file_mb,
             settings,
             out,
+            local_workers,
             ..
         } => {
             if !(*sf > 0.0 && *sf <= 1000.0) {
                 eprintln!("error: --sf {sf}: the scale factor must be above 0 and at most 1000");
                 return ExitCode::from(EXIT_USAGE);
+            }
+            let local = match LocalWorkers::start(*local_workers) {
+                Ok(local) => local,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_FAILED);
+                }
+            };
+            let mut settings = settings.clone();
+            if *local_workers == 1 {
+                settings.push("distributed.max_tasks_per_stage = 2".into());
             }
             let options = tarn_bench::tpch::TpchOptions {
                 scale: *sf,
@@ -585,11 +646,14 @@ fn bench(runtime: &tokio::runtime::Runtime, suite: &BenchSuite) -> ExitCode {
                 out: out.clone(),
                 duckdb,
                 file_bytes: file_mb.max(&1) << 20,
-                settings: settings.clone(),
+                settings,
+                workers: workers.iter().cloned().chain(local.urls.iter().cloned()).collect(),
             };
-            runtime
+            let outcome = runtime
                 .block_on(tarn_bench::tpch::run(&options))
-                .map(|report| (tarn_bench::tpch::markdown(&options, &report), Some(out)))
+                .map(|report| (tarn_bench::tpch::markdown(&options, &report), Some(out)));
+            drop(local);
+            outcome
         }
     };
     match outcome {

@@ -8,12 +8,15 @@ use std::sync::Arc;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{
     FileOpener, FileScanConfig, FileScanConfigBuilder, FileSource, ParquetSource,
 };
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
+use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::physical_expr::projection::ProjectionExprs;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_expr_common::sort_expr::{LexOrdering, PhysicalSortExpr};
@@ -23,7 +26,7 @@ use datafusion::physical_plan::sort_pushdown::SortOrderPushdownResult;
 use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan};
 use datafusion_datasource::morsel::{Morsel, MorselPlan, MorselPlanner, Morselizer};
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStore;
+use object_store::{ObjectMeta, ObjectStore};
 
 use crate::error::DataFileError;
 use crate::error::EngineError;
@@ -34,6 +37,58 @@ pub struct ParquetFiles {
     inner: Arc<dyn FileSource>,
     /// `s3://bucket` or `file:`, to print object URLs.
     store_url: String,
+    /// On a worker: the footers to fetch before the scan opens its files.
+    warmup: Option<Arc<Warmup>>,
+}
+
+/// On a worker, the footers of a task's files, fetched into the task's cache before the scan opens any of them, the
+/// way the planner fetches them in one process (`TarnTable::parquet_statistics`): otherwise a scan that opens byte
+/// ranges of one file ahead of reading them misses the cache for each and fetches the footer each time, and the
+/// task's bytes scanned exceed one session's.
+pub(crate) struct Warmup {
+    files: Vec<ObjectMeta>,
+    store: Arc<dyn ObjectStore>,
+    cache: Arc<FileMetadataCache>,
+    done: tokio::sync::OnceCell<()>,
+}
+
+impl Warmup {
+    pub(crate) fn new(files: Vec<ObjectMeta>, store: Arc<dyn ObjectStore>, cache: Arc<FileMetadataCache>) -> Self {
+        Self {
+            files,
+            store,
+            cache,
+            done: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Fetches the footers, once whoever asks first. A footer that cannot be read is left to the scan, which names
+    /// the file in its error.
+    async fn run(&self) {
+        self.done
+            .get_or_init(|| async {
+                futures::stream::iter(&self.files)
+                    .for_each_concurrent(WARMUP_CONCURRENCY, |meta| async move {
+                        let _ = DFParquetMetadata::new(self.store.as_ref(), meta)
+                            .with_metadata_size_hint(Some(crate::table::PARQUET_FOOTER_HINT))
+                            .with_page_index_policy(Some(PageIndexPolicy::Skip))
+                            .with_file_metadata_cache(Some(Arc::clone(&self.cache)))
+                            .fetch_metadata()
+                            .await;
+                    })
+                    .await;
+            })
+            .await;
+    }
+}
+
+/// Footers fetched at once by a warmup (DataFusion's `meta_fetch_concurrency` default).
+const WARMUP_CONCURRENCY: usize = 32;
+
+impl fmt::Debug for Warmup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Warmup").field("files", &self.files.len()).finish()
+    }
 }
 
 impl ParquetFiles {
@@ -57,7 +112,14 @@ impl ParquetFiles {
         Self {
             inner,
             store_url: store_url.trim_end_matches('/').to_string(),
+            warmup: None,
         }
+    }
+
+    /// The same scan, fetching its files' footers as `warmup` says before it opens any.
+    pub(crate) fn with_warmup(mut self, warmup: Warmup) -> Self {
+        self.warmup = Some(Arc::new(warmup));
+        self
     }
 
     pub(crate) fn store_url(&self) -> &str {
@@ -78,6 +140,7 @@ impl ParquetFiles {
         Arc::new(Self {
             inner,
             store_url: self.store_url.clone(),
+            warmup: self.warmup.clone(),
         })
     }
 }
@@ -139,6 +202,7 @@ fn clean(message: &str) -> String {
 struct NamedMorselizer {
     inner: Box<dyn Morselizer>,
     source: String,
+    warmup: Option<Arc<Warmup>>,
 }
 
 impl fmt::Debug for ParquetFiles {
@@ -152,8 +216,33 @@ impl fmt::Debug for ParquetFiles {
 impl Morselizer for NamedMorselizer {
     fn plan_file(&self, file: PartitionedFile) -> Result<Box<dyn MorselPlanner>> {
         let url = file_url(&self.source, file.path().as_ref());
-        let planner = self.inner.plan_file(file).map_err(|e| name_file(e, &url))?;
-        Ok(Box::new(NamedPlanner { inner: planner, url }))
+        let inner = self.inner.plan_file(file).map_err(|e| name_file(e, &url))?;
+        match &self.warmup {
+            Some(warmup) => Ok(Box::new(WarmingPlanner {
+                inner,
+                url,
+                warmup: Arc::clone(warmup),
+            })),
+            None => Ok(Box::new(NamedPlanner { inner, url })),
+        }
+    }
+}
+
+/// A file's planner that waits for the scan's [`Warmup`] before it starts.
+#[derive(Debug)]
+struct WarmingPlanner {
+    inner: Box<dyn MorselPlanner>,
+    url: String,
+    warmup: Arc<Warmup>,
+}
+
+impl MorselPlanner for WarmingPlanner {
+    fn plan(self: Box<Self>) -> Result<Option<MorselPlan>> {
+        let Self { inner, url, warmup } = *self;
+        Ok(Some(MorselPlan::new().with_pending_planner(async move {
+            warmup.run().await;
+            Ok(Box::new(NamedPlanner { inner, url }) as Box<dyn MorselPlanner>)
+        })))
     }
 }
 
@@ -236,6 +325,7 @@ impl FileSource for ParquetFiles {
         Ok(Box::new(NamedMorselizer {
             inner: self.inner.create_morselizer(object_store, base_config, partition)?,
             source: self.store_url.clone(),
+            warmup: self.warmup.clone(),
         }))
     }
 

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder, FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::column_case::CaseInsensitiveColumns;
 use crate::meter::ScanMeter;
-use crate::parquet_files::ParquetFiles;
+use crate::parquet_files::{ParquetFiles, Warmup};
 use crate::table::{ReadFormat, file_source};
 use crate::text_source::TextSource;
 
@@ -130,7 +131,25 @@ impl PhysicalExtensionCodec for TarnCodec {
                     Some(hint) => parquet.clone().with_metadata_size_hint(hint),
                     None => parquet.clone(),
                 };
-                Arc::new(ParquetFiles::new(Arc::new(parquet), &header.store_url))
+                // Nor the reader factory, which the planner gives the runtime's footer cache: without it every
+                // byte range of a file reads the file's footer again.
+                let store = ctx.runtime_env().object_store(config.object_store_url.clone())?;
+                let cache = ctx.runtime_env().cache_manager.get_file_metadata_cache();
+                let parquet = parquet.with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(
+                    Arc::clone(&store),
+                    Arc::clone(&cache),
+                )));
+                let files = ParquetFiles::new(Arc::new(parquet), &header.store_url);
+                // Files with statistics had their footers read by the planner; a worker reads them the same way.
+                let all: Vec<_> = config.file_groups.iter().flat_map(|g| g.iter()).collect();
+                if !all.is_empty() && all.iter().all(|f| f.statistics.is_some()) {
+                    let mut metas: Vec<_> = all.iter().map(|f| f.object_meta.clone()).collect();
+                    metas.sort_by(|a, b| a.location.cmp(&b.location));
+                    metas.dedup_by(|a, b| a.location == b.location);
+                    Arc::new(files.with_warmup(Warmup::new(metas, store, cache)))
+                } else {
+                    Arc::new(files)
+                }
             }
         };
         // On a worker, the task's bytes scanned go back to the coordinator as a metric of one of its scans.

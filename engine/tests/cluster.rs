@@ -18,6 +18,11 @@ struct Workers {
 }
 
 async fn start_workers(n: usize) -> TestResult<Workers> {
+    start_workers_with(n, None).await
+}
+
+/// Workers whose S3 settings are `aws` (a worker's own; a coordinator sends none).
+async fn start_workers_with(n: usize, aws: Option<tarn_engine::AwsSettings>) -> TestResult<Workers> {
     let mut urls = Vec::new();
     let mut stops = Vec::new();
     for _ in 0..n {
@@ -26,6 +31,7 @@ async fn start_workers(n: usize) -> TestResult<Workers> {
         let (stop, stopped) = oneshot::channel::<()>();
         let options = WorkerOptions {
             name: url.clone(),
+            aws: aws.clone(),
             ..Default::default()
         };
         tokio::spawn(serve_worker(listener, options, async {
@@ -38,10 +44,20 @@ async fn start_workers(n: usize) -> TestResult<Workers> {
 }
 
 async fn open_cluster(wh: &str, workers: &Workers, max_scan: Option<u64>) -> TestResult<Session> {
+    open_cluster_with(wh, workers, max_scan, None).await
+}
+
+async fn open_cluster_with(
+    wh: &str,
+    workers: &Workers,
+    max_scan: Option<u64>,
+    aws: Option<tarn_engine::AwsSettings>,
+) -> TestResult<Session> {
     let mut session = Session::open(SessionOptions {
         warehouse: wh.to_string(),
         workers: workers.urls.clone(),
         max_scan,
+        aws,
         ..Default::default()
     })
     .await?;
@@ -275,5 +291,47 @@ async fn an_unreachable_worker_is_named_and_set_workers_switches_clusters() -> T
         err.to_string().contains("worker 'ftp://x:1' has the scheme 'ftp'"),
         "{err}"
     );
+    Ok(())
+}
+
+/// On S3 (s3s-fs in-process, or moto with TARN_TEST_S3=moto): workers read the bucket with their own settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_tables_on_workers_with_their_own_s3_settings() -> TestResult {
+    let server = tarn_fixtures::s3::S3Server::start()?;
+    server.create_bucket("lake")?;
+    let local = tempdir()?;
+    for (i, rows) in [(0, 300), (1, 500), (2, 200)] {
+        write_parquet(&local.path().join(format!("p/part-{i}.parquet")), rows, 50, i as u64)?;
+    }
+    tarn_fixtures::data::write_gzip(&local.path().join("t/a.csv.gz"), "id|name\n1|a\n2|b\n3|\\N\n")?;
+    tarn_fixtures::data::write_gzip(&local.path().join("t/b.csv.gz"), "id|name\n4|d\n5|e\n")?;
+    server.upload_dir(local.path(), "lake", "data")?;
+    let wh = "s3://lake/wh/";
+    let mut single = open_s3(wh, &server).await?;
+    run(
+        &mut single,
+        "CREATE EXTERNAL TABLE p (id bigint, state string, income double) STORED AS PARQUET \
+         LOCATION 's3://lake/data/p/'",
+    )
+    .await?;
+    run(
+        &mut single,
+        "CREATE EXTERNAL TABLE t (id bigint, name string) ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' \
+         LOCATION 's3://lake/data/t/' TBLPROPERTIES ('skip.header.line.count'='1')",
+    )
+    .await?;
+    let workers = start_workers_with(2, Some(aws(&server))).await?;
+    let mut cluster = open_cluster_with(wh, &workers, None, Some(aws(&server))).await?;
+    for sql in [
+        "SELECT state, count(*), round(sum(income), 2) FROM p GROUP BY state ORDER BY state",
+        "SELECT count(*), count(name), sum(id) FROM t",
+        "SELECT p.state, count(*) FROM p JOIN t ON p.id = t.id GROUP BY p.state ORDER BY 1",
+    ] {
+        let (expected, one) = run(&mut open_s3(wh, &server).await?, sql).await?;
+        let (got, stats) = run(&mut cluster, sql).await?;
+        assert_eq!(got, expected, "{sql}");
+        assert_eq!(stats.bytes_scanned, one.bytes_scanned, "{sql}");
+        assert_eq!(stats.workers.len(), 2, "{sql}: {stats:?}");
+    }
     Ok(())
 }
