@@ -49,7 +49,7 @@ use tonic::transport::Channel;
 use url::Url;
 
 use crate::error::{EngineError, Part, Result};
-use crate::meter::{MeteredRegistry, ScanMeter, WORKER_BYTES_METRIC, WORKER_LABEL};
+use crate::meter::{MeteredRegistry, ScanMeter, worker_of_metric};
 use crate::storage::{AwsSettings, StoreRegistry};
 use crate::wire::TarnCodec;
 
@@ -229,9 +229,11 @@ pub(crate) async fn physical_plan(
 /// (datafusion-distributed's and tarn's).
 fn unsendable_node(plan: &Arc<dyn ExecutionPlan>, config: &SessionConfig) -> Option<String> {
     let codec = DistributedCodec::new_combined_with_user(config);
+    // What is above the distributed part (EXPLAIN ANALYZE's node) stays here.
+    let plan = distributed_exec(plan)?;
     let mut found = None;
     let _ = plan.apply(|node| {
-        if is_distributed(node) || node.is_network_boundary() {
+        if node.is::<DistributedExec>() || node.is_network_boundary() {
             return Ok(TreeNodeRecursion::Continue);
         }
         // A scan split over tasks is sent as its variants, one per task.
@@ -272,7 +274,20 @@ fn has_workers(state: &SessionState) -> bool {
 
 /// Whether `plan` runs on workers.
 pub(crate) fn is_distributed(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    plan.is::<DistributedExec>()
+    distributed_exec(plan).is_some()
+}
+
+/// The node of `plan` that runs the rest on workers: its root, or under EXPLAIN ANALYZE's.
+fn distributed_exec(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
+    let mut found = None;
+    let _ = plan.apply(|node| {
+        if node.is::<DistributedExec>() {
+            found = Some(Arc::clone(node));
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
 }
 
 struct FixedWorkers(Vec<Url>);
@@ -421,12 +436,12 @@ pub(crate) async fn settle(
     plan: &Arc<dyn ExecutionPlan>,
     meter: &ScanMeter,
 ) -> std::result::Result<(), DataFusionError> {
-    if !is_distributed(plan) {
+    let Some(distributed) = distributed_exec(plan) else {
         return Ok(());
-    }
+    };
     let reported = tokio::time::timeout(
         REPORT_TIMEOUT,
-        rewrite_distributed_plan_with_metrics(Arc::clone(plan), DistributedMetricsFormat::PerTask),
+        rewrite_distributed_plan_with_metrics(distributed, DistributedMetricsFormat::PerTask),
     )
     .await
     .map_err(|_| {
@@ -437,16 +452,9 @@ pub(crate) async fn settle(
     })??;
     reported.apply(|node| {
         for metric in node.metrics().iter().flat_map(|m| m.iter()) {
-            if metric.value().name() != WORKER_BYTES_METRIC {
-                continue;
+            if let Some(worker) = worker_of_metric(metric.value().name()) {
+                meter.add_worker_bytes(worker, metric.value().as_usize() as u64);
             }
-            let worker = metric
-                .labels()
-                .iter()
-                .find(|l| l.name() == WORKER_LABEL)
-                .map(|l| l.value().to_string())
-                .unwrap_or_default();
-            meter.add_worker_bytes(&worker, metric.value().as_usize() as u64);
         }
         Ok(TreeNodeRecursion::Continue)
     })?;

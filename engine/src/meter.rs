@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreRegistry;
-use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, Label, Metric, MetricValue};
+use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, Metric, MetricValue};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path;
@@ -25,10 +25,20 @@ use url::Url;
 
 use crate::error::EngineError;
 
-/// The metric a worker's scans report their task's bytes scanned in.
-pub(crate) const WORKER_BYTES_METRIC: &str = "tarn_bytes_scanned";
-/// The label of [`WORKER_BYTES_METRIC`] that names the worker.
-pub(crate) const WORKER_LABEL: &str = "worker";
+/// The metric a worker's scans report their task's bytes scanned in (with the worker's name, below).
+const WORKER_BYTES_METRIC: &str = "tarn_bytes_scanned";
+
+/// The name of the metric `worker`'s scans report their bytes in: `tarn_bytes_scanned[http://10.0.0.5:50051]`.
+fn worker_metric_name(worker: &str) -> String {
+    format!("{WORKER_BYTES_METRIC}[{worker}]")
+}
+
+/// The worker a metric of that name comes from, if it is one.
+pub(crate) fn worker_of_metric(name: &str) -> Option<&str> {
+    name.strip_prefix(WORKER_BYTES_METRIC)?
+        .strip_prefix('[')?
+        .strip_suffix(']')
+}
 
 /// Athena's list price in most regions.
 pub const DOLLARS_PER_TB: f64 = 5.0;
@@ -131,8 +141,7 @@ impl ScanMeter {
         }
     }
 
-    /// A worker task's meter: the task's bytes also go back to the coordinator as the metric [`WORKER_BYTES_METRIC`],
-    /// labelled with `worker`.
+    /// A worker task's meter: the task's bytes also go back to the coordinator as a metric named for `worker`.
     pub(crate) fn for_worker(limit: Option<u64>, worker: &str) -> Self {
         Self {
             limit,
@@ -149,15 +158,13 @@ impl ScanMeter {
         if self.reported.swap(true, Ordering::Relaxed) {
             return;
         }
+        // The worker is part of the name, which EXPLAIN ANALYZE shows (it does not show labels): what each task
+        // read, and where.
         let value = MetricValue::Count {
-            name: WORKER_BYTES_METRIC.into(),
+            name: worker_metric_name(worker).into(),
             count: count.clone(),
         };
-        metrics.register(Arc::new(Metric::new_with_labels(
-            value,
-            None,
-            vec![Label::new(WORKER_LABEL, worker.clone())],
-        )));
+        metrics.register(Arc::new(Metric::new(value, None)));
     }
 
     /// `bytes` read by `worker` for this query, reported when its task ended.

@@ -162,6 +162,15 @@ async fn explain_shows_the_stages_and_a_bucketed_ctas_writes_what_one_session_wr
     let (plan, _) = run(&mut cluster, "EXPLAIN SELECT state, count(*) FROM p GROUP BY state").await?;
     let text = plan.iter().map(|r| r.join(" ")).collect::<Vec<_>>().join("\n");
     assert!(text.contains("DistributedExec") && text.contains("Stage 1"), "{text}");
+    // EXPLAIN ANALYZE runs it: its figures are the query's, and VERBOSE says what each task read, on which worker.
+    let sql = "SELECT state, count(*) FROM p GROUP BY state";
+    let (_, plain) = run(&mut cluster, sql).await?;
+    let (analyzed, stats) = run(&mut cluster, &format!("EXPLAIN ANALYZE VERBOSE {sql}")).await?;
+    let text = analyzed.iter().map(|r| r.join(" ")).collect::<Vec<_>>().join("\n");
+    assert_eq!(stats.bytes_scanned, plain.bytes_scanned, "{stats:?} {plain:?}\n{text}");
+    for url in &workers.urls {
+        assert!(text.contains(&format!("tarn_bytes_scanned[{url}]=")), "{text}");
+    }
 
     let ctas = |name: &str| {
         format!(
