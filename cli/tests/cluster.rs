@@ -177,6 +177,17 @@ fn the_case_study_on_two_worker_processes_gives_one_process_rows_and_bytes() -> 
     Ok(())
 }
 
+/// `tarn args` started, its output captured.
+fn spawn(tarn: &Tarn, args: &[&str]) -> TestResult<Child> {
+    Ok(tarn
+        .command()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?)
+}
+
 /// Waits for `child` to end (at most 120 s: a statement whose worker died must fail, never hang).
 fn wait_with_timeout(mut child: Child) -> TestResult<Ran> {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -214,13 +225,7 @@ fn a_worker_killed_mid_query_or_mid_ctas_fails_the_statement_cleanly() -> TestRe
 
     // Mid-query.
     let (mut one, two) = (Worker::start()?, Worker::start()?);
-    let query = tarn
-        .command()
-        .args(["--workers", &urls(&[&one, &two]), "-c", spread, "-c", HEAVY])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let query = spawn(&tarn, &["--workers", &urls(&[&one, &two]), "-c", spread, "-c", HEAVY])?;
     std::thread::sleep(Duration::from_secs(3));
     one.kill();
     let failed = wait_with_timeout(query)?;
@@ -240,13 +245,7 @@ fn a_worker_killed_mid_query_or_mid_ctas_fails_the_statement_cleanly() -> TestRe
         "CREATE TABLE heavy WITH (format = 'PARQUET', external_location = '{}') AS {HEAVY}",
         dir_url(&target)
     );
-    let write = tarn
-        .command()
-        .args(["--workers", &urls(&[&two, &three]), "-c", spread, "-c", &ctas])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let write = spawn(&tarn, &["--workers", &urls(&[&two, &three]), "-c", spread, "-c", &ctas])?;
     std::thread::sleep(Duration::from_secs(3));
     two.kill();
     let failed = wait_with_timeout(write)?;

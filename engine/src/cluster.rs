@@ -125,15 +125,19 @@ fn whole_files_per_task(
     let partitions = event.plan.output_partitioning().partition_count().max(1);
     // The ranges of each file (DataFusion may have cut large files), largest file first.
     let mut by_file: Vec<(String, u64, Vec<PartitionedFile>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for file in scan.file_groups.iter().flat_map(|g| g.iter()) {
         let path = file.object_meta.location.to_string();
         let size = file.effective_size();
-        match by_file.iter_mut().find(|(p, _, _)| *p == path) {
-            Some((_, total, ranges)) => {
-                *total += size;
-                ranges.push(file.clone());
+        match index.get(&path) {
+            Some(&i) => {
+                by_file[i].1 += size;
+                by_file[i].2.push(file.clone());
             }
-            None => by_file.push((path, size, vec![file.clone()])),
+            None => {
+                index.insert(path.clone(), by_file.len());
+                by_file.push((path, size, vec![file.clone()]));
+            }
         }
     }
     by_file.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -267,9 +271,7 @@ fn unsendable_node(plan: &Arc<dyn ExecutionPlan>, config: &SessionConfig) -> Opt
 
 /// Whether `state` plans for workers.
 fn has_workers(state: &SessionState) -> bool {
-    datafusion_distributed::get_distributed_worker_resolver(state.config())
-        .and_then(|r| r.get_urls())
-        .is_ok_and(|urls| !urls.is_empty())
+    !workers_of(state.config()).is_empty()
 }
 
 /// Whether `plan` runs on workers.
