@@ -480,31 +480,40 @@ mod tests {
             workers.push(url);
             stops.push(stop);
         }
+        // A join's dynamic filter can prune the probe side's files and pages or not, depending on which side's scan
+        // gets there first: off on both sides, the bytes a plan scans do not depend on timing.
+        let no_dynamic_filters = "datafusion.optimizer.enable_dynamic_filter_pushdown = false";
         let single = TpchOptions {
             scale: 0.01,
             runs: 1,
             out: out.path().to_path_buf(),
             duckdb: None,
             file_bytes: 256 << 10,
-            settings: Vec::new(),
+            settings: vec![no_dynamic_filters.into()],
             workers: Vec::new(),
         };
         let cluster = TpchOptions {
             duckdb,
             // SF 0.01 is tiny: one byte per task spreads every scan over both workers.
-            settings: vec!["distributed.file_scan_config_bytes_per_partition = 1".into()],
+            settings: vec![
+                no_dynamic_filters.into(),
+                "distributed.file_scan_config_bytes_per_partition = 1".into(),
+            ],
             workers,
             ..single.clone()
         };
         run(&single).await?;
         let two = run(&cluster).await?;
         assert_eq!(two.measurements.len(), 44);
-        // The queries whose distributed plan reads what the local plan reads scan exactly the bytes of a new session
-        // (a session that ran queries before has footers in its cache; a worker task starts without). The others
-        // differ by what their plans differ in, measured in the README: a scalar subquery becomes a join (Q11,
-        // Q15, Q22), a table read in two stages has its footers read by each (Q2, Q17, Q21), and a join's dynamic
-        // filter, which prunes the probe side's pages in one process, does not cross the network (Q4, Q5, Q7, ...).
-        const SAME_BYTES: &[&str] = &["Q1", "Q3", "Q6", "Q10", "Q12", "Q14", "Q18", "Q19", "Q20"];
+        // A query that reads each table once scans, on two workers, exactly the bytes a new session scans (a
+        // session that ran queries before has footers in its cache; a worker task starts without). The others
+        // differ by what their distributed plans differ in, measured in the README: a table read twice has its
+        // footers read by each stage's tasks (Q2, Q7, Q8, Q17, Q18, Q21; in one process, two scans of one file race
+        // for its footer in the cache), and a scalar subquery becomes a join (Q11, Q15, Q22). Q16 reads less on the
+        // workers; why is not examined.
+        const SAME_BYTES: &[&str] = &[
+            "Q1", "Q3", "Q4", "Q5", "Q6", "Q9", "Q10", "Q12", "Q13", "Q14", "Q19", "Q20",
+        ];
         for b in &two.measurements {
             let sql = QUERIES[b.query[1..].parse::<usize>()? - 1];
             let database = if b.format == "one file per table" {
@@ -518,6 +527,11 @@ mod tests {
                 ..Default::default()
             })
             .await?;
+            session
+                .execute(&format!("SET {no_dynamic_filters}"))
+                .await?
+                .collect()
+                .await?;
             let (batches, one) = session.execute(sql).await?.collect().await?;
             assert_eq!(
                 Some(format!("{} rows", rows_of(&batches)?.len())),
