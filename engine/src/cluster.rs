@@ -60,6 +60,9 @@ pub const WORKERS_SETTING: &str = "tarn.workers";
 /// once; this bounds a machine that does not answer at all.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many times a worker is tried after a connection to one broke.
+const PROBES: usize = 4;
+
 /// How long after a query's last row the coordinator waits for its tasks' figures. They are sent as each task
 /// ends, so this is only reached when a worker stopped answering after it sent its rows.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -414,17 +417,24 @@ fn is_connection_failure(message: &str) -> bool {
     .any(|m| message.contains(m))
 }
 
-/// The error for a query whose connection to a worker broke: which of `workers` no longer answer (each is tried
-/// once, briefly), and the transport's own words.
+/// The error for a query whose connection to a worker broke: which of `workers` no longer answer, and the
+/// transport's own words. Each worker is tried a few times over a second: a worker that is going down may drop its
+/// connections a moment before it stops listening.
 async fn lost_worker(detail: &str, workers: &[Url]) -> EngineError {
     let mut gone = Vec::new();
     for url in workers {
         let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
             continue;
         };
-        let connect = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port));
-        if !matches!(tokio::time::timeout(Duration::from_secs(2), connect).await, Ok(Ok(_))) {
-            gone.push(url.as_str().trim_end_matches('/').to_string());
+        for attempt in 0..PROBES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            let connect = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port));
+            if !matches!(tokio::time::timeout(Duration::from_secs(2), connect).await, Ok(Ok(_))) {
+                gone.push(url.as_str().trim_end_matches('/').to_string());
+                break;
+            }
         }
     }
     EngineError::WorkerLost {
