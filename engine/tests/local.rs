@@ -874,6 +874,7 @@ async fn show_session_says_what_set_changed() -> TestResult {
             ("tarn.memory_limit", "1.00 GB", "1.00 GB"),
             ("tarn.text.strict", "true", "false"),
             ("tarn.delta.retention_duration_check", "true", "true"),
+            ("tarn.workers", "", ""),
         ]
     );
     let (rows, _) = run(&mut s, "SHOW SESSION LIKE '*delta*'").await?;
