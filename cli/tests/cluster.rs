@@ -117,6 +117,9 @@ fn the_case_study_on_two_worker_processes_gives_one_process_rows_and_bytes() -> 
         let (_, single) = script(&wh1, &intake, &out1, name, None)?;
         let (_, cluster) = script(&wh2, &intake, &out2, name, Some(&workers))?;
         if i == 1 {
+            // Compared only when there are figures to compare: a changed figures line must fail, not pass empty.
+            assert!(!scanned(&single).is_empty(), "{name}: no figures in {single}");
+            assert!(!scanned(&single).is_empty(), "{name}: no figures in {single}");
             assert_eq!(scanned(&single), scanned(&cluster), "{name}:\n{single}\n{cluster}");
             assert!(cluster.contains(" · on 2 workers"), "{cluster}");
         }
@@ -126,6 +129,7 @@ fn the_case_study_on_two_worker_processes_gives_one_process_rows_and_bytes() -> 
         let (out_single, single) = script(&wh1, &intake, &out1, name, None)?;
         let (out_cluster, cluster) = script(&wh1, &intake, &out1, name, Some(&workers))?;
         assert_eq!(out_single, out_cluster, "{name}");
+        assert!(!scanned(&single).is_empty(), "{name}: no figures in {single}");
         assert_eq!(scanned(&single), scanned(&cluster), "{name}:\n{single}\n{cluster}");
         // ... and over the tables the workers wrote: the same rows.
         let (out_written, _) = script(&wh2, &intake, &out2, name, Some(&workers))?;

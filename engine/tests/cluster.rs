@@ -144,6 +144,7 @@ async fn two_workers_answer_as_one_session_row_for_row_and_byte_for_byte() -> Te
         let (expected, single) = run(&mut open_single(&wh).await?, sql).await?;
         let (got, stats) = run(&mut cluster, sql).await?;
         assert_eq!(got, expected, "{sql}");
+        assert!(single.bytes_scanned > 0, "{sql}");
         // The one plan that differs: datafusion-distributed turns DataFusion's physical scalar subquery off (its
         // value cannot be shared between tasks), so the subquery becomes a join, and the scan of `p` is no longer
         // pruned by the subquery's value.
@@ -194,6 +195,7 @@ async fn explain_shows_the_stages_and_a_bucketed_ctas_writes_what_one_session_wr
     let (_, single) = run(&mut open_single(&wh).await?, &ctas("one")).await?;
     let (_, stats) = run(&mut cluster, &ctas("two")).await?;
     assert!(!stats.workers.is_empty(), "{stats:?}");
+    assert!(single.bytes_scanned > 0);
     assert_eq!(stats.bytes_scanned, single.bytes_scanned);
     // The same buckets, with the same rows in each (a one-state query reads one bucket's file).
     for state in ["CA", "FL", "NY", "TX"] {
