@@ -193,17 +193,28 @@ pub fn render_lines(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Strin
 }
 
 /// The line printed after each statement: `1 row · 5.1 s · scanned 30.85 GB · Athena would bill $0.1503`.
-/// On a cluster it says on how many workers; `verbose` adds what each scanned, on lines of their own.
+/// On a cluster it says on how many workers; `verbose` adds what each scanned (and wrote), on lines of their own.
 pub fn stats_line(kind: ResultKind, message: Option<&str>, stats: &QueryStats, verbose: bool) -> String {
     let mut line = figures(kind, message, stats);
-    if !stats.workers.is_empty() {
-        let n = stats.workers.len();
+    // Workers that scanned, and workers that only wrote (a write's last stage reads from other workers).
+    let mut workers: std::collections::BTreeMap<&str, (u64, u64)> = std::collections::BTreeMap::new();
+    for (worker, bytes) in &stats.workers {
+        workers.entry(worker).or_default().0 += bytes;
+    }
+    for (worker, files) in &stats.files_written {
+        workers.entry(worker).or_default().1 += files;
+    }
+    if !workers.is_empty() {
+        let n = workers.len();
         line.push_str(&format!(" · on {n} worker{}", if n == 1 { "" } else { "s" }));
     }
     line.push_str(&text_notes(&stats.text));
-    if verbose && !stats.workers.is_empty() {
-        for (worker, bytes) in &stats.workers {
+    if verbose && !workers.is_empty() {
+        for (worker, (bytes, files)) in &workers {
             line.push_str(&format!("\n  {worker}: scanned {}", format_bytes(*bytes)));
+            if *files > 0 {
+                line.push_str(&format!(", wrote {} file{}", files, if *files == 1 { "" } else { "s" }));
+            }
         }
         let on_workers: u64 = stats.workers.iter().map(|(_, b)| b).sum();
         let here = stats.bytes_scanned.saturating_sub(on_workers);
@@ -336,6 +347,7 @@ mod tests {
             bill: Some(tarn_engine::Bill::for_scan(30_850_000_000)),
             text: Default::default(),
             workers: Vec::new(),
+            files_written: Vec::new(),
             planning_bytes: 0,
         };
         assert_eq!(
@@ -372,6 +384,19 @@ mod tests {
             stats_line(ResultKind::Query, None, &cluster, true),
             "1 row · 5.10 s · scanned 28.73 GB · Athena would bill $0.1403 · on 2 workers\n  \
              http://127.0.0.1:50051: scanned 18.63 GB\n  http://127.0.0.1:50052: scanned 9.31 GB\n  \
+             coordinator: scanned 810.62 MB; read 64.00 KB of Parquet footers to plan (not counted: each worker \
+             reads the footers of what it scans)"
+        );
+        let mut write = cluster.clone();
+        write.files_written = vec![
+            ("http://127.0.0.1:50052".into(), 3),
+            ("http://127.0.0.1:50053".into(), 1),
+        ];
+        assert_eq!(
+            stats_line(ResultKind::Query, None, &write, true),
+            "1 row · 5.10 s · scanned 28.73 GB · Athena would bill $0.1403 · on 3 workers\n  \
+             http://127.0.0.1:50051: scanned 18.63 GB\n  http://127.0.0.1:50052: scanned 9.31 GB, wrote 3 files\n  \
+             http://127.0.0.1:50053: scanned 0 B, wrote 1 file\n  \
              coordinator: scanned 810.62 MB; read 64.00 KB of Parquet footers to plan (not counted: each worker \
              reads the footers of what it scans)"
         );

@@ -1,6 +1,6 @@
 //! A cluster of real `tarn worker` processes on 127.0.0.1: the case study's scripts give one process's rows and
 //! bytes scanned, and a worker killed with SIGKILL in the middle of a query or of a CTAS fails the statement
-//! cleanly, naming the worker, with nothing registered and no file left.
+//! cleanly, naming the worker, with nothing registered and no file left after the next write to the location.
 
 mod common;
 
@@ -119,9 +119,20 @@ fn the_case_study_on_two_worker_processes_gives_one_process_rows_and_bytes() -> 
         if i == 1 {
             // Compared only when there are figures to compare: a changed figures line must fail, not pass empty.
             assert!(!scanned(&single).is_empty(), "{name}: no figures in {single}");
-            assert!(!scanned(&single).is_empty(), "{name}: no figures in {single}");
+            assert!(!scanned(&cluster).is_empty(), "{name}: no figures in {cluster}");
             assert_eq!(scanned(&single), scanned(&cluster), "{name}:\n{single}\n{cluster}");
             assert!(cluster.contains(" · on 2 workers"), "{cluster}");
+        }
+        if i > 0 {
+            // The workers wrote the files, and -v says how many each.
+            let writers: Vec<&str> = cluster.lines().filter(|l| l.contains(", wrote ")).collect();
+            assert!(!writers.is_empty(), "{name}: {cluster}");
+            assert!(
+                writers
+                    .iter()
+                    .all(|l| [&one, &two].iter().any(|w| l.starts_with(&format!("  {}:", w.url)))),
+                "{name}: {cluster}"
+            );
         }
     }
     for name in QUERIES {
@@ -242,15 +253,38 @@ fn a_worker_killed_mid_query_or_mid_ctas_fails_the_statement_cleanly() -> TestRe
         failed.stderr
     );
 
-    // Mid-CTAS.
-    let three = Worker::start()?;
-    let (mut two, target) = (two, data.path().join("heavy"));
+    // Mid-CTAS, while the workers write its files: each person joined with the others of their state, in files
+    // of at most 1 MB, so files are completed as the write goes.
+    // On new workers: a task of a cancelled query keeps its worker busy until it has rows to send
+    // (datafusion-distributed 4.0 stops a task only then), and the query above sends none for minutes.
+    drop(two);
+    let (mut two, three) = (Worker::start()?, Worker::start()?);
+    let target = data.path().join("heavy");
     let ctas = format!(
-        "CREATE TABLE heavy WITH (format = 'PARQUET', external_location = '{}') AS {HEAVY}",
+        "CREATE TABLE heavy WITH (format = 'PARQUET', write_target_data_file_size_bytes = 1048576, \
+         external_location = '{}') AS SELECT a.* FROM \"sf-digital-transformation\".consumer_raw a \
+         JOIN \"sf-digital-transformation\".consumer_raw b ON a.State = b.State",
         dir_url(&target)
     );
-    let write = spawn(&tarn, &["--workers", &urls(&[&two, &three]), "-c", spread, "-c", &ctas])?;
-    std::thread::sleep(Duration::from_secs(3));
+    let mut write = spawn(&tarn, &["--workers", &urls(&[&two, &three]), "-c", spread, "-c", &ctas])?;
+    let data_files = |dir: &Path| -> Vec<std::path::PathBuf> {
+        tarn_fixtures::s3::walk(dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| !f.strip_prefix(dir).is_ok_and(|r| r.starts_with("_tarn_writes")))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while data_files(&target).is_empty() {
+        if Instant::now() > deadline {
+            return Err("the CTAS wrote no file in 5 minutes".into());
+        }
+        if write.try_wait()?.is_some() {
+            let ended = ran(write.wait_with_output()?);
+            return Err(format!("the CTAS ended before it wrote a file: {}", ended.stderr).into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     two.kill();
     let failed = wait_with_timeout(write)?;
     assert_eq!(failed.code, Some(1), "{}", failed.stderr);
@@ -262,7 +296,35 @@ fn a_worker_killed_mid_query_or_mid_ctas_fails_the_statement_cleanly() -> TestRe
     assert!(named.iter().any(|n| failed.stderr.contains(n)), "{}", failed.stderr);
     let tables = tarn.ok(&["--format", "csv", "-c", "SHOW TABLES"])?;
     assert!(!tables.stdout.contains("heavy"), "{}", tables.stdout);
-    let left = tarn_fixtures::s3::walk(&target).unwrap_or_default();
-    assert!(left.is_empty(), "files left after the failed CTAS: {left:?}");
+    // The failed write's record stays (a task on the other worker may complete a file after the coordinator gave
+    // up), marked aborted, so that the next write to the location deletes its files once more.
+    let records = tarn_fixtures::s3::walk(&target.join("_tarn_writes"))?;
+    let aborted = records
+        .iter()
+        .find(|f| f.ends_with("aborted.json"))
+        .ok_or_else(|| format!("no aborted record: {records:?}"))?;
+    let query_id = aborted
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|n| n.to_string_lossy().to_string())
+        .ok_or("the record has no folder")?;
+    // The next write there: nothing of the failed one is left, and the new table is whole.
+    let again = format!(
+        "CREATE TABLE heavy WITH (format = 'PARQUET', external_location = '{}') AS \
+         SELECT State, count(*) AS n FROM \"sf-digital-transformation\".consumer_raw GROUP BY 1",
+        dir_url(&target)
+    );
+    tarn.ok(&["-c", &again])?;
+    let left: Vec<_> = tarn_fixtures::s3::walk(&target)?
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains(&query_id))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "files of the failed CTAS left after the next write: {left:?}"
+    );
+    assert!(!data_files(&target).is_empty());
+    let counted = tarn.ok(&["--format", "csv", "-c", "SELECT sum(n) FROM heavy"])?;
+    assert!(counted.stdout.contains("1500"), "{}", counted.stdout);
     Ok(())
 }

@@ -342,53 +342,6 @@ fn discrete_values(expr: &datafusion::logical_expr::Expr, column: &str) -> Optio
     }
 }
 
-/// `tarn_hive_bucket(c1, c2, ...)`: the Hive bucket of each row, as an expression the writer's plan can repartition
-/// and sort by.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct HiveBucketUdf {
-    columns: Vec<BucketColumn>,
-    count: u32,
-    version: BucketVersion,
-    signature: datafusion::logical_expr::Signature,
-}
-
-impl HiveBucketUdf {
-    pub fn new(columns: Vec<BucketColumn>, count: u32, version: BucketVersion) -> Self {
-        Self {
-            columns,
-            count,
-            version,
-            signature: datafusion::logical_expr::Signature::variadic_any(
-                datafusion::logical_expr::Volatility::Immutable,
-            ),
-        }
-    }
-}
-
-impl datafusion::logical_expr::ScalarUDFImpl for HiveBucketUdf {
-    fn name(&self) -> &str {
-        "tarn_hive_bucket"
-    }
-
-    fn signature(&self) -> &datafusion::logical_expr::Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Int32)
-    }
-
-    fn invoke_with_args(
-        &self,
-        args: datafusion::logical_expr::ScalarFunctionArgs,
-    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
-        let arrays = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
-        let ids = bucket_ids(&arrays, &self.columns, self.count, self.version)
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-        Ok(datafusion::logical_expr::ColumnarValue::Array(std::sync::Arc::new(ids)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
+use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, PlanType, StringifiedPlan};
 use datafusion::physical_plan::empty::EmptyExec;
@@ -35,6 +36,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ExecutionPlanProperties, ReplaceChildrenOptions,
 };
+use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionConfig;
 use datafusion_distributed::grpc::{BoxCloneSyncChannel, create_worker_client};
 use datafusion_distributed::{
@@ -94,9 +96,7 @@ pub fn parse_workers(list: &str) -> Result<Vec<Url>> {
 /// `builder` planning for `workers`: tarn's planner alone when there are none, else wrapped in datafusion-
 /// distributed's, which cuts plans into stages for the workers.
 pub(crate) fn plan_for(builder: SessionStateBuilder, workers: &[Url]) -> SessionStateBuilder {
-    // The default planner plus delta-rs' nodes (write, DML and merge metrics), so Delta operations can run on
-    // tarn's session and its metered stores.
-    let builder = builder.with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new());
+    let builder = builder.with_query_planner(Arc::new(TarnPlanner));
     if workers.is_empty() {
         return builder;
     }
@@ -107,6 +107,26 @@ pub(crate) fn plan_for(builder: SessionStateBuilder, workers: &[Url]) -> Session
         .with_distributed_user_codec(TarnCodec)
         .with_distributed_option_extension(QueryOptions::default())
         .with_distributed_scale_up_leaf_node_handler(whole_files_per_task)
+}
+
+/// DataFusion's planner plus delta-rs' nodes (write, DML and merge metrics), so Delta operations run on tarn's
+/// session and its metered stores, and tarn's writes (see [`crate::write::exec`]).
+#[derive(Debug)]
+struct TarnPlanner;
+
+#[async_trait]
+impl QueryPlanner for TarnPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical: &LogicalPlan,
+        session: &dyn datafusion::catalog::Session,
+    ) -> std::result::Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        let planner = DefaultPhysicalPlanner::with_extension_planners(vec![
+            deltalake::delta_datafusion::planner::DeltaExtensionPlanner::new(),
+            Arc::new(crate::write::exec::WritePlanner),
+        ]);
+        planner.create_physical_plan(logical, session).await
+    }
 }
 
 /// Spreads a file scan over its tasks by whole files, balanced by size. datafusion-distributed's own spreading cuts

@@ -99,6 +99,8 @@ pub struct ScanMeter {
     text: std::sync::Mutex<TextNotes>,
     /// The query ran on workers: what each read (see [`crate::cluster`]), already part of `bytes`.
     workers: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// A write that ran on workers: how many files each wrote.
+    written: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Bytes the coordinator read to plan a query it then sent to workers (Parquet footers for statistics), not
     /// part of `bytes`: the workers read what they scan themselves, footers included.
     planning: AtomicU64,
@@ -150,6 +152,11 @@ impl ScanMeter {
         }
     }
 
+    /// On a worker: the worker's name.
+    pub(crate) fn worker_name(&self) -> Option<&str> {
+        self.report.as_ref().map(|(name, _)| name.as_str())
+    }
+
     /// Registers this worker meter's report in `metrics` (a scan's), the first time it is asked.
     pub(crate) fn report_into(&self, metrics: &ExecutionPlanMetricsSet) {
         let Some((worker, count)) = &self.report else {
@@ -173,6 +180,21 @@ impl ScanMeter {
         if let Ok(mut workers) = self.workers.lock() {
             *workers.entry(worker.to_string()).or_default() += bytes;
         }
+    }
+
+    /// `files` written by `worker` for this statement.
+    pub(crate) fn add_worker_files(&self, worker: &str, files: u64) {
+        if let Ok(mut written) = self.written.lock() {
+            *written.entry(worker.to_string()).or_default() += files;
+        }
+    }
+
+    /// Files written by worker, for a write that ran on workers (empty otherwise).
+    pub fn files_by_worker(&self) -> Vec<(String, u64)> {
+        self.written
+            .lock()
+            .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
     }
 
     /// Bytes scanned by worker, for a query that ran on workers (empty otherwise).

@@ -64,6 +64,8 @@ pub struct QueryStats {
     pub text: crate::meter::TextNotes,
     /// On a cluster: what each worker scanned (part of `bytes_scanned`), by worker URL.
     pub workers: Vec<(String, u64)>,
+    /// On a cluster: how many files each worker wrote, by worker URL.
+    pub files_written: Vec<(String, u64)>,
     /// On a cluster: what the coordinator read to plan (Parquet footers), not part of `bytes_scanned`.
     pub planning_bytes: u64,
 }
@@ -276,6 +278,12 @@ impl QueryResult {
             bill: self.outcome.billed.then(|| Bill::for_scan(bytes_scanned)),
             text: self.outcome.meter.as_ref().map(|m| m.text_notes()).unwrap_or_default(),
             workers: self.outcome.meter.as_ref().map(|m| m.by_worker()).unwrap_or_default(),
+            files_written: self
+                .outcome
+                .meter
+                .as_ref()
+                .map(|m| m.files_by_worker())
+                .unwrap_or_default(),
             planning_bytes: self
                 .outcome
                 .meter

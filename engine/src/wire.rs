@@ -6,7 +6,8 @@
 //! add: the compression of each text file (apache/datafusion#24180: a gzip scan decodes as uncompressed), the SerDe's
 //! NULL rules and file:line errors, the case-insensitive column adapter, and the URLs errors name files by. So a
 //! tarn scan travels as its inner source's stock encoding plus what tarn adds, and is decoded through the same
-//! constructors the table provider uses: a decoded scan reads as the planner's would.
+//! constructors the table provider uses: a decoded scan reads as the planner's would. tarn's write nodes
+//! ([`crate::write::exec`]) travel as what they were made from.
 
 use std::sync::Arc;
 
@@ -26,10 +27,12 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::column_case::CaseInsensitiveColumns;
+use crate::error::EngineError;
 use crate::meter::ScanMeter;
 use crate::parquet_files::{ParquetFiles, Warmup};
 use crate::table::{ReadFormat, file_source};
 use crate::text_source::TextSource;
+use crate::write::exec::{BucketExec, WireBucketing, WireWrite, WriteExec};
 
 /// What a tarn scan adds to its inner source, sent ahead of the inner scan's stock encoding.
 #[derive(Debug, Serialize, Deserialize)]
@@ -40,6 +43,27 @@ struct ScanHeader {
     store_url: String,
     /// `SET tarn.text.strict` as the query was planned: the runner's own session may say otherwise.
     strict: bool,
+}
+
+/// A tarn node on the wire: what it is, ahead of its inner scan's stock encoding for a scan. The inputs of the
+/// others travel as DataFusion's protobuf sends any extension node's.
+#[derive(Debug, Serialize, Deserialize)]
+enum NodeHeader {
+    Scan(ScanHeader),
+    Write(WireWrite),
+    Bucket(WireBucketing),
+}
+
+fn external(e: EngineError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// Writes `header` (length-prefixed JSON) into `buf`.
+fn put_header(header: &NodeHeader, buf: &mut Vec<u8>) -> Result<()> {
+    let header = serde_json::to_vec(header).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    buf.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&header);
+    Ok(())
 }
 
 /// The extension codec for tarn's plans, on the side that sends them and on the side that runs them.
@@ -53,6 +77,12 @@ impl PhysicalExtensionCodec for TarnCodec {
         buf: &mut Vec<u8>,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if let Some(write) = node.downcast_ref::<WriteExec>() {
+            return put_header(&NodeHeader::Write(write.wire().map_err(external)?), buf);
+        }
+        if let Some(bucket) = node.downcast_ref::<BucketExec>() {
+            return put_header(&NodeHeader::Bucket(bucket.wire()), buf);
+        }
         let Some(exec) = node.downcast_ref::<DataSourceExec>() else {
             return Err(unsupported(&node));
         };
@@ -73,10 +103,8 @@ impl PhysicalExtensionCodec for TarnCodec {
         } else {
             return Err(unsupported(&node));
         };
-        let header = serde_json::to_vec(&header).map_err(|e| DataFusionError::External(Box::new(e)))?;
         let inner = PhysicalPlanNode::try_from_physical_plan_with_converter(inner, self, converter)?;
-        buf.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        buf.extend_from_slice(&header);
+        put_header(&NodeHeader::Scan(header), buf)?;
         inner
             .encode(buf)
             .map_err(|e| DataFusionError::Internal(format!("cannot encode a scan: {e}")))
@@ -85,7 +113,7 @@ impl PhysicalExtensionCodec for TarnCodec {
     fn try_decode(
         &self,
         buf: &[u8],
-        _inputs: &[Arc<dyn ExecutionPlan>],
+        inputs: &[Arc<dyn ExecutionPlan>],
         ctx: &TaskContext,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -94,7 +122,25 @@ impl PhysicalExtensionCodec for TarnCodec {
         let (length, rest) = buf.split_first_chunk::<4>().ok_or_else(|| malformed("no header"))?;
         let length = u32::from_le_bytes(*length) as usize;
         let (header, inner) = rest.split_at_checked(length).ok_or_else(|| malformed("short header"))?;
-        let header: ScanHeader = serde_json::from_slice(header).map_err(|e| malformed(&e.to_string()))?;
+        let header = match serde_json::from_slice(header).map_err(|e| malformed(&e.to_string()))? {
+            NodeHeader::Scan(header) => header,
+            NodeHeader::Write(write) => {
+                let [input] = inputs else {
+                    return Err(malformed("a write without its one input"));
+                };
+                return Ok(Arc::new(
+                    WriteExec::from_wire(&write, Arc::clone(input)).map_err(external)?,
+                ));
+            }
+            NodeHeader::Bucket(bucketing) => {
+                let [input] = inputs else {
+                    return Err(malformed("a bucketing without its one input"));
+                };
+                return Ok(Arc::new(
+                    BucketExec::from_wire(&bucketing, Arc::clone(input)).map_err(external)?,
+                ));
+            }
+        };
         let inner = PhysicalPlanNode::decode(inner).map_err(|e| malformed(&e.to_string()))?;
         let inner = inner.try_into_physical_plan_with_converter(ctx, self, converter)?;
         let exec = inner

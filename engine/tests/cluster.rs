@@ -195,6 +195,19 @@ async fn explain_shows_the_stages_and_a_bucketed_ctas_writes_what_one_session_wr
     let (_, single) = run(&mut open_single(&wh).await?, &ctas("one")).await?;
     let (_, stats) = run(&mut cluster, &ctas("two")).await?;
     assert!(!stats.workers.is_empty(), "{stats:?}");
+    // The files were written by the workers, not here.
+    let files = std::fs::read_dir(dir.path().join("two"))?
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_file()))
+        .count() as u64;
+    assert!(files > 0);
+    assert_eq!(
+        stats.files_written.iter().map(|(_, n)| n).sum::<u64>(),
+        files,
+        "{stats:?}"
+    );
+    for (writer, _) in &stats.files_written {
+        assert!(workers.urls.contains(writer), "{writer} {stats:?}");
+    }
     assert!(single.bytes_scanned > 0);
     assert_eq!(stats.bytes_scanned, single.bytes_scanned);
     // The same buckets, with the same rows in each (a one-state query reads one bucket's file).
@@ -214,6 +227,132 @@ async fn explain_shows_the_stages_and_a_bucketed_ctas_writes_what_one_session_wr
         Ok(names)
     };
     assert_eq!(buckets("one")?, buckets("two")?);
+    Ok(())
+}
+
+/// The files under `dir` (relative paths, sorted), and how many of them hold data rather than a write's record.
+fn files_under(dir: &Path) -> TestResult<(Vec<String>, u64)> {
+    let mut files: Vec<String> = tarn_fixtures::s3::walk(dir)?
+        .iter()
+        .map(|p| Ok(p.strip_prefix(dir)?.display().to_string()))
+        .collect::<TestResult<_>>()?;
+    files.sort();
+    let data = files.iter().filter(|f| !f.starts_with("_tarn_writes")).count() as u64;
+    Ok((files, data))
+}
+
+/// Each of `stats`' files was written by one of `workers`, and they wrote `files` in all.
+fn written_by_workers(stats: &QueryStats, workers: &Workers, files: u64) {
+    assert!(files > 0, "nothing written");
+    assert_eq!(
+        stats.files_written.iter().map(|(_, n)| n).sum::<u64>(),
+        files,
+        "{stats:?}"
+    );
+    for (writer, _) in &stats.files_written {
+        assert!(workers.urls.contains(writer), "{writer} is not a worker: {stats:?}");
+    }
+}
+
+/// A file's name without the query id (`000012_0_<query id>_0010000.parquet` → `000012`, partition folders
+/// kept): what two writes of the same rows have in common.
+fn layout(files: &[String]) -> Vec<String> {
+    let mut shapes: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with("_tarn_writes"))
+        .map(|f| match f.rsplit_once('/') {
+            Some((folder, name)) => format!("{folder}/{}", &name[..6.min(name.len())]),
+            None => f[..6.min(f.len())].to_string(),
+        })
+        .collect();
+    shapes.sort();
+    shapes.dedup();
+    shapes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ctas_insert_and_unload_write_their_files_on_the_workers() -> TestResult {
+    let dir = tempdir()?;
+    let wh = dir.path().join("wh").display().to_string();
+    tables(dir.path(), &wh).await?;
+    let workers = start_workers(2).await?;
+    let mut cluster = open_cluster(&wh, &workers, None).await?;
+    let mut single = open_single(&wh).await?;
+    let out = |name: &str| dir.path().join(name);
+
+    // Partitioned gzip text, and Parquet in more buckets than one write keeps open (each stream sorted by bucket).
+    let writes = [
+        (
+            "text_parted",
+            "format = 'TEXTFILE', write_compression = 'GZIP', partitioned_by = ARRAY['state']",
+            "SELECT p.id, p.income, t.name, p.state FROM p LEFT JOIN t ON p.id = t.id",
+        ),
+        (
+            "many_buckets",
+            "format = 'PARQUET', bucketed_by = ARRAY['id'], bucket_count = 100",
+            "SELECT id, state, income FROM p",
+        ),
+    ];
+    for (name, with, query) in writes {
+        for (session, suffix) in [(&mut single, "_one"), (&mut cluster, "_two")] {
+            let sql = format!(
+                "CREATE TABLE {name}{suffix} WITH ({with}, external_location = '{}') AS {query}",
+                dir_url(&out(&format!("{name}{suffix}")))
+            );
+            let (_, stats) = run(session, &sql).await?;
+            if suffix == "_two" {
+                let (_, files) = files_under(&out(&format!("{name}{suffix}")))?;
+                written_by_workers(&stats, &workers, files);
+            } else {
+                assert!(stats.files_written.is_empty(), "{stats:?}");
+            }
+        }
+        let (one, _) = files_under(&out(&format!("{name}_one")))?;
+        let (two, _) = files_under(&out(&format!("{name}_two")))?;
+        assert_eq!(layout(&one), layout(&two), "{name}");
+        let sql = |t: &str| format!("SELECT * FROM {t} ORDER BY 1, 2, 3");
+        let (expected, _) = run(&mut single, &sql(&format!("{name}_one"))).await?;
+        let (got, _) = run(&mut single, &sql(&format!("{name}_two"))).await?;
+        assert_eq!(got, expected, "{name}");
+        assert!(expected.len() >= 1000, "{name}: {}", expected.len());
+    }
+
+    // INSERT INTO: hidden files written by the workers, renamed into place here.
+    let insert = "INSERT INTO text_parted_two SELECT id + 1000, income, 'new', state FROM p WHERE state = 'CA'";
+    let (before, _) = files_under(&out("text_parted_two"))?;
+    let (_, stats) = run(&mut cluster, insert).await?;
+    let (after, _) = files_under(&out("text_parted_two"))?;
+    written_by_workers(&stats, &workers, (after.len() - before.len()) as u64);
+    assert!(
+        after
+            .iter()
+            .all(|f| !f.rsplit('/').next().unwrap_or("").starts_with('.')),
+        "{after:?}"
+    );
+    let count = "SELECT count(*), count(DISTINCT id) FROM text_parted_two WHERE name = 'new'";
+    let (inserted, _) = run(&mut single, count).await?;
+    let (ca, _) = run(
+        &mut single,
+        "SELECT count(*), count(DISTINCT id) FROM p WHERE state = 'CA'",
+    )
+    .await?;
+    assert_eq!(inserted, ca);
+
+    // UNLOAD as JSON lines: as many lines as rows.
+    let target = out("unloaded");
+    let unload = format!(
+        "UNLOAD (SELECT id, state FROM p WHERE income > 50) TO '{}' WITH (format = 'JSON', compression = 'NONE')",
+        dir_url(&target)
+    );
+    let (_, stats) = run(&mut cluster, &unload).await?;
+    let (files, data) = files_under(&target)?;
+    written_by_workers(&stats, &workers, data);
+    let mut lines = 0;
+    for file in &files {
+        lines += std::fs::read_to_string(target.join(file))?.lines().count();
+    }
+    let (expected, _) = run(&mut single, "SELECT count(*) FROM p WHERE income > 50").await?;
+    assert_eq!(vec![vec![lines.to_string()]], expected);
     Ok(())
 }
 
@@ -358,5 +497,22 @@ async fn s3_tables_on_workers_with_their_own_s3_settings() -> TestResult {
         assert_eq!(stats.bytes_scanned, one.bytes_scanned, "{sql}");
         assert_eq!(stats.workers.len(), 2, "{sql}: {stats:?}");
     }
+    // A partitioned CTAS into the bucket: the workers write to S3 with their own settings.
+    let ctas = "CREATE TABLE by_state WITH (format = 'PARQUET', partitioned_by = ARRAY['state'], \
+                external_location = 's3://lake/out/by_state/') AS SELECT id, income, state FROM p";
+    let (_, stats) = run(&mut cluster, ctas).await?;
+    // The in-process server's files can be counted on disk (moto's cannot).
+    let data = match server.local_path("lake", "out/by_state") {
+        Some(dir) => tarn_fixtures::s3::walk(&dir)?
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+            .count() as u64,
+        None => stats.files_written.iter().map(|(_, n)| n).sum(),
+    };
+    written_by_workers(&stats, &workers, data);
+    let sql = "SELECT state, count(*), round(sum(income), 2) FROM by_state GROUP BY 1 ORDER BY 1";
+    let (got, _) = run(&mut cluster, sql).await?;
+    let (expected, _) = run(&mut single, &sql.replace("by_state", "p")).await?;
+    assert_eq!(got, expected);
     Ok(())
 }

@@ -406,3 +406,150 @@ async fn compressed_text_cut_into_byte_ranges_is_read_once() -> TestResult {
     }
     Ok(())
 }
+
+/// The files a write plan reports, summed by where they are: folder, hidden or not, bucket, extension → files, rows. Not
+/// file by file: which stream reads which input file is decided as the scan runs (streams take files from each
+/// other), and a stream numbers its files in the order their rows come.
+async fn written(
+    plan: Arc<dyn ExecutionPlan>,
+    task: Arc<datafusion::execution::TaskContext>,
+) -> TestResult<Vec<String>> {
+    let mut by_place = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    for r in rows(&collect(plan, task).await?)? {
+        let (folder, name) = r[0].rsplit_once('/').unwrap_or(("", &r[0]));
+        let hidden = if name.starts_with('.') { "." } else { "" };
+        let extension = name.trim_start_matches('.').split_once('.').map_or("", |(_, e)| e);
+        let place = format!("{folder}/{hidden}bucket={} .{extension} partition={}", r[5], r[4]);
+        let entry = by_place.entry(place).or_default();
+        entry.0 += 1;
+        entry.1 += r[2].parse::<u64>()?;
+    }
+    Ok(by_place
+        .into_iter()
+        .map(|(place, (files, rows))| format!("{place} files={files} rows={rows}"))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_plans_keep_their_layout_codec_buckets_and_names() -> TestResult {
+    use tarn_engine::bucket::{BucketColumn, BucketVersion};
+    use tarn_engine::storage::Location;
+    use tarn_engine::write::exec::{WriteSpec, write_plan};
+    use tarn_engine::write::props::{FileEncoding, TextCodec};
+    use tarn_engine::write::{Bucketing, WriteProgress};
+
+    let dir = tempdir()?;
+    let (mut s, worker) = sessions(dir.path()).await?;
+    for (i, n) in [(0, 300), (1, 200)] {
+        write_parquet(&dir.path().join(format!("p/part-{i}.parquet")), n, 50, i as u64)?;
+    }
+    run(
+        &mut s,
+        &format!(
+            "CREATE EXTERNAL TABLE p (id bigint, state string, income double) STORED AS PARQUET LOCATION '{}'",
+            dir_url(&dir.path().join("p"))
+        ),
+    )
+    .await?;
+    let bucketing = |count: u32, version: BucketVersion| -> TestResult<Option<Bucketing>> {
+        Ok(Some(Bucketing {
+            columns: vec![
+                BucketColumn::new("id", "bigint")?,
+                BucketColumn::new("name", "varchar(10)")?,
+            ],
+            count,
+            version,
+        }))
+    };
+    // (query, encoding, partition columns, bucketing, hidden names, JSON keys)
+    type Shape = (
+        &'static str,
+        FileEncoding,
+        Vec<String>,
+        Option<Bucketing>,
+        bool,
+        Option<Vec<String>>,
+    );
+    let shapes: Vec<Shape> = vec![
+        (
+            "SELECT id, income, state FROM p",
+            FileEncoding::Parquet(datafusion::parquet::basic::Compression::SNAPPY),
+            Vec::new(),
+            None,
+            false,
+            None,
+        ),
+        (
+            "SELECT id, income, state FROM p",
+            FileEncoding::Text {
+                delimiter: b'\x01',
+                codec: TextCodec::Gzip,
+            },
+            vec!["state".into()],
+            None,
+            true,
+            None,
+        ),
+        (
+            "SELECT id, CAST(state AS varchar) AS name, income FROM p",
+            FileEncoding::Parquet(datafusion::parquet::basic::Compression::ZSTD(
+                datafusion::parquet::basic::ZstdLevel::try_new(7)?,
+            )),
+            Vec::new(),
+            bucketing(8, BucketVersion::V1)?,
+            false,
+            None,
+        ),
+        (
+            "SELECT id, CAST(state AS varchar) AS name, income, state FROM p",
+            FileEncoding::Json(TextCodec::Zstd(5)),
+            vec!["state".into()],
+            bucketing(100, BucketVersion::V2)?,
+            false,
+            Some(vec!["Id".into(), "Name".into(), "Income".into()]),
+        ),
+    ];
+    for (i, (sql, encoding, partition_names, bucketing, hidden, file_names)) in shapes.into_iter().enumerate() {
+        let target = dir.path().join(format!("out-{i}"));
+        let spec = Arc::new(WriteSpec {
+            location: Location::parse(&dir_url(&target))?,
+            encoding,
+            partition_names,
+            bucketing,
+            query_id: format!("20261203_000000_0000{i}_abcde"),
+            hidden,
+            target_file_size: 1 << 20,
+            file_names,
+        });
+        let planned = s.plan_query(sql).await?;
+        let progress = Arc::new(WriteProgress::default());
+        let plan = write_plan(planned.plan, Arc::clone(&spec), None, progress, 3)?;
+        let (task, _) = worker.worker_context();
+        let decoded = decode_plan(&encode_plan(Arc::clone(&plan))?, &task)?;
+        assert_eq!(plan_text(&decoded), plan_text(&plan), "{sql}");
+        let here = written(plan, planned.task).await?;
+        let on_disk = tarn_fixtures::s3::walk(&target)?.len();
+        std::fs::remove_dir_all(&target)?;
+        let there = written(decoded, task).await?;
+        assert_eq!(there, here, "{sql}");
+        assert_eq!(tarn_fixtures::s3::walk(&target)?.len(), on_disk, "{sql}");
+        let total: u64 = there
+            .iter()
+            .map(|f| {
+                f.split(' ')
+                    .find_map(|w| w.strip_prefix("rows="))
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum();
+        assert_eq!(total, 500, "{sql}: {there:?}");
+        assert!(on_disk > 1, "{sql}: {there:?}");
+        if i == 3 {
+            // JSON lines under the table's keys, zstd-compressed.
+            let file = tarn_fixtures::s3::walk(&target)?.into_iter().next().ok_or("no file")?;
+            let text = String::from_utf8(zstd::decode_all(std::fs::read(&file)?.as_slice())?)?;
+            assert!(text.starts_with("{\"Id\":") && text.contains("\"Name\":"), "{text}");
+        }
+    }
+    Ok(())
+}

@@ -135,7 +135,7 @@ impl Statement for CreateTableAs {
                 target_file_size: options.target_file_size.unwrap_or(DEFAULT_TARGET_FILE_SIZE),
                 file_names: None,
             };
-            match ctx.run_write(prepared, plan, target).await {
+            match ctx.run_write(prepared, plan, target, &log).await {
                 Ok(files) => Written::of(files),
                 Err(e) => {
                     log.abort().await;
@@ -261,7 +261,7 @@ impl Statement for InsertInto {
             file_names,
         };
         let meter = Arc::clone(&prepared.meter);
-        let files = match ctx.run_write(prepared, plan, target).await {
+        let files = match ctx.run_write(prepared, plan, target, &log).await {
             Ok(files) => files,
             Err(e) => {
                 log.abort().await;
@@ -354,7 +354,7 @@ impl Statement for Unload {
             file_names: None,
         };
         let meter = Arc::clone(&prepared.meter);
-        let files = match ctx.run_write(prepared, plan, target).await {
+        let files = match ctx.run_write(prepared, plan, target, &log).await {
             Ok(files) => files,
             Err(e) => {
                 log.abort().await;

@@ -8,7 +8,9 @@
 //! Before tarn writes into a location it recovers that location: a write that is not done and whose process is gone
 //! (same host: the pid is dead; another host: no heartbeat for [`STALE_AFTER`]) is rolled forward if it had
 //! committed, and otherwise its files — and only its files, found by query id — are deleted. A killed CTAS therefore
-//! leaves nothing that stops the same statement from running again.
+//! leaves nothing that stops the same statement from running again. A write that failed while its files were being
+//! written by workers leaves `aborted.json` as its record, and recovery deletes its files once more (a worker's task
+//! may complete a file after the coordinator gave up on it).
 //!
 //! A write's record lives at its *root*: the location itself, except for a CTAS without `external_location`, whose
 //! files go to a folder of their own (`<warehouse>/<db>.db/<table>/<query id>/`) and whose record goes to the
@@ -19,6 +21,7 @@
 //! and removes the folders the write's files were in once they are empty.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -87,6 +90,18 @@ pub struct WriteLog {
     dir: Path,
     pub query_id: String,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
+    /// Its files are written by workers' tasks, which may still finish a file after the write failed here.
+    on_workers: AtomicBool,
+}
+
+/// The record a failed write that ran on workers leaves in place of its own, so that the next write to the
+/// location deletes its files once more.
+#[derive(Debug, Serialize, Deserialize)]
+struct Aborted {
+    at: DateTime<Utc>,
+    /// A CTAS's own folder, removed once empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    location: Option<String>,
 }
 
 fn writes_dir(location: &Location) -> Path {
@@ -177,7 +192,13 @@ impl WriteLog {
             dir,
             query_id: query_id.to_string(),
             heartbeat: Some(heartbeat),
+            on_workers: AtomicBool::new(false),
         })
+    }
+
+    /// The write's files come from workers' tasks.
+    pub fn set_on_workers(&self) {
+        self.on_workers.store(true, Ordering::Relaxed);
     }
 
     fn stop_heartbeat(&mut self) {
@@ -224,9 +245,22 @@ impl WriteLog {
     }
 
     /// Removes every file this write made and its record. Only files named with its query id are touched.
+    ///
+    /// A write that ran on workers cannot know that every task of it stopped: a task on another worker, cancelled
+    /// as the query failed, may still complete a file after this. Its record is replaced by an `aborted.json`, and
+    /// the next write to the location (its recovery) deletes the write's files again, then the record.
     pub async fn abort(mut self) {
         self.stop_heartbeat();
         let _ = delete_write(self.store.as_ref(), &self.location, &self.query_id).await;
+        if self.on_workers.load(Ordering::Relaxed) {
+            let aborted = Aborted {
+                at: Utc::now(),
+                location: self.own_folder.as_ref().map(|l| l.url.clone()),
+            };
+            let path = self.dir.clone().join("aborted.json");
+            let _ = put_json(self.store.as_ref(), &path, &aborted, PutMode::Overwrite).await;
+            return;
+        }
         if let Some(folder) = &self.own_folder {
             remove_if_empty(&self.location, folder);
         }
@@ -450,6 +484,16 @@ where
         };
         if store.head(&dir.clone().join("done.json")).await.is_ok() {
             remove_record(store.as_ref(), location, &dir).await;
+            continue;
+        }
+        if let Some(aborted) = get_json::<Aborted>(store.as_ref(), &dir.clone().join("aborted.json")).await {
+            delete_write(store.as_ref(), location, &query_id)
+                .await
+                .map_err(|e| storage(location, e))?;
+            if let Some(folder) = aborted.location.as_deref().and_then(|url| Location::parse(url).ok()) {
+                remove_if_empty(location, &folder);
+            }
+            recovery.cleaned += 1;
             continue;
         }
         let Some(started) = get_json::<Started>(store.as_ref(), &dir.clone().join("started.json")).await else {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use datafusion::common::Column as LogicalColumn;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, col, lit};
+use datafusion::logical_expr::{Expr, Extension, LogicalPlan, LogicalPlanBuilder, cast, col, lit};
 use datafusion::scalar::ScalarValue;
 use object_store::ObjectStore;
 use tarn_catalog::{
@@ -12,10 +12,11 @@ use tarn_catalog::{
     serde_params,
 };
 
-use super::commit::{self, Statement};
+use super::commit::{self, Statement, WriteLog};
+use super::exec::WriteNode;
 use super::props::{FileEncoding, TextCodec, WriteOptions};
 use super::sink::WrittenFile;
-use super::{Bucketing, Target, write_files};
+use super::{Bucketing, Target, run_write_plan};
 use crate::bucket::{BUCKETING_VERSION, BucketColumn, BucketVersion};
 use crate::context::{Ctx, PreparedQuery};
 use crate::error::{EngineError, Part, Result, from_datafusion};
@@ -90,12 +91,15 @@ pub(crate) fn unregistered(table: &Table, e: EngineError) -> EngineError {
 }
 
 impl Ctx {
-    /// Runs `plan` (the prepared query, reshaped) into files.
+    /// Runs `plan` (the prepared query, reshaped) into files: on the session's workers when it has some (each
+    /// task writes its own files and lists them; `log` learns that its files may come from other processes), else
+    /// here.
     pub(crate) async fn run_write(
         &self,
         prepared: PreparedQuery,
         plan: LogicalPlan,
         target: Target,
+        log: &WriteLog,
     ) -> Result<Vec<WrittenFile>> {
         let PreparedQuery {
             state,
@@ -110,20 +114,28 @@ impl Ctx {
             },
             false => e,
         };
-        // A notice that the write's query ran here rather than on workers has no way out of a write's outcome yet;
-        // the only cause today is a Delta source, which the figures show as scanned here.
+        let write = WriteNode::new(plan, target, Arc::clone(&self.progress))?;
+        let plan = LogicalPlan::Extension(Extension { node: Arc::new(write) });
+        // A notice that the write ran here rather than on workers has no way out of a write's outcome yet; the
+        // only cause today is a Delta source, which the figures show as scanned here.
         let (physical, _) = crate::cluster::physical_plan(&state, &plan, &meter)
             .await
             .map_err(|e| crate::result::query_error(e, Some(&meter), &locations))?;
+        if crate::cluster::is_distributed(&physical) {
+            log.set_on_workers();
+        }
         let task = state.task_ctx();
-        let files = match write_files(Arc::clone(&physical), task, target, Arc::clone(&self.progress)).await {
-            Ok(files) => files,
+        let output = match run_write_plan(Arc::clone(&physical), task, Arc::clone(&self.progress)).await {
+            Ok(output) => output,
             Err(e) => return Err(crate::cluster::name_lost_worker(limit_or(e), state.config()).await),
         };
+        for (worker, files) in &output.by_worker {
+            meter.add_worker_files(worker, *files);
+        }
         crate::cluster::settle(&physical, &meter)
             .await
             .map_err(crate::error::from_datafusion)?;
-        Ok(files)
+        Ok(output.files)
     }
 
     /// Where a CTAS records itself and where it writes: its `external_location` for both, or — as Athena gives a
