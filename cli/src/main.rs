@@ -86,7 +86,7 @@ struct Cli {
     )]
     workers: Vec<String>,
 
-    /// More figures after each statement: on a cluster, what each worker scanned.
+    /// More figures after each statement: on a cluster, what each worker scanned and wrote.
     #[arg(short, long, global = true)]
     verbose: bool,
 

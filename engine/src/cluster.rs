@@ -40,9 +40,10 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionConfig;
 use datafusion_distributed::grpc::{BoxCloneSyncChannel, create_worker_client};
 use datafusion_distributed::{
-    ChannelResolver, DistributedCodec, DistributedExec, DistributedExt, DistributedLeafExec, DistributedMetricsFormat,
-    NetworkBoundaryExt, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse, SessionStateBuilderExt, Worker,
-    WorkerChannel, WorkerQueryContext, WorkerResolver, rewrite_distributed_plan_with_metrics,
+    ChannelResolver, DistributedCodec, DistributedConfig, DistributedExec, DistributedExt, DistributedLeafExec,
+    DistributedMetricsFormat, NetworkBoundaryExt, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse,
+    SessionStateBuilderExt, Worker, WorkerChannel, WorkerQueryContext, WorkerResolver,
+    rewrite_distributed_plan_with_metrics,
 };
 use datafusion_proto::physical_plan::AsExecutionPlan;
 use datafusion_proto::protobuf::PhysicalPlanNode;
@@ -96,8 +97,14 @@ pub fn parse_workers(list: &str) -> Result<Vec<Url>> {
 /// `builder` planning for `workers`: tarn's planner alone when there are none, else wrapped in datafusion-
 /// distributed's, which cuts plans into stages for the workers.
 pub(crate) fn plan_for(builder: SessionStateBuilder, workers: &[Url]) -> SessionStateBuilder {
-    let builder = builder.with_query_planner(Arc::new(TarnPlanner));
+    let mut builder = builder.with_query_planner(Arc::new(TarnPlanner));
     if workers.is_empty() {
+        // datafusion-distributed's settings stay settable alone, so a script written for a cluster runs without one.
+        if let Some(config) = builder.config().as_mut()
+            && config.options().extensions.get::<DistributedConfig>().is_none()
+        {
+            config.options_mut().extensions.insert(DistributedConfig::default());
+        }
         return builder;
     }
     builder

@@ -444,6 +444,10 @@ async fn an_unreachable_worker_is_named_and_set_workers_switches_clusters() -> T
     let (got, stats) = run(&mut session, sql).await?;
     assert_eq!(got, expected);
     assert!(stats.workers.is_empty(), "{stats:?}");
+    // A script written for a cluster runs alone: datafusion-distributed's settings are still settable.
+    run(&mut session, "SET distributed.file_scan_config_bytes_per_partition = 2").await?;
+    let (got, _) = run(&mut session, sql).await?;
+    assert_eq!(got, expected);
 
     let err = run(&mut session, "SET tarn.workers = 'ftp://x:1'")
         .await
