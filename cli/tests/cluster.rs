@@ -1,6 +1,7 @@
 //! A cluster of real `tarn worker` processes on 127.0.0.1: the case study's scripts give one process's rows and
 //! bytes scanned, and a worker killed with SIGKILL in the middle of a query or of a CTAS fails the statement
-//! cleanly, naming the worker, with nothing registered and no file left after the next write to the location.
+//! cleanly, naming the worker, with nothing registered and no file left after the next write to the location; so
+//! does Ctrl-C while the workers write.
 
 mod common;
 
@@ -216,6 +217,75 @@ fn wait_with_timeout(mut child: Child) -> TestResult<Ran> {
     Ok(ran(child.wait_with_output()?))
 }
 
+/// The files under `dir` that are not a write's record.
+fn data_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    tarn_fixtures::s3::walk(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| !f.strip_prefix(dir).is_ok_and(|r| r.starts_with("_tarn_writes")))
+        .collect()
+}
+
+/// Starts a CTAS of `name` into `target` on `workers` and returns once its first file is there: each person joined
+/// with the others of their state, in files of at most 1 MB, so files are completed as the write goes.
+fn write_until_files(tarn: &Tarn, workers: &str, name: &str, target: &Path) -> TestResult<Child> {
+    let ctas = format!(
+        "CREATE TABLE {name} WITH (format = 'PARQUET', write_target_data_file_size_bytes = 1048576, \
+         external_location = '{}') AS SELECT a.* FROM \"sf-digital-transformation\".consumer_raw a \
+         JOIN \"sf-digital-transformation\".consumer_raw b ON a.State = b.State",
+        dir_url(target)
+    );
+    let mut write = spawn(tarn, &["--workers", workers, "-c", spread_sql(), "-c", &ctas])?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while data_files(target).is_empty() {
+        if Instant::now() > deadline {
+            return Err("the CTAS wrote no file in 5 minutes".into());
+        }
+        if write.try_wait()?.is_some() {
+            let ended = ran(write.wait_with_output()?);
+            return Err(format!("the CTAS ended before it wrote a file: {}", ended.stderr).into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(write)
+}
+
+/// After a CTAS of `name` into `target` failed on workers: nothing is registered, its record stays marked aborted
+/// (a task on another worker may complete a file after the coordinator gave up), and the next write there deletes
+/// all of its files and makes a whole table.
+fn next_write_cleans_up(tarn: &Tarn, name: &str, target: &Path) -> TestResult {
+    let tables = tarn.ok(&["--format", "csv", "-c", "SHOW TABLES"])?;
+    assert!(!tables.stdout.contains(name), "{}", tables.stdout);
+    let records = tarn_fixtures::s3::walk(&target.join("_tarn_writes"))?;
+    let aborted = records
+        .iter()
+        .find(|f| f.ends_with("aborted.json"))
+        .ok_or_else(|| format!("no aborted record: {records:?}"))?;
+    let query_id = aborted
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|n| n.to_string_lossy().to_string())
+        .ok_or("the record has no folder")?;
+    let again = format!(
+        "CREATE TABLE {name} WITH (format = 'PARQUET', external_location = '{}') AS \
+         SELECT State, count(*) AS n FROM \"sf-digital-transformation\".consumer_raw GROUP BY 1",
+        dir_url(target)
+    );
+    tarn.ok(&["-c", &again])?;
+    let left: Vec<_> = tarn_fixtures::s3::walk(target)?
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains(&query_id))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "files of the failed CTAS left after the next write: {left:?}"
+    );
+    assert!(!data_files(target).is_empty());
+    let counted = tarn.ok(&["--format", "csv", "-c", &format!("SELECT sum(n) FROM {name}")])?;
+    assert!(counted.stdout.contains("1500"), "{}", counted.stdout);
+    Ok(())
+}
+
 /// Every state's people joined with every state's people three times over: minutes of work on two workers, so a
 /// kill lands in the middle.
 const HEAVY: &str = r#"SELECT a.State, count(*) AS n FROM "sf-digital-transformation".consumer_raw a
@@ -224,7 +294,7 @@ const HEAVY: &str = r#"SELECT a.State, count(*) AS n FROM "sf-digital-transforma
     JOIN "sf-digital-transformation".consumer_raw d ON a.State = d.State GROUP BY 1"#;
 
 #[test]
-fn a_worker_killed_mid_query_or_mid_ctas_fails_the_statement_cleanly() -> TestResult {
+fn a_worker_killed_mid_query_or_mid_ctas_and_ctrl_c_mid_ctas_fail_the_statement_cleanly() -> TestResult {
     let data = tempfile::tempdir()?;
     let intake = data.path().join("intake");
     write_delivery(&intake, 3, 500, 42)?;
@@ -253,38 +323,13 @@ fn a_worker_killed_mid_query_or_mid_ctas_fails_the_statement_cleanly() -> TestRe
         failed.stderr
     );
 
-    // Mid-CTAS, while the workers write its files: each person joined with the others of their state, in files
-    // of at most 1 MB, so files are completed as the write goes.
+    // Mid-CTAS, while the workers write its files.
     // On new workers: a task of a cancelled query keeps its worker busy until it has rows to send
     // (datafusion-distributed 4.0 stops a task only then), and the query above sends none for minutes.
     drop(two);
     let (mut two, three) = (Worker::start()?, Worker::start()?);
     let target = data.path().join("heavy");
-    let ctas = format!(
-        "CREATE TABLE heavy WITH (format = 'PARQUET', write_target_data_file_size_bytes = 1048576, \
-         external_location = '{}') AS SELECT a.* FROM \"sf-digital-transformation\".consumer_raw a \
-         JOIN \"sf-digital-transformation\".consumer_raw b ON a.State = b.State",
-        dir_url(&target)
-    );
-    let mut write = spawn(&tarn, &["--workers", &urls(&[&two, &three]), "-c", spread, "-c", &ctas])?;
-    let data_files = |dir: &Path| -> Vec<std::path::PathBuf> {
-        tarn_fixtures::s3::walk(dir)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| !f.strip_prefix(dir).is_ok_and(|r| r.starts_with("_tarn_writes")))
-            .collect()
-    };
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while data_files(&target).is_empty() {
-        if Instant::now() > deadline {
-            return Err("the CTAS wrote no file in 5 minutes".into());
-        }
-        if write.try_wait()?.is_some() {
-            let ended = ran(write.wait_with_output()?);
-            return Err(format!("the CTAS ended before it wrote a file: {}", ended.stderr).into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let write = write_until_files(&tarn, &urls(&[&two, &three]), "heavy", &target)?;
     two.kill();
     let failed = wait_with_timeout(write)?;
     assert_eq!(failed.code, Some(1), "{}", failed.stderr);
@@ -294,37 +339,17 @@ fn a_worker_killed_mid_query_or_mid_ctas_fails_the_statement_cleanly() -> TestRe
         format!("error: worker {} is not reachable", two.url),
     ];
     assert!(named.iter().any(|n| failed.stderr.contains(n)), "{}", failed.stderr);
-    let tables = tarn.ok(&["--format", "csv", "-c", "SHOW TABLES"])?;
-    assert!(!tables.stdout.contains("heavy"), "{}", tables.stdout);
-    // The failed write's record stays (a task on the other worker may complete a file after the coordinator gave
-    // up), marked aborted, so that the next write to the location deletes its files once more.
-    let records = tarn_fixtures::s3::walk(&target.join("_tarn_writes"))?;
-    let aborted = records
-        .iter()
-        .find(|f| f.ends_with("aborted.json"))
-        .ok_or_else(|| format!("no aborted record: {records:?}"))?;
-    let query_id = aborted
-        .parent()
-        .and_then(|d| d.file_name())
-        .map(|n| n.to_string_lossy().to_string())
-        .ok_or("the record has no folder")?;
-    // The next write there: nothing of the failed one is left, and the new table is whole.
-    let again = format!(
-        "CREATE TABLE heavy WITH (format = 'PARQUET', external_location = '{}') AS \
-         SELECT State, count(*) AS n FROM \"sf-digital-transformation\".consumer_raw GROUP BY 1",
-        dir_url(&target)
-    );
-    tarn.ok(&["-c", &again])?;
-    let left: Vec<_> = tarn_fixtures::s3::walk(&target)?
-        .into_iter()
-        .filter(|f| f.to_string_lossy().contains(&query_id))
-        .collect();
-    assert!(
-        left.is_empty(),
-        "files of the failed CTAS left after the next write: {left:?}"
-    );
-    assert!(!data_files(&target).is_empty());
-    let counted = tarn.ok(&["--format", "csv", "-c", "SELECT sum(n) FROM heavy"])?;
-    assert!(counted.stdout.contains("1500"), "{}", counted.stdout);
+    next_write_cleans_up(&tarn, "heavy", &target)?;
+
+    // Ctrl-C while the workers write: the statement is cancelled, and the same holds.
+    let four = Worker::start()?;
+    let target = data.path().join("interrupted");
+    let write = write_until_files(&tarn, &urls(&[&three, &four]), "interrupted", &target)?;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(write.id())?);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT)?;
+    let cancelled = wait_with_timeout(write)?;
+    assert_eq!(cancelled.code, Some(130), "{}", cancelled.stderr);
+    assert!(cancelled.stderr.contains("error: cancelled"), "{}", cancelled.stderr);
+    next_write_cleans_up(&tarn, "interrupted", &target)?;
     Ok(())
 }

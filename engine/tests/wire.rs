@@ -520,6 +520,7 @@ async fn write_plans_keep_their_layout_codec_buckets_and_names() -> TestResult {
             hidden,
             target_file_size: 1 << 20,
             file_names,
+            record: None,
         });
         let planned = s.plan_query(sql).await?;
         let progress = Arc::new(WriteProgress::default());
@@ -549,6 +550,56 @@ async fn write_plans_keep_their_layout_codec_buckets_and_names() -> TestResult {
             let file = tarn_fixtures::s3::walk(&target)?.into_iter().next().ok_or("no file")?;
             let text = String::from_utf8(zstd::decode_all(std::fs::read(&file)?.as_slice())?)?;
             assert!(text.starts_with("{\"Id\":") && text.contains("\"Name\":"), "{text}");
+        }
+    }
+
+    // On a worker, each file is completed only while the write's record says it runs: a task that outlived its
+    // query stops at its next file, and its uploads are aborted.
+    let target = dir.path().join("guarded");
+    let record = dir.path().join("guarded/_tarn_writes/q");
+    std::fs::create_dir_all(&record)?;
+    let spec = Arc::new(WriteSpec {
+        location: Location::parse(&dir_url(&target))?,
+        encoding: FileEncoding::Parquet(datafusion::parquet::basic::Compression::SNAPPY),
+        partition_names: vec!["state".into()],
+        bucketing: None,
+        query_id: "20261203_000000_00009_abcde".into(),
+        hidden: false,
+        target_file_size: 1 << 20,
+        file_names: None,
+        record: Some(object_store::path::Path::from_filesystem_path(&record)?),
+    });
+    let planned = s.plan_query("SELECT id, income, state FROM p").await?;
+    let plan = write_plan(planned.plan, spec, None, Arc::new(WriteProgress::default()), 3)?;
+    let bytes = encode_plan(plan)?;
+    for (marker, runs) in [
+        (None, false),
+        (Some("started.json"), true),
+        (Some("aborted.json"), false),
+    ] {
+        if let Some(marker) = marker {
+            std::fs::write(record.join(marker), "{}")?;
+        }
+        let _ = std::fs::remove_dir_all(target.join("state=CA"));
+        let (task, _) = worker.worker_context();
+        let outcome = collect(decode_plan(&bytes, &task)?, task).await;
+        let data: Vec<_> = tarn_fixtures::s3::walk(&target)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| !f.starts_with(&record))
+            .collect();
+        match runs {
+            true => assert!(outcome.is_ok() && data.len() == 4, "{marker:?}: {data:?}"),
+            false => {
+                let err = outcome.err().ok_or("a write without a running record completed")?;
+                assert!(err.to_string().contains("was stopped by its coordinator"), "{err}");
+                assert!(data.is_empty(), "{marker:?}: {data:?}");
+            }
+        }
+        if runs {
+            for file in data {
+                std::fs::remove_file(file)?;
+            }
         }
     }
     Ok(())

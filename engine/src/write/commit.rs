@@ -196,6 +196,11 @@ impl WriteLog {
         })
     }
 
+    /// The folder of the write's record (in the store of its files).
+    pub fn record_dir(&self) -> Path {
+        self.dir.clone()
+    }
+
     /// The write's files come from workers' tasks.
     pub fn set_on_workers(&self) {
         self.on_workers.store(true, Ordering::Relaxed);
@@ -251,19 +256,56 @@ impl WriteLog {
     /// the next write to the location (its recovery) deletes the write's files again, then the record.
     pub async fn abort(mut self) {
         self.stop_heartbeat();
-        let _ = delete_write(self.store.as_ref(), &self.location, &self.query_id).await;
         if self.on_workers.load(Ordering::Relaxed) {
+            // First, so that a worker still writing stops at its next file (see [`RecordGuard`]).
             let aborted = Aborted {
                 at: Utc::now(),
                 location: self.own_folder.as_ref().map(|l| l.url.clone()),
             };
             let path = self.dir.clone().join("aborted.json");
             let _ = put_json(self.store.as_ref(), &path, &aborted, PutMode::Overwrite).await;
+            let _ = delete_write(self.store.as_ref(), &self.location, &self.query_id).await;
+            // `delete_write` took the record too; the marker goes back for the next write's recovery.
+            let _ = put_json(self.store.as_ref(), &path, &aborted, PutMode::Overwrite).await;
             return;
         }
+        let _ = delete_write(self.store.as_ref(), &self.location, &self.query_id).await;
         if let Some(folder) = &self.own_folder {
             remove_if_empty(&self.location, folder);
         }
+    }
+}
+
+/// What a worker checks before it completes each file of a write, and again after: that the write is still running
+/// (its record is there, not marked aborted). A worker's task may outlive the query it belongs to (its coordinator
+/// failed, was interrupted or killed, and cancelling a task reaches it late); this stops it at its next file, and
+/// removes a file it completed while the write was being given up, instead of leaving files that nobody will commit
+/// or, once the location was recovered, remove. [`WriteLog::abort`] marks the record before it lists the files to
+/// delete, so a file is either listed there or found aborted by the check after it.
+#[derive(Debug, Clone)]
+pub struct RecordGuard {
+    store: Arc<dyn ObjectStore>,
+    dir: Path,
+}
+
+impl RecordGuard {
+    pub fn new(store: Arc<dyn ObjectStore>, dir: Path) -> Self {
+        Self { store, dir }
+    }
+
+    pub async fn check(&self) -> Result<()> {
+        let started = self.store.head(&self.dir.clone().join("started.json")).await.is_ok();
+        let aborted = !matches!(
+            self.store.head(&self.dir.clone().join("aborted.json")).await,
+            Err(object_store::Error::NotFound { .. })
+        );
+        if started && !aborted {
+            return Ok(());
+        }
+        Err(EngineError::internal(format!(
+            "write {} was stopped by its coordinator",
+            self.dir.filename().unwrap_or_default()
+        )))
     }
 }
 

@@ -45,6 +45,7 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
+use super::commit::RecordGuard;
 use super::props::{FileEncoding, TextCodec};
 use super::sink::{FileSpec, StreamWriter, WrittenFile};
 use super::{Bucketing, MAX_OPEN_FILES, Target, WRITE_BUFFER_BUDGET, WriteProgress};
@@ -68,6 +69,9 @@ pub struct WireWrite {
     hidden: bool,
     target_file_size: u64,
     file_names: Option<Vec<String>>,
+    /// The write's record folder (an object path in the files' store).
+    #[serde(default)]
+    record: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,6 +179,7 @@ impl WireWrite {
             hidden: spec.hidden,
             target_file_size: spec.target_file_size,
             file_names: spec.file_names.clone(),
+            record: spec.record.as_ref().map(|p| p.to_string()),
         })
     }
 
@@ -209,6 +214,12 @@ impl WireWrite {
             hidden: self.hidden,
             target_file_size: self.target_file_size,
             file_names: self.file_names.clone(),
+            record: self
+                .record
+                .as_deref()
+                .map(Path::parse)
+                .transpose()
+                .map_err(|e| EngineError::internal(format!("a write's record folder: {e}")))?,
         })
     }
 }
@@ -224,10 +235,13 @@ pub struct WriteSpec {
     pub hidden: bool,
     pub target_file_size: u64,
     pub file_names: Option<Vec<String>>,
+    /// The folder of the write's record ([`super::commit::WriteLog`]), which workers check before they complete
+    /// a file.
+    pub record: Option<Path>,
 }
 
 impl Target {
-    fn split(self) -> (WriteSpec, Arc<dyn ObjectStore>) {
+    fn split(self, record: Option<Path>) -> (WriteSpec, Arc<dyn ObjectStore>) {
         let spec = WriteSpec {
             location: self.location,
             encoding: self.encoding,
@@ -237,6 +251,7 @@ impl Target {
             hidden: self.hidden,
             target_file_size: self.target_file_size,
             file_names: self.file_names,
+            record,
         };
         (spec, self.store)
     }
@@ -311,8 +326,9 @@ pub struct WriteNode {
 }
 
 impl WriteNode {
-    pub(crate) fn new(input: LogicalPlan, target: Target, progress: Arc<WriteProgress>) -> Result<Self> {
-        let (spec, store) = target.split();
+    /// A write of `input`'s rows to `target`, whose record is in the folder `record`.
+    pub(crate) fn new(input: LogicalPlan, target: Target, record: Path, progress: Arc<WriteProgress>) -> Result<Self> {
+        let (spec, store) = target.split(Some(record));
         let schema = DFSchema::try_from(files_schema().as_ref().clone()).map_err(from_datafusion)?;
         Ok(Self {
             input,
@@ -597,6 +613,8 @@ pub struct WriteExec {
     /// Where the files go; `None`: the store the runner's runtime has for the location (on a worker).
     store: Option<Arc<dyn ObjectStore>>,
     progress: Arc<WriteProgress>,
+    /// Decoded from the wire (on a worker): each file is completed only while the write is still running.
+    remote: bool,
     /// The columns stored in the files (partition values live in folder names, the bucket in file names).
     data_schema: SchemaRef,
     keys: Vec<Arc<dyn PhysicalExpr>>,
@@ -647,6 +665,7 @@ impl WriteExec {
             spec,
             store,
             progress,
+            remote: false,
             data_schema: Arc::new(Schema::new(data_fields)),
             keys,
             properties: Arc::new(properties),
@@ -659,7 +678,9 @@ impl WriteExec {
 
     /// The node a worker runs: the files go to its own store for the location, and its progress is its own.
     pub(crate) fn from_wire(wire: &WireWrite, input: Arc<dyn ExecutionPlan>) -> Result<Self> {
-        Self::try_new(input, Arc::new(wire.spec()?), None, Arc::new(WriteProgress::default()))
+        let mut exec = Self::try_new(input, Arc::new(wire.spec()?), None, Arc::new(WriteProgress::default()))?;
+        exec.remote = true;
+        Ok(exec)
     }
 
     /// Writes partition `partition` of the input; returns the files, all complete. On error the files written
@@ -682,6 +703,10 @@ impl WriteExec {
         let stream_index = task.task_index * streams + partition;
         let sorted = is_sorted(&self.spec);
         let spec = &self.spec;
+        let guard = match (&spec.record, self.remote) {
+            (Some(dir), true) => Some(RecordGuard::new(Arc::clone(&store), dir.clone())),
+            _ => None,
+        };
         let file_spec = Arc::new(FileSpec {
             location: spec.location.clone(),
             store,
@@ -695,6 +720,7 @@ impl WriteExec {
             buffer_budget: WRITE_BUFFER_BUDGET / streams,
             max_open: if sorted { 2 } else { (MAX_OPEN_FILES / streams).max(1) },
             sorted,
+            guard,
         });
         let rows = self.input.execute(partition, context).map_err(from_datafusion)?;
         let writer = StreamWriter::new(file_spec, stream_index, Arc::clone(&self.progress));
@@ -773,13 +799,14 @@ impl ExecutionPlan for WriteExec {
         let input = children
             .pop()
             .ok_or_else(|| DataFusionError::Internal("WriteExec has one input".into()))?;
-        let rebuilt = Self::try_new(
+        let mut rebuilt = Self::try_new(
             input,
             Arc::clone(&self.spec),
             self.store.clone(),
             Arc::clone(&self.progress),
         )
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        rebuilt.remote = self.remote;
         Ok(Arc::new(rebuilt))
     }
 

@@ -105,7 +105,16 @@ pub async fn run_write_plan(
     } else {
         // On workers: each task writes its streams' files and lists them; the lists come here as rows.
         let mut lists = datafusion::physical_plan::execute_stream(plan, task).map_err(from_datafusion)?;
-        while let Some(batch) = lists.next().await {
+        loop {
+            // Workers do not see this session's interrupt: on Ctrl-C the lists are dropped, which cancels their
+            // tasks, and the caller removes what they wrote.
+            let next = tokio::select! {
+                next = lists.next() => next,
+                () = interrupted(&progress.interrupt) => return Err(EngineError::Interrupted),
+            };
+            let Some(batch) = next else {
+                break;
+            };
             let batch = batch.map_err(from_datafusion)?;
             for (file, writer) in exec::files_of(&batch)? {
                 progress.rows.fetch_add(file.rows, Ordering::Relaxed);
@@ -120,6 +129,13 @@ pub async fn run_write_plan(
     }
     output.files.sort_by(|a, b| a.final_path.cmp(&b.final_path));
     Ok(output)
+}
+
+/// Resolves once `interrupt` is set.
+async fn interrupted(interrupt: &crate::meter::Interrupt) {
+    while !interrupt.is_set() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// A Trino-style query id (`20261122_101010_00042_k3f9a`): sortable by time, unique per write, and part of every file

@@ -13,9 +13,9 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::arrow::AsyncArrowWriter;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use futures::StreamExt;
-use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::AsyncWriteExt;
 
 use super::WriteProgress;
@@ -51,6 +51,8 @@ pub struct FileSpec {
     /// Whether each stream's rows arrive grouped by (partition, bucket), so a file can be closed as soon as its key
     /// changes.
     pub sorted: bool,
+    /// On a worker: checked before each file is completed (see [`super::commit::RecordGuard`]).
+    pub guard: Option<super::commit::RecordGuard>,
 }
 
 /// A file that was written completely.
@@ -395,44 +397,70 @@ impl StreamWriter {
     }
 
     async fn close(&mut self, key: &Key) -> Result<()> {
+        if !self.open.contains_key(key) {
+            return Ok(());
+        }
+        // Before the file leaves `open`: if the write was stopped, the error path aborts its upload with the others.
+        if let Some(guard) = &self.spec.guard {
+            guard.check().await?;
+        }
         let Some(file) = self.open.remove(key) else {
             return Ok(());
         };
         let before = file.bytes();
-        let bytes = match file.encoder {
-            Encoder::Parquet(writer) => {
-                let mut writer = *writer;
-                // Writes the footer and completes the upload.
-                writer.finish().await.map_err(|e| io_error(&file.path, e))?;
-                writer.bytes_written() as u64
-            }
-            Encoder::Text(text) => {
-                let TextFile {
-                    compressor,
-                    mut upload,
-                    bytes,
-                    ..
-                } = *text;
-                let tail = compressor.finish().map_err(|e| io_error(&file.path, e))?;
-                upload.write_all(&tail).await.map_err(|e| io_error(&file.path, e))?;
-                upload.shutdown().await.map_err(|e| io_error(&file.path, e))?;
-                bytes + tail.len() as u64
-            }
-        };
+        // Finished in a task of its own, which runs to its end even if this writer is dropped (a cancelled task on
+        // a worker): a completion dropped half-way may still land (a local upload is renamed into place on a
+        // blocking thread), and only a finish that runs to its end can check its write afterwards.
+        let finishing = tokio::spawn(finish(file, Arc::clone(&self.spec)));
+        let written = finishing
+            .await
+            .map_err(|e| EngineError::internal(format!("a file's writer failed: {e}")))??;
         self.progress
             .bytes
-            .fetch_add(bytes.saturating_sub(before), Ordering::Relaxed);
+            .fetch_add(written.bytes.saturating_sub(before), Ordering::Relaxed);
         self.progress.files.fetch_add(1, Ordering::Relaxed);
-        self.done.push(WrittenFile {
-            path: file.path,
-            final_path: file.final_path,
-            rows: file.rows,
-            bytes,
-            partition: file.partition,
-            bucket: file.bucket,
-        });
+        self.done.push(written);
         Ok(())
     }
+}
+
+/// Completes `file`. On a worker, a file completed after its write was given up is removed again: the write's own
+/// removal may have listed the folder before the file was there (see [`super::commit::RecordGuard`]).
+async fn finish(file: OpenFile, spec: Arc<FileSpec>) -> Result<WrittenFile> {
+    let bytes = match file.encoder {
+        Encoder::Parquet(writer) => {
+            let mut writer = *writer;
+            // Writes the footer and completes the upload.
+            writer.finish().await.map_err(|e| io_error(&file.path, e))?;
+            writer.bytes_written() as u64
+        }
+        Encoder::Text(text) => {
+            let TextFile {
+                compressor,
+                mut upload,
+                bytes,
+                ..
+            } = *text;
+            let tail = compressor.finish().map_err(|e| io_error(&file.path, e))?;
+            upload.write_all(&tail).await.map_err(|e| io_error(&file.path, e))?;
+            upload.shutdown().await.map_err(|e| io_error(&file.path, e))?;
+            bytes + tail.len() as u64
+        }
+    };
+    if let Some(guard) = &spec.guard
+        && let Err(e) = guard.check().await
+    {
+        let _ = spec.store.delete(&file.path).await;
+        return Err(e);
+    }
+    Ok(WrittenFile {
+        path: file.path,
+        final_path: file.final_path,
+        rows: file.rows,
+        bytes,
+        partition: file.partition,
+        bucket: file.bucket,
+    })
 }
 
 /// Rows as Hive text (`delimited`: LazySimpleSerDe lines, NULL as an empty field) or JSON lines (`None`).

@@ -114,7 +114,7 @@ impl Ctx {
             },
             false => e,
         };
-        let write = WriteNode::new(plan, target, Arc::clone(&self.progress))?;
+        let write = WriteNode::new(plan, target, log.record_dir(), Arc::clone(&self.progress))?;
         let plan = LogicalPlan::Extension(Extension { node: Arc::new(write) });
         // A notice that the write ran here rather than on workers has no way out of a write's outcome yet; the
         // only cause today is a Delta source, which the figures show as scanned here.
