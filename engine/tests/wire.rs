@@ -430,6 +430,15 @@ async fn written(
         .collect())
 }
 
+/// The number of files [`written`] counted.
+fn file_count(places: &[String]) -> usize {
+    places
+        .iter()
+        .filter_map(|p| p.split(' ').find_map(|w| w.strip_prefix("files=")))
+        .filter_map(|n| n.parse::<usize>().ok())
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_plans_keep_their_layout_codec_buckets_and_names() -> TestResult {
     use tarn_engine::bucket::{BucketColumn, BucketVersion};
@@ -522,6 +531,23 @@ async fn write_plans_keep_their_layout_codec_buckets_and_names() -> TestResult {
             file_names,
             record: None,
         });
+        // Without keys a file is written per stream that got rows, and which streams get rows depends on how the
+        // scan's streams share out its files: only the rows per place are the same from run to run.
+        let keyed = !spec.partition_names.is_empty() || spec.bucketing.is_some();
+        let places = |files: Vec<String>| -> Vec<String> {
+            match keyed {
+                true => files,
+                false => files
+                    .into_iter()
+                    .map(|f| {
+                        f.split(' ')
+                            .filter(|w| !w.starts_with("files="))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect(),
+            }
+        };
         let planned = s.plan_query(sql).await?;
         let progress = Arc::new(WriteProgress::default());
         let plan = write_plan(planned.plan, Arc::clone(&spec), None, progress, 3)?;
@@ -530,10 +556,12 @@ async fn write_plans_keep_their_layout_codec_buckets_and_names() -> TestResult {
         assert_eq!(plan_text(&decoded), plan_text(&plan), "{sql}");
         let here = written(plan, planned.task).await?;
         let on_disk = tarn_fixtures::s3::walk(&target)?.len();
+        assert_eq!(on_disk, file_count(&here), "{sql}: {here:?}");
         std::fs::remove_dir_all(&target)?;
         let there = written(decoded, task).await?;
-        assert_eq!(there, here, "{sql}");
-        assert_eq!(tarn_fixtures::s3::walk(&target)?.len(), on_disk, "{sql}");
+        assert_eq!(places(there.clone()), places(here), "{sql}");
+        let on_disk = tarn_fixtures::s3::walk(&target)?.len();
+        assert_eq!(on_disk, file_count(&there), "{sql}: {there:?}");
         let total: u64 = there
             .iter()
             .map(|f| {
@@ -544,7 +572,7 @@ async fn write_plans_keep_their_layout_codec_buckets_and_names() -> TestResult {
             })
             .sum();
         assert_eq!(total, 500, "{sql}: {there:?}");
-        assert!(on_disk > 1, "{sql}: {there:?}");
+        assert!(on_disk > 1 || !keyed, "{sql}: {there:?}");
         if i == 3 {
             // JSON lines under the table's keys, zstd-compressed.
             let file = tarn_fixtures::s3::walk(&target)?.into_iter().next().ok_or("no file")?;

@@ -14,6 +14,7 @@ use crate::parse::{EmbeddedQuery, PropValue, QualifiedName, TarnParser};
 use crate::result::Outcome;
 use crate::storage::Location;
 use crate::write::commit::{Statement as WriteStatement, WriteLog};
+use crate::write::exec::WriteSpec;
 use crate::write::props::{ctas_options, unload_options};
 use crate::write::statements::{
     QUERY_ID_PARAMETER, Written, bucketing_of, cast_to_table, ctas_columns, json_keys, table_encoding, unregistered,
@@ -125,15 +126,18 @@ impl Statement for CreateTableAs {
         let written = if self.with_data {
             let plan = cast_to_table(prepared.plan.clone(), &table, None)?;
             let target = Target {
-                location: location.clone(),
                 store,
-                encoding: options.encoding,
-                partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
-                bucketing,
-                query_id: query_id.clone(),
-                hidden: false,
-                target_file_size: options.target_file_size.unwrap_or(DEFAULT_TARGET_FILE_SIZE),
-                file_names: None,
+                spec: WriteSpec {
+                    location: location.clone(),
+                    encoding: options.encoding,
+                    partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
+                    bucketing,
+                    query_id: query_id.clone(),
+                    hidden: false,
+                    target_file_size: options.target_file_size.unwrap_or(DEFAULT_TARGET_FILE_SIZE),
+                    file_names: None,
+                    record: None,
+                },
             };
             match ctx.run_write(prepared, plan, target, &log).await {
                 Ok(files) => Written::of(files),
@@ -249,16 +253,19 @@ impl Statement for InsertInto {
         .await?;
         let file_names = (table.storage.format == StorageFormat::Json).then(|| json_keys(&table));
         let target = Target {
-            location: location.clone(),
             store: Arc::clone(&store),
-            encoding,
-            partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
-            bucketing,
-            query_id,
-            // Readers list the table's folders: files stay hidden until all of them are complete.
-            hidden: true,
-            target_file_size: DEFAULT_TARGET_FILE_SIZE,
-            file_names,
+            spec: WriteSpec {
+                location: location.clone(),
+                encoding,
+                partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
+                bucketing,
+                query_id,
+                // Readers list the table's folders: files stay hidden until all of them are complete.
+                hidden: true,
+                target_file_size: DEFAULT_TARGET_FILE_SIZE,
+                file_names,
+                record: None,
+            },
         };
         let meter = Arc::clone(&prepared.meter);
         let files = match ctx.run_write(prepared, plan, target, &log).await {
@@ -343,15 +350,18 @@ impl Statement for Unload {
         )?;
         let plan = cast_to_table(prepared.plan.clone(), &shape, None)?;
         let target = Target {
-            location: location.clone(),
             store,
-            encoding: options.encoding,
-            partition_names: shape.partition_keys.iter().map(|p| p.name.clone()).collect(),
-            bucketing: None,
-            query_id,
-            hidden: false,
-            target_file_size: DEFAULT_TARGET_FILE_SIZE,
-            file_names: None,
+            spec: WriteSpec {
+                location: location.clone(),
+                encoding: options.encoding,
+                partition_names: shape.partition_keys.iter().map(|p| p.name.clone()).collect(),
+                bucketing: None,
+                query_id,
+                hidden: false,
+                target_file_size: DEFAULT_TARGET_FILE_SIZE,
+                file_names: None,
+                record: None,
+            },
         };
         let meter = Arc::clone(&prepared.meter);
         let files = match ctx.run_write(prepared, plan, target, &log).await {

@@ -57,8 +57,8 @@ use crate::storage::Location;
 /// The column [`BucketExec`] adds.
 const BUCKET_COLUMN: &str = "__tarn_bucket";
 
-/// What a write's files are and where they go: everything of a [`Target`] but its store, which each process
-/// resolves from the location with its own settings.
+/// A [`WriteSpec`] as sent to workers. The store is not sent: each process resolves it from the location with its
+/// own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireWrite {
     location: String,
@@ -224,16 +224,19 @@ impl WireWrite {
     }
 }
 
-/// A [`Target`] without its store.
+/// What a write's files are and where they go; each process resolves the store from the location.
 #[derive(Debug, Clone)]
 pub struct WriteSpec {
     pub location: Location,
     pub encoding: FileEncoding,
+    /// The plan's last columns, in this order.
     pub partition_names: Vec<String>,
     pub bucketing: Option<Bucketing>,
     pub query_id: String,
+    /// Write `.`-prefixed (hidden) names, to be renamed at commit (INSERT INTO an existing table).
     pub hidden: bool,
     pub target_file_size: u64,
+    /// Column names for the files, in data-column order (JSON keys may differ from column names).
     pub file_names: Option<Vec<String>>,
     /// The folder of the write's record ([`super::commit::WriteLog`]), which workers check before they complete
     /// a file.
@@ -242,17 +245,7 @@ pub struct WriteSpec {
 
 impl Target {
     fn split(self, record: Option<Path>) -> (WriteSpec, Arc<dyn ObjectStore>) {
-        let spec = WriteSpec {
-            location: self.location,
-            encoding: self.encoding,
-            partition_names: self.partition_names,
-            bucketing: self.bucketing,
-            query_id: self.query_id,
-            hidden: self.hidden,
-            target_file_size: self.target_file_size,
-            file_names: self.file_names,
-            record,
-        };
+        let spec = WriteSpec { record, ..self.spec };
         (spec, self.store)
     }
 }

@@ -26,8 +26,6 @@ use object_store::ObjectStore;
 use crate::bucket::{BucketColumn, BucketVersion};
 use crate::error::{EngineError, Result, from_datafusion};
 pub use crate::meter::WriteProgress;
-use crate::storage::Location;
-use props::FileEncoding;
 use sink::WrittenFile;
 
 /// Row-group buffers of all open files of one write, together.
@@ -47,19 +45,11 @@ pub struct Bucketing {
     pub version: BucketVersion,
 }
 
-/// Where and how a write's files go.
+/// Where and how a write's files go: what the workers get ([`exec::WriteSpec`]) and the store this process
+/// writes through.
 pub struct Target {
-    pub location: Location,
     pub store: Arc<dyn ObjectStore>,
-    pub encoding: FileEncoding,
-    /// The plan's last columns, in this order.
-    pub partition_names: Vec<String>,
-    pub bucketing: Option<Bucketing>,
-    pub query_id: String,
-    pub hidden: bool,
-    pub target_file_size: u64,
-    /// Column names for the files, in data-column order (JSON keys may differ from column names).
-    pub file_names: Option<Vec<String>>,
+    pub spec: exec::WriteSpec,
 }
 
 /// The files a write made, and how many each worker wrote (empty when it ran in this process).
