@@ -470,11 +470,11 @@ mod tests {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let worker = tarn_engine::cluster::WorkerOptions {
+            let worker = tarn_engine::worker::WorkerOptions {
                 name: url.clone(),
                 ..Default::default()
             };
-            tokio::spawn(tarn_engine::cluster::serve_worker(listener, worker, async {
+            tokio::spawn(tarn_engine::worker::serve_worker(listener, worker, async {
                 let _ = stopped.await;
             }));
             workers.push(url);

@@ -501,7 +501,7 @@ fn worker(runtime: &tokio::runtime::Runtime, listen: &str, memory_limit: Option<
         let address = listener
             .local_addr()
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let options = tarn_engine::cluster::WorkerOptions {
+        let options = tarn_engine::worker::WorkerOptions {
             aws: None,
             memory_limit: memory_limit.map(|m| m as usize),
             name: format!("http://{address}"),
@@ -522,7 +522,7 @@ fn worker(runtime: &tokio::runtime::Runtime, listen: &str, memory_limit: Option<
                 _ = terminate => {}
             }
         };
-        tarn_engine::cluster::serve_worker(listener, options, stop)
+        tarn_engine::worker::serve_worker(listener, options, stop)
             .await
             .map_err(|e| e.to_string())
     });

@@ -13,7 +13,6 @@
 //! that alone reads past it, and the query fails once the sum passes it.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +25,6 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
 use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, PlanType, StringifiedPlan};
@@ -36,13 +34,11 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, ExecutionPlanProperties, ReplaceChildrenOptions,
 };
-use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionConfig;
 use datafusion_distributed::grpc::{BoxCloneSyncChannel, create_worker_client};
 use datafusion_distributed::{
-    ChannelResolver, DistributedCodec, DistributedConfig, DistributedExec, DistributedExt, DistributedLeafExec,
-    DistributedMetricsFormat, NetworkBoundaryExt, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse,
-    SessionStateBuilderExt, Worker, WorkerChannel, WorkerQueryContext, WorkerResolver,
+    ChannelResolver, DistributedCodec, DistributedExec, DistributedLeafExec, DistributedMetricsFormat,
+    NetworkBoundaryExt, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse, WorkerChannel, WorkerResolver,
     rewrite_distributed_plan_with_metrics,
 };
 use datafusion_proto::physical_plan::AsExecutionPlan;
@@ -52,9 +48,7 @@ use tonic::transport::Channel;
 use url::Url;
 
 use crate::error::{EngineError, Part, Result};
-use crate::meter::{MeteredRegistry, ScanMeter, worker_of_metric};
-use crate::storage::{AwsSettings, StoreRegistry};
-use crate::wire::TarnCodec;
+use crate::meter::{ScanMeter, worker_of_metric};
 
 /// The setting (and `--workers`, `TARN_WORKERS`) that lists the workers queries run on.
 pub const WORKERS_SETTING: &str = "tarn.workers";
@@ -94,52 +88,10 @@ pub fn parse_workers(list: &str) -> Result<Vec<Url>> {
         .collect()
 }
 
-/// `builder` planning for `workers`: tarn's planner alone when there are none, else wrapped in datafusion-
-/// distributed's, which cuts plans into stages for the workers.
-pub(crate) fn plan_for(builder: SessionStateBuilder, workers: &[Url]) -> SessionStateBuilder {
-    let mut builder = builder.with_query_planner(Arc::new(TarnPlanner));
-    if workers.is_empty() {
-        // datafusion-distributed's settings stay settable alone, so a script written for a cluster runs without one.
-        if let Some(config) = builder.config().as_mut()
-            && config.options().extensions.get::<DistributedConfig>().is_none()
-        {
-            config.options_mut().extensions.insert(DistributedConfig::default());
-        }
-        return builder;
-    }
-    builder
-        .with_distributed_planner()
-        .with_distributed_worker_resolver(FixedWorkers(workers.to_vec()))
-        .with_distributed_channel_resolver(Channels::default())
-        .with_distributed_user_codec(TarnCodec)
-        .with_distributed_option_extension(QueryOptions::default())
-        .with_distributed_scale_up_leaf_node_handler(whole_files_per_task)
-}
-
-/// DataFusion's planner plus delta-rs' nodes (write, DML and merge metrics), so Delta operations run on tarn's
-/// session and its metered stores, and tarn's writes (see [`crate::write::exec`]).
-#[derive(Debug)]
-struct TarnPlanner;
-
-#[async_trait]
-impl QueryPlanner for TarnPlanner {
-    async fn create_physical_plan(
-        &self,
-        logical: &LogicalPlan,
-        session: &dyn datafusion::catalog::Session,
-    ) -> std::result::Result<Arc<dyn ExecutionPlan>, DataFusionError> {
-        let planner = DefaultPhysicalPlanner::with_extension_planners(vec![
-            deltalake::delta_datafusion::planner::DeltaExtensionPlanner::new(),
-            Arc::new(crate::write::exec::WritePlanner),
-        ]);
-        planner.create_physical_plan(logical, session).await
-    }
-}
-
 /// Spreads a file scan over its tasks by whole files, balanced by size. datafusion-distributed's own spreading cuts
 /// every file into byte ranges over all tasks, and each task then reads the footer of every Parquet file it has a
 /// range of: a query's bytes scanned would grow with the number of workers.
-fn whole_files_per_task(
+pub(crate) fn whole_files_per_task(
     event: ScaleUpLeafNodeEvent,
 ) -> Option<std::result::Result<ScaleUpLeafNodeEventResponse, DataFusionError>> {
     let exec = event.plan.downcast_ref::<DataSourceExec>()?;
@@ -217,10 +169,19 @@ pub(crate) fn set_query_options(config: &mut SessionConfig, max_scan: Option<u64
     }
 }
 
+/// The planner a state plans with in this process: tarn's, which [`crate::planner::plan_for`] wraps in datafusion-
+/// distributed's when there are workers.
+pub(crate) struct LocalPlanner(pub(crate) Arc<dyn QueryPlanner + Send + Sync>);
+
 /// `state` planning everything in this process. delta-rs plans its writes and DML itself, with nodes of its own
 /// that tarn cannot send to workers.
 pub(crate) fn local(state: SessionState) -> SessionState {
-    plan_for(SessionStateBuilder::new_from_existing(state), &[]).build()
+    match state.config().get_extension::<LocalPlanner>() {
+        Some(local) => SessionStateBuilder::new_from_existing(state)
+            .with_query_planner(Arc::clone(&local.0))
+            .build(),
+        None => state,
+    }
 }
 
 /// `logical` planned in `state`: on the session's workers when it has some and every scan can be sent to them,
@@ -322,7 +283,7 @@ fn distributed_exec(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPl
     found
 }
 
-struct FixedWorkers(Vec<Url>);
+pub(crate) struct FixedWorkers(pub(crate) Vec<Url>);
 
 impl WorkerResolver for FixedWorkers {
     fn get_urls(&self) -> std::result::Result<Vec<Url>, DataFusionError> {
@@ -333,7 +294,7 @@ impl WorkerResolver for FixedWorkers {
 /// Connections to workers, one per worker, reused by every query. A worker that cannot be reached fails the query
 /// with an error that names it, within [`CONNECT_TIMEOUT`].
 #[derive(Clone, Default)]
-struct Channels(Arc<Mutex<HashMap<Url, Channel>>>);
+pub(crate) struct Channels(Arc<Mutex<HashMap<Url, Channel>>>);
 
 #[async_trait]
 impl ChannelResolver for Channels {
@@ -370,7 +331,7 @@ impl ChannelResolver for Channels {
 }
 
 /// A transport error's innermost cause ("Connection refused (os error 111)"), which is what a user acts on.
-fn describe_transport(e: &tonic::transport::Error) -> String {
+pub(crate) fn describe_transport(e: &tonic::transport::Error) -> String {
     let mut cause: &dyn std::error::Error = e;
     while let Some(next) = cause.source() {
         cause = next;
@@ -498,78 +459,4 @@ pub(crate) async fn settle(
         Ok(TreeNodeRecursion::Continue)
     })?;
     meter.check().map_err(|e| DataFusionError::External(Box::new(e)))
-}
-
-/// How to run a worker.
-#[derive(Debug, Clone, Default)]
-pub struct WorkerOptions {
-    /// S3 settings; `None` reads the standard AWS environment.
-    pub aws: Option<AwsSettings>,
-    /// Bytes of memory the worker's tasks may use together before they spill (default 1 GiB).
-    pub memory_limit: Option<usize>,
-    /// How the worker is named in figures (`-v`) and errors; its URL.
-    pub name: String,
-}
-
-/// Serves tasks on `listener` until `shutdown` completes.
-pub async fn serve_worker(
-    listener: tokio::net::TcpListener,
-    options: WorkerOptions,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<()> {
-    let registry = Arc::new(match options.aws {
-        Some(settings) => StoreRegistry::with_aws(settings),
-        None => StoreRegistry::new(),
-    });
-    let memory = options.memory_limit.unwrap_or(crate::write::DEFAULT_MEMORY_LIMIT);
-    let base = Arc::new(crate::session::base_state(registry, memory, &[])?);
-    let name = Arc::new(options.name);
-    let worker = Worker::from_session_builder(move |query: WorkerQueryContext| {
-        let (base, name) = (Arc::clone(&base), Arc::clone(&name));
-        async move { task_state(&base, query, &name) }
-    });
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    tonic::transport::Server::builder()
-        .add_service(worker.into_worker_server())
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .map_err(|e| EngineError::internal(format!("the worker stopped: {}", describe_transport(&e))))
-}
-
-/// The state one task runs in: the worker's functions, memory pool and stores, the stores counting into a meter of
-/// the task's own, and tarn's codec.
-fn task_state(
-    base: &SessionState,
-    query: WorkerQueryContext,
-    name: &str,
-) -> std::result::Result<SessionState, DataFusionError> {
-    let mut builder = query
-        .builder
-        .with_distributed_option_extension_from_headers::<QueryOptions>(&query.headers)?;
-    let limit = builder
-        .config()
-        .as_ref()
-        .and_then(|c| c.options().extensions.get::<QueryOptions>())
-        .map(|o| o.max_scan)
-        .filter(|l| *l > 0);
-    let meter = Arc::new(ScanMeter::for_worker(limit, name));
-    let mut runtime = (**base.runtime_env()).clone();
-    runtime.object_store_registry = Arc::new(MeteredRegistry::new(
-        Arc::clone(&runtime.object_store_registry),
-        Arc::clone(&meter),
-    ));
-    // No footer cache between tasks: a query's bytes scanned must not depend on which queries a worker ran before.
-    runtime.cache_manager = CacheManager::try_new(&CacheManagerConfig::default())?;
-    if let Some(config) = builder.config().take() {
-        *builder.config() = Some(config.with_extension(meter));
-    }
-    Ok(builder
-        .with_scalar_functions(crate::trino::for_execution(
-            base.scalar_functions().values().cloned().collect(),
-        ))
-        .with_aggregate_functions(base.aggregate_functions().values().cloned().collect())
-        .with_window_functions(base.window_functions().values().cloned().collect())
-        .with_runtime_env(Arc::new(runtime))
-        .with_distributed_user_codec(TarnCodec)
-        .build())
 }

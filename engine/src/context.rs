@@ -117,13 +117,6 @@ impl Ctx {
         Ok(())
     }
 
-    /// Sends queries' stages to `workers` from now on (none: runs them here).
-    pub(crate) fn set_workers(&mut self, workers: Vec<url::Url>) {
-        let builder = SessionStateBuilder::new_from_existing(self.state.clone());
-        self.state = crate::cluster::plan_for(builder, &workers).build();
-        self.settings.workers = workers;
-    }
-
     pub(crate) async fn use_database(&mut self, database: &str) -> Result<()> {
         let name = tarn_catalog::normalize_name("database", database)?;
         if self.catalog.get_database(&name).await?.is_none() {

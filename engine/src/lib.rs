@@ -21,6 +21,7 @@ pub mod meter;
 mod names;
 mod parquet_files;
 mod parse;
+mod planner;
 mod resolve;
 mod result;
 mod session;
@@ -34,11 +35,13 @@ mod types;
 mod units;
 mod views;
 pub mod wire;
+pub mod worker;
 pub mod write;
 
 pub use crawl::{CrawlAction, CrawlOptions, CrawlReport, CrawledTable};
 pub use error::{EngineError, Result};
 pub use meter::{Bill, Interrupt, TextNotes, parse_size};
+pub use parquet_files::PARQUET_FOOTER_HINT;
 pub use parse::{SqlStatement, ends_with_terminator, split_statements};
 pub use result::{QueryResult, QueryStats, ResultKind, SessionTotals};
 pub use session::{
@@ -46,7 +49,6 @@ pub use session::{
 };
 pub use statements::{statement_keywords, table_name_words, writes_data};
 pub use storage::AwsSettings;
-pub use table::PARQUET_FOOTER_HINT;
 pub use tarn_catalog as catalog;
 pub use text_source::DataFileError;
 pub use types::{arrow_to_hive, hive_to_arrow};

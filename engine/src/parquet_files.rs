@@ -31,6 +31,11 @@ use object_store::{ObjectMeta, ObjectStore};
 use crate::error::DataFileError;
 use crate::error::EngineError;
 
+/// Parquet footers are read with one request of this size. Footers of tables with tens of columns fit; wider ones
+/// take a second request. Larger hints make every small file look bigger in the bytes scanned (DataFusion's default,
+/// 512 KiB, bills a whole small file for `count(*)`).
+pub const PARQUET_FOOTER_HINT: usize = 16 * 1024;
+
 /// DataFusion's [`ParquetSource`], its per-file errors named.
 #[derive(Clone)]
 pub struct ParquetFiles {
@@ -70,7 +75,7 @@ impl Warmup {
                 futures::stream::iter(&self.files)
                     .for_each_concurrent(WARMUP_CONCURRENCY, |meta| async move {
                         let _ = DFParquetMetadata::new(self.store.as_ref(), meta)
-                            .with_metadata_size_hint(Some(crate::table::PARQUET_FOOTER_HINT))
+                            .with_metadata_size_hint(Some(PARQUET_FOOTER_HINT))
                             .with_page_index_policy(Some(PageIndexPolicy::Skip))
                             .with_file_metadata_cache(Some(Arc::clone(&self.cache)))
                             .fetch_metadata()

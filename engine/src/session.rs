@@ -6,16 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::execution::TaskContext;
-use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::SessionConfig;
 use tarn_catalog::DEFAULT_DATABASE;
 
 pub use crate::context::{CATALOG_NAME, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, TEXT_STRICT_SETTING};
 use crate::context::{Ctx, Settings};
-use crate::error::{EngineError, Result, from_datafusion};
+use crate::error::{EngineError, Result};
 use crate::meter::{Interrupt, ScanMeter};
 use crate::result::{QueryResult, SessionTotals};
 use crate::storage::{AwsSettings, Location, StoreRegistry};
@@ -82,7 +78,7 @@ impl Session {
 
         let memory = options.memory_limit.unwrap_or(crate::write::DEFAULT_MEMORY_LIMIT);
         let workers = crate::cluster::parse_workers(&options.workers.join(","))?;
-        let state = base_state(Arc::clone(&registry), memory, &workers)?;
+        let state = crate::planner::base_state(Arc::clone(&registry), memory, &workers)?;
         let interrupt = Arc::new(Interrupt::default());
         let mut ctx = Ctx {
             state,
@@ -259,45 +255,4 @@ impl Session {
         let outcome = crate::statements::parse(sql)?.execute(&mut self.ctx).await?;
         Ok(QueryResult::new(outcome, started, Arc::clone(&self.totals)))
     }
-}
-
-/// A session's DataFusion state before it knows a catalog: its configuration, a runtime over `registry` with a memory
-/// pool of `memory` bytes, tarn's planning rules and functions, and a planner for `workers`. What a worker runs with
-/// too.
-pub(crate) fn base_state(
-    registry: Arc<StoreRegistry>,
-    memory: usize,
-    workers: &[url::Url],
-) -> Result<datafusion::execution::SessionState> {
-    // tarn owns the catalog: no default in-memory schema for DataFusion to register tables in, and no
-    // information_schema that would only see one query's snapshot.
-    let config = SessionConfig::new()
-        .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_DATABASE)
-        .with_create_default_catalog_and_schema(false)
-        .with_information_schema(false)
-        // Trino's ORDER BY puts NULLs last for ASC and DESC alike unless NULLS FIRST is given (DataFusion, as
-        // PostgreSQL, puts them first for DESC).
-        .set_str("datafusion.sql_parser.default_null_ordering", "nulls_last");
-    // Sorts and aggregations spill to disk beyond the pool instead of growing without bound.
-    let runtime = RuntimeEnvBuilder::new()
-        .with_object_store_registry(registry as _)
-        .with_memory_pool(Arc::new(FairSpillPool::new(memory)))
-        .build_arc()
-        .map_err(from_datafusion)?;
-    let builder = SessionStateBuilder::new()
-        .with_config(config)
-        .with_runtime_env(runtime)
-        .with_default_features()
-        .with_optimizer_rule(Arc::new(crate::deep::BalanceLogic))
-        .with_physical_optimizer_rule(Arc::new(crate::deep::BalanceFilters));
-    let mut state = crate::cluster::plan_for(builder, workers).build();
-    crate::trino::register(&mut state).map_err(from_datafusion)?;
-    datafusion::execution::FunctionRegistry::register_udf(
-        &mut state,
-        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
-            crate::deep::Chain::new(),
-        )),
-    )
-    .map_err(from_datafusion)?;
-    Ok(state)
 }

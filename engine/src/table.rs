@@ -39,15 +39,10 @@ use crate::listing::{
     references_only,
 };
 use crate::meter::ScanMeter;
-use crate::parquet_files::file_url;
+use crate::parquet_files::{PARQUET_FOOTER_HINT, file_url};
 use crate::storage::Location;
 use crate::text_source::{Codec, TextKind, TextSource};
 use crate::types::hive_to_arrow;
-
-/// Parquet footers are read with one request of this size. Footers of tables with tens of columns fit; wider ones
-/// take a second request. Larger hints make every small file look bigger in the bytes scanned (DataFusion's default,
-/// 512 KiB, bills a whole small file for `count(*)`).
-pub const PARQUET_FOOTER_HINT: usize = 16 * 1024;
 
 /// How a table's files are decoded, derived from its SerDe and parameters.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -66,6 +61,22 @@ pub enum ReadFormat {
 }
 
 impl ReadFormat {
+    /// How a text scan reads its files, as a table's format says it (what a plan sent to another machine carries).
+    pub(crate) fn of_text(source: &TextSource) -> Result<Self> {
+        Ok(match (source.kind(), source.delimited()) {
+            (TextKind::Delimited, Some(format)) => ReadFormat::Delimited {
+                format: format.clone(),
+                default_codec: source.default_codec(),
+            },
+            (TextKind::JsonLines, _) => ReadFormat::JsonLines {
+                default_codec: source.default_codec(),
+            },
+            (TextKind::Delimited, None) => {
+                return Err(EngineError::internal("a delimited text scan without its format"));
+            }
+        })
+    }
+
     pub fn of(table: &Table) -> Result<Self> {
         let sd = &table.storage;
         let serde = &sd.serde.parameters;

@@ -92,23 +92,17 @@ impl TextSource {
         self.strict
     }
 
-    /// How this scan reads its files, as a table's format says it (what a plan sent to another machine carries).
-    pub(crate) fn read_format(&self) -> Result<crate::table::ReadFormat> {
-        use crate::table::ReadFormat;
-        Ok(match (self.kind, &self.delimited) {
-            (TextKind::Delimited, Some(format)) => ReadFormat::Delimited {
-                format: format.clone(),
-                default_codec: self.default_codec,
-            },
-            (TextKind::JsonLines, _) => ReadFormat::JsonLines {
-                default_codec: self.default_codec,
-            },
-            (TextKind::Delimited, None) => {
-                return Err(DataFusionError::Internal(
-                    "a delimited text scan without its format".into(),
-                ));
-            }
-        })
+    pub(crate) fn kind(&self) -> TextKind {
+        self.kind
+    }
+
+    /// How delimited files are read (delimited scans only).
+    pub(crate) fn delimited(&self) -> Option<&DelimitedFormat> {
+        self.delimited.as_ref()
+    }
+
+    pub(crate) fn default_codec(&self) -> Codec {
+        self.default_codec
     }
 
     pub(crate) fn store_url(&self) -> &str {

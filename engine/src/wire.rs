@@ -88,7 +88,7 @@ impl PhysicalExtensionCodec for TarnCodec {
         };
         let (header, inner) = if let Some((config, text)) = exec.downcast_to_file_source::<TextSource>() {
             let header = ScanHeader {
-                format: text.read_format()?,
+                format: ReadFormat::of_text(text).map_err(external)?,
                 store_url: text.store_url().to_string(),
                 strict: text.strict(),
             };

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use tarn_engine::cluster::{WorkerOptions, serve_worker};
+use tarn_engine::worker::{WorkerOptions, serve_worker};
 use tarn_engine::{EngineError, QueryStats, Session, SessionOptions};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;

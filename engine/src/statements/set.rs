@@ -1,5 +1,6 @@
 //! `SET key = value`: tarn's settings (`tarn.*`, see [`crate::context::Settings`]) and DataFusion's.
 
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
 use super::Statement;
@@ -90,7 +91,9 @@ fn set(ctx: &mut Ctx, key: &str, value: &str) -> Result<String> {
                     .join(", ")
             ),
         };
-        ctx.set_workers(workers);
+        let builder = SessionStateBuilder::new_from_existing(ctx.state.clone());
+        ctx.state = crate::planner::plan_for(builder, &workers).build();
+        ctx.settings.workers = workers;
         return Ok(message);
     }
     if lower.starts_with("tarn.") {
