@@ -111,6 +111,14 @@ impl Catalog {
         &self.location
     }
 
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
     fn database_dir(&self, db: &str) -> Path {
         self.root.clone().join(db).join("database")
     }

@@ -7,6 +7,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod crawl;
 mod demo;
 mod generate;
+mod ingest;
 mod output;
 mod repl;
 mod script;
@@ -127,6 +128,50 @@ enum Command {
         #[arg(long)]
         delete_missing: bool,
     },
+    /// Load the files that land under a folder or S3 prefix into a table, each exactly once, then move them to
+    /// --processed (or --keep / --delete them); files that fail go to --errors with their reason beside them.
+    /// Exit code 3 when some files failed.
+    Ingest {
+        /// The folder or s3://bucket/prefix/ files land in.
+        #[arg(value_name = "PATH|URL")]
+        source: String,
+        /// The table to load into (db.table or a name in --database).
+        #[arg(long, value_name = "TABLE")]
+        into: String,
+        /// Move loaded files under this prefix, keeping their keys below the source.
+        #[arg(long, value_name = "PATH|URL", conflicts_with_all = ["keep", "delete"])]
+        processed: Option<String>,
+        /// Leave loaded files where they are (the load history keeps them from loading twice).
+        #[arg(long, conflicts_with = "delete")]
+        keep: bool,
+        /// Delete loaded files (only files tarn loaded).
+        #[arg(long)]
+        delete: bool,
+        /// Move files that fail here, with `<name>.error.txt` beside each.
+        #[arg(long, value_name = "PATH|URL")]
+        errors: Option<String>,
+        /// One pass, then exit (the default).
+        #[arg(long, conflicts_with = "watch")]
+        once: bool,
+        /// A pass every interval (e.g. 30s, 5m) until Ctrl-C, which lets the batch in flight finish.
+        #[arg(long, value_name = "INTERVAL", value_parser = parse_duration_arg)]
+        watch: Option<std::time::Duration>,
+        /// Files per batch (one write, one commit).
+        #[arg(long, default_value_t = 1000, value_name = "N")]
+        batch_files: usize,
+        /// Bytes of source files per batch (e.g. 256MB).
+        #[arg(long, default_value = "256MB", value_name = "SIZE", value_parser = parse_size_arg)]
+        batch_bytes: u64,
+        /// Leave files modified more recently than this for the next pass (a local file may still be written).
+        #[arg(long, default_value = "2s", value_name = "INTERVAL", value_parser = parse_duration_arg)]
+        settle: std::time::Duration,
+        /// Columns a file has that the table lacks: `add` them to the table, or `fail` the file.
+        #[arg(long, value_enum, default_value_t = NewColumnsArg::Fail)]
+        new_columns: NewColumnsArg,
+        /// One JSON report per pass on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve queries' stages to coordinators (`tarn --workers URL,...`). Stateless: no warehouse of its own; S3
     /// settings from the AWS environment. Stops on Ctrl-C or SIGTERM.
     Worker {
@@ -146,6 +191,32 @@ enum Command {
         #[arg(long, default_value = "tarn-demo")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum NewColumnsArg {
+    Add,
+    Fail,
+}
+
+/// `30s`, `5m`, `1h`, `500ms`, or plain seconds.
+fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (e.g. 30s, 5m, 500ms)"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown unit '{other}' in '{text}' (use ms, s, m or h)")),
+    };
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,6 +386,47 @@ fn tarn_main() -> ExitCode {
     }
     if let Some(Command::Worker { listen }) = &cli.command {
         return worker(&runtime, listen, cli.memory_limit);
+    }
+    if let Some(Command::Ingest {
+        source,
+        into,
+        processed,
+        keep: _,
+        delete,
+        errors,
+        once: _,
+        watch,
+        batch_files,
+        batch_bytes,
+        settle,
+        new_columns,
+        json,
+    }) = &cli.command
+    {
+        let mut session = match open_session(&runtime, &cli, cli.database.clone()) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let mut options = tarn_engine::ingest::IngestOptions::new(source, into);
+        options.after = match (processed, delete) {
+            (Some(p), _) => tarn_engine::ingest::AfterLoad::Move(p.clone()),
+            (None, true) => tarn_engine::ingest::AfterLoad::Delete,
+            (None, false) => tarn_engine::ingest::AfterLoad::Keep,
+        };
+        options.errors = errors.clone();
+        options.batch_files = *batch_files;
+        options.batch_bytes = *batch_bytes;
+        options.settle = *settle;
+        options.new_columns = match new_columns {
+            NewColumnsArg::Add => tarn_engine::ingest::NewColumns::Add,
+            NewColumnsArg::Fail => tarn_engine::ingest::NewColumns::Fail,
+        };
+        let watch = ingest::Watch {
+            every: *watch,
+            json: *json,
+            quiet: cli.quiet,
+        };
+        return runtime.block_on(ingest::run(&mut session, options, watch));
     }
     if let Some(Command::Crawl {
         url,

@@ -65,9 +65,18 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// A session state over the tables of `snapshot`, with a runtime whose stores feed a new meter.
     pub(crate) fn metered(&self, snapshot: Arc<dyn CatalogProviderList>) -> (SessionState, Arc<ScanMeter>) {
+        self.metered_with(snapshot, self.settings.text_strict)
+    }
+
+    /// [`Ctx::metered`], with text values not of their column's type failing the query (`strict_text`) or not.
+    pub(crate) fn metered_with(
+        &self,
+        snapshot: Arc<dyn CatalogProviderList>,
+        strict_text: bool,
+    ) -> (SessionState, Arc<ScanMeter>) {
         let meter = Arc::new(
             ScanMeter::interruptible(self.settings.max_scan, Arc::clone(&self.interrupt))
-                .with_strict_text(self.settings.text_strict)
+                .with_strict_text(strict_text)
                 .with_memory_limit(self.settings.memory_limit as u64),
         );
         let mut runtime = (**self.state.runtime_env()).clone();

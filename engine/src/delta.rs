@@ -289,6 +289,7 @@ impl Ctx {
             &query_id,
             Statement::DeltaCtas,
             Some(format!("{db}.{name}")),
+            None,
         )
         .await?;
         let table = self

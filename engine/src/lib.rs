@@ -15,6 +15,7 @@ pub mod display;
 mod error;
 mod external_table;
 mod infer;
+pub mod ingest;
 mod listing;
 mod maintenance;
 pub mod meter;

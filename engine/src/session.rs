@@ -174,6 +174,13 @@ impl Session {
         Box::pin(self.ctx.crawl(url, options)).await
     }
 
+    /// One pass of `tarn ingest` (see [`crate::ingest`]).
+    pub async fn ingest(&mut self, options: &crate::ingest::IngestOptions) -> Result<crate::ingest::IngestReport> {
+        self.ctx.interrupt.clear();
+        self.ctx.progress.reset();
+        Box::pin(self.ctx.ingest(options)).await
+    }
+
     /// The flag that stops the running statement (shared by the session's clones). Queries stop at their next read;
     /// writes at their next batch, removing what they wrote. Each statement clears it when it starts.
     pub fn interrupt_handle(&self) -> Arc<Interrupt> {

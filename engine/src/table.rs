@@ -231,6 +231,8 @@ pub struct TarnTable {
     /// The partitions registered in the catalog; `None` (a partitioned table whose partitions were never
     /// registered) walks the `key=value` folders instead.
     registered: Option<Vec<PartitionFolder>>,
+    /// Exactly these files, with their partition values, instead of the table's folders (an ingest batch).
+    files: Option<Vec<(object_store::ObjectMeta, Vec<datafusion::scalar::ScalarValue>)>>,
 }
 
 impl TarnTable {
@@ -280,7 +282,15 @@ impl TarnTable {
             schema,
             format,
             registered: None,
+            files: None,
         })
+    }
+
+    /// Reads exactly `files`, each with its values of the definition's partition keys, instead of listing the
+    /// table's folders.
+    pub fn with_files(mut self, files: Vec<(object_store::ObjectMeta, Vec<datafusion::scalar::ScalarValue>)>) -> Self {
+        self.files = Some(files);
+        self
     }
 
     /// Reads exactly `partitions` (the catalog's) instead of walking the table's folders. Their folders must be in
@@ -316,6 +326,17 @@ impl TarnTable {
             .runtime_env()
             .object_store(&self.location.store_url)
             .map_err(crate::error::from_datafusion)?;
+        if let Some(files) = &self.files {
+            return Ok(files
+                .iter()
+                .cloned()
+                .map(|(meta, values)| {
+                    let mut file = PartitionedFile::new_from_meta(meta);
+                    file.partition_values = values;
+                    file
+                })
+                .collect());
+        }
         if self.partition_fields.is_empty() {
             Ok(list_files(store.as_ref(), &self.location, &self.location.prefix)
                 .await?

@@ -15,7 +15,7 @@
 //! and a bounded number of small reads. Re-crawling adds new columns (a new table version; the old one stays in the
 //! history) and new partitions, and removes nothing unless asked (`delete_missing`).
 
-mod sniff;
+pub(crate) mod sniff;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -26,8 +26,8 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 use sniff::{FileSchema, Format, Kind};
 use tarn_catalog::{
-    Column, HIVE_DEFAULT_PARTITION, Partition, SerdeInfo, StorageFormat, Table, TableKind, params, serde_lib,
-    serde_params,
+    Column, DEFAULT_DATABASE, HIVE_DEFAULT_PARTITION, Partition, SerdeInfo, StorageFormat, Table, TableKind, params,
+    serde_lib, serde_params,
 };
 
 use crate::context::Ctx;
@@ -887,6 +887,19 @@ fn summary(shape: &Shape) -> String {
         },
         Format::Parquet { compression } => format!("parquet {compression}"),
     }
+}
+
+/// A definition that reads files of the shapes `schemas` (file, schema) as one table at `location`, with the
+/// conflicts merging them found (columns registered as string): how `tarn ingest` reads a batch.
+pub(crate) fn files_table(location: &str, schemas: &[(String, FileSchema)]) -> Result<(Table, Vec<String>)> {
+    if schemas.is_empty() {
+        return Err(EngineError::internal("a table over no files"));
+    }
+    let (shape, conflicts) = merge(schemas);
+    Ok((
+        crawled_table(DEFAULT_DATABASE, "ingest_source", location, &shape)?,
+        conflicts,
+    ))
 }
 
 /// The catalog definition of a crawled table (without partitions).

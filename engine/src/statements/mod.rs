@@ -21,6 +21,7 @@ mod query;
 mod refused;
 mod set;
 mod show;
+mod show_loads;
 mod show_session;
 mod table;
 mod view;
@@ -143,6 +144,7 @@ statements! {
     ShowTableVersions(show::ShowTableVersions),
     ShowFunctions(show::ShowFunctions),
     ShowSession(show_session::ShowSession),
+    ShowLoads(show_loads::ShowLoads),
     CreateView(view::CreateView),
     DropView(view::DropView),
     ShowViews(view::ShowViews),
@@ -262,7 +264,14 @@ mod tests {
     #[test]
     fn the_shell_learns_the_statements_words() {
         let words = statement_keywords();
-        for word in ["TBLPROPERTIES", "SESSION", "FUNCTIONS", "ZORDER", "DBPROPERTIES"] {
+        for word in [
+            "TBLPROPERTIES",
+            "SESSION",
+            "FUNCTIONS",
+            "ZORDER",
+            "DBPROPERTIES",
+            "LOADS",
+        ] {
             assert!(words.contains(&word), "{word}");
         }
         assert_eq!(
@@ -273,6 +282,7 @@ mod tests {
                 "FROM",
                 "HISTORY",
                 "INTO",
+                "LOADS",
                 "OPTIMIZE",
                 "PARTITIONS",
                 "TABLE",

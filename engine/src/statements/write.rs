@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::tokenizer::Token;
-use tarn_catalog::{CatalogError, Column, StorageFormat, TableKind, normalize_name};
+use tarn_catalog::{CatalogError, TableKind, normalize_name};
 
 use super::Statement;
-use crate::bucket::{BUCKETING_VERSION, BucketVersion};
 use crate::context::Ctx;
 use crate::error::{EngineError, Part, Result};
 use crate::parse::{EmbeddedQuery, PropValue, QualifiedName, TarnParser};
@@ -17,8 +16,7 @@ use crate::write::commit::{Statement as WriteStatement, WriteLog};
 use crate::write::exec::WriteSpec;
 use crate::write::props::{ctas_options, unload_options};
 use crate::write::statements::{
-    QUERY_ID_PARAMETER, Written, bucketing_of, cast_to_table, ctas_columns, json_keys, table_encoding, unregistered,
-    written_table,
+    QUERY_ID_PARAMETER, Written, bucketing_of, cast_to_table, ctas_columns, unregistered, written_table,
 };
 use crate::write::{DEFAULT_TARGET_FILE_SIZE, Target, new_query_id};
 
@@ -110,6 +108,7 @@ impl Statement for CreateTableAs {
             &query_id,
             WriteStatement::Ctas,
             Some(format!("{db}.{name}")),
+            None,
         )
         .await?;
         let mut table = written_table(
@@ -228,59 +227,12 @@ impl Statement for InsertInto {
             }
             TableKind::Hive => {}
         }
-        let encoding = table_encoding(&table)?;
         let prepared = ctx.prepare_query(self.query.statement).await?;
-        let plan = cast_to_table(prepared.plan.clone(), &table, self.columns.as_deref())?;
-        let columns: Vec<Column> = table.storage.columns.clone();
-        let version = BucketVersion::from_parameter(table.parameters.get(BUCKETING_VERSION))?;
-        let bucketing = match &table.storage.bucketing {
-            Some(b) => bucketing_of(&b.columns, Some(b.count), version, &columns)?,
-            None => None,
-        };
-        let location = Location::parse(&table.storage.location)?;
-        let store = ctx.registry.store_for(&location)?;
-        ctx.prepare_target(&store, &location, &location, WriteStatement::Insert)
-            .await?;
-        let query_id = new_query_id();
-        let log = WriteLog::start(
-            Arc::clone(&store),
-            &location,
-            &location,
-            &query_id,
-            WriteStatement::Insert,
-            Some(table.qualified_name()),
-        )
-        .await?;
-        let file_names = (table.storage.format == StorageFormat::Json).then(|| json_keys(&table));
-        let target = Target {
-            store: Arc::clone(&store),
-            spec: WriteSpec {
-                location: location.clone(),
-                encoding,
-                partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
-                bucketing,
-                query_id,
-                // Readers list the table's folders: files stay hidden until all of them are complete.
-                hidden: true,
-                target_file_size: DEFAULT_TARGET_FILE_SIZE,
-                file_names,
-                record: None,
-            },
-        };
         let meter = Arc::clone(&prepared.meter);
-        let files = match ctx.run_write(prepared, plan, target, &log).await {
-            Ok(files) => files,
-            Err(e) => {
-                log.abort().await;
-                return Err(e);
-            }
-        };
-        let renames: Vec<_> = files.iter().map(|f| (f.path.clone(), f.final_path.clone())).collect();
-        log.commit_renames(&renames).await?;
-        let written = Written::of(files);
-        ctx.register_written_partitions(&table, &written.partition_folders())
-            .await
-            .map_err(|e| unregistered(&table, e))?;
+        let staged = ctx
+            .stage_insert(&table, prepared, self.columns.as_deref(), None)
+            .await?;
+        let written = staged.publish(ctx).await?;
         let message = format!("inserted into {}: {}", table.qualified_name(), written.describe());
         Ok(Outcome::written(message, written.rows, meter))
     }
@@ -336,6 +288,7 @@ impl Statement for Unload {
             &location,
             &query_id,
             WriteStatement::Unload,
+            None,
             None,
         )
         .await?;

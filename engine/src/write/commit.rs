@@ -51,6 +51,18 @@ pub enum Statement {
     /// and delta-rs' data files from the folder, which the CTAS found empty.
     #[serde(rename = "DELTA_CTAS")]
     DeltaCtas,
+    /// A batch of `tarn ingest`: an INSERT whose commit point is its batch's outcome in the table's load history
+    /// (tarn-catalog's `loads`), not its `commit.json`, so that the rows and the record of the files they came from
+    /// are published together.
+    Ingest,
+}
+
+/// The load batch an ingest write belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadRef {
+    /// The target table's creation time: which incarnation's history.
+    pub table_created: DateTime<Utc>,
+    pub batch: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +79,8 @@ pub struct Started {
     /// The process's start time (`/proc/<pid>/stat`), so a reused pid is not mistaken for the writer.
     pub process_start: Option<u64>,
     pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadRef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +164,7 @@ impl WriteLog {
         query_id: &str,
         statement: Statement,
         table: Option<String>,
+        load: Option<LoadRef>,
     ) -> Result<Self> {
         let dir = writes_dir(root).join(query_id);
         let pid = std::process::id();
@@ -162,6 +177,7 @@ impl WriteLog {
             pid,
             process_start: process_start(pid),
             started_at: Utc::now(),
+            load,
         };
         put_json(
             store.as_ref(),
@@ -230,6 +246,36 @@ impl WriteLog {
             .await
             .map_err(|e| storage(&self.location, e))?;
         self.finish().await
+    }
+
+    /// An ingest batch's commit: records the renames, then asks `decide` whether the batch committed (it writes the
+    /// batch's outcome; see [`Statement::Ingest`]). Committed: performs the renames and marks the write done;
+    /// not: removes the write's files. An error from `decide` leaves the record for recovery, which asks the batch's
+    /// outcome again.
+    pub async fn commit_renames_if<F>(self, renames: &[(Path, Path)], decide: F) -> Result<bool>
+    where
+        F: std::future::Future<Output = Result<bool>>,
+    {
+        let commit = Commit {
+            renames: renames.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+        };
+        put_json(
+            self.store.as_ref(),
+            &self.dir.clone().join("commit.json"),
+            &commit,
+            PutMode::Create,
+        )
+        .await
+        .map_err(|e| storage(&self.location, e))?;
+        if !decide.await? {
+            self.abort().await;
+            return Ok(false);
+        }
+        apply_renames(self.store.as_ref(), &commit)
+            .await
+            .map_err(|e| storage(&self.location, e))?;
+        self.finish().await?;
+        Ok(true)
     }
 
     /// Marks the write complete (UNLOAD's commit point), then removes its record: a finished write leaves only
@@ -508,11 +554,11 @@ pub struct Recovery {
     pub completed: usize,
 }
 
-/// Recovers `location` (see the module docs). `ctas_committed(table, query_id)` says whether a CTAS registered its
-/// table before dying.
-pub async fn recover<F, Fut>(store: &Arc<dyn ObjectStore>, location: &Location, ctas_committed: F) -> Result<Recovery>
+/// Recovers `location` (see the module docs). `committed(started)` says whether a dead CTAS registered its table
+/// and whether a dead ingest batch committed (deciding it aborted if it had not).
+pub async fn recover<F, Fut>(store: &Arc<dyn ObjectStore>, location: &Location, committed: F) -> Result<Recovery>
 where
-    F: Fn(String, String) -> Fut,
+    F: Fn(Started) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let mut recovery = Recovery::default();
@@ -557,12 +603,10 @@ where
             continue;
         }
         let commit = get_json::<Commit>(store.as_ref(), &dir.clone().join("commit.json")).await;
-        let committed = match (&commit, started.statement, &started.table) {
-            (Some(_), _, _) => true,
-            (None, Statement::Ctas | Statement::DeltaCtas, Some(table)) => {
-                ctas_committed(table.clone(), query_id.clone()).await
-            }
-            _ => false,
+        let committed = match (&commit, started.statement) {
+            (_, Statement::Ingest) | (None, Statement::Ctas | Statement::DeltaCtas) => committed(started.clone()).await,
+            (Some(_), _) => true,
+            (None, _) => false,
         };
         if committed {
             if let Some(commit) = &commit {
@@ -604,12 +648,21 @@ where
 }
 
 fn is_alive(started: &Started, heartbeat: Option<&Heartbeat>) -> bool {
-    if started.host == host_name() && std::path::Path::new("/proc/self").exists() {
+    process_alive(
+        &started.host,
+        started.pid,
+        started.process_start,
+        heartbeat.map(|h| h.at).unwrap_or(started.started_at),
+    )
+}
+
+/// Whether process `pid` of `host` still runs: on this host, /proc says (a reused pid has another start time); on
+/// another, whether it said so within [`STALE_AFTER`] of now (`last`).
+pub fn process_alive(host: &str, pid: u32, start: Option<u64>, last: DateTime<Utc>) -> bool {
+    if host == host_name() && std::path::Path::new("/proc/self").exists() {
         // Same machine: the process tells.
-        return started.pid == std::process::id()
-            || process_start(started.pid).is_some_and(|s| Some(s) == started.process_start);
+        return pid == std::process::id() || process_start(pid).is_some_and(|s| Some(s) == start);
     }
-    let last = heartbeat.map(|h| h.at).unwrap_or(started.started_at);
     Utc::now()
         .signed_duration_since(last)
         .to_std()
@@ -617,7 +670,7 @@ fn is_alive(started: &Started, heartbeat: Option<&Heartbeat>) -> bool {
         .unwrap_or(true)
 }
 
-fn host_name() -> String {
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_string())
@@ -627,7 +680,7 @@ fn host_name() -> String {
 }
 
 /// Field 22 of `/proc/<pid>/stat` (start time in clock ticks), where there is a /proc.
-fn process_start(pid: u32) -> Option<u64> {
+pub fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; fields after it start after the last ')'.
     let after = &stat[stat.rfind(')')? + 2..];
@@ -728,6 +781,7 @@ mod tests {
             pid: std::process::id(),
             process_start: process_start(std::process::id()),
             started_at: Utc::now(),
+            load: None,
         };
         assert!(is_alive(&me, None));
         let dead = Started {
@@ -762,6 +816,7 @@ mod tests {
             pid: u32::MAX - 7,
             process_start: None,
             started_at: Utc::now(),
+            load: None,
         };
         let record = writes_dir(&root).join(query_id);
         put_json(
@@ -775,7 +830,7 @@ mod tests {
         let folder = own.local_dir().ok_or("not local")?;
         std::fs::create_dir_all(folder.join("_delta_log"))?;
         std::fs::create_dir_all(folder.join("state=CA"))?;
-        let recovery = recover(&store, &root, |_, _| async { false }).await?;
+        let recovery = recover(&store, &root, |_| async { false }).await?;
         assert_eq!(recovery.cleaned, 1);
         let left: Vec<_> = walkdir(&dir.path().join("t"));
         assert!(left.is_empty(), "left behind: {left:?}");

@@ -90,7 +90,122 @@ pub(crate) fn unregistered(table: &Table, e: EngineError) -> EngineError {
     }
 }
 
+/// An INSERT whose files are written but hidden, waiting to be published.
+pub(crate) struct StagedInsert {
+    table: Table,
+    log: WriteLog,
+    files: Vec<WrittenFile>,
+    pub(crate) query_id: String,
+}
+
+impl StagedInsert {
+    pub(crate) fn rows(&self) -> u64 {
+        self.files.iter().map(|f| f.rows).sum()
+    }
+
+    /// Publishes the files (INSERT's commit) and registers their partitions.
+    pub(crate) async fn publish(self, ctx: &Ctx) -> Result<Written> {
+        let renames: Vec<_> = self
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.final_path.clone()))
+            .collect();
+        self.log.commit_renames(&renames).await?;
+        let written = Written::of(self.files);
+        ctx.register_written_partitions(&self.table, &written.partition_folders())
+            .await
+            .map_err(|e| unregistered(&self.table, e))?;
+        Ok(written)
+    }
+
+    /// Publishes the files if `decide` says the write committed (an ingest batch's outcome), else removes them.
+    pub(crate) async fn publish_if<F>(self, ctx: &Ctx, decide: F) -> Result<Option<Written>>
+    where
+        F: std::future::Future<Output = Result<bool>>,
+    {
+        let renames: Vec<_> = self
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.final_path.clone()))
+            .collect();
+        if !self.log.commit_renames_if(&renames, decide).await? {
+            return Ok(None);
+        }
+        let written = Written::of(self.files);
+        ctx.register_written_partitions(&self.table, &written.partition_folders())
+            .await
+            .map_err(|e| unregistered(&self.table, e))?;
+        Ok(Some(written))
+    }
+}
+
 impl Ctx {
+    /// Writes `prepared` (its columns in `columns` order, or the table's) into Hive table `table` as hidden files.
+    /// `load` makes it an ingest batch's write (see [`Statement::Ingest`]).
+    pub(crate) async fn stage_insert(
+        &self,
+        table: &Table,
+        prepared: PreparedQuery,
+        columns: Option<&[String]>,
+        load: Option<commit::LoadRef>,
+    ) -> Result<StagedInsert> {
+        let encoding = table_encoding(table)?;
+        let plan = cast_to_table(prepared.plan.clone(), table, columns)?;
+        let version = BucketVersion::from_parameter(table.parameters.get(BUCKETING_VERSION))?;
+        let bucketing = match &table.storage.bucketing {
+            Some(b) => bucketing_of(&b.columns, Some(b.count), version, &table.storage.columns)?,
+            None => None,
+        };
+        let location = Location::parse(&table.storage.location)?;
+        let store = self.registry.store_for(&location)?;
+        self.prepare_target(&store, &location, &location, Statement::Insert)
+            .await?;
+        let query_id = super::new_query_id();
+        let statement = if load.is_some() {
+            Statement::Ingest
+        } else {
+            Statement::Insert
+        };
+        let log = WriteLog::start(
+            Arc::clone(&store),
+            &location,
+            &location,
+            &query_id,
+            statement,
+            Some(table.qualified_name()),
+            load,
+        )
+        .await?;
+        let file_names = (table.storage.format == StorageFormat::Json).then(|| json_keys(table));
+        let target = Target {
+            store: Arc::clone(&store),
+            spec: super::exec::WriteSpec {
+                location: location.clone(),
+                encoding,
+                partition_names: table.partition_keys.iter().map(|p| p.name.clone()).collect(),
+                bucketing,
+                query_id: query_id.clone(),
+                // Readers list the table's folders: files stay hidden until all of them are complete.
+                hidden: true,
+                target_file_size: super::DEFAULT_TARGET_FILE_SIZE,
+                file_names,
+                record: None,
+            },
+        };
+        match self.run_write(prepared, plan, target, &log).await {
+            Ok(files) => Ok(StagedInsert {
+                table: table.clone(),
+                log,
+                files,
+                query_id,
+            }),
+            Err(e) => {
+                log.abort().await;
+                Err(e)
+            }
+        }
+    }
+
     /// Runs `plan` (the prepared query, reshaped) into files: on the session's workers when it has some (each
     /// task writes its own files and lists them; `log` learns that its files may come from other processes), else
     /// here.
@@ -202,17 +317,44 @@ impl Ctx {
     /// Completes or removes the dead writes recorded at `root` (see [`commit::recover`]).
     pub(crate) async fn recover(&self, store: &Arc<dyn ObjectStore>, root: &Location) -> Result<commit::Recovery> {
         let catalog = self.catalog.clone();
-        commit::recover(store, root, move |table, query_id| {
+        commit::recover(store, root, move |started| {
             let catalog = catalog.clone();
             async move {
-                let Some((db, name)) = table.split_once('.') else {
+                let Some((db, name)) = started.table.as_deref().and_then(|t| t.split_once('.')) else {
                     return false;
                 };
-                matches!(catalog.get_table(db, name).await, Ok(Some(t)) if t.parameters.get(QUERY_ID_PARAMETER) == Some(&query_id))
+                if let Some(load) = &started.load {
+                    return dead_batch_committed(&catalog, db, name, load, &started).await;
+                }
+                matches!(catalog.get_table(db, name).await, Ok(Some(t)) if t.parameters.get(QUERY_ID_PARAMETER) == Some(&started.query_id))
             }
         })
         .await
     }
+}
+
+/// Whether the dead ingest write `started` of batch `load` committed: the batch's outcome says so and names this
+/// write. A batch with no outcome yet is decided aborted here, since its loader is gone; if the loader decided it
+/// first, its decision holds.
+async fn dead_batch_committed(
+    catalog: &tarn_catalog::Catalog,
+    db: &str,
+    name: &str,
+    load: &commit::LoadRef,
+    started: &commit::Started,
+) -> bool {
+    let log = catalog.load_log_at(db, name, load.table_created);
+    let aborted = tarn_catalog::LoadOutcome::Aborted {
+        reason: format!(
+            "its loader (host {}, pid {}) stopped while writing query {}",
+            started.host, started.pid, started.query_id
+        ),
+        at: chrono::Utc::now(),
+    };
+    matches!(
+        log.decide(load.batch, &aborted).await,
+        Ok(tarn_catalog::LoadOutcome::Committed { query_id, .. }) if query_id == started.query_id
+    )
 }
 
 /// The table's data columns and partition keys from a query's output; partition columns must be the last ones, in

@@ -1,0 +1,887 @@
+//! `tarn ingest`: loads the files that land under a source prefix into a table, each file version exactly once, then
+//! moves it to a processed prefix (or leaves or deletes it); files that cannot be loaded go to an error prefix with
+//! their reason beside them.
+//!
+//! Exactly once rests on the table's load history (tarn-catalog's `loads`): a batch claims its files under the next
+//! batch number with a create-if-absent put, after reading every earlier batch; its rows are written as hidden files
+//! (an INSERT recorded as [`Statement::Ingest`](crate::write::commit::Statement)); its outcome — `committed`, written
+//! by the loader, or `aborted`, written by whoever finds the loader dead — is decided by one more create-if-absent
+//! put, and only a committed write publishes its files. A kill at any moment therefore leaves either a committed
+//! batch whose files the next run publishes and moves, or an aborted one whose files are deleted and whose source
+//! files are claimed again. Moving a source file happens after its batch committed, so a crash between the two
+//! leaves a file the next run recognises (same name, same version) and only moves.
+//!
+//! A file is known by its URL and version (the store's ETag, else its modification time): one uploaded again under
+//! the same name is a new version and is loaded again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use datafusion::common::Column as LogicalColumn;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, lit};
+use datafusion::scalar::ScalarValue;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use serde::Serialize;
+use tarn_catalog::{Claim, Column, LoadBatch, LoadLog, LoadOutcome, SourceFile, Table, TableKind};
+
+use crate::context::{Ctx, PreparedQuery};
+use crate::crawl::sniff::{self, FileSchema, Format};
+use crate::error::{EngineError, Part, Result, from_datafusion};
+use crate::listing::{list_files, parse_partition_segment};
+use crate::storage::Location;
+use crate::table::TarnTable;
+use crate::write::commit::{LoadRef, host_name, process_alive, process_start};
+
+/// How often a batch's loader says it is alive.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+
+/// What to do with a source file once its rows are in the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterLoad {
+    /// Move it under this prefix, keeping its key relative to the source.
+    Move(String),
+    /// Leave it where it is (the load history keeps it from being loaded twice).
+    Keep,
+    /// Delete it.
+    Delete,
+}
+
+/// Columns a source file has that the table does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewColumns {
+    /// The table gains them (a new table version), typed as the crawler would.
+    Add,
+    /// The file fails, naming them.
+    Fail,
+}
+
+/// One `tarn ingest` pass.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// The prefix files land under (`s3://landing/incoming/events/`, a local folder).
+    pub source: String,
+    /// The table to load into (`raw.events`, or a name in the current database).
+    pub table: String,
+    pub after: AfterLoad,
+    /// Where files that cannot be loaded go, with a `<name>.error.txt` beside each; `None` leaves them in place (the
+    /// history keeps them from being tried again until they change).
+    pub errors: Option<String>,
+    /// A batch (one write, one commit) takes at most this many files ...
+    pub batch_files: usize,
+    /// ... and stops adding files once it holds this many bytes.
+    pub batch_bytes: u64,
+    /// Files modified more recently than this are left for the next pass (a local file may still be being written;
+    /// an S3 object appears whole, so 0 suits S3).
+    pub settle: Duration,
+    pub new_columns: NewColumns,
+    /// Set (by Ctrl-C) to stop after the batch in flight.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl IngestOptions {
+    pub fn new(source: impl Into<String>, table: impl Into<String>) -> Self {
+        Self {
+            source: source.into(),
+            table: table.into(),
+            after: AfterLoad::Keep,
+            errors: None,
+            batch_files: 1000,
+            batch_bytes: 256 << 20,
+            settle: Duration::from_secs(2),
+            new_columns: NewColumns::Fail,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// A committed batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchReport {
+    pub number: u64,
+    pub files: usize,
+    pub rows: u64,
+    /// Bytes of the source files loaded.
+    pub bytes: u64,
+    pub query_id: String,
+}
+
+/// A file that could not be loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedFile {
+    pub url: String,
+    pub reason: String,
+    /// Where it was moved, when there is an error prefix.
+    pub moved_to: Option<String>,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestReport {
+    pub table: String,
+    pub batches: Vec<BatchReport>,
+    pub failed: Vec<FailedFile>,
+    /// Files an earlier, interrupted pass had loaded, moved (or deleted) now.
+    pub finished: usize,
+    /// Files left for a later pass: too recently modified, or in a batch another loader is running.
+    pub waiting: usize,
+    /// Columns the table gained.
+    pub added_columns: Vec<String>,
+}
+
+impl IngestReport {
+    pub fn files(&self) -> usize {
+        self.batches.iter().map(|b| b.files).sum()
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.batches.iter().map(|b| b.rows).sum()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.batches.iter().map(|b| b.bytes).sum()
+    }
+}
+
+/// Where a file version stands in the history.
+#[derive(Debug, Clone)]
+enum FileState {
+    Loaded,
+    Failed(String),
+    /// In a batch whose loader is still at work.
+    InFlight,
+}
+
+/// The load history as read so far: batches with an outcome never change, so only new and running ones are read again.
+#[derive(Default)]
+struct History {
+    batches: BTreeMap<u64, LoadBatch>,
+    /// Numbers with no readable claim but an outcome (given up before their claim was seen).
+    empty: std::collections::BTreeSet<u64>,
+    /// Numbers listed without a readable claim yet, and since when: a claim being written. Files cannot be chosen
+    /// until it is read, since it may hold any of them.
+    unread: BTreeMap<u64, std::time::Instant>,
+    files: HashMap<SourceFile, FileState>,
+}
+
+/// How long a batch number may show no claim before it is given up (its claimer died while writing it).
+const UNREAD_GRACE: Duration = Duration::from_secs(60);
+
+impl History {
+    /// Reads what changed, until every listed batch number has been read.
+    async fn refresh(&mut self, log: &LoadLog) -> Result<()> {
+        loop {
+            self.read(log).await?;
+            if self.unread.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn read(&mut self, log: &LoadLog) -> Result<()> {
+        let numbers: Vec<u64> = log
+            .batch_numbers()
+            .await?
+            .into_iter()
+            .filter(|n| !self.empty.contains(n) && self.batches.get(n).is_none_or(|b| b.outcome.is_none()))
+            .collect();
+        let read = log.batches(&numbers).await?;
+        for n in numbers.iter().filter(|n| !read.iter().any(|b| b.number == **n)) {
+            let since = *self.unread.entry(*n).or_insert_with(std::time::Instant::now);
+            if log.outcome(*n).await?.is_some() {
+                self.unread.remove(n);
+                self.empty.insert(*n);
+            } else if since.elapsed() > UNREAD_GRACE {
+                // Whoever was writing its claim is gone; if it was only slow, this outcome makes it lose.
+                let aborted = LoadOutcome::Aborted {
+                    reason: "its claim was never written".into(),
+                    at: Utc::now(),
+                };
+                log.decide(*n, &aborted).await?;
+            }
+        }
+        for mut batch in read {
+            self.unread.remove(&batch.number);
+            if batch.outcome.is_none() && !loader_alive(&batch) {
+                let aborted = LoadOutcome::Aborted {
+                    reason: format!(
+                        "its loader (host {}, pid {}) stopped before the batch committed",
+                        batch.claim.host, batch.claim.pid
+                    ),
+                    at: Utc::now(),
+                };
+                batch.outcome = Some(log.decide(batch.number, &aborted).await?);
+            }
+            self.batches.insert(batch.number, batch);
+        }
+        self.files.clear();
+        for batch in self.batches.values() {
+            match &batch.outcome {
+                None => {
+                    for f in &batch.claim.files {
+                        self.files.insert(f.clone(), FileState::InFlight);
+                    }
+                }
+                Some(LoadOutcome::Committed { loaded, failed, .. }) => {
+                    for f in loaded {
+                        self.files.insert(f.clone(), FileState::Loaded);
+                    }
+                    for (f, reason) in failed {
+                        self.files.insert(f.clone(), FileState::Failed(reason.clone()));
+                    }
+                }
+                Some(LoadOutcome::Aborted { .. }) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn next_number(&self) -> u64 {
+        let last = [
+            self.batches.keys().next_back(),
+            self.empty.iter().next_back(),
+            self.unread.keys().next_back(),
+        ];
+        last.into_iter().flatten().max().map_or(1, |n| n + 1)
+    }
+}
+
+fn loader_alive(batch: &LoadBatch) -> bool {
+    let claim = &batch.claim;
+    process_alive(
+        &claim.host,
+        claim.pid,
+        claim.process_start,
+        batch.heartbeat.unwrap_or(claim.claimed_at).max(claim.claimed_at),
+    )
+}
+
+/// A listed source file, sniffed.
+struct Candidate {
+    file: SourceFile,
+    meta: ObjectMeta,
+    schema: std::result::Result<FileSchema, String>,
+}
+
+/// The history's name for object `meta` at `url`: its URL, size and version. An upload of the same bytes again is
+/// a new version (its modification time changes), which S3's ETag alone would not tell.
+pub fn source_file(url: String, meta: &ObjectMeta) -> SourceFile {
+    SourceFile {
+        url,
+        size: meta.size,
+        version: format!(
+            "{}@{}",
+            meta.e_tag.as_deref().unwrap_or_default(),
+            meta.last_modified.to_rfc3339()
+        ),
+    }
+}
+
+/// How a batch ended for its loader.
+enum Loaded {
+    Committed(BatchReport, Vec<SourceFile>, Vec<(SourceFile, String)>),
+    /// Someone decided the batch aborted first (this loader was taken for dead).
+    Lost,
+}
+
+impl Ctx {
+    /// One pass of `tarn ingest` (see the module docs): loads every settled file under the source that the table's
+    /// history does not hold, in batches, and finishes what earlier passes left (moves, error files).
+    pub(crate) async fn ingest(&mut self, options: &IngestOptions) -> Result<IngestReport> {
+        let name = crate::parse::TarnParser::new(&options.table)?.qualified_name()?;
+        let mut table = self.table(&name).await?;
+        match table.kind() {
+            TableKind::Hive => {}
+            TableKind::Delta => {
+                return Err(EngineError::unsupported(
+                    "tarn ingest into a Delta table",
+                    "ingest into a Hive-layout table (CREATE TABLE ... WITH (format = 'PARQUET'))",
+                ));
+            }
+            TableKind::View => {
+                return Err(EngineError::invalid(
+                    Part::ObjectKind,
+                    format!("{} is a view; tarn ingest loads into tables", table.qualified_name()),
+                ));
+            }
+        }
+        let source = Location::parse(&options.source)?;
+        let store = self.registry.store_for(&source)?;
+        let after = match &options.after {
+            AfterLoad::Move(url) => Some(Location::parse(url)?),
+            _ => None,
+        };
+        let errors = options.errors.as_deref().map(Location::parse).transpose()?;
+        for (what, place) in [("--processed", &after), ("--errors", &errors)] {
+            if place.as_ref().is_some_and(|p| p.url == source.url) {
+                return Err(EngineError::invalid(
+                    Part::Clause,
+                    format!("{what} is the source itself ({}); give a prefix of its own", source.url),
+                ));
+            }
+        }
+        // Writes of loaders that died are published or removed first (deciding their batches), so that a pass
+        // leaves no file of an uncommitted write in the table's folders even when it has nothing to load.
+        let table_location = Location::parse(&table.storage.location)?;
+        let table_store = self.registry.store_for(&table_location)?;
+        self.recover(&table_store, &table_location).await?;
+        let log = self.catalog.load_log(&table);
+        let mut history = History::default();
+        history.refresh(&log).await?;
+        let mut report = IngestReport {
+            table: table.qualified_name(),
+            ..Default::default()
+        };
+        let listed = list_files(store.as_ref(), &source, &source.prefix).await?;
+        let settled_before = Utc::now() - chrono::Duration::from_std(options.settle).unwrap_or_default();
+        let mut pending = Vec::new();
+        for meta in listed {
+            let url = source.object_url(&meta.location);
+            // The processed and error prefixes may be inside the source.
+            if [&after, &errors].into_iter().flatten().any(|p| url.starts_with(&p.url)) {
+                continue;
+            }
+            let file = source_file(url, &meta);
+            match history.files.get(&file) {
+                Some(FileState::Loaded) => {
+                    self.after_load(&store, &source, &meta.location, &options.after, after.as_ref())
+                        .await?;
+                    report.finished += 1;
+                }
+                Some(FileState::Failed(reason)) => {
+                    if let Some(errors) = &errors {
+                        let moved = self
+                            .move_failed(&store, &source, &meta.location, errors, reason)
+                            .await?;
+                        report.failed.push(FailedFile {
+                            url: file.url.clone(),
+                            reason: reason.clone(),
+                            moved_to: Some(moved),
+                        });
+                    }
+                }
+                Some(FileState::InFlight) => report.waiting += 1,
+                None if meta.last_modified > settled_before => report.waiting += 1,
+                None => pending.push((file, meta)),
+            }
+        }
+        pending.sort_by(|a, b| a.0.url.cmp(&b.0.url));
+        let mut pending = pending.into_iter().peekable();
+        let mut carried: Vec<Candidate> = Vec::new();
+        while !options.stop.load(Ordering::Relaxed) {
+            let batch = take_batch(&store, &mut carried, &mut pending, options).await;
+            if batch.is_empty() {
+                break;
+            }
+            // The files were listed before batches that other loaders claimed since; a claim of the next number
+            // stands on the history as read now (every batch below that number), so the batch is checked against it.
+            let (batch, taken): (Vec<_>, Vec<_>) =
+                batch.into_iter().partition(|c| !history.files.contains_key(&c.file));
+            report.waiting += taken.len();
+            if batch.is_empty() {
+                continue;
+            }
+            let number = history.next_number();
+            let claim = Claim {
+                files: batch.iter().map(|c| c.file.clone()).collect(),
+                source: source.url.clone(),
+                host: host_name(),
+                pid: std::process::id(),
+                process_start: process_start(std::process::id()),
+                claimed_at: Utc::now(),
+            };
+            if !log.claim(number, &claim).await? {
+                // Another loader took this number: learn what it claimed, and put back what is still free.
+                history.refresh(&log).await?;
+                let (free, taken): (Vec<_>, Vec<_>) =
+                    batch.into_iter().partition(|c| !history.files.contains_key(&c.file));
+                report.waiting += taken.len();
+                carried.splice(0..0, free);
+                continue;
+            }
+            let paths: HashMap<String, Path> = batch
+                .iter()
+                .map(|c| (c.file.url.clone(), c.meta.location.clone()))
+                .collect();
+            let beat_log = log.clone();
+            let heartbeat = tokio::spawn(async move {
+                loop {
+                    let _ = beat_log.beat(number).await;
+                    tokio::time::sleep(HEARTBEAT_EVERY).await;
+                }
+            });
+            let loaded = self
+                .load_batch(&mut table, &log, number, &source, batch, options, &mut report)
+                .await;
+            heartbeat.abort();
+            let (batch_report, files, failed) = match loaded {
+                Ok(Loaded::Committed(batch_report, files, failed)) => (batch_report, files, failed),
+                Ok(Loaded::Lost) => {
+                    history.refresh(&log).await?;
+                    continue;
+                }
+                Err(e) => {
+                    let aborted = LoadOutcome::Aborted {
+                        reason: e.to_string(),
+                        at: Utc::now(),
+                    };
+                    let _ = log.decide(number, &aborted).await;
+                    return Err(e);
+                }
+            };
+            history.refresh(&log).await?;
+            report.batches.push(batch_report);
+            for path in files.iter().filter_map(|f| paths.get(&f.url)) {
+                self.after_load(&store, &source, path, &options.after, after.as_ref())
+                    .await?;
+            }
+            for (file, reason) in failed {
+                let moved_to = match (&errors, paths.get(&file.url)) {
+                    (Some(errors), Some(path)) => Some(self.move_failed(&store, &source, path, errors, &reason).await?),
+                    _ => None,
+                };
+                report.failed.push(FailedFile {
+                    url: file.url,
+                    reason,
+                    moved_to,
+                });
+            }
+        }
+        Ok(report)
+    }
+
+    /// Loads batch `number` (claimed) into `table`: reads its files as one source, adds or refuses new columns,
+    /// writes hidden files, and commits if no one decided the batch aborted first. A file that cannot be read fails
+    /// alone: the batch is written again without it.
+    #[allow(clippy::too_many_arguments)]
+    async fn load_batch(
+        &mut self,
+        table: &mut Table,
+        log: &LoadLog,
+        number: u64,
+        source: &Location,
+        batch: Vec<Candidate>,
+        options: &IngestOptions,
+        report: &mut IngestReport,
+    ) -> Result<Loaded> {
+        let mut failed: Vec<(SourceFile, String)> = Vec::new();
+        let mut good: Vec<(SourceFile, ObjectMeta, FileSchema)> = Vec::new();
+        for c in batch {
+            match c.schema {
+                Ok(schema) => good.push((c.file, c.meta, schema)),
+                Err(reason) => failed.push((c.file, reason)),
+            }
+        }
+        // Columns the table does not have: added, or the files with them fail.
+        let known: Vec<String> = table.all_columns().map(|c| c.name.clone()).collect();
+        let headerless = |s: &FileSchema| matches!(s.format, Format::Csv { header: false, .. });
+        let mut new_columns: Vec<(String, String)> = Vec::new();
+        good.retain(|(file, _, schema)| {
+            if headerless(schema) {
+                let expected = table.storage.columns.len();
+                if schema.columns.len() != expected {
+                    failed.push((
+                        file.clone(),
+                        format!(
+                            "has {} fields per line and no header, but {} has {expected} columns",
+                            schema.columns.len(),
+                            table.qualified_name()
+                        ),
+                    ));
+                    return false;
+                }
+                return true;
+            }
+            let extra: Vec<&(String, sniff::Kind)> =
+                schema.columns.iter().filter(|(n, _)| !known.contains(n)).collect();
+            if extra.is_empty() {
+                return true;
+            }
+            if options.new_columns == NewColumns::Fail {
+                let names: Vec<&str> = extra.iter().map(|(n, _)| n.as_str()).collect();
+                failed.push((
+                    file.clone(),
+                    format!(
+                        "has columns {} does not ({}); run with --new-columns add to add them",
+                        table.qualified_name(),
+                        names.join(", ")
+                    ),
+                ));
+                return false;
+            }
+            for (n, k) in extra {
+                if !new_columns.iter().any(|(m, _)| m == n) {
+                    new_columns.push((n.clone(), k.hive()));
+                }
+            }
+            true
+        });
+        if !new_columns.is_empty() {
+            let mut changed = table.clone();
+            for (n, t) in &new_columns {
+                changed.storage.columns.push(Column::new(n, t)?);
+            }
+            *table = self.catalog.update_table(changed, "INGEST ADD COLUMNS").await?;
+            report
+                .added_columns
+                .extend(new_columns.iter().map(|(n, t)| format!("{n} {t}")));
+        }
+        loop {
+            if good.is_empty() {
+                // Nothing to write: the batch records its failures only.
+                let outcome = LoadOutcome::Committed {
+                    query_id: String::new(),
+                    rows: 0,
+                    loaded: Vec::new(),
+                    failed: failed.clone(),
+                    at: Utc::now(),
+                };
+                return Ok(match log.decide(number, &outcome).await? {
+                    LoadOutcome::Committed { .. } => Loaded::Committed(
+                        BatchReport {
+                            number,
+                            files: 0,
+                            rows: 0,
+                            bytes: 0,
+                            query_id: String::new(),
+                        },
+                        Vec::new(),
+                        failed,
+                    ),
+                    LoadOutcome::Aborted { .. } => Loaded::Lost,
+                });
+            }
+            let prepared = self.batch_query(table, source, &good)?;
+            let load = LoadRef {
+                table_created: table.create_time,
+                batch: number,
+            };
+            let staged = match self.stage_insert(table, prepared, None, Some(load)).await {
+                Ok(staged) => staged,
+                Err(e) => {
+                    if matches!(e, EngineError::Interrupted) {
+                        return Err(e);
+                    }
+                    // A failed write stops its other writers through the session's interrupt; this batch goes on
+                    // without the files to blame.
+                    self.interrupt.clear();
+                    let culprits = self.culprits(table, source, &good, &e).await;
+                    if culprits.is_empty() {
+                        return Err(e);
+                    }
+                    for (i, reason) in culprits.into_iter().rev() {
+                        let (file, _, _) = good.remove(i);
+                        failed.push((file, reason));
+                    }
+                    continue;
+                }
+            };
+            let query_id = staged.query_id.clone();
+            let rows = staged.rows();
+            let loaded: Vec<SourceFile> = good.iter().map(|(f, _, _)| f.clone()).collect();
+            let outcome = LoadOutcome::Committed {
+                query_id: query_id.clone(),
+                rows,
+                loaded: loaded.clone(),
+                failed: failed.clone(),
+                at: Utc::now(),
+            };
+            let decide = async {
+                Ok(matches!(
+                    log.decide(number, &outcome).await?,
+                    LoadOutcome::Committed { query_id: q, .. } if q == query_id
+                ))
+            };
+            return Ok(match staged.publish_if(self, decide).await? {
+                Some(_) => Loaded::Committed(
+                    BatchReport {
+                        number,
+                        files: loaded.len(),
+                        rows,
+                        bytes: loaded.iter().map(|f| f.size).sum(),
+                        query_id,
+                    },
+                    loaded,
+                    failed,
+                ),
+                None => Loaded::Lost,
+            });
+        }
+    }
+
+    /// The query that reads `files` as `table`'s rows: columns by name (by position for CSV without a header), with
+    /// the table's types, so a value that is not of its column's type fails its file instead of becoming NULL;
+    /// partition keys from a column of the same name, else from a `key=value` folder of the file's key.
+    fn batch_query(
+        &self,
+        table: &Table,
+        source: &Location,
+        files: &[(SourceFile, ObjectMeta, FileSchema)],
+    ) -> Result<PreparedQuery> {
+        let schemas: Vec<(String, FileSchema)> = files.iter().map(|(f, _, s)| (f.url.clone(), s.clone())).collect();
+        let (mut definition, _) = crate::crawl::files_table(&source.url, &schemas)?;
+        let headerless = matches!(schemas[0].1.format, Format::Csv { header: false, .. });
+        for (i, column) in definition.storage.columns.iter_mut().enumerate() {
+            if headerless && let Some(target) = table.storage.columns.get(i) {
+                column.name = target.name.clone();
+            }
+            if let Some(target) = table.all_columns().find(|t| t.name == column.name) {
+                column.data_type = target.data_type.clone();
+            }
+        }
+        let present: Vec<String> = definition.storage.columns.iter().map(|c| c.name.clone()).collect();
+        // Partition keys the files do not carry come from their `key=value` folders (below the source).
+        let from_path: Vec<String> = table
+            .partition_keys
+            .iter()
+            .filter(|p| !present.contains(&p.name))
+            .map(|p| p.name.clone())
+            .collect();
+        for key in &from_path {
+            definition.partition_keys.push(Column::new(key, "string")?);
+        }
+        let files: Vec<(ObjectMeta, Vec<ScalarValue>)> = files
+            .iter()
+            .map(|(f, meta, _)| {
+                let folders: Vec<(String, Option<String>)> = f
+                    .url
+                    .strip_prefix(&source.url)
+                    .unwrap_or(&f.url)
+                    .split('/')
+                    .filter_map(parse_partition_segment)
+                    .collect();
+                let values = from_path
+                    .iter()
+                    .map(|key| {
+                        let value = folders.iter().find(|(k, _)| k.eq_ignore_ascii_case(key));
+                        ScalarValue::Utf8(value.and_then(|(_, v)| v.clone()))
+                    })
+                    .collect();
+                (meta.clone(), values)
+            })
+            .collect();
+        let provider = TarnTable::try_new(definition)?.with_files(files);
+        let (mut state, meter) = self.metered_with(Arc::clone(self.state.catalog_list()), true);
+        state.mark_start_execution();
+        let scan = LogicalPlanBuilder::scan("source", provider_as_source(Arc::new(provider)), None)
+            .map_err(from_datafusion)?;
+        let exprs: Vec<Expr> = table
+            .all_columns()
+            .map(|c| {
+                if present.contains(&c.name) || from_path.contains(&c.name) {
+                    Expr::Column(LogicalColumn::from_name(&c.name)).alias(&c.name)
+                } else {
+                    lit(ScalarValue::Null).alias(&c.name)
+                }
+            })
+            .collect();
+        let plan = scan.project(exprs).and_then(|b| b.build()).map_err(from_datafusion)?;
+        Ok(PreparedQuery {
+            state,
+            plan,
+            meter,
+            locations: vec![source.clone()],
+        })
+    }
+
+    /// The files (index, reason) to blame for `error`: those it names, else each that fails when read alone.
+    async fn culprits(
+        &self,
+        table: &Table,
+        source: &Location,
+        files: &[(SourceFile, ObjectMeta, FileSchema)],
+        error: &EngineError,
+    ) -> Vec<(usize, String)> {
+        let text = error.to_string();
+        let named: Vec<(usize, String)> = files
+            .iter()
+            .enumerate()
+            .filter(|(_, (f, m, _))| text.contains(&f.url) || text.contains(m.location.as_ref()))
+            .map(|(i, _)| (i, text.clone()))
+            .collect();
+        if !named.is_empty() || files.len() < 2 {
+            return if files.len() == 1 && is_data_error(error) {
+                vec![(0, text)]
+            } else {
+                named
+            };
+        }
+        let mut blamed = Vec::new();
+        for (i, file) in files.iter().enumerate() {
+            let alone = std::slice::from_ref(file);
+            let read = async {
+                let prepared = self.batch_query(table, source, alone)?;
+                let frame = datafusion::dataframe::DataFrame::new(prepared.state, prepared.plan);
+                frame.count().await.map_err(from_datafusion)
+            };
+            if let Err(e) = read.await
+                && is_data_error(&e)
+            {
+                blamed.push((i, e.to_string()));
+            }
+        }
+        blamed
+    }
+
+    /// After a file's batch committed: moves it under the processed prefix (keeping its key below the source), or
+    /// deletes it, or leaves it.
+    async fn after_load(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        source: &Location,
+        path: &Path,
+        after: &AfterLoad,
+        processed: Option<&Location>,
+    ) -> Result<()> {
+        match (after, processed) {
+            (AfterLoad::Move(_), Some(processed)) => {
+                self.move_object(store, source, path, processed).await?;
+            }
+            (AfterLoad::Delete, _) => match store.delete(path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store_error(source, e)),
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Moves a file that failed under the error prefix, with its reason beside it (`<name>.error.txt`, written
+    /// first, so a file in the error prefix always has its reason). Returns where it went.
+    async fn move_failed(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        source: &Location,
+        path: &Path,
+        errors: &Location,
+        reason: &str,
+    ) -> Result<String> {
+        let target_store = self.registry.store_for(errors)?;
+        let target = relative_target(source, path, errors)?;
+        let note = Path::from(format!("{target}.error.txt"));
+        let text = format!("{}\n{reason}\n", source.object_url(path));
+        target_store
+            .put(&note, PutPayload::from(text.into_bytes()))
+            .await
+            .map_err(|e| store_error(errors, e))?;
+        self.move_object(store, source, path, errors).await
+    }
+
+    /// Moves `path` (below `source`) to the same relative key below `to`; a file already moved is fine.
+    async fn move_object(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        source: &Location,
+        path: &Path,
+        to: &Location,
+    ) -> Result<String> {
+        let target = relative_target(source, path, to)?;
+        let url = to.object_url(&target);
+        let moved = if to.store_url == source.store_url {
+            store.rename(path, &target).await
+        } else {
+            let target_store = self.registry.store_for(to)?;
+            match store.get(path).await {
+                Ok(got) => {
+                    let bytes = got.bytes().await.map_err(|e| store_error(source, e))?;
+                    target_store
+                        .put(&target, PutPayload::from(bytes))
+                        .await
+                        .map_err(|e| store_error(to, e))?;
+                    store.delete(path).await
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match moved {
+            Ok(()) => Ok(url),
+            Err(object_store::Error::NotFound { .. }) => Ok(url),
+            Err(e) => Err(store_error(source, e)),
+        }
+    }
+}
+
+/// Whether `error` is about the data read (a file's bytes or values), which blames a file, rather than the store or
+/// the session.
+fn is_data_error(error: &EngineError) -> bool {
+    !matches!(
+        error,
+        EngineError::Storage { .. }
+            | EngineError::Interrupted
+            | EngineError::CancelledLate
+            | EngineError::ScanLimitExceeded { .. }
+            | EngineError::OutOfMemory { .. }
+            | EngineError::WorkerUnreachable { .. }
+            | EngineError::WorkerLost { .. }
+            | EngineError::Catalog(_)
+    )
+}
+
+fn relative_target(source: &Location, path: &Path, to: &Location) -> Result<Path> {
+    let relative: Vec<String> = path
+        .prefix_match(&source.prefix)
+        .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+        .unwrap_or_else(|| vec![path.filename().unwrap_or_default().to_string()]);
+    Ok(relative.iter().fold(to.prefix.clone(), |p, part| p.join(part.as_str())))
+}
+
+fn store_error(location: &Location, e: object_store::Error) -> EngineError {
+    match crate::storage::describe_store_error(&e) {
+        EngineError::Storage { message, .. } => EngineError::Storage {
+            location: location.url.clone(),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// The next batch: files in key order, each sniffed, up to the batch limits; a file of another format than the
+/// batch's first stays for the next batch. Files that cannot be sniffed join the batch, to be recorded as failed.
+async fn take_batch(
+    store: &Arc<dyn ObjectStore>,
+    carried: &mut Vec<Candidate>,
+    pending: &mut std::iter::Peekable<std::vec::IntoIter<(SourceFile, ObjectMeta)>>,
+    options: &IngestOptions,
+) -> Vec<Candidate> {
+    let mut batch: Vec<Candidate> = Vec::new();
+    let mut signature: Option<String> = None;
+    let mut bytes = 0u64;
+    let mut left: Vec<Candidate> = Vec::new();
+    let mut next = std::mem::take(carried).into_iter();
+    loop {
+        if batch.len() >= options.batch_files.max(1) || bytes >= options.batch_bytes {
+            break;
+        }
+        let candidate = match next.next() {
+            Some(c) => c,
+            None => match pending.next() {
+                Some((file, meta)) => {
+                    let schema = sniff::sniff(store, &meta).await;
+                    Candidate { file, meta, schema }
+                }
+                None => break,
+            },
+        };
+        if let Ok(schema) = &candidate.schema {
+            let sig = format!("{} {:?}", schema.format.signature(), schema.codec);
+            match &signature {
+                Some(s) if *s != sig => {
+                    left.push(candidate);
+                    continue;
+                }
+                None => signature = Some(sig),
+                _ => {}
+            }
+        }
+        bytes += candidate.file.size;
+        batch.push(candidate);
+    }
+    left.extend(next);
+    *carried = left;
+    batch
+}

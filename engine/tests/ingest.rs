@@ -1,0 +1,308 @@
+//! `tarn ingest`: files under a source prefix loaded into a table exactly once, moved to processed/ or to an error
+//! prefix with their reason; locally and on a real S3 server on 127.0.0.1.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use tarn_engine::Session;
+use tarn_engine::ingest::{AfterLoad, IngestOptions, NewColumns};
+use tarn_fixtures::s3::S3Server;
+
+/// `files` JSON-lines files of `rows` rows each under `dir/<dt=…>/`, ids numbered from `first`: (rows, sum of ids).
+fn write_events(dir: &Path, files: usize, rows: usize, first: u64) -> TestResult<(u64, u64)> {
+    let (mut count, mut sum) = (0u64, 0u64);
+    for f in 0..files {
+        let day = format!("dt=2024-01-{:02}", 1 + f % 3);
+        let folder = dir.join(&day);
+        std::fs::create_dir_all(&folder)?;
+        let mut text = String::new();
+        for r in 0..rows {
+            let id = first + (f * rows + r) as u64;
+            text.push_str(&format!(
+                "{{\"id\": {id}, \"name\": \"user {id}\", \"amount\": {}.5}}\n",
+                id % 100
+            ));
+            count += 1;
+            sum += id;
+        }
+        std::fs::write(folder.join(format!("events-{first}-{f:04}.json")), text)?;
+    }
+    Ok((count, sum))
+}
+
+async fn events_table(s: &mut Session, location: &str) -> TestResult {
+    run(
+        s,
+        &format!(
+            "CREATE EXTERNAL TABLE events (id bigint, name string, amount double) PARTITIONED BY (dt string) \
+             STORED AS PARQUET LOCATION '{location}'"
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+fn options(source: &str, processed: Option<&str>, errors: Option<&str>) -> IngestOptions {
+    let mut o = IngestOptions::new(source, "events");
+    o.after = processed.map_or(AfterLoad::Keep, |p| AfterLoad::Move(p.to_string()));
+    o.errors = errors.map(str::to_string);
+    o.batch_files = 15;
+    o.settle = Duration::ZERO;
+    o
+}
+
+fn files_in(dir: &Path) -> TestResult<Vec<String>> {
+    let mut names: Vec<String> = tarn_fixtures::s3::walk(dir)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.strip_prefix(dir).ok().map(|p| p.display().to_string()))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_load_once_move_to_processed_and_bad_ones_to_errors_with_reasons() -> TestResult {
+    let dir = tempdir()?;
+    let incoming = dir.path().join("landing/incoming");
+    let (rows, sum) = write_events(&incoming, 40, 25, 0)?;
+    // A gzip name over bytes that are not gzip, and a JSON file whose id is not a number.
+    std::fs::write(incoming.join("dt=2024-01-01/broken.json.gz"), b"not gzip at all")?;
+    std::fs::write(
+        incoming.join("dt=2024-01-02/wrong-type.json"),
+        "{\"id\": \"seven\", \"name\": \"x\", \"amount\": 1.0}\n",
+    )?;
+    let mut s = open(&dir_url(&dir.path().join("wh"))).await?;
+    events_table(&mut s, &dir_url(&dir.path().join("lake/events"))).await?;
+    let (processed, errors) = (dir.path().join("landing/processed"), dir.path().join("landing/error"));
+    let o = options(&dir_url(&incoming), Some(&dir_url(&processed)), Some(&dir_url(&errors)));
+
+    let report = s.ingest(&o).await?;
+    assert_eq!(report.files(), 40, "{report:?}");
+    assert_eq!(report.rows(), rows);
+    assert_eq!(
+        report.batches.len(),
+        3,
+        "40 good files (+2 bad) in batches of 15: {report:?}"
+    );
+    let mut failed: Vec<(String, String)> = report
+        .failed
+        .iter()
+        .map(|f| {
+            (
+                f.url.rsplit('/').next().unwrap_or_default().to_string(),
+                f.reason.clone(),
+            )
+        })
+        .collect();
+    failed.sort();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(failed[0].0, "broken.json.gz");
+    assert_eq!(failed[1].0, "wrong-type.json");
+    assert!(
+        failed[1].1.contains("seven") || failed[1].1.contains("id"),
+        "{}",
+        failed[1].1
+    );
+
+    assert_eq!(
+        run(&mut s, "SELECT count(*), sum(id), count(DISTINCT dt) FROM events")
+            .await?
+            .0,
+        [[rows.to_string(), sum.to_string(), "3".to_string()]]
+    );
+    assert!(files_in(&incoming)?.is_empty(), "{:?}", files_in(&incoming)?);
+    assert_eq!(files_in(&processed)?.len(), 40);
+    assert!(files_in(&processed)?.contains(&"dt=2024-01-03/events-0-0002.json".to_string()));
+    assert_eq!(
+        files_in(&errors)?,
+        [
+            "dt=2024-01-01/broken.json.gz",
+            "dt=2024-01-01/broken.json.gz.error.txt",
+            "dt=2024-01-02/wrong-type.json",
+            "dt=2024-01-02/wrong-type.json.error.txt"
+        ]
+    );
+    let reason = std::fs::read_to_string(errors.join("dt=2024-01-01/broken.json.gz.error.txt"))?;
+    assert!(reason.contains("broken.json.gz"), "{reason}");
+
+    // A rerun finds nothing new; files that land later are loaded.
+    let again = s.ingest(&o).await?;
+    assert_eq!((again.files(), again.failed.len()), (0, 0), "{again:?}");
+    let (more, more_sum) = write_events(&incoming, 5, 10, 100_000)?;
+    let third = s.ingest(&o).await?;
+    assert_eq!(third.rows(), more);
+    assert_eq!(
+        scalar(&mut s, "SELECT sum(id) FROM events").await?,
+        (sum + more_sum).to_string()
+    );
+    let (history, _) = run(&mut s, "SHOW LOADS events").await?;
+    assert_eq!(history.len(), 40 + 2 + 5, "one row per file: {history:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_ingesters_on_one_source_load_each_file_once() -> TestResult {
+    let dir = tempdir()?;
+    let incoming = dir.path().join("incoming");
+    let (rows, sum) = write_events(&incoming, 60, 20, 0)?;
+    let wh = dir_url(&dir.path().join("wh"));
+    let mut s = open(&wh).await?;
+    events_table(&mut s, &dir_url(&dir.path().join("lake/events"))).await?;
+    let mut o = options(&dir_url(&incoming), None, None);
+    o.batch_files = 7;
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let (wh, o) = (wh.clone(), o.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = open(&wh).await.map_err(|e| e.to_string())?;
+            let mut loaded = 0;
+            // Each keeps going until nothing is left: files the other holds are waited for.
+            loop {
+                let r = s.ingest(&o).await.map_err(|e| e.to_string())?;
+                loaded += r.files();
+                if r.files() == 0 && r.waiting == 0 {
+                    return Ok::<usize, String>(loaded);
+                }
+            }
+        }));
+    }
+    let mut loaded = 0;
+    for t in tasks {
+        loaded += t.await??;
+    }
+    assert_eq!(loaded, 60, "every file loaded by exactly one of the two");
+    assert_eq!(
+        run(&mut s, "SELECT count(*), sum(id), count(DISTINCT id) FROM events")
+            .await?
+            .0,
+        [[rows.to_string(), sum.to_string(), rows.to_string()]]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_loader_died_is_aborted_and_its_files_loaded_again() -> TestResult {
+    let dir = tempdir()?;
+    let incoming = dir.path().join("incoming");
+    let (rows, _) = write_events(&incoming, 4, 10, 0)?;
+    let mut s = open(&dir_url(&dir.path().join("wh"))).await?;
+    events_table(&mut s, &dir_url(&dir.path().join("lake/events"))).await?;
+    // A claim of every file by a process of this host that is not running (pid far above pid_max's default).
+    let table = s.catalog().get_table("default", "events").await?.ok_or("no table")?;
+    let log = s.catalog().load_log(&table);
+    let mut files = Vec::new();
+    let store = object_store::local::LocalFileSystem::new();
+    for path in tarn_fixtures::s3::walk(&incoming)? {
+        let meta =
+            object_store::ObjectStoreExt::head(&store, &object_store::path::Path::from_absolute_path(&path)?).await?;
+        files.push(tarn_engine::ingest::source_file(
+            format!("file://{}", path.display()),
+            &meta,
+        ));
+    }
+    let claim = tarn_catalog::Claim {
+        files,
+        source: dir_url(&incoming),
+        host: std::fs::read_to_string("/proc/sys/kernel/hostname")?.trim().to_string(),
+        pid: 4_000_000,
+        process_start: Some(1),
+        claimed_at: chrono::Utc::now(),
+    };
+    assert!(log.claim(1, &claim).await?);
+    let report = s.ingest(&options(&dir_url(&incoming), None, None)).await?;
+    assert_eq!((report.files(), report.batches[0].number), (4, 2), "{report:?}");
+    assert_eq!(scalar(&mut s, "SELECT count(*) FROM events").await?, rows.to_string());
+    let first = log.batch(1).await?.ok_or("no batch 1")?;
+    assert!(
+        matches!(first.outcome, Some(tarn_catalog::LoadOutcome::Aborted { .. })),
+        "{:?}",
+        first.outcome
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_columns_fail_the_file_or_are_added_by_option() -> TestResult {
+    let dir = tempdir()?;
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming)?;
+    std::fs::write(
+        incoming.join("a.json"),
+        "{\"id\": 1, \"name\": \"a\", \"amount\": 1.5, \"country\": \"NZ\"}\n",
+    )?;
+    let mut s = open(&dir_url(&dir.path().join("wh"))).await?;
+    events_table(&mut s, &dir_url(&dir.path().join("lake/events"))).await?;
+    let mut o = options(&dir_url(&incoming), None, None);
+    let refused = s.ingest(&o).await?;
+    assert_eq!(refused.files(), 0);
+    assert!(
+        refused.failed[0].reason.contains("country") && refused.failed[0].reason.contains("--new-columns add"),
+        "{:?}",
+        refused.failed
+    );
+    // The failure is recorded: the same file is not tried again; a new version of it is.
+    assert_eq!(s.ingest(&o).await?.failed.len(), 0);
+    o.new_columns = NewColumns::Add;
+    std::fs::write(
+        incoming.join("a.json"),
+        "{\"id\": 1, \"name\": \"a\", \"amount\": 1.5, \"country\": \"NZ\"}\n{\"id\": 2}\n",
+    )?;
+    let added = s.ingest(&o).await?;
+    assert_eq!((added.files(), added.rows()), (1, 2), "{added:?}");
+    assert_eq!(added.added_columns, ["country string"]);
+    assert_eq!(
+        run(&mut s, "SELECT id, country FROM events ORDER BY id").await?.0,
+        [["1", "NZ"], ["2", "NULL"]]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_on_s3_moves_objects_and_keeps_the_history_in_the_warehouse() -> TestResult {
+    let server = S3Server::start()?;
+    server.create_bucket("landing")?;
+    server.create_bucket("lake")?;
+    let data = tempdir()?;
+    let (rows, sum) = write_events(data.path(), 12, 30, 0)?;
+    server.upload_dir(data.path(), "landing", "incoming/events")?;
+    server.put_object(
+        "landing",
+        "incoming/events/dt=2024-01-01/bad.json",
+        b"{\"id\": [1, 2]}\n",
+    )?;
+    let mut s = open_s3("s3://lake/wh/", &server).await?;
+    events_table(&mut s, "s3://lake/events/").await?;
+    let o = options(
+        "s3://landing/incoming/events/",
+        Some("s3://landing/processed/events/"),
+        Some("s3://landing/error/events/"),
+    );
+    let report = s.ingest(&o).await?;
+    assert_eq!((report.files(), report.failed.len()), (12, 1), "{report:?}");
+    assert_eq!(
+        run(&mut s, "SELECT count(*), sum(id) FROM events").await?.0,
+        [[rows.to_string(), sum.to_string()]]
+    );
+    // moto keeps its objects in memory: the files are checked where s3s-fs keeps them.
+    if let (Some(moved), Some(reason)) = (
+        server.local_path("landing", "processed/events/dt=2024-01-02/events-0-0001.json"),
+        server.local_path("landing", "error/events/dt=2024-01-01/bad.json.error.txt"),
+    ) {
+        assert!(moved.exists(), "{}", moved.display());
+        assert!(reason.exists(), "{}", reason.display());
+    }
+    // Another session (another machine) sees the history and loads nothing again.
+    let mut other = open_s3("s3://lake/wh/", &server).await?;
+    server.upload_dir(data.path(), "landing", "incoming/events")?;
+    let again = other.ingest(&o).await?;
+    assert_eq!(again.rows(), rows, "uploaded again: new versions, loaded again");
+    assert_eq!(
+        scalar(&mut other, "SELECT count(*) FROM events").await?,
+        (2 * rows).to_string()
+    );
+    Ok(())
+}
