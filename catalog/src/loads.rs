@@ -24,7 +24,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::CatalogError;
@@ -234,19 +234,9 @@ impl LoadLog {
 
     async fn put_if_absent<T: Serialize>(&self, path: &Path, value: &T) -> Result<bool, CatalogError> {
         let json = serde_json::to_vec_pretty(value).map_err(CatalogError::Encode)?;
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(path, PutPayload::from(Bytes::from(json)), options)
+        crate::store::create_if_absent(self.store.as_ref(), path, json)
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
-            Err(e) => Err(self.storage_error(e)),
-        }
+            .map_err(|e| self.storage_error(e))
     }
 }
 

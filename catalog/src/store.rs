@@ -614,19 +614,27 @@ impl Catalog {
     }
 
     async fn put_if_absent(&self, path: &Path, json: Vec<u8>) -> Result<bool, CatalogError> {
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(path, PutPayload::from(Bytes::from(json)), options)
+        create_if_absent(self.store.as_ref(), path, json)
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
-            Err(e) => Err(self.storage_error(e)),
-        }
+            .map_err(|e| self.storage_error(e))
+    }
+}
+
+/// Writes `json` at `path` unless something is there: `false` when another writer got there first. `If-None-Match: *`
+/// on S3, a hard link on a local disk.
+pub(crate) async fn create_if_absent(
+    store: &dyn ObjectStore,
+    path: &Path,
+    json: Vec<u8>,
+) -> object_store::Result<bool> {
+    let options = PutOptions {
+        mode: PutMode::Create,
+        ..Default::default()
+    };
+    match store.put_opts(path, PutPayload::from(Bytes::from(json)), options).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -231,17 +231,7 @@ impl WriteLog {
     /// INSERT's commit: records the renames (from then on the write counts as done, even if this process dies
     /// before finishing them: recovery completes them), performs them, and marks the write done.
     pub async fn commit_renames(self, renames: &[(Path, Path)]) -> Result<()> {
-        let commit = Commit {
-            renames: renames.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
-        };
-        put_json(
-            self.store.as_ref(),
-            &self.dir.clone().join("commit.json"),
-            &commit,
-            PutMode::Create,
-        )
-        .await
-        .map_err(|e| storage(&self.location, e))?;
+        let commit = self.record_renames(renames).await?;
         apply_renames(self.store.as_ref(), &commit)
             .await
             .map_err(|e| storage(&self.location, e))?;
@@ -256,6 +246,20 @@ impl WriteLog {
     where
         F: std::future::Future<Output = Result<bool>>,
     {
+        let commit = self.record_renames(renames).await?;
+        if !decide.await? {
+            self.abort().await;
+            return Ok(false);
+        }
+        apply_renames(self.store.as_ref(), &commit)
+            .await
+            .map_err(|e| storage(&self.location, e))?;
+        self.finish().await?;
+        Ok(true)
+    }
+
+    /// Writes `commit.json`: the renames that publish the write's hidden files.
+    async fn record_renames(&self, renames: &[(Path, Path)]) -> Result<Commit> {
         let commit = Commit {
             renames: renames.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
         };
@@ -267,15 +271,7 @@ impl WriteLog {
         )
         .await
         .map_err(|e| storage(&self.location, e))?;
-        if !decide.await? {
-            self.abort().await;
-            return Ok(false);
-        }
-        apply_renames(self.store.as_ref(), &commit)
-            .await
-            .map_err(|e| storage(&self.location, e))?;
-        self.finish().await?;
-        Ok(true)
+        Ok(commit)
     }
 
     /// Marks the write complete (UNLOAD's commit point), then removes its record: a finished write leaves only
