@@ -325,9 +325,19 @@ impl Ctx {
                 ));
             }
         }
+        // A source above the table's own folder would load the table's files into itself, pass after pass.
+        let table_location = Location::parse(&table.storage.location)?;
+        if table_location.url.starts_with(&source.url) {
+            return Err(EngineError::invalid(
+                Part::Clause,
+                format!(
+                    "the source {} holds the table's own files ({}); give the folder files land in",
+                    source.url, table_location.url
+                ),
+            ));
+        }
         // Writes of loaders that died are published or removed first (deciding their batches), so that a pass
         // leaves no file of an uncommitted write in the table's folders even when it has nothing to load.
-        let table_location = Location::parse(&table.storage.location)?;
         let table_store = self.registry.store_for(&table_location)?;
         self.recover(&table_store, &table_location).await?;
         let log = self.catalog.load_log(&table);

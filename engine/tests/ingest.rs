@@ -130,6 +130,12 @@ async fn files_load_once_move_to_processed_and_bad_ones_to_errors_with_reasons()
     assert!(reason.contains("broken.json.gz"), "{reason}");
 
     // A rerun finds nothing new; files that land later are loaded.
+    let own = s.ingest(&options(&dir_url(&dir.path().join("lake")), None, None)).await;
+    assert!(
+        own.as_ref()
+            .is_err_and(|e| e.to_string().contains("holds the table's own files")),
+        "{own:?}"
+    );
     let again = s.ingest(&o).await?;
     assert_eq!((again.files(), again.failed.len()), (0, 0), "{again:?}");
     let (more, more_sum) = write_events(&incoming, 5, 10, 100_000)?;
