@@ -33,13 +33,25 @@ use crate::model::Table;
 /// How many batch documents are fetched at once when the history is read.
 const FETCH_CONCURRENCY: usize = 32;
 
-/// One version of one source object: its URL and what tells a re-upload under the same name apart (the store's ETag,
-/// else its modification time, and its size).
+/// One version of one source object: its URL, size and content. `version` is the MD5 of the bytes as S3's ETag gives
+/// it (for a multipart upload, S3's ETag of its parts), so a re-upload of the same bytes under the same name is the
+/// same version and one of other bytes is a new one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SourceFile {
     pub url: String,
     pub size: u64,
     pub version: String,
+    /// For a local file, the store's ETag (inode, size, modification time) when it was hashed, so that a file seen
+    /// unchanged is known without reading it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<String>,
+}
+
+impl SourceFile {
+    /// What makes two sightings the same version: URL and content, whatever their stamps.
+    pub fn key(&self) -> (String, String) {
+        (self.url.clone(), self.version.clone())
+    }
 }
 
 /// The files a batch takes, and who took them.
@@ -251,6 +263,7 @@ mod tests {
             url: format!("file:///in/{name}"),
             size: 10,
             version: "e1".into(),
+            stamp: None,
         }
     }
 

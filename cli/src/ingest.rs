@@ -92,8 +92,11 @@ pub fn render(report: &IngestReport, took: Duration) -> String {
         if report.batches.len() == 1 { "" } else { "s" },
         took.as_secs_f64()
     );
-    if report.finished > 0 {
-        line.push_str(&format!(" · finished moving {} loaded earlier", report.finished));
+    if report.already_loaded > 0 {
+        line.push_str(&format!(
+            " · {} already loaded (same bytes), not loaded again",
+            report.already_loaded
+        ));
     }
     if report.waiting > 0 {
         line.push_str(&format!(

@@ -11,8 +11,10 @@
 //! files are claimed again. Moving a source file happens after its batch committed, so a crash between the two
 //! leaves a file the next run recognises (same name, same version) and only moves.
 //!
-//! A file is known by its URL and version (the store's ETag, else its modification time): one uploaded again under
-//! the same name is a new version and is loaded again.
+//! A file is known by its URL and content ([`source_file`]): the same bytes delivered again under the same name are
+//! not loaded again, other bytes under it are a new version. Content, not modification time, because S3 lists
+//! modification times in whole seconds: a re-upload within the second of a loaded file would look like that file and
+//! be moved away unloaded.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use datafusion::common::Column as LogicalColumn;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, lit};
 use datafusion::scalar::ScalarValue;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use serde::Serialize;
@@ -125,8 +128,9 @@ pub struct IngestReport {
     pub table: String,
     pub batches: Vec<BatchReport>,
     pub failed: Vec<FailedFile>,
-    /// Files an earlier, interrupted pass had loaded, moved (or deleted) now.
-    pub finished: usize,
+    /// Files whose bytes were loaded before (by a pass interrupted before it moved them, or uploaded again): moved
+    /// (or deleted) now, not loaded again.
+    pub already_loaded: usize,
     /// Files left for a later pass: too recently modified, or in a batch another loader is running.
     pub waiting: usize,
     /// Columns the table gained.
@@ -165,7 +169,10 @@ struct History {
     /// Numbers listed without a readable claim yet, and since when: a claim being written. Files cannot be chosen
     /// until it is read, since it may hold any of them.
     unread: BTreeMap<u64, std::time::Instant>,
-    files: HashMap<SourceFile, FileState>,
+    /// By [`SourceFile::key`].
+    files: HashMap<(String, String), FileState>,
+    /// Local files' versions by (URL, stamp), so unchanged files are not hashed again.
+    stamps: HashMap<(String, String), String>,
 }
 
 /// How long a batch number may show no claim before it is given up (its claimer died while writing it).
@@ -221,18 +228,23 @@ impl History {
         }
         self.files.clear();
         for batch in self.batches.values() {
+            let files = batch.claim.files.iter();
+            for f in files.filter(|f| f.stamp.is_some()) {
+                let stamp = f.stamp.clone().unwrap_or_default();
+                self.stamps.insert((f.url.clone(), stamp), f.version.clone());
+            }
             match &batch.outcome {
                 None => {
                     for f in &batch.claim.files {
-                        self.files.insert(f.clone(), FileState::InFlight);
+                        self.files.insert(f.key(), FileState::InFlight);
                     }
                 }
                 Some(LoadOutcome::Committed { loaded, failed, .. }) => {
                     for f in loaded {
-                        self.files.insert(f.clone(), FileState::Loaded);
+                        self.files.insert(f.key(), FileState::Loaded);
                     }
                     for (f, reason) in failed {
-                        self.files.insert(f.clone(), FileState::Failed(reason.clone()));
+                        self.files.insert(f.key(), FileState::Failed(reason.clone()));
                     }
                 }
                 Some(LoadOutcome::Aborted { .. }) => {}
@@ -268,18 +280,57 @@ struct Candidate {
     schema: std::result::Result<FileSchema, String>,
 }
 
-/// The history's name for object `meta` at `url`: its URL, size and version. An upload of the same bytes again is
-/// a new version (its modification time changes), which S3's ETag alone would not tell.
-pub fn source_file(url: String, meta: &ObjectMeta) -> SourceFile {
-    SourceFile {
+/// How many source files are hashed at once.
+const HASH_CONCURRENCY: usize = 16;
+
+/// The history's name for object `meta` under `source`: its URL, size and content (see [`SourceFile`]). On S3 the
+/// content is the listed ETag; a local file (or an object listed without an ETag, as s3s-fs lists) is hashed: MD5,
+/// the value of S3's ETag for a single-part upload. `known` holds versions by (URL, stamp), so an unchanged file is not
+/// read again. `None` when the file is gone (another loader moved it since the listing).
+pub async fn source_file(
+    store: &dyn ObjectStore,
+    source: &Location,
+    meta: &ObjectMeta,
+    known: &HashMap<(String, String), String>,
+) -> Result<Option<SourceFile>> {
+    let url = source.object_url(&meta.location);
+    if let (true, Some(e_tag)) = (source.is_s3(), &meta.e_tag) {
+        return Ok(Some(SourceFile {
+            url,
+            size: meta.size,
+            version: e_tag.trim_matches('"').to_string(),
+            stamp: None,
+        }));
+    }
+    let stamp = match &meta.e_tag {
+        Some(e_tag) => e_tag.clone(),
+        None => format!("{}-{}", meta.size, meta.last_modified.timestamp_micros()),
+    };
+    let version = match known.get(&(url.clone(), stamp.clone())) {
+        Some(version) => version.clone(),
+        None => match md5_of(store, &meta.location).await {
+            Ok(version) => version,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            // Unreadable: its load fails and says why, and the stamp keeps it failed until it changes.
+            Err(_) => format!("unread {stamp}"),
+        },
+    };
+    Ok(Some(SourceFile {
         url,
         size: meta.size,
-        version: format!(
-            "{}@{}",
-            meta.e_tag.as_deref().unwrap_or_default(),
-            meta.last_modified.to_rfc3339()
-        ),
+        version,
+        stamp: Some(stamp),
+    }))
+}
+
+async fn md5_of(store: &dyn ObjectStore, path: &Path) -> object_store::Result<String> {
+    use md5::Digest;
+    let mut hasher = md5::Md5::new();
+    let mut stream = store.get(path).await?.into_stream();
+    while let Some(chunk) = stream.try_next().await? {
+        hasher.update(&chunk);
     }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// How a batch ended for its loader.
@@ -350,18 +401,33 @@ impl Ctx {
         let listed = list_files(store.as_ref(), &source, &source.prefix).await?;
         let settled_before = Utc::now() - chrono::Duration::from_std(options.settle).unwrap_or_default();
         let mut pending = Vec::new();
-        for meta in listed {
+        // The processed and error prefixes may be inside the source.
+        let listed = listed.into_iter().filter(|meta| {
             let url = source.object_url(&meta.location);
-            // The processed and error prefixes may be inside the source.
-            if [&after, &errors].into_iter().flatten().any(|p| url.starts_with(&p.url)) {
-                continue;
-            }
-            let file = source_file(url, &meta);
-            match history.files.get(&file) {
+            ![&after, &errors].into_iter().flatten().any(|p| url.starts_with(&p.url))
+        });
+        let identified: Vec<_> = futures::stream::iter(listed)
+            .map(|meta| {
+                let (store, source, stamps) = (&store, &source, &history.stamps);
+                async move {
+                    Ok::<_, EngineError>(
+                        source_file(store.as_ref(), source, &meta, stamps)
+                            .await?
+                            .map(|f| (f, meta)),
+                    )
+                }
+            })
+            .buffered(HASH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (file, meta) in identified.into_iter().flatten() {
+            match history.files.get(&file.key()) {
                 Some(FileState::Loaded) => {
                     self.after_load(&store, &source, &meta.location, &options.after, after.as_ref())
                         .await?;
-                    report.finished += 1;
+                    if options.after != AfterLoad::Keep {
+                        report.already_loaded += 1;
+                    }
                 }
                 Some(FileState::Failed(reason)) => {
                     if let Some(errors) = &errors {
@@ -390,8 +456,9 @@ impl Ctx {
             }
             // The files were listed before batches that other loaders claimed since; a claim of the next number
             // stands on the history as read now (every batch below that number), so the batch is checked against it.
-            let (batch, taken): (Vec<_>, Vec<_>) =
-                batch.into_iter().partition(|c| !history.files.contains_key(&c.file));
+            let (batch, taken): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .partition(|c| !history.files.contains_key(&c.file.key()));
             report.waiting += taken.len();
             if batch.is_empty() {
                 continue;
@@ -408,8 +475,9 @@ impl Ctx {
             if !log.claim(number, &claim).await? {
                 // Another loader took this number: learn what it claimed, and put back what is still free.
                 history.refresh(&log).await?;
-                let (free, taken): (Vec<_>, Vec<_>) =
-                    batch.into_iter().partition(|c| !history.files.contains_key(&c.file));
+                let (free, taken): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .partition(|c| !history.files.contains_key(&c.file.key()));
                 report.waiting += taken.len();
                 carried.splice(0..0, free);
                 continue;
