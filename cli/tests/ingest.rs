@@ -27,6 +27,19 @@ fn feed(put: &(dyn Fn(&str, &str) -> std::io::Result<()> + Sync)) -> std::io::Re
     Ok(())
 }
 
+/// Lands a local file as a careful producer does (or use --settle): written beside, in `staging`, and renamed into
+/// place under `incoming`.
+fn put_local(incoming: &Path, staging: &Path, key: &str, text: &str) -> std::io::Result<()> {
+    let path = incoming.join(key);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::create_dir_all(staging)?;
+    let temp = staging.join(key.replace('/', "_"));
+    std::fs::write(&temp, text)?;
+    std::fs::rename(temp, path)
+}
+
 /// Where a run reads, moves and writes: source, processed and error prefixes.
 struct Places {
     incoming: String,
@@ -165,17 +178,7 @@ fn ingest_killed_at_random_with_a_second_ingester_loads_every_file_exactly_once(
         errors: dir_url(&errors),
     };
     let staging = dir.path().join("staging");
-    std::fs::create_dir_all(&staging)?;
-    // Local files are written beside and renamed into place, as a careful producer does (or use --settle).
-    let put = |key: &str, text: &str| -> std::io::Result<()> {
-        let path = incoming.join(key);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let temp = staging.join(key.replace('/', "_"));
-        std::fs::write(&temp, text)?;
-        std::fs::rename(temp, path)
-    };
+    let put = |key: &str, text: &str| put_local(&incoming, &staging, key, text);
     let kills = kill_loop(&tarn, &places, &put)?;
     check_exactly_once(&tarn, &places, kills)?;
     assert!(files_under(&incoming).is_empty(), "{:?}", files_under(&incoming));
@@ -187,6 +190,44 @@ fn ingest_killed_at_random_with_a_second_ingester_loads_every_file_exactly_once(
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .collect();
     assert!(hidden.is_empty(), "{hidden:?}");
+    Ok(())
+}
+
+#[test]
+fn ingest_into_delta_killed_at_random_loads_every_file_exactly_once_one_commit_per_batch() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let wh = dir.path().join("wh");
+    let tarn = Tarn::local(&wh);
+    let incoming = dir.path().join("landing/incoming");
+    std::fs::create_dir_all(&incoming)?;
+    tarn.ok(&[
+        "-c",
+        &format!(
+            "CREATE TABLE ev WITH (table_type = 'DELTA', location = '{}', partitioned_by = ARRAY['dt']) AS \
+         SELECT CAST(0 AS bigint) AS id, 'x' AS name, '2024-01-01' AS dt WHERE false",
+            dir_url(&dir.path().join("lake/ev"))
+        ),
+    ])?;
+    let places = Places {
+        incoming: dir_url(&incoming),
+        done: dir_url(&dir.path().join("landing/processed")),
+        errors: dir_url(&dir.path().join("landing/error")),
+    };
+    let staging = dir.path().join("staging");
+    let put = |key: &str, text: &str| put_local(&incoming, &staging, key, text);
+    let kills = kill_loop(&tarn, &places, &put)?;
+    check_exactly_once(&tarn, &places, kills)?;
+    check_processed(&dir.path().join("landing/processed"))?;
+    // Every batch number is one Delta commit: its rows, or the fence of a batch given up; version 0 made the table.
+    let batches = files_under(&wh.join("_catalog"))
+        .iter()
+        .filter(|p| p.components().any(|c| c.as_os_str() == "loads"))
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let history = tarn.ok(&["--format", "csv", "-c", "DESCRIBE HISTORY ev"])?;
+    let commits = history.stdout.lines().skip(1).filter(|l| !l.is_empty()).count();
+    assert_eq!(commits, 1 + batches, "{batches} batches after {kills} kills");
     Ok(())
 }
 

@@ -472,9 +472,9 @@ pub(crate) fn files(n: u64) -> String {
 }
 
 pub(crate) struct CommitSummary {
-    version: u64,
-    rows: u64,
-    files_added: u64,
+    pub(crate) version: u64,
+    pub(crate) rows: u64,
+    pub(crate) files_added: u64,
 }
 
 /// What the table's newest commit added, from its `operationMetrics`.

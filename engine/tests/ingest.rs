@@ -213,28 +213,7 @@ async fn a_batch_whose_loader_died_is_aborted_and_its_files_loaded_again() -> Te
     let (rows, _) = write_events(&incoming, 4, 10, 0)?;
     let mut s = open(&dir_url(&dir.path().join("wh"))).await?;
     events_table(&mut s, &dir_url(&dir.path().join("lake/events"))).await?;
-    // A claim of every file by a process of this host that is not running (pid far above pid_max's default).
-    let table = s.catalog().get_table("default", "events").await?.ok_or("no table")?;
-    let log = s.catalog().load_log(&table);
-    let mut files = Vec::new();
-    let store = object_store::local::LocalFileSystem::new();
-    let source = tarn_engine::storage::Location::parse(&dir_url(&incoming))?;
-    for path in tarn_fixtures::s3::walk(&incoming)? {
-        let meta =
-            object_store::ObjectStoreExt::head(&store, &object_store::path::Path::from_absolute_path(&path)?).await?;
-        let known = Default::default();
-        let file = tarn_engine::ingest::source_file(&store, &source, &meta, &known).await?;
-        files.push(file.ok_or("a file listed is gone")?);
-    }
-    let claim = tarn_catalog::Claim {
-        files,
-        source: dir_url(&incoming),
-        host: std::fs::read_to_string("/proc/sys/kernel/hostname")?.trim().to_string(),
-        pid: 4_000_000,
-        process_start: Some(1),
-        claimed_at: chrono::Utc::now(),
-    };
-    assert!(log.claim(1, &claim).await?);
+    let log = claim_by_dead_loader(&s, "events", &incoming, usize::MAX).await?;
     let report = s.ingest(&options(&dir_url(&incoming), None, None)).await?;
     assert_eq!((report.files(), report.batches[0].number), (4, 2), "{report:?}");
     assert_eq!(scalar(&mut s, "SELECT count(*) FROM events").await?, rows.to_string());
@@ -244,6 +223,99 @@ async fn a_batch_whose_loader_died_is_aborted_and_its_files_loaded_again() -> Te
         "{:?}",
         first.outcome
     );
+    Ok(())
+}
+
+/// Claims (as batch 1) the first `count` files under `incoming` for a process of this host that is not running (a
+/// pid far above pid_max's default), as a loader killed after its claim leaves them; returns the table's history.
+async fn claim_by_dead_loader(
+    s: &Session,
+    table: &str,
+    incoming: &Path,
+    count: usize,
+) -> TestResult<tarn_catalog::LoadLog> {
+    let table = s.catalog().get_table("default", table).await?.ok_or("no table")?;
+    let log = s.catalog().load_log(&table);
+    let mut files = Vec::new();
+    let store = object_store::local::LocalFileSystem::new();
+    let source = tarn_engine::storage::Location::parse(&dir_url(incoming))?;
+    let mut paths = tarn_fixtures::s3::walk(incoming)?;
+    paths.sort();
+    for path in paths.into_iter().take(count) {
+        let meta =
+            object_store::ObjectStoreExt::head(&store, &object_store::path::Path::from_absolute_path(&path)?).await?;
+        let known = Default::default();
+        let file = tarn_engine::ingest::source_file(&store, &source, &meta, &known).await?;
+        files.push(file.ok_or("a file listed is gone")?);
+    }
+    let claim = tarn_catalog::Claim {
+        files,
+        source: dir_url(incoming),
+        host: std::fs::read_to_string("/proc/sys/kernel/hostname")?.trim().to_string(),
+        pid: 4_000_000,
+        process_start: Some(1),
+        claimed_at: chrono::Utc::now(),
+    };
+    assert!(log.claim(1, &claim).await?);
+    Ok(log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_table_gets_one_commit_per_batch_and_a_dead_loaders_batch_is_fenced() -> TestResult {
+    let dir = tempdir()?;
+    let incoming = dir.path().join("incoming");
+    let (rows, sum) = write_events(&incoming, 20, 10, 0)?;
+    let mut s = open(&dir_url(&dir.path().join("wh"))).await?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE TABLE events WITH (table_type = 'DELTA', location = '{}', partitioned_by = ARRAY['dt']) AS \
+             SELECT CAST(0 AS bigint) AS id, 'x' AS name, 0.5 AS amount, '2024-01-01' AS dt WHERE false",
+            dir_url(&dir.path().join("lake/events"))
+        ),
+    )
+    .await?;
+    let log = claim_by_dead_loader(&s, "events", &incoming, 4).await?;
+    let processed = dir.path().join("processed");
+    let mut o = options(&dir_url(&incoming), Some(&dir_url(&processed)), None);
+    o.batch_files = 8;
+    let report = s.ingest(&o).await?;
+    let numbers: Vec<u64> = report.batches.iter().map(|b| b.number).collect();
+    assert_eq!((report.files(), numbers), (20, vec![2, 3, 4]), "{report:?}");
+    assert_eq!(
+        run(&mut s, "SELECT count(*), sum(id), count(DISTINCT dt) FROM events")
+            .await?
+            .0,
+        [[rows.to_string(), sum.to_string(), "3".to_string()]]
+    );
+    let first = log.batch(1).await?.ok_or("no batch 1")?;
+    assert!(
+        matches!(first.outcome, Some(tarn_catalog::LoadOutcome::Aborted { .. })),
+        "{:?}",
+        first.outcome
+    );
+    // Version 0 creates the table, 1 fences the dead loader's batch (no files), 2-4 are the three batches.
+    let (history, _) = run(&mut s, "DESCRIBE HISTORY events").await?;
+    assert_eq!(history.len(), 5, "{history:?}");
+    let again = s.ingest(&o).await?;
+    assert_eq!((again.files(), again.batches.len()), (0, 0), "{again:?}");
+    assert_eq!(run(&mut s, "DESCRIBE HISTORY events").await?.0.len(), 5);
+
+    // A new key becomes a column of the Delta table in the batch's own commit.
+    std::fs::write(
+        incoming.join("late.json"),
+        "{\"id\": 1000, \"name\": \"n\", \"amount\": 1.0, \"dt\": \"2024-02-01\", \"country\": \"NZ\"}\n",
+    )?;
+    o.new_columns = NewColumns::Add;
+    let added = s.ingest(&o).await?;
+    assert_eq!((added.rows(), added.added_columns.len()), (1, 1), "{added:?}");
+    assert_eq!(
+        run(&mut s, "SELECT id, country, dt FROM events WHERE country IS NOT NULL")
+            .await?
+            .0,
+        [["1000", "NZ", "2024-02-01"]]
+    );
+    assert_eq!(run(&mut s, "DESCRIBE HISTORY events").await?.0.len(), 6);
     Ok(())
 }
 

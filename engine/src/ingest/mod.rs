@@ -16,7 +16,7 @@
 //! modification times in whole seconds: a re-upload within the second of a loaded file would look like that file and
 //! be moved away unloaded.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -30,15 +30,21 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use serde::Serialize;
-use tarn_catalog::{Claim, Column, LoadBatch, LoadLog, LoadOutcome, SourceFile, Table, TableKind};
+use tarn_catalog::{Claim, Column, LoadLog, LoadOutcome, SourceFile, Table, TableKind};
 
 use crate::context::{Ctx, PreparedQuery};
 use crate::crawl::sniff::{self, FileSchema, Format};
 use crate::error::{EngineError, Part, Result, from_datafusion};
 use crate::listing::{list_files, parse_partition_segment};
+use crate::names::AsOf;
 use crate::storage::Location;
 use crate::table::TarnTable;
-use crate::write::commit::{LoadRef, host_name, process_alive, process_start};
+use crate::write::commit::{LoadRef, host_name, process_start};
+
+mod delta;
+mod history;
+
+use history::{FileState, History, Target};
 
 /// How often a batch's loader says it is alive.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
@@ -151,128 +157,6 @@ impl IngestReport {
     }
 }
 
-/// Where a file version stands in the history.
-#[derive(Debug, Clone)]
-enum FileState {
-    Loaded,
-    Failed(String),
-    /// In a batch whose loader is still at work.
-    InFlight,
-}
-
-/// The load history as read so far: batches with an outcome never change, so only new and running ones are read again.
-#[derive(Default)]
-struct History {
-    batches: BTreeMap<u64, LoadBatch>,
-    /// Numbers with no readable claim but an outcome (given up before their claim was seen).
-    empty: std::collections::BTreeSet<u64>,
-    /// Numbers listed without a readable claim yet, and since when: a claim being written. Files cannot be chosen
-    /// until it is read, since it may hold any of them.
-    unread: BTreeMap<u64, std::time::Instant>,
-    /// By [`SourceFile::key`].
-    files: HashMap<(String, String), FileState>,
-    /// Local files' versions by (URL, stamp), so unchanged files are not hashed again.
-    stamps: HashMap<(String, String), String>,
-}
-
-/// How long a batch number may show no claim before it is given up (its claimer died while writing it).
-const UNREAD_GRACE: Duration = Duration::from_secs(60);
-
-impl History {
-    /// Reads what changed, until every listed batch number has been read.
-    async fn refresh(&mut self, log: &LoadLog) -> Result<()> {
-        loop {
-            self.read(log).await?;
-            if self.unread.is_empty() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn read(&mut self, log: &LoadLog) -> Result<()> {
-        let numbers: Vec<u64> = log
-            .batch_numbers()
-            .await?
-            .into_iter()
-            .filter(|n| !self.empty.contains(n) && self.batches.get(n).is_none_or(|b| b.outcome.is_none()))
-            .collect();
-        let read = log.batches(&numbers).await?;
-        for n in numbers.iter().filter(|n| !read.iter().any(|b| b.number == **n)) {
-            let since = *self.unread.entry(*n).or_insert_with(std::time::Instant::now);
-            if log.outcome(*n).await?.is_some() {
-                self.unread.remove(n);
-                self.empty.insert(*n);
-            } else if since.elapsed() > UNREAD_GRACE {
-                // Whoever was writing its claim is gone; if it was only slow, this outcome makes it lose.
-                let aborted = LoadOutcome::Aborted {
-                    reason: "its claim was never written".into(),
-                    at: Utc::now(),
-                };
-                log.decide(*n, &aborted).await?;
-            }
-        }
-        for mut batch in read {
-            self.unread.remove(&batch.number);
-            if batch.outcome.is_none() && !loader_alive(&batch) {
-                let aborted = LoadOutcome::Aborted {
-                    reason: format!(
-                        "its loader (host {}, pid {}) stopped before the batch committed",
-                        batch.claim.host, batch.claim.pid
-                    ),
-                    at: Utc::now(),
-                };
-                batch.outcome = Some(log.decide(batch.number, &aborted).await?);
-            }
-            self.batches.insert(batch.number, batch);
-        }
-        self.files.clear();
-        for batch in self.batches.values() {
-            let files = batch.claim.files.iter();
-            for f in files.filter(|f| f.stamp.is_some()) {
-                let stamp = f.stamp.clone().unwrap_or_default();
-                self.stamps.insert((f.url.clone(), stamp), f.version.clone());
-            }
-            match &batch.outcome {
-                None => {
-                    for f in &batch.claim.files {
-                        self.files.insert(f.key(), FileState::InFlight);
-                    }
-                }
-                Some(LoadOutcome::Committed { loaded, failed, .. }) => {
-                    for f in loaded {
-                        self.files.insert(f.key(), FileState::Loaded);
-                    }
-                    for (f, reason) in failed {
-                        self.files.insert(f.key(), FileState::Failed(reason.clone()));
-                    }
-                }
-                Some(LoadOutcome::Aborted { .. }) => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn next_number(&self) -> u64 {
-        let last = [
-            self.batches.keys().next_back(),
-            self.empty.iter().next_back(),
-            self.unread.keys().next_back(),
-        ];
-        last.into_iter().flatten().max().map_or(1, |n| n + 1)
-    }
-}
-
-fn loader_alive(batch: &LoadBatch) -> bool {
-    let claim = &batch.claim;
-    process_alive(
-        &claim.host,
-        claim.pid,
-        claim.process_start,
-        batch.heartbeat.unwrap_or(claim.claimed_at).max(claim.claimed_at),
-    )
-}
-
 /// A listed source file, sniffed.
 struct Candidate {
     file: SourceFile,
@@ -346,13 +230,13 @@ impl Ctx {
     pub(crate) async fn ingest(&mut self, options: &IngestOptions) -> Result<IngestReport> {
         let name = crate::parse::TarnParser::new(&options.table)?.qualified_name()?;
         let mut table = self.table(&name).await?;
-        match table.kind() {
-            TableKind::Hive => {}
+        let target = match table.kind() {
+            TableKind::Hive => Target::Hive,
             TableKind::Delta => {
-                return Err(EngineError::unsupported(
-                    "tarn ingest into a Delta table",
-                    "ingest into a Hive-layout table (CREATE TABLE ... WITH (format = 'PARQUET'))",
-                ));
+                let location = Location::parse(&table.storage.location)?;
+                let opened = self.open_delta(&location, AsOf::Latest).await?;
+                table = self.delta_shape(&table, &opened).await?;
+                Target::Delta(location)
             }
             TableKind::View => {
                 return Err(EngineError::invalid(
@@ -360,7 +244,7 @@ impl Ctx {
                     format!("{} is a view; tarn ingest loads into tables", table.qualified_name()),
                 ));
             }
-        }
+        };
         let source = Location::parse(&options.source)?;
         let store = self.registry.store_for(&source)?;
         let after = match &options.after {
@@ -389,11 +273,13 @@ impl Ctx {
         }
         // Writes of loaders that died are published or removed first (deciding their batches), so that a pass
         // leaves no file of an uncommitted write in the table's folders even when it has nothing to load.
-        let table_store = self.registry.store_for(&table_location)?;
-        self.recover(&table_store, &table_location).await?;
+        if let Target::Hive = target {
+            let table_store = self.registry.store_for(&table_location)?;
+            self.recover(&table_store, &table_location).await?;
+        }
         let log = self.catalog.load_log(&table);
         let mut history = History::default();
-        history.refresh(&log).await?;
+        history.refresh(self, &log, &table, &target).await?;
         let mut report = IngestReport {
             table: table.qualified_name(),
             ..Default::default()
@@ -474,7 +360,7 @@ impl Ctx {
             };
             if !log.claim(number, &claim).await? {
                 // Another loader took this number: learn what it claimed, and put back what is still free.
-                history.refresh(&log).await?;
+                history.refresh(self, &log, &table, &target).await?;
                 let (free, taken): (Vec<_>, Vec<_>) = batch
                     .into_iter()
                     .partition(|c| !history.files.contains_key(&c.file.key()));
@@ -494,25 +380,21 @@ impl Ctx {
                 }
             });
             let loaded = self
-                .load_batch(&mut table, &log, number, &source, batch, options, &mut report)
+                .load_batch(&mut table, &target, &log, number, &source, batch, options, &mut report)
                 .await;
             heartbeat.abort();
             let (batch_report, files, failed) = match loaded {
                 Ok(Loaded::Committed(batch_report, files, failed)) => (batch_report, files, failed),
                 Ok(Loaded::Lost) => {
-                    history.refresh(&log).await?;
+                    history.refresh(self, &log, &table, &target).await?;
                     continue;
                 }
                 Err(e) => {
-                    let aborted = LoadOutcome::Aborted {
-                        reason: e.to_string(),
-                        at: Utc::now(),
-                    };
-                    let _ = log.decide(number, &aborted).await;
+                    let _ = self.give_up(&target, &log, &table, number, e.to_string()).await;
                     return Err(e);
                 }
             };
-            history.refresh(&log).await?;
+            history.refresh(self, &log, &table, &target).await?;
             report.batches.push(batch_report);
             for path in files.iter().filter_map(|f| paths.get(&f.url)) {
                 self.after_load(&store, &source, path, &options.after, after.as_ref())
@@ -540,6 +422,7 @@ impl Ctx {
     async fn load_batch(
         &mut self,
         table: &mut Table,
+        target: &Target,
         log: &LoadLog,
         number: u64,
         source: &Location,
@@ -604,7 +487,11 @@ impl Ctx {
             for (n, t) in &new_columns {
                 changed.storage.columns.push(Column::new(n, t)?);
             }
-            *table = self.catalog.update_table(changed, "INGEST ADD COLUMNS").await?;
+            // A Delta table's columns live in its log: the batch's commit adds them (schema merge).
+            *table = match target {
+                Target::Hive => self.catalog.update_table(changed, "INGEST ADD COLUMNS").await?,
+                Target::Delta(_) => changed,
+            };
             report
                 .added_columns
                 .extend(new_columns.iter().map(|(n, t)| format!("{n} {t}")));
@@ -635,16 +522,33 @@ impl Ctx {
                 });
             }
             let prepared = self.batch_query(table, source, &good)?;
-            let load = LoadRef {
-                table_created: table.create_time,
-                batch: number,
+            let loaded: Vec<SourceFile> = good.iter().map(|(f, _, _)| f.clone()).collect();
+            let committed = match target {
+                Target::Hive => {
+                    self.commit_hive_batch(table, log, number, prepared, &loaded, &failed)
+                        .await
+                }
+                Target::Delta(location) => {
+                    let merge = !new_columns.is_empty();
+                    self.commit_delta_batch(location, table, log, number, prepared, &loaded, &failed, merge)
+                        .await
+                }
             };
-            let staged = match self.stage_insert(table, prepared, None, Some(load)).await {
-                Ok(staged) => staged,
+            return match committed {
+                Ok(Some((query_id, rows))) => Ok(Loaded::Committed(
+                    BatchReport {
+                        number,
+                        files: loaded.len(),
+                        rows,
+                        bytes: loaded.iter().map(|f| f.size).sum(),
+                        query_id,
+                    },
+                    loaded,
+                    failed,
+                )),
+                Ok(None) => Ok(Loaded::Lost),
+                Err(EngineError::Interrupted) => Err(EngineError::Interrupted),
                 Err(e) => {
-                    if matches!(e, EngineError::Interrupted) {
-                        return Err(e);
-                    }
                     // A failed write stops its other writers through the session's interrupt; this batch goes on
                     // without the files to blame.
                     self.interrupt.clear();
@@ -659,37 +563,41 @@ impl Ctx {
                     continue;
                 }
             };
-            let query_id = staged.query_id.clone();
-            let rows = staged.rows();
-            let loaded: Vec<SourceFile> = good.iter().map(|(f, _, _)| f.clone()).collect();
-            let outcome = LoadOutcome::Committed {
-                query_id: query_id.clone(),
-                rows,
-                loaded: loaded.clone(),
-                failed: failed.clone(),
-                at: Utc::now(),
-            };
-            let decide = async {
-                Ok(matches!(
-                    log.decide(number, &outcome).await?,
-                    LoadOutcome::Committed { query_id: q, .. } if q == query_id
-                ))
-            };
-            return Ok(match staged.publish_if(self, decide).await? {
-                Some(_) => Loaded::Committed(
-                    BatchReport {
-                        number,
-                        files: loaded.len(),
-                        rows,
-                        bytes: loaded.iter().map(|f| f.size).sum(),
-                        query_id,
-                    },
-                    loaded,
-                    failed,
-                ),
-                None => Loaded::Lost,
-            });
         }
+    }
+
+    /// Writes batch `number`'s rows as hidden files and publishes them if its `committed` outcome wins. `Some((query
+    /// id, rows))` once published, `None` when someone decided the batch aborted first.
+    async fn commit_hive_batch(
+        &mut self,
+        table: &Table,
+        log: &LoadLog,
+        number: u64,
+        prepared: PreparedQuery,
+        loaded: &[SourceFile],
+        failed: &[(SourceFile, String)],
+    ) -> Result<Option<(String, u64)>> {
+        let load = LoadRef {
+            table_created: table.create_time,
+            batch: number,
+        };
+        let staged = self.stage_insert(table, prepared, None, Some(load)).await?;
+        let query_id = staged.query_id.clone();
+        let rows = staged.rows();
+        let outcome = LoadOutcome::Committed {
+            query_id: query_id.clone(),
+            rows,
+            loaded: loaded.to_vec(),
+            failed: failed.to_vec(),
+            at: Utc::now(),
+        };
+        let decide = async {
+            Ok(matches!(
+                log.decide(number, &outcome).await?,
+                LoadOutcome::Committed { query_id: q, .. } if q == query_id
+            ))
+        };
+        Ok(staged.publish_if(self, decide).await?.map(|_| (query_id, rows)))
     }
 
     /// The query that reads `files` as `table`'s rows: columns by name (by position for CSV without a header), with
