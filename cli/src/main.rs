@@ -201,22 +201,7 @@ enum NewColumnsArg {
 
 /// `30s`, `5m`, `1h`, `500ms`, or plain seconds.
 fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (e.g. 30s, 5m, 500ms)"))?;
-    let seconds = match unit.trim() {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("unknown unit '{other}' in '{text}' (use ms, s, m or h)")),
-    };
-    Ok(std::time::Duration::from_secs_f64(seconds))
+    tarn_engine::units::parse_duration(text)
 }
 
 #[derive(Debug, Subcommand)]

@@ -47,6 +47,8 @@ pub(crate) struct Settings {
     pub(crate) text_strict: bool,
     /// Workers that run queries' stages (`SET tarn.workers`); none: queries run in this process.
     pub(crate) workers: Vec<url::Url>,
+    /// How long files a Hive compaction replaced are kept for queries that listed them before its swap.
+    pub(crate) optimize_grace: std::time::Duration,
 }
 
 /// The narrow context statements run in. Clones share the catalog, stores, progress and interrupt flag.

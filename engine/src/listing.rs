@@ -20,6 +20,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 pub use tarn_catalog::HIVE_DEFAULT_PARTITION;
 
+use crate::compaction_log;
 use crate::error::{EngineError, Result, from_datafusion};
 use crate::storage::Location;
 const LIST_CONCURRENCY: usize = 16;
@@ -43,19 +44,61 @@ pub async fn list_files(store: &dyn ObjectStore, location: &Location, prefix: &P
         .try_filter(|meta| futures::future::ready(meta.size > 0 && !is_hidden(prefix, &meta.location)))
         .try_collect()
         .await
-        .map_err(|e| listing_error(location, e))?;
+        .map_err(|e| location.store_error(e))?;
     files.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(files)
 }
 
-fn listing_error(location: &Location, e: object_store::Error) -> EngineError {
-    match crate::storage::describe_store_error(&e) {
-        EngineError::Storage { message, .. } => EngineError::Storage {
-            location: location.url.clone(),
-            message,
-        },
-        other => other,
+/// Every non-empty file under `folder` that a query reads: visible (no `_` or `.` in its path below `folder`), and
+/// not hidden by the folder's newest compaction record. Sorted by path.
+pub async fn live_files(store: &dyn ObjectStore, location: &Location, folder: &Path) -> Result<Vec<ObjectMeta>> {
+    Ok(live_files_and_record(store, location, folder).await?.0)
+}
+
+/// [`live_files`], and the folder's newest compaction record.
+pub async fn live_files_and_record(
+    store: &dyn ObjectStore,
+    location: &Location,
+    folder: &Path,
+) -> Result<(Vec<ObjectMeta>, Option<compaction_log::Record>)> {
+    // A listing racing a compaction's swap may miss some of its new files; the second one cannot.
+    for _ in 0..2 {
+        let mut listed: Vec<ObjectMeta> = store
+            .list(Some(folder))
+            .try_collect()
+            .await
+            .map_err(|e| location.store_error(e))?;
+        let newest_listed = listed
+            .iter()
+            .filter_map(|m| compaction_log::record_seq(folder, &m.location))
+            .max();
+        listed.retain(|m| m.size > 0 && !is_hidden(folder, &m.location));
+        listed.sort_by(|a, b| a.location.cmp(&b.location));
+        // A folder never compacted has no records: it costs nothing more than its listing.
+        if newest_listed.is_none() {
+            return Ok((listed, None));
+        }
+        let Some(record) = compaction_log::newest_record(store, location, folder, newest_listed).await? else {
+            return Ok((listed, None));
+        };
+        let names: std::collections::HashSet<String> = listed
+            .iter()
+            .map(|m| compaction_log::relative(folder, &m.location))
+            .collect();
+        if record.phase == compaction_log::Phase::Swapped && record.written.iter().any(|w| !names.contains(w)) {
+            continue;
+        }
+        let hidden: std::collections::HashSet<&String> = record.hidden().iter().collect();
+        listed.retain(|m| !hidden.contains(&compaction_log::relative(folder, &m.location)));
+        return Ok((listed, Some(record)));
     }
+    Err(EngineError::Storage {
+        location: location.folder_url(folder),
+        message: format!(
+            "the newest compaction record in {}/ names files that are not there; was the folder changed by hand?",
+            compaction_log::RECORD_DIR
+        ),
+    })
 }
 
 /// Undoes Hive's partition path escaping (`%3A` → `:`); invalid escapes are kept as written, as Hive does.
@@ -99,7 +142,7 @@ pub async fn find_partition_folders(
                 let listing = store
                     .list_with_delimiter(Some(&parent.path))
                     .await
-                    .map_err(|e| listing_error(location, e))?;
+                    .map_err(|e| location.store_error(e))?;
                 let mut children = Vec::new();
                 for dir in listing.common_prefixes {
                     let Some(name) = dir.filename() else { continue };
@@ -138,7 +181,7 @@ pub async fn list_partition_files(
         let store = Arc::clone(&store);
         async move {
             let values = typed_values(&partition, partition_cols, location)?;
-            let files = list_files(store.as_ref(), location, &partition.path).await?;
+            let files = live_files(store.as_ref(), location, &partition.path).await?;
             Ok::<_, EngineError>(
                 files
                     .into_iter()

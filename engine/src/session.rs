@@ -92,6 +92,7 @@ impl Session {
                 memory_limit: memory,
                 text_strict: false,
                 workers,
+                optimize_grace: crate::compaction::DEFAULT_GRACE,
             },
             progress: Arc::new(WriteProgress {
                 interrupt: Arc::clone(&interrupt),

@@ -170,6 +170,17 @@ impl Location {
         self.store_url.as_str().starts_with("s3://")
     }
 
+    /// A storage failure under this location, in words a user can act on, naming the location.
+    pub(crate) fn store_error(&self, e: object_store::Error) -> EngineError {
+        match crate::error::describe_store_error(&e) {
+            EngineError::Storage { message, .. } => EngineError::Storage {
+                location: self.url.clone(),
+                message,
+            },
+            other => other,
+        }
+    }
+
     /// The local directory, for file:// locations.
     pub fn local_dir(&self) -> Option<PathBuf> {
         (!self.is_s3()).then(|| PathBuf::from(format!("/{}", self.prefix.as_ref())))

@@ -35,7 +35,7 @@ use crate::column_case::CaseInsensitiveColumns;
 use crate::delimited::{DelimitedFormat, TextSerde};
 use crate::error::{EngineError, Part, Result};
 use crate::listing::{
-    PartitionFolder, balance, find_partition_folders, list_files, list_partition_files, prune_partitions,
+    PartitionFolder, balance, find_partition_folders, list_partition_files, live_files, prune_partitions,
     references_only,
 };
 use crate::meter::ScanMeter;
@@ -316,6 +316,33 @@ impl TarnTable {
         Ok(self)
     }
 
+    /// Every folder of the table's files: its partitions (registered, else found by walking `key=value` folders), or
+    /// its root when it has none.
+    pub(crate) async fn folders(&self, store: &Arc<dyn object_store::ObjectStore>) -> Result<Vec<PartitionFolder>> {
+        if self.partition_fields.is_empty() {
+            return Ok(vec![PartitionFolder {
+                path: self.location.prefix.clone(),
+                texts: Vec::new(),
+            }]);
+        }
+        match &self.registered {
+            Some(registered) => Ok(registered.clone()),
+            None => find_partition_folders(store, &self.location, &self.partition_fields, &[]).await,
+        }
+    }
+
+    /// The typed partition values of the files in `folder`.
+    pub(crate) fn typed_values(&self, folder: &PartitionFolder) -> Result<Vec<datafusion::scalar::ScalarValue>> {
+        folder
+            .texts
+            .iter()
+            .zip(&self.partition_fields)
+            .map(|(text, field)| {
+                crate::listing::typed_partition_value(text.clone(), field, &self.location, &folder.path)
+            })
+            .collect()
+    }
+
     fn partition_names(&self) -> Vec<&str> {
         self.partition_fields.iter().map(|f| f.name().as_str()).collect()
     }
@@ -338,7 +365,7 @@ impl TarnTable {
                 .collect());
         }
         if self.partition_fields.is_empty() {
-            Ok(list_files(store.as_ref(), &self.location, &self.location.prefix)
+            Ok(live_files(store.as_ref(), &self.location, &self.location.prefix)
                 .await?
                 .into_iter()
                 .map(PartitionedFile::new_from_meta)

@@ -401,9 +401,159 @@ async fn ingest_on_s3_moves_objects_and_keeps_the_history_in_the_warehouse() -> 
         (1, 1, 11),
         "{again:?}"
     );
+    let loaded = [[(rows + 1).to_string(), (sum + 1_000_000).to_string()]];
+    assert_eq!(run(&mut other, "SELECT count(*), sum(id) FROM events").await?.0, loaded);
+    // Compaction on S3: records with create-if-absent puts, the replaced objects deleted after the grace.
+    let done = message(&mut other, "OPTIMIZE events").await?;
+    // One file per partition from the first load, and the corrected file's in one of them.
+    assert!(
+        done.contains("2 files rewritten into 1 file in 1 folder of 3 (121 rows)"),
+        "{done}"
+    );
+    assert_eq!(run(&mut s, "SELECT count(*), sum(id) FROM events").await?.0, loaded);
+    run(&mut other, "SET tarn.optimize.grace = '0s'").await?;
+    run(&mut other, "OPTIMIZE events").await?;
+    assert_eq!(run(&mut s, "SELECT count(*), sum(id) FROM events").await?.0, loaded);
+    if let Some(lake) = server.local_path("lake", "events") {
+        assert_eq!(visible_files(&lake)?.len(), 3, "{:?}", visible_files(&lake)?);
+    }
+    Ok(())
+}
+
+/// The message a statement answers with.
+async fn message(s: &mut Session, sql: &str) -> TestResult<String> {
+    let result = s.execute(sql).await?;
+    Ok(result.message().unwrap_or_default().to_string())
+}
+
+/// The visible data files under `dir` (what other engines read), by folder.
+fn visible_files(dir: &Path) -> TestResult<Vec<String>> {
+    Ok(files_in(dir)?
+        .into_iter()
+        .filter(|f| !f.split('/').any(|part| part.starts_with('_') || part.starts_with('.')))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimize_compacts_a_hive_table_while_a_reader_never_sees_a_wrong_count() -> TestResult {
+    let dir = tempdir()?;
+    let incoming = dir.path().join("incoming");
+    let (rows, sum) = write_events(&incoming, 60, 5, 0)?;
+    let wh = dir_url(&dir.path().join("wh"));
+    let lake = dir.path().join("lake/events");
+    let mut s = open(&wh).await?;
+    events_table(&mut s, &dir_url(&lake)).await?;
+    // One batch per source file: a stream of small files, one Parquet file each.
+    let mut o = options(&dir_url(&incoming), None, None);
+    o.batch_files = 1;
+    assert_eq!(s.ingest(&o).await?.batches.len(), 60);
+    assert_eq!(visible_files(&lake)?.len(), 60);
+    let expected = [rows.to_string(), sum.to_string()];
+
+    // Another session (another process) counts in a loop while the table is compacted.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (wh, stop, expected) = (wh.clone(), stop.clone(), expected.clone());
+        tokio::spawn(async move {
+            let mut r = open(&wh).await.map_err(|e| e.to_string())?;
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || reads < 3 {
+                let (got, _) = run(&mut r, "SELECT count(*), sum(id) FROM events")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if got != [expected.clone()] {
+                    return Err(format!("read {got:?} after {reads} right reads, expected {expected:?}"));
+                }
+                reads += 1;
+            }
+            Ok::<_, String>(reads)
+        })
+    };
+    let done = message(&mut s, "OPTIMIZE events").await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads = reader.await??;
+    assert!(reads >= 3, "{reads}");
+    assert!(
+        done.contains("60 files rewritten into 3 files in 3 folders of 3"),
+        "{done}"
+    );
+    assert_eq!(run(&mut s, "SELECT count(*), sum(id) FROM events").await?.0, [expected]);
+    // Within the grace the replaced files stay for queries that listed them; another OPTIMIZE leaves them.
+    assert_eq!(visible_files(&lake)?.len(), 63);
+    let kept = message(&mut s, "OPTIMIZE events").await?;
+    assert!(kept.contains("kept for running queries until"), "{kept}");
+    // Rows that land meanwhile are in no compaction record: visible at once.
+    run(&mut s, "INSERT INTO events VALUES (1000000, 'late', 1.5, '2024-01-01')").await?;
     assert_eq!(
-        run(&mut other, "SELECT count(*), sum(id) FROM events").await?.0,
+        run(&mut s, "SELECT count(*), sum(id) FROM events").await?.0,
         [[(rows + 1).to_string(), (sum + 1_000_000).to_string()]]
+    );
+    // After the grace: the replaced files go, and the partition with the new row is compacted again.
+    run(&mut s, "SET tarn.optimize.grace = '0s'").await?;
+    let again = message(&mut s, "OPTIMIZE events WHERE dt = '2024-01-01'").await?;
+    assert!(
+        again.contains("2 files rewritten into 1 file in 1 folder of 1"),
+        "{again}"
+    );
+    run(&mut s, "OPTIMIZE events").await?;
+    let left = visible_files(&lake)?;
+    assert_eq!(
+        left.len(),
+        3,
+        "one file per partition, as any engine lists them: {left:?}"
+    );
+    assert_eq!(
+        run(&mut s, "SELECT count(*), sum(id), count(DISTINCT dt) FROM events")
+            .await?
+            .0,
+        [[(rows + 1).to_string(), (sum + 1_000_000).to_string(), "3".to_string()]]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_that_died_before_its_swap_is_invisible_and_cleared() -> TestResult {
+    let dir = tempdir()?;
+    let lake = dir.path().join("lake/events");
+    let mut s = open(&dir_url(&dir.path().join("wh"))).await?;
+    events_table(&mut s, &dir_url(&lake)).await?;
+    for id in 1..=3 {
+        run(
+            &mut s,
+            &format!("INSERT INTO events VALUES ({id}, 'x', 1.0, '2024-01-01')"),
+        )
+        .await?;
+    }
+    let folder = lake.join("dt=2024-01-01");
+    let mut names = visible_files(&folder)?;
+    names.sort();
+    // What a compaction killed after renaming its new file into place leaves: a `writing` record naming it.
+    let record = serde_json::json!({
+        "seq": 1, "query_id": "20240101_000000_00000_dead0", "phase": "writing",
+        "replaced": [names[0], names[1]], "written": [names[2]], "at": "2024-01-01T00:00:00Z"
+    });
+    std::fs::create_dir_all(folder.join("_tarn_compaction"))?;
+    std::fs::write(
+        folder.join("_tarn_compaction/00000000000000000001.json"),
+        serde_json::to_vec(&record)?,
+    )?;
+    assert_eq!(
+        scalar(&mut s, "SELECT sum(id) FROM events").await?,
+        "3",
+        "the new file is skipped"
+    );
+    // Past the grace the compaction counts as dead: its file goes, and the rest is compacted.
+    run(&mut s, "SET tarn.optimize.grace = '1m'").await?;
+    run(&mut s, "OPTIMIZE events").await?;
+    assert!(!folder.join(&names[2]).exists());
+    assert_eq!(scalar(&mut s, "SELECT sum(id) FROM events").await?, "3");
+    run(&mut s, "SET tarn.optimize.grace = '0s'").await?;
+    run(&mut s, "OPTIMIZE events").await?;
+    assert_eq!(visible_files(&folder)?.len(), 1);
+    assert_eq!(
+        run(&mut s, "SELECT count(*), sum(id) FROM events").await?.0,
+        [["2", "3"]]
     );
     Ok(())
 }

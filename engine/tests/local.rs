@@ -862,6 +862,7 @@ async fn show_session_says_what_set_changed() -> TestResult {
     let mut s = open(&wh.path().display().to_string()).await?;
     run(&mut s, "SET tarn.max_scan = '10GB'").await?;
     run(&mut s, "SET tarn.text.strict = true").await?;
+    run(&mut s, "SET tarn.optimize.grace = '10m'").await?;
     let (rows, _) = run(&mut s, "SHOW SESSION").await?;
     let pairs: Vec<(&str, &str, &str)> = rows
         .iter()
@@ -874,6 +875,7 @@ async fn show_session_says_what_set_changed() -> TestResult {
             ("tarn.memory_limit", "1.00 GB", "1.00 GB"),
             ("tarn.text.strict", "true", "false"),
             ("tarn.delta.retention_duration_check", "true", "true"),
+            ("tarn.optimize.grace", "10m", "1h"),
             ("tarn.workers", "", ""),
         ]
     );

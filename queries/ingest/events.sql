@@ -5,6 +5,7 @@
 --     --processed s3://landing/processed/events/ --errors s3://landing/error/events/ --watch 30s
 --   tarn run queries/ingest/events.sql --var location=s3://lake/raw/events/          # any time: the checks
 --   tarn -c 'SHOW LOADS raw.events LIMIT 20'
+--   tarn -c 'OPTIMIZE raw.events'                  # nightly: the day's small files into a few large ones
 --
 -- Files land as JSON lines (gzip or not) under incoming/events/dt=YYYY-MM-DD/; the dt folder becomes the partition.
 

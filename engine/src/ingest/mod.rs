@@ -730,7 +730,7 @@ impl Ctx {
             }
             (AfterLoad::Delete, _) => match store.delete(path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(store_error(source, e)),
+                Err(e) => return Err(source.store_error(e)),
             },
             _ => {}
         }
@@ -754,7 +754,7 @@ impl Ctx {
         target_store
             .put(&note, PutPayload::from(text.into_bytes()))
             .await
-            .map_err(|e| store_error(errors, e))?;
+            .map_err(|e| errors.store_error(e))?;
         self.move_object(store, source, path, errors).await
     }
 
@@ -774,11 +774,11 @@ impl Ctx {
             let target_store = self.registry.store_for(to)?;
             match store.get(path).await {
                 Ok(got) => {
-                    let bytes = got.bytes().await.map_err(|e| store_error(source, e))?;
+                    let bytes = got.bytes().await.map_err(|e| source.store_error(e))?;
                     target_store
                         .put(&target, PutPayload::from(bytes))
                         .await
-                        .map_err(|e| store_error(to, e))?;
+                        .map_err(|e| to.store_error(e))?;
                     store.delete(path).await
                 }
                 Err(e) => Err(e),
@@ -787,7 +787,7 @@ impl Ctx {
         match moved {
             Ok(()) => Ok(url),
             Err(object_store::Error::NotFound { .. }) => Ok(url),
-            Err(e) => Err(store_error(source, e)),
+            Err(e) => Err(source.store_error(e)),
         }
     }
 }
@@ -814,16 +814,6 @@ fn relative_target(source: &Location, path: &Path, to: &Location) -> Result<Path
         .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
         .unwrap_or_else(|| vec![path.filename().unwrap_or_default().to_string()]);
     Ok(relative.iter().fold(to.prefix.clone(), |p, part| p.join(part.as_str())))
-}
-
-fn store_error(location: &Location, e: object_store::Error) -> EngineError {
-    match crate::storage::describe_store_error(&e) {
-        EngineError::Storage { message, .. } => EngineError::Storage {
-            location: location.url.clone(),
-            message,
-        },
-        other => other,
-    }
 }
 
 /// The next batch: files in key order, each sniffed, up to the batch limits; a file of another format than the

@@ -265,10 +265,9 @@ impl Statement for Optimize {
     async fn execute(self, ctx: &mut Ctx) -> Result<Outcome> {
         let Self { table, filters, zorder } = self;
         let (name, filters) = (&table, filters.as_slice());
-        let (def, table, meter, state) = ctx.dml_target(name, "OPTIMIZE").await?;
-        let partitions: Vec<String> = def.partition_keys.iter().map(|k| k.name.clone()).collect();
-        let mut literals = Vec::new();
-        for (column, op, values) in filters {
+        let target = ctx.table(name).await?;
+        let partitions: Vec<String> = target.partition_keys.iter().map(|k| k.name.clone()).collect();
+        for (column, _, _) in filters {
             if !partitions.contains(column) {
                 return Err(EngineError::invalid(
                     Part::Column,
@@ -282,6 +281,19 @@ impl Statement for Optimize {
                     ),
                 ));
             }
+        }
+        if target.kind() == TableKind::Hive {
+            if !zorder.is_empty() {
+                return Err(EngineError::unsupported(
+                    "OPTIMIZE ... ZORDER BY on a Hive-layout table",
+                    "OPTIMIZE without ZORDER compacts it; Z-order is for Delta tables",
+                ));
+            }
+            return ctx.optimize_hive(target, filters).await;
+        }
+        let (def, table, meter, state) = ctx.dml_target(name, "OPTIMIZE").await?;
+        let mut literals = Vec::new();
+        for (column, op, values) in filters {
             let op = match op.as_str() {
                 "=" => FilterOp::Eq,
                 "<>" | "!=" => FilterOp::Ne,

@@ -63,6 +63,11 @@ fn set(ctx: &mut Ctx, key: &str, value: &str) -> Result<String> {
         ctx.settings.delta_retention_check = flag()?;
         return Ok(format!("{lower} = {}", ctx.settings.delta_retention_check));
     }
+    if lower == crate::compaction::GRACE_SETTING {
+        let grace = crate::units::parse_duration(value).map_err(|m| EngineError::invalid(Part::Setting, m))?;
+        ctx.settings.optimize_grace = grace;
+        return Ok(format!("{lower} = {}", crate::compaction::format_grace(grace)));
+    }
     if lower == TEXT_STRICT_SETTING {
         ctx.settings.text_strict = flag()?;
         return Ok(format!("{lower} = {}", ctx.settings.text_strict));
@@ -101,8 +106,9 @@ fn set(ctx: &mut Ctx, key: &str, value: &str) -> Result<String> {
             Part::Setting,
             format!(
                 "unknown setting '{key}'; tarn's settings: {MAX_SCAN_SETTING}, {MEMORY_LIMIT_SETTING}, \
-             {TEXT_STRICT_SETTING}, {}, {}",
+             {TEXT_STRICT_SETTING}, {}, {}, {}",
                 crate::delta::RETENTION_CHECK_SETTING,
+                crate::compaction::GRACE_SETTING,
                 crate::cluster::WORKERS_SETTING
             ),
         ));

@@ -58,6 +58,14 @@ impl Statement for ShowSession {
                 "VACUUM refuses a retention below the Delta table's minimum".into(),
             ],
             [
+                crate::compaction::GRACE_SETTING.to_string(),
+                crate::compaction::format_grace(s.optimize_grace),
+                crate::compaction::format_grace(crate::compaction::DEFAULT_GRACE),
+                "duration".into(),
+                "OPTIMIZE of a Hive table deletes the files an earlier compaction replaced once this long has passed"
+                    .into(),
+            ],
+            [
                 crate::cluster::WORKERS_SETTING.to_string(),
                 s.workers
                     .iter()

@@ -122,16 +122,6 @@ fn writes_dir(location: &Location) -> Path {
     location.prefix.clone().join(WRITES_DIR)
 }
 
-fn storage(location: &Location, e: object_store::Error) -> EngineError {
-    match crate::storage::describe_store_error(&e) {
-        EngineError::Storage { message, .. } => EngineError::Storage {
-            location: location.url.clone(),
-            message,
-        },
-        other => other,
-    }
-}
-
 async fn put_json<T: Serialize>(
     store: &dyn ObjectStore,
     path: &Path,
@@ -186,7 +176,7 @@ impl WriteLog {
             PutMode::Create,
         )
         .await
-        .map_err(|e| storage(root, e))?;
+        .map_err(|e| root.store_error(e))?;
         let beat_store = Arc::clone(&store);
         let beat_path = dir.clone().join("heartbeat");
         let heartbeat = tokio::spawn(async move {
@@ -234,7 +224,7 @@ impl WriteLog {
         let commit = self.record_renames(renames).await?;
         apply_renames(self.store.as_ref(), &commit)
             .await
-            .map_err(|e| storage(&self.location, e))?;
+            .map_err(|e| self.location.store_error(e))?;
         self.finish().await
     }
 
@@ -253,7 +243,7 @@ impl WriteLog {
         }
         apply_renames(self.store.as_ref(), &commit)
             .await
-            .map_err(|e| storage(&self.location, e))?;
+            .map_err(|e| self.location.store_error(e))?;
         self.finish().await?;
         Ok(true)
     }
@@ -270,7 +260,7 @@ impl WriteLog {
             PutMode::Create,
         )
         .await
-        .map_err(|e| storage(&self.location, e))?;
+        .map_err(|e| self.location.store_error(e))?;
         Ok(commit)
     }
 
@@ -286,7 +276,7 @@ impl WriteLog {
             PutMode::Create,
         )
         .await
-        .map_err(|e| storage(&self.location, e))?;
+        .map_err(|e| self.location.store_error(e))?;
         remove_record(self.store.as_ref(), &self.location, &self.dir).await;
         Ok(())
     }
@@ -510,7 +500,7 @@ pub async fn purge_written_files(store: &dyn ObjectStore, location: &Location) -
         .map_ok(|meta| meta.location)
         .try_collect()
         .await
-        .map_err(|e| storage(location, e))?;
+        .map_err(|e| location.store_error(e))?;
     let mut deleted = 0;
     let mut kept = Vec::new();
     let mut folders = std::collections::BTreeSet::new();
@@ -519,7 +509,7 @@ pub async fn purge_written_files(store: &dyn ObjectStore, location: &Location) -
         if in_log || written_by_tarn(path.filename().unwrap_or_default()) {
             match store.delete(&path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
-                Err(e) => return Err(storage(location, e)),
+                Err(e) => return Err(location.store_error(e)),
             }
             folders.extend(local_path(location, &path).and_then(|p| p.parent().map(std::path::Path::to_path_buf)));
         } else {
@@ -561,7 +551,7 @@ where
     let listing = store
         .list_with_delimiter(Some(&writes_dir(location)))
         .await
-        .map_err(|e| storage(location, e))?;
+        .map_err(|e| location.store_error(e))?;
     for dir in listing.common_prefixes {
         let Some(query_id) = dir.filename().map(str::to_string) else {
             continue;
@@ -573,7 +563,7 @@ where
         if let Some(aborted) = get_json::<Aborted>(store.as_ref(), &dir.clone().join("aborted.json")).await {
             delete_write(store.as_ref(), location, &query_id)
                 .await
-                .map_err(|e| storage(location, e))?;
+                .map_err(|e| location.store_error(e))?;
             if let Some(folder) = aborted.location.as_deref().and_then(|url| Location::parse(url).ok()) {
                 remove_if_empty(location, &folder);
             }
@@ -608,7 +598,7 @@ where
             if let Some(commit) = &commit {
                 apply_renames(store.as_ref(), commit)
                     .await
-                    .map_err(|e| storage(location, e))?;
+                    .map_err(|e| location.store_error(e))?;
             }
             put_json(
                 store.as_ref(),
@@ -617,7 +607,7 @@ where
                 PutMode::Overwrite,
             )
             .await
-            .map_err(|e| storage(location, e))?;
+            .map_err(|e| location.store_error(e))?;
             remove_record(store.as_ref(), location, &dir).await;
             recovery.completed += 1;
         } else if started.statement == Statement::DeltaCtas {
@@ -628,12 +618,12 @@ where
             purge_delta_files(store.as_ref(), &data).await?;
             delete_write(store.as_ref(), location, &query_id)
                 .await
-                .map_err(|e| storage(location, e))?;
+                .map_err(|e| location.store_error(e))?;
             recovery.cleaned += 1;
         } else {
             delete_write(store.as_ref(), location, &query_id)
                 .await
-                .map_err(|e| storage(location, e))?;
+                .map_err(|e| location.store_error(e))?;
             recovery.cleaned += 1;
         }
         if let Some(folder) = started.location.as_deref().and_then(|url| Location::parse(url).ok()) {
@@ -688,7 +678,7 @@ pub async fn existing_objects(store: &dyn ObjectStore, location: &Location, limi
     let records = writes_dir(location);
     let mut found = Vec::new();
     let mut listing = store.list(Some(&location.prefix));
-    while let Some(meta) = listing.try_next().await.map_err(|e| storage(location, e))? {
+    while let Some(meta) = listing.try_next().await.map_err(|e| location.store_error(e))? {
         if meta.location.prefix_match(&records).is_none() {
             found.push(location.object_url(&meta.location));
             if found.len() >= limit {
@@ -822,7 +812,7 @@ mod tests {
             PutMode::Create,
         )
         .await
-        .map_err(|e| storage(&root, e))?;
+        .map_err(|e| root.store_error(e))?;
         let folder = own.local_dir().ok_or("not local")?;
         std::fs::create_dir_all(folder.join("_delta_log"))?;
         std::fs::create_dir_all(folder.join("state=CA"))?;

@@ -103,6 +103,11 @@ impl StagedInsert {
         self.files.iter().map(|f| f.rows).sum()
     }
 
+    /// Where the files go when published.
+    pub(crate) fn final_paths(&self) -> impl Iterator<Item = &object_store::path::Path> {
+        self.files.iter().map(|f| &f.final_path)
+    }
+
     /// Publishes the files (INSERT's commit) and registers their partitions.
     pub(crate) async fn publish(self, ctx: &Ctx) -> Result<Written> {
         let renames: Vec<_> = self
