@@ -168,6 +168,10 @@ enum Command {
         /// Columns a file has that the table lacks: `add` them to the table, or `fail` the file.
         #[arg(long, value_enum, default_value_t = NewColumnsArg::Fail)]
         new_columns: NewColumnsArg,
+        /// The partition key whose value comes from YYYY/MM/DD/ folders in a file's key (Firehose's layout), as
+        /// YYYY-MM-DD; a file without them fails.
+        #[arg(long, value_name = "KEY")]
+        date_folders: Option<String>,
         /// One JSON report per pass on stdout.
         #[arg(long)]
         json: bool,
@@ -385,6 +389,7 @@ fn tarn_main() -> ExitCode {
         batch_bytes,
         settle,
         new_columns,
+        date_folders,
         json,
     }) = &cli.command
     {
@@ -406,6 +411,7 @@ fn tarn_main() -> ExitCode {
             NewColumnsArg::Add => tarn_engine::ingest::NewColumns::Add,
             NewColumnsArg::Fail => tarn_engine::ingest::NewColumns::Fail,
         };
+        options.date_folders = date_folders.clone();
         let watch = ingest::Watch {
             every: *watch,
             json: *json,

@@ -26,6 +26,7 @@ use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use tarn_catalog::Table;
 
+use crate::bucket::bucket_from_file_name;
 use crate::compaction_log::{Phase, Record, absolute, put_record, relative};
 use crate::context::{Ctx, PreparedQuery};
 use crate::error::{EngineError, Result, from_datafusion};
@@ -184,7 +185,16 @@ impl Ctx {
                 Phase::Finished | Phase::Abandoned => {}
             }
         }
-        if files.len() < 2 {
+        // A bucketed table keeps one file per bucket at best.
+        let mut groups: Vec<Option<u32>> = files
+            .iter()
+            .map(|m| match def.storage.bucketing {
+                Some(_) => m.location.filename().and_then(bucket_from_file_name),
+                None => None,
+            })
+            .collect();
+        groups.sort_unstable();
+        if groups.windows(2).all(|pair| pair[0] != pair[1]) {
             return Ok(Compacted::Nothing);
         }
         let values = table.typed_values(folder)?;

@@ -557,3 +557,84 @@ async fn a_compaction_that_died_before_its_swap_is_invisible_and_cleared() -> Te
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimize_keeps_a_bucketed_table_one_file_per_bucket() -> TestResult {
+    let dir = tempdir()?;
+    let lake = dir.path().join("lake/b");
+    let mut s = open(&dir_url(&dir.path().join("wh"))).await?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE TABLE b WITH (external_location = '{}', bucketed_by = ARRAY['id'], bucket_count = 4) AS \
+             SELECT CAST(value AS bigint) AS id, 'x' AS name FROM range(40)",
+            dir_url(&lake)
+        ),
+    )
+    .await?;
+    for k in 1..=3 {
+        run(
+            &mut s,
+            &format!(
+                "INSERT INTO b SELECT CAST(value + {} AS bigint), 'y' FROM range(40)",
+                k * 100
+            ),
+        )
+        .await?;
+    }
+    assert_eq!(visible_files(&lake)?.len(), 16, "4 writes of 4 buckets");
+    run(&mut s, "SET tarn.optimize.grace = '0s'").await?;
+    let done = message(&mut s, "OPTIMIZE b").await?;
+    assert!(done.contains("16 files rewritten into 4 files"), "{done}");
+    run(&mut s, "OPTIMIZE b").await?;
+    let mut left = visible_files(&lake)?;
+    left.sort();
+    let buckets: Vec<&str> = left.iter().map(|f| &f[..6]).collect();
+    assert_eq!(buckets, ["000000", "000001", "000002", "000003"], "{left:?}");
+    assert_eq!(scalar(&mut s, "SELECT count(*) FROM b").await?, "160");
+    // Bucket pruning reads one file per id: a row in the wrong bucket's file would not be found.
+    for id in [0, 7, 39, 100, 121, 139, 205, 301, 339] {
+        assert_eq!(
+            scalar(&mut s, &format!("SELECT count(*) FROM b WHERE id = {id}")).await?,
+            "1",
+            "id {id}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn date_folders_give_the_partition_of_firehose_keys() -> TestResult {
+    let dir = tempdir()?;
+    let incoming = dir.path().join("incoming");
+    for (key, id) in [
+        ("2024/01/26/13/a.json", 1),
+        ("2024/02/01/00/b.json", 2),
+        ("misc/c.json", 3),
+    ] {
+        let path = incoming.join(key);
+        std::fs::create_dir_all(path.parent().ok_or("no folder")?)?;
+        std::fs::write(path, format!("{{\"id\": {id}, \"name\": \"n\", \"amount\": 1.0}}\n"))?;
+    }
+    let mut s = open(&dir_url(&dir.path().join("wh"))).await?;
+    events_table(&mut s, &dir_url(&dir.path().join("lake/events"))).await?;
+    let mut o = options(&dir_url(&incoming), None, None);
+    o.date_folders = Some("day".into());
+    let wrong = s.ingest(&o).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        wrong.contains("--date-folders day: default.events has no partition key day (its keys: dt)"),
+        "{wrong}"
+    );
+    o.date_folders = Some("dt".into());
+    let report = s.ingest(&o).await?;
+    assert_eq!((report.files(), report.failed.len()), (2, 1), "{report:?}");
+    assert!(
+        report.failed[0].reason.contains("has no YYYY/MM/DD/ folders"),
+        "{report:?}"
+    );
+    assert_eq!(
+        run(&mut s, "SELECT dt, id FROM events ORDER BY dt").await?.0,
+        [["2024-01-26", "1"], ["2024-02-01", "2"]]
+    );
+    Ok(())
+}

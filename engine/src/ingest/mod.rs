@@ -88,6 +88,9 @@ pub struct IngestOptions {
     /// an S3 object appears whole, so 0 suits S3).
     pub settle: Duration,
     pub new_columns: NewColumns,
+    /// The partition key whose value comes from `YYYY/MM/DD/` folders in a file's key below the source (Firehose's
+    /// layout), as `YYYY-MM-DD`; a file without them fails.
+    pub date_folders: Option<String>,
     /// Set (by Ctrl-C) to stop after the batch in flight.
     pub stop: Arc<AtomicBool>,
 }
@@ -103,6 +106,7 @@ impl IngestOptions {
             batch_bytes: 256 << 20,
             settle: Duration::from_secs(2),
             new_columns: NewColumns::Fail,
+            date_folders: None,
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -259,6 +263,23 @@ impl Ctx {
                     format!("{what} is the source itself ({}); give a prefix of its own", source.url),
                 ));
             }
+        }
+        if let Some(key) = &options.date_folders
+            && !table.partition_keys.iter().any(|k| k.name.eq_ignore_ascii_case(key))
+        {
+            return Err(EngineError::invalid(
+                Part::Clause,
+                format!(
+                    "--date-folders {key}: {} has no partition key {key} (its keys: {})",
+                    table.qualified_name(),
+                    table
+                        .partition_keys
+                        .iter()
+                        .map(|k| k.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
         }
         // A source above the table's own folder would load the table's files into itself, pass after pass.
         let table_location = Location::parse(&table.storage.location)?;
@@ -443,6 +464,17 @@ impl Ctx {
         let headerless = |s: &FileSchema| matches!(s.format, Format::Csv { header: false, .. });
         let mut new_columns: Vec<(String, String)> = Vec::new();
         good.retain(|(file, _, schema)| {
+            let date_key = options.date_folders.as_deref();
+            if let Some(key) = date_key.filter(|k| !schema.columns.iter().any(|(n, _)| n.eq_ignore_ascii_case(k))) {
+                let relative = file.url.strip_prefix(&source.url).unwrap_or(&file.url);
+                if date_from_folders(relative).is_none() {
+                    failed.push((
+                        file.clone(),
+                        format!("has no YYYY/MM/DD/ folders in its key below the source for {key} (--date-folders)"),
+                    ));
+                    return false;
+                }
+            }
             if headerless(schema) {
                 let expected = table.storage.columns.len();
                 if schema.columns.len() != expected {
@@ -521,7 +553,7 @@ impl Ctx {
                     LoadOutcome::Aborted { .. } => Loaded::Lost,
                 });
             }
-            let prepared = self.batch_query(table, source, &good)?;
+            let prepared = self.batch_query(table, source, &good, options.date_folders.as_deref())?;
             let loaded: Vec<SourceFile> = good.iter().map(|(f, _, _)| f.clone()).collect();
             let committed = match target {
                 Target::Hive => {
@@ -552,7 +584,9 @@ impl Ctx {
                     // A failed write stops its other writers through the session's interrupt; this batch goes on
                     // without the files to blame.
                     self.interrupt.clear();
-                    let culprits = self.culprits(table, source, &good, &e).await;
+                    let culprits = self
+                        .culprits(table, source, &good, options.date_folders.as_deref(), &e)
+                        .await;
                     if culprits.is_empty() {
                         return Err(e);
                     }
@@ -608,6 +642,7 @@ impl Ctx {
         table: &Table,
         source: &Location,
         files: &[(SourceFile, ObjectMeta, FileSchema)],
+        date_key: Option<&str>,
     ) -> Result<PreparedQuery> {
         let schemas: Vec<(String, FileSchema)> = files.iter().map(|(f, _, s)| (f.url.clone(), s.clone())).collect();
         let (mut definition, _) = crate::crawl::files_table(&source.url, &schemas)?;
@@ -634,16 +669,15 @@ impl Ctx {
         let files: Vec<(ObjectMeta, Vec<ScalarValue>)> = files
             .iter()
             .map(|(f, meta, _)| {
-                let folders: Vec<(String, Option<String>)> = f
-                    .url
-                    .strip_prefix(&source.url)
-                    .unwrap_or(&f.url)
-                    .split('/')
-                    .filter_map(parse_partition_segment)
-                    .collect();
+                let relative = f.url.strip_prefix(&source.url).unwrap_or(&f.url);
+                let folders: Vec<(String, Option<String>)> =
+                    relative.split('/').filter_map(parse_partition_segment).collect();
                 let values = from_path
                     .iter()
                     .map(|key| {
+                        if date_key.is_some_and(|d| d.eq_ignore_ascii_case(key)) {
+                            return ScalarValue::Utf8(date_from_folders(relative));
+                        }
                         let value = folders.iter().find(|(k, _)| k.eq_ignore_ascii_case(key));
                         ScalarValue::Utf8(value.and_then(|(_, v)| v.clone()))
                     })
@@ -681,6 +715,7 @@ impl Ctx {
         table: &Table,
         source: &Location,
         files: &[(SourceFile, ObjectMeta, FileSchema)],
+        date_key: Option<&str>,
         error: &EngineError,
     ) -> Vec<(usize, String)> {
         let text = error.to_string();
@@ -701,7 +736,7 @@ impl Ctx {
         for (i, file) in files.iter().enumerate() {
             let alone = std::slice::from_ref(file);
             let read = async {
-                let prepared = self.batch_query(table, source, alone)?;
+                let prepared = self.batch_query(table, source, alone, date_key)?;
                 let frame = datafusion::dataframe::DataFrame::new(prepared.state, prepared.plan);
                 frame.count().await.map_err(from_datafusion)
             };
@@ -794,6 +829,19 @@ impl Ctx {
 
 /// Whether `error` is about the data read (a file's bytes or values), which blames a file, rather than the store or
 /// the session.
+/// `YYYY-MM-DD` from the first `YYYY/MM/DD` run of folders in `relative` (a key below the source), as Firehose and
+/// many partners lay files out (`2024/01/26/13/events-1.gz`).
+fn date_from_folders(relative: &str) -> Option<String> {
+    let folders: Vec<&str> = relative.split('/').collect();
+    let folders = &folders[..folders.len().saturating_sub(1)];
+    folders.windows(3).find_map(|w| {
+        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        let (month, day) = (w[1].parse::<u32>().ok()?, w[2].parse::<u32>().ok()?);
+        (digits(w[0], 4) && digits(w[1], 2) && digits(w[2], 2) && (1..=12).contains(&month) && (1..=31).contains(&day))
+            .then(|| format!("{}-{}-{}", w[0], w[1], w[2]))
+    })
+}
+
 fn is_data_error(error: &EngineError) -> bool {
     !matches!(
         error,
