@@ -115,6 +115,9 @@ async fn files_load_once_move_to_processed_and_bad_ones_to_errors_with_reasons()
         [[rows.to_string(), sum.to_string(), "3".to_string()]]
     );
     assert!(files_in(&incoming)?.is_empty(), "{:?}", files_in(&incoming)?);
+    // 40 small files make at most one Parquet file per partition per batch, not one per source file.
+    let written = visible_files(&dir.path().join("lake/events"))?;
+    assert!(written.len() <= 3 * 3, "{written:?}");
     assert_eq!(files_in(&processed)?.len(), 40);
     assert!(files_in(&processed)?.contains(&"dt=2024-01-03/events-0-0002.json".to_string()));
     assert_eq!(
