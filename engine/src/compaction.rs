@@ -89,12 +89,10 @@ impl Ctx {
         for folder in &folders {
             // INSERT writes a partition's rows under `key=value` folders of the table; a partition registered
             // elsewhere would get its new files in a folder its readers do not list.
-            let expected = keys
-                .iter()
-                .zip(&folder.texts)
-                .fold(location.prefix.clone(), |path, (k, v)| {
-                    path.join(partition_segment(k, v.as_deref()))
-                });
+            let mut expected = location.prefix.clone();
+            for (key, value) in keys.iter().zip(&folder.texts) {
+                expected = location.child(&expected, &partition_segment(key, value.as_deref()))?;
+            }
             let url = location.folder_url(&folder.path);
             if expected != folder.path {
                 skipped.push(format!("{url}: its partition is registered at a location of its own"));

@@ -81,9 +81,14 @@ pub fn relative(folder: &Path, file: &Path) -> String {
         .unwrap_or_else(|| file.to_string())
 }
 
-/// The path of `name` (relative to `folder`, as records keep it).
+/// The path of `name` (relative to `folder`, as records keep it: the stored text, not to be escaped again).
 pub fn absolute(folder: &Path, name: &str) -> Path {
-    name.split('/').fold(folder.clone(), |path, part| path.join(part))
+    let joined = if folder.as_ref().is_empty() {
+        name.to_string()
+    } else {
+        format!("{folder}/{name}")
+    };
+    Path::parse(&joined).unwrap_or_else(|_| Path::from(joined.as_str()))
 }
 
 /// Reads record `seq` of `folder`; `None` if there is none.

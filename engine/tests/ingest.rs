@@ -641,3 +641,35 @@ async fn date_folders_give_the_partition_of_firehose_keys() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimize_compacts_partitions_whose_folder_names_are_escaped() -> TestResult {
+    let dir = tempdir()?;
+    let lake = dir.path().join("lake/t");
+    let mut s = open(&dir_url(&dir.path().join("wh"))).await?;
+    run(
+        &mut s,
+        &format!(
+            "CREATE EXTERNAL TABLE t (id bigint) PARTITIONED BY (at string) STORED AS PARQUET LOCATION '{}'",
+            dir_url(&lake)
+        ),
+    )
+    .await?;
+    for id in 1..=2 {
+        run(&mut s, &format!("INSERT INTO t VALUES ({id}, '2024-01-01 10:00')")).await?;
+    }
+    assert_eq!(visible_files(&lake.join("at=2024-01-01 10%3A00"))?.len(), 2);
+    run(&mut s, "SET tarn.optimize.grace = '0s'").await?;
+    let done = message(&mut s, "OPTIMIZE t WHERE at = '2024-01-01 10:00'").await?;
+    assert!(
+        done.contains("2 files rewritten into 1 file in 1 folder of 1"),
+        "{done}"
+    );
+    run(&mut s, "OPTIMIZE t").await?;
+    assert_eq!(visible_files(&lake.join("at=2024-01-01 10%3A00"))?.len(), 1);
+    assert_eq!(
+        run(&mut s, "SELECT at, sum(id) FROM t GROUP BY at").await?.0,
+        [["2024-01-01 10:00", "3"]]
+    );
+    Ok(())
+}
