@@ -48,6 +48,6 @@ print(f"ingest: {files} files, {rows} rows, {size / 1e6:.1f} MB in {took:.2f} s 
 EOF
 "$TARN" -q -c "SELECT count(*) AS rows, count(DISTINCT dt) AS partitions FROM ev"
 start=$(date +%s.%N)
-"$TARN" -q -c "OPTIMIZE ev"
+"$TARN" -c "OPTIMIZE ev"
 end=$(date +%s.%N)
 echo "OPTIMIZE: $(python3 -c "print(f'{$end - $start:.2f}')") s"

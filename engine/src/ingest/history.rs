@@ -32,13 +32,13 @@ pub(super) enum FileState {
 /// The load history as read so far: batches with an outcome never change, so only new and running ones are read again.
 #[derive(Default)]
 pub(super) struct History {
-    pub(super) batches: BTreeMap<u64, LoadBatch>,
+    batches: BTreeMap<u64, LoadBatch>,
     /// Numbers with no readable claim but an outcome (given up before their claim was seen).
     empty: BTreeSet<u64>,
     /// Numbers listed without a readable claim yet, and since when: a claim being written. Files cannot be chosen
     /// until it is read, since it may hold any of them.
     unread: BTreeMap<u64, Instant>,
-    /// By [`SourceFile::key`].
+    /// By [`tarn_catalog::SourceFile::key`].
     pub(super) files: HashMap<(String, String), FileState>,
     /// Local files' versions by (URL, stamp), so unchanged files are not hashed again.
     pub(super) stamps: HashMap<(String, String), String>,
