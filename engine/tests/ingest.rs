@@ -671,5 +671,21 @@ async fn optimize_compacts_partitions_whose_folder_names_are_escaped() -> TestRe
         run(&mut s, "SELECT at, sum(id) FROM t GROUP BY at").await?.0,
         [["2024-01-01 10:00", "3"]]
     );
+    // A partition registered elsewhere is left alone: INSERT would not write where its readers look.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere)?;
+    run(
+        &mut s,
+        &format!(
+            "ALTER TABLE t ADD PARTITION (at = 'x') LOCATION '{}'",
+            dir_url(&elsewhere)
+        ),
+    )
+    .await?;
+    let left = message(&mut s, "OPTIMIZE t").await?;
+    assert!(
+        left.contains("elsewhere/: its partition is registered at a location of its own"),
+        "{left}"
+    );
     Ok(())
 }
