@@ -10,7 +10,7 @@ pub use model::{
     Bucketing, Column, DEFAULT_DATABASE, Database, HIVE_DEFAULT_PARTITION, Partition, SerdeInfo, StorageDescriptor,
     StorageFormat, Table, TableKind, TableType, normalize_name, params, serde_lib, serde_params,
 };
-pub use store::{CATALOG_DIR, Catalog, PartitionSet, TableVersion};
+pub use store::{CATALOG_DIR, Catalog, PartitionSet, TableVersion, create_if_absent};
 
 /// Everything that can go wrong reading or changing the catalog.
 #[derive(Debug, thiserror::Error)]

@@ -622,11 +622,7 @@ impl Catalog {
 
 /// Writes `json` at `path` unless something is there: `false` when another writer got there first. `If-None-Match: *`
 /// on S3, a hard link on a local disk.
-pub(crate) async fn create_if_absent(
-    store: &dyn ObjectStore,
-    path: &Path,
-    json: Vec<u8>,
-) -> object_store::Result<bool> {
+pub async fn create_if_absent(store: &dyn ObjectStore, path: &Path, json: Vec<u8>) -> object_store::Result<bool> {
     let options = PutOptions {
         mode: PutMode::Create,
         ..Default::default()

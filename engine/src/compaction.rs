@@ -20,16 +20,15 @@ use std::time::Duration;
 
 use chrono::Utc;
 use datafusion::common::Column as LogicalColumn;
-use datafusion::datasource::provider_as_source;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+use datafusion::logical_expr::Expr;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use tarn_catalog::Table;
 
 use crate::bucket::bucket_from_file_name;
 use crate::compaction_log::{Phase, Record, absolute, put_record, relative};
 use crate::context::{Ctx, PreparedQuery};
-use crate::error::{EngineError, Result, from_datafusion};
+use crate::error::{EngineError, Result};
 use crate::listing::{PartitionFolder, live_files_and_record};
 use crate::meter::ScanMeter;
 use crate::result::Outcome;
@@ -252,19 +251,17 @@ fn read_exactly(
     (state, meter): &(SessionState, Arc<ScanMeter>),
 ) -> Result<PreparedQuery> {
     let provider = TarnTable::try_new(def.clone())?.with_files(files);
-    let scan =
-        LogicalPlanBuilder::scan("source", provider_as_source(Arc::new(provider)), None).map_err(from_datafusion)?;
     let columns: Vec<Expr> = def
         .all_columns()
         .map(|c| Expr::Column(LogicalColumn::from_name(&c.name)).alias(&c.name))
         .collect();
-    let plan = scan.project(columns).and_then(|b| b.build()).map_err(from_datafusion)?;
-    Ok(PreparedQuery {
-        state: state.clone(),
-        plan,
-        meter: Arc::clone(meter),
-        locations: vec![Location::parse(&def.storage.location)?],
-    })
+    let location = Location::parse(&def.storage.location)?;
+    PreparedQuery::reading(
+        Arc::new(provider),
+        columns,
+        (state.clone(), Arc::clone(meter)),
+        location,
+    )
 }
 
 /// Whether a folder with partition values `texts` (for `keys`) passes `filter`. Values compare as numbers when both

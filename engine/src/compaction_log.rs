@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
@@ -116,18 +116,9 @@ pub async fn read_record(
 pub async fn put_record(store: &dyn ObjectStore, location: &Location, folder: &Path, record: &Record) -> Result<bool> {
     let json = serde_json::to_vec_pretty(record)
         .map_err(|e| EngineError::internal(format!("a compaction record as JSON: {e}")))?;
-    let options = PutOptions {
-        mode: PutMode::Create,
-        ..Default::default()
-    };
-    match store
-        .put_opts(&record_path(folder, record.seq), PutPayload::from(json), options)
+    tarn_catalog::create_if_absent(store, &record_path(folder, record.seq), json)
         .await
-    {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
-        Err(e) => Err(location.store_error(e)),
-    }
+        .map_err(|e| location.store_error(e))
 }
 
 /// The newest record of `folder`, given the numbers a listing showed: the listed newest, then any written since.

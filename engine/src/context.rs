@@ -34,6 +34,30 @@ pub(crate) struct PreparedQuery {
     pub locations: Vec<Location>,
 }
 
+impl PreparedQuery {
+    /// The query that reads `provider` (a table over given files) as `columns`, each an expression aliased to its
+    /// column's name: what ingest and compaction write from.
+    pub(crate) fn reading(
+        provider: Arc<dyn datafusion::catalog::TableProvider>,
+        columns: Vec<datafusion::logical_expr::Expr>,
+        (state, meter): (SessionState, Arc<ScanMeter>),
+        location: Location,
+    ) -> Result<Self> {
+        use datafusion::datasource::provider_as_source;
+        use datafusion::logical_expr::LogicalPlanBuilder;
+        let plan = LogicalPlanBuilder::scan("source", provider_as_source(provider), None)
+            .and_then(|scan| scan.project(columns))
+            .and_then(|scan| scan.build())
+            .map_err(crate::error::from_datafusion)?;
+        Ok(Self {
+            state,
+            plan,
+            meter,
+            locations: vec![location],
+        })
+    }
+}
+
 /// Settings a session keeps apart from DataFusion's (`SET tarn.*`).
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {

@@ -558,6 +558,17 @@ async fn a_compaction_that_died_before_its_swap_is_invisible_and_cleared() -> Te
         run(&mut s, "SELECT count(*), sum(id) FROM events").await?.0,
         [["2", "3"]]
     );
+    // A record that is not one stops the query, naming it, rather than reading a guess.
+    std::fs::write(folder.join("_tarn_compaction/00000000000000000099.json"), "{not json")?;
+    let error = run(&mut s, "SELECT count(*) FROM events")
+        .await
+        .err()
+        .map(|e| e.to_string());
+    let error = error.unwrap_or_default();
+    assert!(
+        error.contains("00000000000000000099.json") && error.contains("not a compaction record"),
+        "{error}"
+    );
     Ok(())
 }
 

@@ -23,8 +23,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use datafusion::common::Column as LogicalColumn;
-use datafusion::datasource::provider_as_source;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, lit};
+use datafusion::logical_expr::{Expr, lit};
 use datafusion::scalar::ScalarValue;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -688,9 +687,7 @@ impl Ctx {
         let provider = TarnTable::try_new(definition)?.with_files(files);
         let (mut state, meter) = self.metered_with(Arc::clone(self.state.catalog_list()), true);
         state.mark_start_execution();
-        let scan = LogicalPlanBuilder::scan("source", provider_as_source(Arc::new(provider)), None)
-            .map_err(from_datafusion)?;
-        let exprs: Vec<Expr> = table
+        let columns: Vec<Expr> = table
             .all_columns()
             .map(|c| {
                 if present.contains(&c.name) || from_path.contains(&c.name) {
@@ -700,13 +697,7 @@ impl Ctx {
                 }
             })
             .collect();
-        let plan = scan.project(exprs).and_then(|b| b.build()).map_err(from_datafusion)?;
-        Ok(PreparedQuery {
-            state,
-            plan,
-            meter,
-            locations: vec![source.clone()],
-        })
+        PreparedQuery::reading(Arc::new(provider), columns, (state, meter), source.clone())
     }
 
     /// The files (index, reason) to blame for `error`: those it names, else each that fails when read alone.
