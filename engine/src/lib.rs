@@ -25,6 +25,7 @@ mod names;
 mod parquet_files;
 mod parse;
 mod planner;
+mod publication;
 mod resolve;
 mod result;
 mod session;

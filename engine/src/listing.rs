@@ -49,18 +49,39 @@ pub async fn list_files(store: &dyn ObjectStore, location: &Location, prefix: &P
     Ok(files)
 }
 
-/// Every non-empty file under `folder` that a query reads: visible (no `_` or `.` in its path below `folder`), and
-/// not hidden by the folder's newest compaction record. Sorted by path.
-pub async fn live_files(store: &dyn ObjectStore, location: &Location, folder: &Path) -> Result<Vec<ObjectMeta>> {
-    Ok(live_files_and_record(store, location, folder).await?.0)
-}
-
-/// [`live_files`], and the folder's newest compaction record.
+/// The files of `folder` a query reads ([`FolderFiles::live`]), and the folder's newest compaction record.
 pub async fn live_files_and_record(
     store: &dyn ObjectStore,
     location: &Location,
     folder: &Path,
 ) -> Result<(Vec<ObjectMeta>, Option<compaction_log::Record>)> {
+    let files = folder_files(store, location, folder).await?;
+    Ok((files.live, files.record))
+}
+
+/// A file of a tarn write still under its staged name (`.name`); see [`crate::publication`].
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub meta: ObjectMeta,
+    pub query_id: String,
+    /// Where the write publishes it.
+    pub published: Path,
+}
+
+/// One listing of a folder, as queries read it.
+#[derive(Debug, Default)]
+pub struct FolderFiles {
+    /// Every non-empty file under the folder that a query reads: visible (no `_` or `.` in its path below the
+    /// folder), and not hidden by the folder's newest compaction record. Sorted by path.
+    pub live: Vec<ObjectMeta>,
+    /// Files of writes not (or not yet) published, which a query reads if their write committed.
+    pub staged: Vec<Staged>,
+    /// The folder's newest compaction record.
+    pub record: Option<compaction_log::Record>,
+}
+
+/// Lists `folder` (see [`FolderFiles`]).
+pub async fn folder_files(store: &dyn ObjectStore, location: &Location, folder: &Path) -> Result<FolderFiles> {
     // A listing racing a compaction's swap may miss some of its new files; the second one cannot.
     for _ in 0..2 {
         let mut listed: Vec<ObjectMeta> = store
@@ -72,14 +93,35 @@ pub async fn live_files_and_record(
             .iter()
             .filter_map(|m| compaction_log::record_seq(folder, &m.location))
             .max();
-        listed.retain(|m| m.size > 0 && !is_hidden(folder, &m.location));
+        listed.retain(|m| m.size > 0);
+        let mut staged: Vec<Staged> = listed
+            .iter()
+            .filter(|m| is_hidden(folder, &m.location))
+            .filter_map(|m| {
+                let (query_id, published) = crate::publication::published_path(&m.location)?;
+                (!is_hidden(folder, &published)).then(|| Staged {
+                    meta: m.clone(),
+                    query_id,
+                    published,
+                })
+            })
+            .collect();
+        listed.retain(|m| !is_hidden(folder, &m.location));
         listed.sort_by(|a, b| a.location.cmp(&b.location));
         // A folder never compacted has no records: it costs nothing more than its listing.
         if newest_listed.is_none() {
-            return Ok((listed, None));
+            return Ok(FolderFiles {
+                live: listed,
+                staged,
+                record: None,
+            });
         }
         let Some(record) = compaction_log::newest_record(store, location, folder, newest_listed).await? else {
-            return Ok((listed, None));
+            return Ok(FolderFiles {
+                live: listed,
+                staged,
+                record: None,
+            });
         };
         let names: std::collections::HashSet<String> = listed
             .iter()
@@ -90,7 +132,12 @@ pub async fn live_files_and_record(
         }
         let hidden: std::collections::HashSet<&String> = record.hidden().iter().collect();
         listed.retain(|m| !hidden.contains(&compaction_log::relative(folder, &m.location)));
-        return Ok((listed, Some(record)));
+        staged.retain(|s| !hidden.contains(&compaction_log::relative(folder, &s.published)));
+        return Ok(FolderFiles {
+            live: listed,
+            staged,
+            record: Some(record),
+        });
     }
     Err(EngineError::Storage {
         location: location.folder_url(folder),
@@ -169,33 +216,91 @@ pub async fn find_partition_folders(
     Ok(level)
 }
 
-/// Lists the files of `partitions` (complete partitions of a table partitioned on `partition_cols`); each file
-/// carries its partition's typed values. One listing per partition folder, nothing else.
+/// Lists the files of `partitions` (complete partitions of a table partitioned on `partition_cols`, or the table's
+/// root with no columns); each file carries its partition's typed values. One listing per partition folder; one more
+/// of the table's write records when a folder holds staged files.
+///
+/// A query sees a write's files all or not at all: a staged file is read (under its staged name) when its write has
+/// committed and the listing did not show it published. A write that published its files and removed its record
+/// while the folders were listed can show some of its files published and others staged, with no record left to say
+/// it committed: the folders are then listed again.
 pub async fn list_partition_files(
     store: Arc<dyn ObjectStore>,
     location: &Location,
     partition_cols: &[Field],
     partitions: Vec<PartitionFolder>,
 ) -> Result<Vec<PartitionedFile>> {
-    let per_partition: Vec<Vec<PartitionedFile>> = futures::stream::iter(partitions.into_iter().map(|partition| {
-        let store = Arc::clone(&store);
-        async move {
-            let values = typed_values(&partition, partition_cols, location)?;
-            let files = live_files(store.as_ref(), location, &partition.path).await?;
-            Ok::<_, EngineError>(
-                files
-                    .into_iter()
-                    .map(|meta| PartitionedFile::new_from_meta(meta).with_partition_values(values.clone()))
-                    .collect(),
-            )
+    for _ in 0..LISTING_ATTEMPTS {
+        let per_partition: Vec<(Vec<PartitionedFile>, Vec<StagedIn>)> =
+            futures::stream::iter(partitions.iter().cloned().map(|partition| {
+                let store = Arc::clone(&store);
+                async move {
+                    let values = typed_values(&partition, partition_cols, location)?;
+                    let files = folder_files(store.as_ref(), location, &partition.path).await?;
+                    let live = files
+                        .live
+                        .into_iter()
+                        .map(|meta| PartitionedFile::new_from_meta(meta).with_partition_values(values.clone()))
+                        .collect();
+                    let staged = files.staged.into_iter().map(|s| (s, values.clone())).collect();
+                    Ok::<_, EngineError>((live, staged))
+                }
+            }))
+            .buffer_unordered(LIST_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let (mut files, mut staged) = (Vec::new(), Vec::new());
+        for (live, pending) in per_partition {
+            files.extend(live);
+            staged.extend(pending);
         }
-    }))
-    .buffer_unordered(LIST_CONCURRENCY)
-    .try_collect()
-    .await?;
-    let mut files: Vec<PartitionedFile> = per_partition.into_iter().flatten().collect();
-    files.sort_by(|a, b| a.path().cmp(b.path()));
-    Ok(files)
+        if !staged.is_empty() {
+            let Some(committed) = committed_staged(store.as_ref(), location, &files, staged).await? else {
+                continue;
+            };
+            files.extend(committed);
+        }
+        files.sort_by(|a, b| a.path().cmp(b.path()));
+        return Ok(files);
+    }
+    Err(EngineError::Storage {
+        location: location.url.clone(),
+        message: format!(
+            "writes kept publishing files while the table was listed ({LISTING_ATTEMPTS} times); run the query again"
+        ),
+    })
+}
+
+const LISTING_ATTEMPTS: usize = 4;
+
+/// A staged file with the typed values of its partition.
+type StagedIn = (Staged, Vec<ScalarValue>);
+
+/// The staged files a query reads (see [`list_partition_files`]), or `None` when the listing must be taken again.
+async fn committed_staged(
+    store: &dyn ObjectStore,
+    location: &Location,
+    live: &[PartitionedFile],
+    staged: Vec<StagedIn>,
+) -> Result<Option<Vec<PartitionedFile>>> {
+    let committed = crate::publication::committed_writes(store, location).await?;
+    let published: std::collections::HashSet<&Path> = live.iter().map(|f| &f.object_meta.location).collect();
+    let mut read = Vec::new();
+    for (file, values) in staged {
+        // Published by now (on S3 a rename copies before it deletes): the listing has it under its own name.
+        if published.contains(&file.published) {
+            continue;
+        }
+        if committed.contains(&file.query_id) {
+            read.push(PartitionedFile::new_from_meta(file.meta).with_partition_values(values));
+        } else if published
+            .iter()
+            .any(|p| p.filename().and_then(crate::publication::query_id_in) == Some(file.query_id.as_str()))
+        {
+            return Ok(None);
+        }
+    }
+    Ok(Some(read))
 }
 
 fn typed_values(partition: &PartitionFolder, columns: &[Field], location: &Location) -> Result<Vec<ScalarValue>> {

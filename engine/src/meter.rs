@@ -362,7 +362,16 @@ impl ObjectStore for MeteredStore {
     async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
         let head = options.head;
         self.meter.check().map_err(limit_error)?;
-        let mut result = self.inner.get_opts(location, options).await?;
+        let mut result = match self.inner.get_opts(location, options.clone()).await {
+            // A query reads a committed write's staged file under its staged name; its write may rename it into
+            // place between the listing and the read (see `publication`).
+            Err(object_store::Error::NotFound { .. })
+                if let Some((_, published)) = crate::publication::published_path(location) =>
+            {
+                self.inner.get_opts(&published, options).await?
+            }
+            other => other?,
+        };
         if head {
             return Ok(result);
         }

@@ -35,8 +35,7 @@ use crate::column_case::CaseInsensitiveColumns;
 use crate::delimited::{DelimitedFormat, TextSerde};
 use crate::error::{EngineError, Part, Result};
 use crate::listing::{
-    PartitionFolder, balance, find_partition_folders, list_partition_files, live_files, prune_partitions,
-    references_only,
+    PartitionFolder, balance, find_partition_folders, list_partition_files, prune_partitions, references_only,
 };
 use crate::meter::ScanMeter;
 use crate::parquet_files::{PARQUET_FOOTER_HINT, file_url};
@@ -364,21 +363,20 @@ impl TarnTable {
                 })
                 .collect());
         }
-        if self.partition_fields.is_empty() {
-            Ok(live_files(store.as_ref(), &self.location, &self.location.prefix)
-                .await?
-                .into_iter()
-                .map(PartitionedFile::new_from_meta)
-                .collect())
+        let partitions = if self.partition_fields.is_empty() {
+            vec![PartitionFolder {
+                path: self.location.prefix.clone(),
+                texts: Vec::new(),
+            }]
         } else {
-            let partitions = match &self.registered {
+            match &self.registered {
                 Some(registered) => {
                     prune_partitions(registered.clone(), &self.partition_fields, filters, &self.location)?
                 }
                 None => find_partition_folders(&store, &self.location, &self.partition_fields, filters).await?,
-            };
-            list_partition_files(store, &self.location, &self.partition_fields, partitions).await
-        }
+            }
+        };
+        list_partition_files(store, &self.location, &self.partition_fields, partitions).await
     }
 
     fn file_source(&self, table_schema: TableSchema, meter: Option<Arc<ScanMeter>>) -> Arc<dyn FileSource> {

@@ -657,3 +657,134 @@ async fn purge_deletes_only_what_tarn_wrote() -> TestResult {
     run(&mut s, "DROP TABLE IF EXISTS cs.curated PURGE").await?;
     Ok(())
 }
+
+/// All rows, California's (one partition) and Wyoming's.
+async fn state_counts(s: &mut tarn_engine::Session) -> TestResult<Vec<u64>> {
+    let mut found = Vec::new();
+    for q in [
+        "SELECT count(*) FROM cs.by_state",
+        "SELECT count(*) FROM cs.by_state WHERE state = 'CA'",
+        "SELECT count(*) FROM cs.by_state WHERE state = 'WY'",
+    ] {
+        found.push(scalar(s, q).await?.parse::<u64>()?);
+    }
+    Ok(found)
+}
+
+/// A write killed while it renames its files into place: from its commit on, readers see all of it, not only the files
+/// it got to; the next write finishes it. A write killed before its commit is not seen, and the next write removes it.
+#[tokio::test]
+async fn an_insert_killed_while_publishing_is_read_whole_and_finished_by_the_next_write() -> TestResult {
+    let (_wh, data, mut s) = consumer_session(2_000).await?;
+    let out = data.path().join("out");
+    run(
+        &mut s,
+        &format!(
+            "CREATE TABLE cs.by_state WITH (external_location='{}', partitioned_by=ARRAY['state'], \
+             bucketed_by=ARRAY['householdid'], bucket_count=4) AS SELECT householdid, income, state \
+             FROM cs.consumer_raw WHERE state <> 'WY'",
+            dir_url(&out)
+        ),
+    )
+    .await?;
+    let before = state_counts(&mut s).await?;
+    run(
+        &mut s,
+        "INSERT INTO cs.by_state SELECT householdid, income, state FROM cs.consumer_raw WHERE state IN ('CA', 'WY')",
+    )
+    .await?;
+    let inserted = state_counts(&mut s).await?;
+    assert!(
+        inserted[1] == 2 * before[1] && inserted[2] > 0,
+        "{before:?} {inserted:?}"
+    );
+
+    // The INSERT's files: those named with the newest query id (ids sort by time).
+    let data_files: Vec<std::path::PathBuf> = tarn_fixtures::s3::walk(&out)?
+        .into_iter()
+        .filter(|f| !f.starts_with(out.join("_tarn_writes")))
+        .collect();
+    let query_id = |f: &std::path::PathBuf| {
+        let name = f.file_name()?.to_str()?;
+        name.get(9..36).map(str::to_string)
+    };
+    let insert_id = data_files.iter().filter_map(query_id).max().ok_or("no files")?;
+    let mine: Vec<&std::path::PathBuf> = data_files
+        .iter()
+        .filter(|f| query_id(f).as_deref() == Some(insert_id.as_str()))
+        .collect();
+    assert!(mine.len() >= 4, "{mine:?}");
+    let staged = |f: &std::path::Path| -> TestResult<std::path::PathBuf> {
+        let name = f.file_name().and_then(|n| n.to_str()).ok_or("file name")?;
+        Ok(f.with_file_name(format!(".{name}")))
+    };
+    let object = |f: &std::path::Path| f.display().to_string().trim_start_matches('/').to_string();
+    // What a process killed during its renames leaves: its record with its commit, some files still staged.
+    let record = out.join("_tarn_writes").join(&insert_id);
+    let write_record = |commit: bool| -> TestResult {
+        std::fs::create_dir_all(&record)?;
+        let started = serde_json::json!({
+            "query_id": insert_id, "statement": "INSERT", "table": "cs.by_state", "host": "a-machine-now-gone",
+            "pid": 4242, "process_start": null, "started_at": "2026-01-01T00:00:00Z",
+        });
+        std::fs::write(record.join("started.json"), started.to_string())?;
+        if commit {
+            let renames: Vec<[String; 2]> = mine
+                .iter()
+                .map(|f| Ok([object(&staged(f)?), object(f)]))
+                .collect::<TestResult<_>>()?;
+            std::fs::write(
+                record.join("commit.json"),
+                serde_json::json!({ "renames": renames }).to_string(),
+            )?;
+        }
+        Ok(())
+    };
+    write_record(true)?;
+    for f in mine.iter().step_by(2) {
+        std::fs::rename(f, staged(f)?)?;
+    }
+    assert_eq!(state_counts(&mut s).await?, inserted, "a committed write is read whole");
+    let (rows, _) = run(
+        &mut s,
+        "SELECT count(*) FROM cs.by_state WHERE householdid IN (1, 2, 3, 5, 8, 13)",
+    )
+    .await?;
+    let bucket_pruned = rows[0][0].parse::<u64>()?;
+
+    run(&mut s, "INSERT INTO cs.by_state (householdid, state) VALUES (-1, 'ZZ')").await?;
+    assert!(!record.exists(), "the next write finished the killed one");
+    for f in &mine {
+        assert!(f.exists() && !staged(f)?.exists(), "{} published", f.display());
+    }
+    assert_eq!(
+        scalar(&mut s, "SELECT count(*) FROM cs.by_state").await?,
+        (inserted[0] + 1).to_string()
+    );
+    assert_eq!(
+        scalar(
+            &mut s,
+            "SELECT count(*) FROM cs.by_state WHERE householdid IN (1, 2, 3, 5, 8, 13)"
+        )
+        .await?,
+        bucket_pruned.to_string()
+    );
+
+    // Killed before its commit: its files are not read, and the next write removes them with its record.
+    write_record(false)?;
+    for f in &mine {
+        std::fs::rename(f, staged(f)?)?;
+    }
+    assert_eq!(
+        state_counts(&mut s).await?,
+        [before[0] + 1, before[1], before[2]],
+        "an uncommitted write is not read"
+    );
+    run(&mut s, "INSERT INTO cs.by_state (householdid, state) VALUES (-2, 'ZZ')").await?;
+    assert!(!record.exists());
+    for f in &mine {
+        assert!(!f.exists() && !staged(f)?.exists(), "{} removed", f.display());
+    }
+    assert_eq!(state_counts(&mut s).await?, [before[0] + 2, before[1], before[2]]);
+    Ok(())
+}

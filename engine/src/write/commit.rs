@@ -4,6 +4,13 @@
 //! `started.json` before the first file, a `heartbeat` while it runs, `commit.json` (INSERT: the renames that publish
 //! its hidden files) and `done.json` when it is complete. Every file a write makes carries its query id in the name.
 //! The commit point is the catalog for CTAS (the table appears), `commit.json` for INSERT, `done.json` for UNLOAD.
+//! A write whose commit waits for a decision made elsewhere (an ingest batch, a compaction) records its renames in
+//! `staged.json` first and writes `commit.json` once the decision is made.
+//!
+//! An INSERT's files are renamed one by one, so a listing can catch some published and some still hidden. Readers
+//! therefore read a hidden file (`.name`, carrying the query id of a write whose `commit.json` or `done.json` is
+//! there) as if it were published: see [`crate::publication`]. From its `commit.json` on, a
+//! write is wholly visible, whether or not its process lives to finish the renames.
 //!
 //! Before tarn writes into a location it recovers that location: a write that is not done and whose process is gone
 //! (same host: the pid is dead; another host: no heartbeat for [`STALE_AFTER`]) is rolled forward if it had
@@ -34,7 +41,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{EngineError, Result};
 use crate::storage::Location;
 
-pub const WRITES_DIR: &str = "_tarn_writes";
+pub use crate::publication::WRITES_DIR;
+use crate::publication::{ABORTED, COMMIT, DONE, STAGED, query_id_in, writes_dir};
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 /// A write on another host with no heartbeat for this long is taken for dead (allows for clock skew).
 const STALE_AFTER: Duration = Duration::from_secs(180);
@@ -116,10 +124,6 @@ struct Aborted {
     /// A CTAS's own folder, removed once empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     location: Option<String>,
-}
-
-fn writes_dir(location: &Location) -> Path {
-    location.prefix.clone().join(WRITES_DIR)
 }
 
 async fn put_json<T: Serialize>(
@@ -219,28 +223,37 @@ impl WriteLog {
     }
 
     /// INSERT's commit: records the renames (from then on the write counts as done, even if this process dies
-    /// before finishing them: recovery completes them), performs them, and marks the write done.
+    /// before finishing them: readers see its files, and recovery completes the renames), performs them, and marks
+    /// the write done.
     pub async fn commit_renames(self, renames: &[(Path, Path)]) -> Result<()> {
-        let commit = self.record_renames(renames).await?;
+        let commit = self.record_renames(renames, COMMIT).await?;
         apply_renames(self.store.as_ref(), &commit)
             .await
             .map_err(|e| self.location.store_error(e))?;
         self.finish().await
     }
 
-    /// An ingest batch's commit: records the renames, then asks `decide` whether the batch committed (it writes the
-    /// batch's outcome; see [`Statement::Ingest`]). Committed: performs the renames and marks the write done;
-    /// not: removes the write's files. An error from `decide` leaves the record for recovery, which asks the batch's
-    /// outcome again.
+    /// A commit decided elsewhere (an ingest batch's outcome in the load history, a compaction's record): records
+    /// the renames as staged, then asks `decide` whether the write committed. Committed: records the commit (from
+    /// then on readers see the files), performs the renames and marks the write done; not: removes the write's
+    /// files. An error from `decide` leaves the record for recovery, which asks an ingest batch's outcome again.
     pub async fn commit_renames_if<F>(self, renames: &[(Path, Path)], decide: F) -> Result<bool>
     where
         F: std::future::Future<Output = Result<bool>>,
     {
-        let commit = self.record_renames(renames).await?;
+        let commit = self.record_renames(renames, STAGED).await?;
         if !decide.await? {
             self.abort().await;
             return Ok(false);
         }
+        put_json(
+            self.store.as_ref(),
+            &self.dir.clone().join(COMMIT),
+            &commit,
+            PutMode::Create,
+        )
+        .await
+        .map_err(|e| self.location.store_error(e))?;
         apply_renames(self.store.as_ref(), &commit)
             .await
             .map_err(|e| self.location.store_error(e))?;
@@ -248,14 +261,14 @@ impl WriteLog {
         Ok(true)
     }
 
-    /// Writes `commit.json`: the renames that publish the write's hidden files.
-    async fn record_renames(&self, renames: &[(Path, Path)]) -> Result<Commit> {
+    /// Writes the renames that publish the write's hidden files to the record's `name`.
+    async fn record_renames(&self, renames: &[(Path, Path)], name: &str) -> Result<Commit> {
         let commit = Commit {
             renames: renames.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
         };
         put_json(
             self.store.as_ref(),
-            &self.dir.clone().join("commit.json"),
+            &self.dir.clone().join(name),
             &commit,
             PutMode::Create,
         )
@@ -268,7 +281,7 @@ impl WriteLog {
     /// its data behind.
     pub async fn finish(mut self) -> Result<()> {
         self.stop_heartbeat();
-        let done = self.dir.clone().join("done.json");
+        let done = self.dir.clone().join(DONE);
         put_json(
             self.store.as_ref(),
             &done,
@@ -294,7 +307,7 @@ impl WriteLog {
                 at: Utc::now(),
                 location: self.own_folder.as_ref().map(|l| l.url.clone()),
             };
-            let path = self.dir.clone().join("aborted.json");
+            let path = self.dir.clone().join(ABORTED);
             let _ = put_json(self.store.as_ref(), &path, &aborted, PutMode::Overwrite).await;
             let _ = delete_write(self.store.as_ref(), &self.location, &self.query_id).await;
             // `delete_write` took the record too; the marker goes back for the next write's recovery.
@@ -328,7 +341,7 @@ impl RecordGuard {
     pub async fn check(&self) -> Result<()> {
         let started = self.store.head(&self.dir.clone().join("started.json")).await.is_ok();
         let aborted = !matches!(
-            self.store.head(&self.dir.clone().join("aborted.json")).await,
+            self.store.head(&self.dir.clone().join(ABORTED)).await,
             Err(object_store::Error::NotFound { .. })
         );
         if started && !aborted {
@@ -363,8 +376,9 @@ async fn apply_renames(store: &dyn ObjectStore, commit: &Commit) -> object_store
 
 /// Deletes a write's record (best effort: a leftover record of a finished write is removed by the next recovery).
 async fn remove_record(store: &dyn ObjectStore, root: &Location, dir: &Path) {
-    // The record's done marker goes last, so a record is never left without it once the write finished.
-    for name in ["started.json", "heartbeat", "commit.json", "done.json"] {
+    // The record's done marker goes last, so a record is never left without it once the write finished, and
+    // `commit.json` just before it, so a committed write always shows one of the two to readers.
+    for name in ["started.json", "heartbeat", STAGED, COMMIT, DONE] {
         let _ = store.delete(&dir.clone().join(name)).await;
     }
     if let Some(local) = local_path(root, dir) {
@@ -483,13 +497,8 @@ pub(crate) fn remove_empty_dirs(root: &Location, folders: impl IntoIterator<Item
     }
 }
 
-/// Whether an object's file name carries a tarn query id (`20261123_021500_00003_3f9a1_...`): tarn wrote it.
 fn written_by_tarn(name: &str) -> bool {
-    static QUERY_ID: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    QUERY_ID
-        .get_or_init(|| regex::Regex::new(r"\d{8}_\d{6}_\d{5}_[0-9a-f]{5}").ok())
-        .as_ref()
-        .is_some_and(|re| re.is_match(name))
+    query_id_in(name).is_some()
 }
 
 /// DROP TABLE ... PURGE: deletes the files under `location` that tarn's writes made (named with a query id) and
@@ -556,11 +565,11 @@ where
         let Some(query_id) = dir.filename().map(str::to_string) else {
             continue;
         };
-        if store.head(&dir.clone().join("done.json")).await.is_ok() {
+        if store.head(&dir.clone().join(DONE)).await.is_ok() {
             remove_record(store.as_ref(), location, &dir).await;
             continue;
         }
-        if let Some(aborted) = get_json::<Aborted>(store.as_ref(), &dir.clone().join("aborted.json")).await {
+        if let Some(aborted) = get_json::<Aborted>(store.as_ref(), &dir.clone().join(ABORTED)).await {
             delete_write(store.as_ref(), location, &query_id)
                 .await
                 .map_err(|e| location.store_error(e))?;
@@ -588,21 +597,35 @@ where
             recovery.live.push(LiveWrite { started });
             continue;
         }
-        let commit = get_json::<Commit>(store.as_ref(), &dir.clone().join("commit.json")).await;
+        let commit = get_json::<Commit>(store.as_ref(), &dir.clone().join(COMMIT)).await;
         let committed = match (&commit, started.statement) {
             (_, Statement::Ingest) | (None, Statement::Ctas | Statement::DeltaCtas) => committed(started.clone()).await,
             (Some(_), _) => true,
             (None, _) => false,
         };
         if committed {
-            if let Some(commit) = &commit {
+            let renames = match commit {
+                Some(commit) => Some(commit),
+                // Decided committed after its writer died: recorded as committed first, so that readers see all of
+                // it while the renames below run.
+                None => match get_json::<Commit>(store.as_ref(), &dir.clone().join(STAGED)).await {
+                    Some(staged) => {
+                        put_json(store.as_ref(), &dir.clone().join(COMMIT), &staged, PutMode::Overwrite)
+                            .await
+                            .map_err(|e| location.store_error(e))?;
+                        Some(staged)
+                    }
+                    None => None,
+                },
+            };
+            if let Some(commit) = &renames {
                 apply_renames(store.as_ref(), commit)
                     .await
                     .map_err(|e| location.store_error(e))?;
             }
             put_json(
                 store.as_ref(),
-                &dir.clone().join("done.json"),
+                &dir.clone().join(DONE),
                 &Heartbeat { at: Utc::now() },
                 PutMode::Overwrite,
             )

@@ -108,39 +108,48 @@ impl StagedInsert {
         self.files.iter().map(|f| &f.final_path)
     }
 
-    /// Publishes the files (INSERT's commit) and registers their partitions.
+    /// Registers the partitions of the files, then publishes the files (INSERT's commit).
     pub(crate) async fn publish(self, ctx: &Ctx) -> Result<Written> {
-        let renames: Vec<_> = self
-            .files
-            .iter()
-            .map(|f| (f.path.clone(), f.final_path.clone()))
-            .collect();
-        self.log.commit_renames(&renames).await?;
-        let written = Written::of(self.files);
-        ctx.register_written_partitions(&self.table, &written.partition_folders())
-            .await
-            .map_err(|e| unregistered(&self.table, e))?;
+        let (log, renames, written) = self.register_partitions(ctx).await?;
+        log.commit_renames(&renames).await?;
         Ok(written)
     }
 
-    /// Publishes the files if `decide` says the write committed (an ingest batch's outcome), else removes them.
+    /// Registers the partitions of the files, then publishes the files if `decide` says the write committed (an
+    /// ingest batch's outcome, a compaction's record), else removes them.
     pub(crate) async fn publish_if<F>(self, ctx: &Ctx, decide: F) -> Result<Option<Written>>
     where
         F: std::future::Future<Output = Result<bool>>,
     {
+        let (log, renames, written) = self.register_partitions(ctx).await?;
+        Ok(log.commit_renames_if(&renames, decide).await?.then_some(written))
+    }
+
+    /// Partitions are registered before the commit: a query reading the catalog's partitions must find every folder
+    /// of the write from the commit on, even if this process dies before it could register them. Until then the
+    /// new partitions read as empty (their files are hidden), and a write that fails after this leaves them so.
+    async fn register_partitions(
+        self,
+        ctx: &Ctx,
+    ) -> Result<(
+        WriteLog,
+        Vec<(object_store::path::Path, object_store::path::Path)>,
+        Written,
+    )> {
         let renames: Vec<_> = self
             .files
             .iter()
             .map(|f| (f.path.clone(), f.final_path.clone()))
             .collect();
-        if !self.log.commit_renames_if(&renames, decide).await? {
-            return Ok(None);
-        }
         let written = Written::of(self.files);
-        ctx.register_written_partitions(&self.table, &written.partition_folders())
+        if let Err(e) = ctx
+            .register_written_partitions(&self.table, &written.partition_folders())
             .await
-            .map_err(|e| unregistered(&self.table, e))?;
-        Ok(Some(written))
+        {
+            self.log.abort().await;
+            return Err(e);
+        }
+        Ok((self.log, renames, written))
     }
 }
 
