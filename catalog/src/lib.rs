@@ -1,10 +1,12 @@
 //! tarn's persistent table catalog: Glue's model (databases, tables with storage descriptors, partition keys,
 //! parameters, version history) stored as JSON documents in an object store, local or S3.
 
+mod history;
 mod loads;
 mod model;
 mod store;
 
+pub use history::{HISTORY_DIR, QueryRecord, QueryStatus, hive_timestamp};
 pub use loads::{Claim, LoadBatch, LoadLog, Outcome as LoadOutcome, SourceFile};
 pub use model::{
     Bucketing, Column, DEFAULT_DATABASE, Database, HIVE_DEFAULT_PARTITION, Partition, SerdeInfo, StorageDescriptor,

@@ -90,6 +90,7 @@ struct PartitionsDoc {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     store: Arc<dyn ObjectStore>,
+    warehouse: Path,
     root: Path,
     /// The warehouse as the user named it, for messages.
     location: String,
@@ -102,6 +103,7 @@ impl Catalog {
         let root = warehouse_prefix.clone().join(CATALOG_DIR);
         Self {
             store,
+            warehouse: warehouse_prefix.clone(),
             root,
             location: location.into(),
         }
@@ -109,6 +111,11 @@ impl Catalog {
 
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// The warehouse's own folder, above the catalog's.
+    pub(crate) fn warehouse_prefix(&self) -> &Path {
+        &self.warehouse
     }
 
     pub(crate) fn root(&self) -> &Path {

@@ -11,6 +11,7 @@ mod ingest;
 mod output;
 mod repl;
 mod script;
+mod serve;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
@@ -183,6 +184,37 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
         listen: String,
     },
+    /// Share the warehouse over the PostgreSQL wire protocol (psql, psycopg, JDBC, DBeaver, Superset, Grafana):
+    /// users from --users, each in a workgroup with its scan limits and a read-only or read-write role; every
+    /// statement is recorded in the table tarn.queries. Stops on Ctrl-C or SIGTERM.
+    Serve {
+        /// Where to listen for PostgreSQL clients, HOST:PORT (port 0: one the system picks; printed on stdout).
+        #[arg(long, default_value = "127.0.0.1:5432", value_name = "HOST:PORT")]
+        pg: String,
+        /// The users file (TOML): users with argon2 password hashes, workgroups with limits. See `tarn passwd`.
+        #[arg(long, value_name = "FILE")]
+        users: PathBuf,
+        /// A PEM certificate chain: clients may then connect with TLS (sslmode=require).
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Connections served at once; more are refused until one closes.
+        #[arg(long, default_value_t = 64, value_name = "N")]
+        max_connections: usize,
+    },
+    /// Read a password on stdin and print its argon2 hash, for the `password` of a user in `tarn serve --users`.
+    Passwd,
+    /// What the warehouse's queries scanned and cost (from tarn.queries, which `tarn serve` records).
+    History {
+        /// The month, YYYY-MM (default: this month, UTC).
+        #[arg(long, value_name = "YYYY-MM")]
+        month: Option<String>,
+        /// Group by this.
+        #[arg(long, value_enum, default_value_t = HistoryBy::Workgroup)]
+        by: HistoryBy,
+    },
     /// Replay the consumer-header case study on generated data: gzip CSV in, bytes scanned and the Athena bill out.
     Demo {
         /// Rows to generate.
@@ -195,6 +227,40 @@ enum Command {
         #[arg(long, default_value = "tarn-demo")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum HistoryBy {
+    Workgroup,
+    User,
+    Day,
+}
+
+/// `tarn history`: the month's queries, bytes scanned and bill per workgroup, user or day.
+fn history_sql(month: Option<&str>, by: HistoryBy) -> Result<String, String> {
+    let month = match month {
+        Some(m) => {
+            let valid = m.len() == 7
+                && m.as_bytes()[4] == b'-'
+                && m.bytes().enumerate().all(|(i, b)| i == 4 || b.is_ascii_digit());
+            if !valid {
+                return Err(format!("--month {m}: expected YYYY-MM, e.g. 2026-11"));
+            }
+            m.to_string()
+        }
+        None => chrono::Utc::now().format("%Y-%m").to_string(),
+    };
+    let key = match by {
+        HistoryBy::Workgroup => "workgroup",
+        HistoryBy::User => "user_name",
+        HistoryBy::Day => "dt",
+    };
+    Ok(format!(
+        "SELECT {key}, count(*) AS queries, count(*) FILTER (WHERE status = 'SUCCEEDED') AS succeeded, \
+         count(*) FILTER (WHERE status = 'REFUSED') AS refused, sum(bytes_scanned) AS bytes_scanned, \
+         round(sum(bill_usd), 6) AS bill_usd FROM tarn.queries WHERE dt LIKE '{month}-%' GROUP BY {key} \
+         ORDER BY bill_usd DESC, {key}"
+    ))
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -372,6 +438,60 @@ fn tarn_main() -> ExitCode {
                 ExitCode::from(EXIT_FAILED)
             }
         };
+    }
+    if let Some(Command::Serve {
+        pg,
+        users,
+        tls_cert,
+        tls_key,
+        max_connections,
+    }) = &cli.command
+    {
+        let session = match open_session(&runtime, &cli, None) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let options = serve::ServeOptions {
+            pg: pg.clone(),
+            users: users.clone(),
+            tls_cert: tls_cert.clone(),
+            tls_key: tls_key.clone(),
+            max_connections: *max_connections,
+        };
+        let code = runtime.block_on(serve::run(session, options));
+        runtime.shutdown_background();
+        return code;
+    }
+    if let Some(Command::Passwd) = &cli.command {
+        let mut password = String::new();
+        if let Err(e) = std::io::stdin().read_line(&mut password) {
+            eprintln!("error: cannot read the password from stdin: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        let password = password.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            eprintln!("error: no password on stdin");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        return match serve::users::hash_password(password) {
+            Ok(hash) => {
+                println!("{hash}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        };
+    }
+    if let Some(Command::History { month, by }) = &cli.command {
+        match history_sql(month.as_deref(), *by) {
+            Ok(sql) => sources.push(Source::Sql(sql)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
     }
     if let Some(Command::Worker { listen }) = &cli.command {
         return worker(&runtime, listen, cli.memory_limit);

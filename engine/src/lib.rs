@@ -51,7 +51,7 @@ pub use result::{QueryResult, QueryStats, ResultKind, SessionTotals};
 pub use session::{
     CATALOG_NAME, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, PlannedQuery, Session, SessionOptions, TEXT_STRICT_SETTING,
 };
-pub use statements::{statement_keywords, table_name_words, writes_data};
+pub use statements::{read_only, statement_keywords, table_name_words, writes_data};
 pub use storage::AwsSettings;
 pub use tarn_catalog as catalog;
 pub use text_source::DataFileError;

@@ -16,6 +16,7 @@ pub(crate) struct Check {
 }
 
 impl Statement for Check {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["CHECK"]];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {

@@ -126,6 +126,7 @@ pub(crate) struct ShowDatabases {
 }
 
 impl Statement for ShowDatabases {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "DATABASES"], &["SHOW", "SCHEMAS"]];
     const WORDS: &'static [&'static str] = &["LIKE"];
 
@@ -159,6 +160,7 @@ pub(crate) struct Use {
 }
 
 impl Statement for Use {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["USE"]];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {

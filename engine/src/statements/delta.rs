@@ -433,6 +433,7 @@ pub(crate) struct History {
 }
 
 impl Statement for History {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] =
         &[&["DESCRIBE", "HISTORY"], &["DESC", "HISTORY"], &["SHOW", "HISTORY"]];
     const TABLE_AFTER: &'static [&'static str] = &["HISTORY"];

@@ -38,6 +38,9 @@ pub(crate) trait Statement: Sized {
     const TABLE_AFTER: &'static [&'static str] = &[];
     /// Writes data files: stopping it must let it clean up (the shell waits for it instead of abandoning it).
     const WRITES_DATA: bool = false;
+    /// Changes nothing in the catalog or in storage (queries, listings, USE, SET): what a read-only user of `tarn
+    /// serve` may run. Off unless a statement says so.
+    const READ_ONLY: bool = false;
 
     /// Parses the whole statement, its first words included.
     fn parse(p: &mut TarnParser) -> Result<Self>;
@@ -90,6 +93,23 @@ macro_rules! statements {
                 }
             )*
             best.is_some_and(|(_, writes)| writes)
+        }
+
+        /// Whether the statement kind that `words` start changes nothing; refused statements change nothing.
+        fn kind_read_only(words: &[String]) -> bool {
+            if refused::check(words).is_err() {
+                return true;
+            }
+            let mut best: Option<(usize, bool)> = None;
+            $(
+                if let Some(n) = longest_start(<$ty as Statement>::STARTS, words)
+                    && best.is_none_or(|(m, _)| n > m)
+                {
+                    best = Some((n, <$ty as Statement>::READ_ONLY));
+                }
+            )*
+            // What no kind claims is a query for DataFusion.
+            best.is_none_or(|(_, read_only)| read_only)
         }
 
         /// Every statement kind's first words, with the kind's name (for checking that no two kinds claim the same).
@@ -183,6 +203,15 @@ pub(crate) fn parse(sql: &str) -> Result<Parsed> {
 /// statement of a script, [`crate::SqlStatement::writes_data`] knows without reading the text again.
 pub fn writes_data(sql: &str) -> bool {
     TarnParser::new(sql).is_ok_and(|p| kind_writes_data(&p.first_words()))
+}
+
+/// Whether a statement changes nothing in the catalog or in storage, from its first words (see
+/// [`Statement::READ_ONLY`]). Text that does not tokenise changes nothing: running it only reports the error.
+pub fn read_only(sql: &str) -> bool {
+    match TarnParser::new(sql) {
+        Ok(p) => kind_read_only(&p.first_words()),
+        Err(_) => true,
+    }
 }
 
 impl crate::SqlStatement {

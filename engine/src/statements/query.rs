@@ -23,6 +23,7 @@ pub(crate) struct Query {
 }
 
 impl Statement for Query {
+    const READ_ONLY: bool = true;
     /// Whatever no other statement claims.
     const STARTS: &'static [&'static [&'static str]] = &[];
 

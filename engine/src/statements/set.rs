@@ -16,6 +16,7 @@ pub(crate) struct Set {
 }
 
 impl Statement for Set {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SET"]];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {

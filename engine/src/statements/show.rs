@@ -18,6 +18,7 @@ pub(crate) struct ShowPartitions {
 }
 
 impl Statement for ShowPartitions {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "PARTITIONS"]];
     const TABLE_AFTER: &'static [&'static str] = &["PARTITIONS"];
 
@@ -38,6 +39,7 @@ pub(crate) struct ShowColumns {
 }
 
 impl Statement for ShowColumns {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "COLUMNS"]];
     const TABLE_AFTER: &'static [&'static str] = &["FROM"];
     const WORDS: &'static [&'static str] = &["FROM"];
@@ -68,6 +70,7 @@ pub(crate) struct ShowTableProperties {
 }
 
 impl Statement for ShowTableProperties {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "TBLPROPERTIES"]];
     const TABLE_AFTER: &'static [&'static str] = &["TBLPROPERTIES"];
 
@@ -98,6 +101,7 @@ pub(crate) struct ShowFunctions {
 }
 
 impl Statement for ShowFunctions {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "FUNCTIONS"]];
     const WORDS: &'static [&'static str] = &["LIKE"];
 
@@ -127,6 +131,7 @@ pub(crate) struct ShowTableVersions {
 }
 
 impl Statement for ShowTableVersions {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "TABLE", "VERSIONS"]];
     const TABLE_AFTER: &'static [&'static str] = &["VERSIONS"];
 

@@ -16,6 +16,7 @@ pub(crate) struct ShowLoads {
 }
 
 impl Statement for ShowLoads {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "LOADS"]];
     const WORDS: &'static [&'static str] = &["LIMIT"];
     const TABLE_AFTER: &'static [&'static str] = &["LOADS"];

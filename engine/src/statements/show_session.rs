@@ -15,6 +15,7 @@ pub(crate) struct ShowSession {
 }
 
 impl Statement for ShowSession {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "SESSION"]];
     const WORDS: &'static [&'static str] = &["LIKE"];
 

@@ -236,6 +236,7 @@ pub(crate) struct ShowTables {
 }
 
 impl Statement for ShowTables {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "TABLES"]];
     const WORDS: &'static [&'static str] = &["IN", "FROM", "LIKE"];
 
@@ -280,6 +281,7 @@ pub(crate) struct Describe {
 }
 
 impl Statement for Describe {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["DESCRIBE"], &["DESC"]];
     const TABLE_AFTER: &'static [&'static str] = &["DESCRIBE", "FORMATTED"];
     const WORDS: &'static [&'static str] = &["FORMATTED", "EXTENDED"];
@@ -316,6 +318,7 @@ pub(crate) struct ShowCreateTable {
 }
 
 impl Statement for ShowCreateTable {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "CREATE", "TABLE"]];
     const TABLE_AFTER: &'static [&'static str] = &["TABLE"];
 

@@ -130,6 +130,7 @@ pub(crate) struct ShowViews {
 }
 
 impl Statement for ShowViews {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "VIEWS"]];
 
     fn parse(d: &mut TarnParser) -> Result<Self> {
@@ -170,6 +171,7 @@ pub(crate) struct ShowCreateView {
 }
 
 impl Statement for ShowCreateView {
+    const READ_ONLY: bool = true;
     const STARTS: &'static [&'static [&'static str]] = &[&["SHOW", "CREATE", "VIEW"]];
     const TABLE_AFTER: &'static [&'static str] = &["VIEW"];
 

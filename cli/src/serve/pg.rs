@@ -1,0 +1,555 @@
+//! The PostgreSQL wire protocol front of `tarn serve`, on pgwire: a password exchange checked against the users
+//! file, then each statement run by the connection's own tarn session (simple and extended protocol), its rows
+//! encoded by arrow-pg, its message sent as a NOTICE, its error as an ErrorResponse with a SQLSTATE, and a record of it
+//! in the history. Cancel requests interrupt the connection's statement.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::{Sink, SinkExt, StreamExt};
+use pgwire::api::auth::{
+    DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
+};
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, METADATA_DATABASE, METADATA_USER, PgWireConnectionState, PgWireServerHandlers,
+    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::data::DataRow;
+use pgwire::messages::response::NoticeResponse;
+use pgwire::messages::startup::{Authentication, SecretKey};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tarn_engine::arrow::datatypes::SchemaRef;
+use tarn_engine::{EngineError, Interrupt, QueryResult, ResultKind, Session};
+
+use super::history::{Begun, History};
+use super::params::bind_parameters;
+use super::users::{Role, User, Users};
+
+/// What every connection shares.
+pub struct Shared {
+    /// Cloned for each connection: the catalog and stores are shared, the current database and settings are not.
+    pub base: Session,
+    pub users: Users,
+    pub history: History,
+    /// Backend key → the secret a cancel request must bring, and the statement it interrupts.
+    cancels: Mutex<HashMap<i32, (SecretKey, Arc<Interrupt>)>>,
+    keys: RandomPidSecretKeyGenerator,
+}
+
+impl Shared {
+    pub fn new(base: Session, users: Users, history: History) -> Self {
+        Self {
+            base,
+            users,
+            history,
+            cancels: Mutex::new(HashMap::new()),
+            keys: RandomPidSecretKeyGenerator::default(),
+        }
+    }
+}
+
+/// One client connection.
+pub struct Conn {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    authed: tokio::sync::Mutex<Option<Authed>>,
+    pid: AtomicI32,
+    parser: Arc<Parser>,
+}
+
+struct Authed {
+    user: User,
+    session: Session,
+}
+
+impl Conn {
+    pub fn new(shared: Arc<Shared>, addr: SocketAddr) -> Arc<Self> {
+        Arc::new(Self {
+            shared,
+            addr,
+            authed: tokio::sync::Mutex::new(None),
+            pid: AtomicI32::new(0),
+            parser: Arc::new(Parser),
+        })
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let pid = self.pid.load(Ordering::Relaxed);
+        if let Ok(mut cancels) = self.shared.cancels.lock() {
+            cancels.remove(&pid);
+        }
+    }
+}
+
+/// The handlers pgwire asks a connection for: all of them are the connection.
+pub struct Handlers(pub Arc<Conn>);
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::clone(&self.0)
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::clone(&self.0)
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::clone(&self.0)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::clone(&self.0)
+    }
+}
+
+fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message.into())))
+}
+
+/// The SQLSTATE of an engine error (PostgreSQL's codes, as drivers and BI tools classify them).
+pub fn sqlstate(e: &EngineError) -> &'static str {
+    use tarn_engine::catalog::CatalogError;
+    match e {
+        EngineError::Syntax { .. } => "42601",
+        EngineError::TableNotFound { .. } => "42P01",
+        EngineError::DatabaseNotFound { .. } => "3D000",
+        EngineError::Catalog(c) => match c.as_ref() {
+            CatalogError::DatabaseNotFound { .. } => "3D000",
+            CatalogError::TableNotFound { .. } => "42P01",
+            CatalogError::DatabaseExists { .. } => "42P04",
+            CatalogError::TableExists { .. } => "42P07",
+            CatalogError::DatabaseNotEmpty { .. } => "2BP01",
+            CatalogError::ConcurrentModification { .. } | CatalogError::Contended { .. } => "40001",
+            CatalogError::InvalidName { .. } | CatalogError::InvalidDefinition { .. } => "42602",
+            _ => "58030",
+        },
+        EngineError::Unsupported { .. } => "0A000",
+        EngineError::Invalid { .. } => "42000",
+        EngineError::DataFile { .. } => "22P02",
+        EngineError::ScanLimitExceeded { .. } => "54000",
+        EngineError::CheckFailed { .. } => "23514",
+        EngineError::Interrupted | EngineError::CancelledLate => "57014",
+        EngineError::OutOfMemory { .. } => "53200",
+        EngineError::Location { .. } | EngineError::Storage { .. } | EngineError::AwsConfig(_) => "58030",
+        EngineError::WorkerUnreachable { .. } | EngineError::WorkerLost { .. } => "08006",
+        _ => "XX000",
+    }
+}
+
+fn engine_error(e: &EngineError) -> PgWireError {
+    user_error(sqlstate(e), e.to_string())
+}
+
+#[async_trait]
+impl StartupHandler for Conn {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                client
+                    .send(PgWireBackendMessage::Authentication(Authentication::CleartextPassword))
+                    .await?;
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(pwd) => {
+                let password = pwd.into_password()?.password;
+                let name = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+                let Some(user) = self.shared.users.authenticate(&name, &password).cloned() else {
+                    let workgroup = self.shared.users.get(&name).map(|u| u.workgroup.name.clone());
+                    self.shared
+                        .history
+                        .refused_login(&name, workgroup.as_deref(), &self.addr.to_string())
+                        .await;
+                    // The same answer for an unknown user and a wrong password, as PostgreSQL gives.
+                    return Err(user_error(
+                        "28P01",
+                        format!("password authentication failed for user \"{name}\""),
+                    ));
+                };
+                let mut session = self.shared.base.clone();
+                if let Some(db) = client.metadata().get(METADATA_DATABASE).filter(|d| *d != &name)
+                    && let Err(e) = session.execute(&format!("USE \"{}\"", db.replace('"', "\"\""))).await
+                {
+                    return Err(user_error("3D000", e.to_string()));
+                }
+                let (pid, secret) = self.shared.keys.generate(client);
+                client.set_pid_and_secret_key(pid, secret.clone());
+                self.pid.store(pid, Ordering::Relaxed);
+                if let Ok(mut cancels) = self.shared.cancels.lock() {
+                    cancels.insert(pid, (secret, session.interrupt_handle()));
+                }
+                *self.authed.lock().await = Some(Authed { user, session });
+                finish_authentication(client, &DefaultServerParameterProvider::default()).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CancelHandler for Conn {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        let interrupt = self.shared.cancels.lock().ok().and_then(|cancels| {
+            cancels
+                .get(&request.pid)
+                .filter(|(secret, _)| *secret == request.secret_key)
+                .map(|(_, interrupt)| Arc::clone(interrupt))
+        });
+        if let Some(interrupt) = interrupt {
+            interrupt.interrupt();
+        }
+    }
+}
+
+/// What a statement sends back: rows (streamed), or a command tag with the statement's message as a NOTICE.
+enum Reply {
+    Rows(QueryResponse),
+    Done { tag: Tag, notice: Option<String> },
+}
+
+impl Conn {
+    /// Runs one statement for the connection's user: refused if their role or workgroup does not allow it, recorded
+    /// in the history either way.
+    async fn run(&self, sql: &str, format: &Format) -> PgWireResult<Reply> {
+        let mut guard = self.authed.lock().await;
+        let authed = guard.as_mut().ok_or_else(|| user_error("28000", "not authenticated"))?;
+        let begun = self
+            .shared
+            .history
+            .begin(&authed.user, "postgres", &self.addr.to_string(), sql);
+        if authed.user.role == Role::ReadOnly && !tarn_engine::read_only(sql) {
+            let message = format!(
+                "user \"{}\" is read-only: CTAS, INSERT, UNLOAD, DDL, Delta DML, CRAWL and OPTIMIZE need a read-write \
+                 role in the users file",
+                authed.user.name
+            );
+            begun.refused("42501", &message).await;
+            return Err(user_error("42501", message));
+        }
+        let limit = match self.shared.history.scan_allowance(&authed.user.workgroup) {
+            Ok(limit) => limit,
+            Err(message) => {
+                begun.refused("54000", &message).await;
+                return Err(user_error("54000", message));
+            }
+        };
+        authed.session.set_max_scan(limit);
+        let result = match authed.session.execute(sql).await {
+            Ok(result) => result,
+            Err(e) => {
+                begun.failed(&e).await;
+                return Err(engine_error(&e));
+            }
+        };
+        match result.kind() {
+            ResultKind::Query | ResultKind::Listing => Ok(Reply::Rows(rows(
+                result,
+                format,
+                begun,
+                authed.session.interrupt_handle(),
+            )?)),
+            ResultKind::Command | ResultKind::Write => {
+                let mut result = result;
+                // A write's rows are its message; draining them finishes its figures.
+                while let Some(batch) = result.next_batch().await {
+                    if let Err(e) = batch {
+                        begun.failed(&e).await;
+                        return Err(engine_error(&e));
+                    }
+                }
+                let stats = result.stats();
+                let notice = result.message().map(str::to_string);
+                let tag = command_tag(sql, result.kind(), stats.rows);
+                begun.succeeded(&stats).await;
+                Ok(Reply::Done { tag, notice })
+            }
+        }
+    }
+
+    /// The schema a statement's rows will have, without running it where that is possible (queries are planned);
+    /// `None` for statements that answer with a message.
+    async fn describe(&self, sql: &str) -> PgWireResult<Option<SchemaRef>> {
+        let guard = self.authed.lock().await;
+        let authed = guard.as_ref().ok_or_else(|| user_error("28000", "not authenticated"))?;
+        if !tarn_engine::read_only(sql) {
+            return Ok(None);
+        }
+        // A read-only statement run on a copy of the session (a USE or SET there changes nothing here): a query
+        // is planned and its stream dropped unread, a listing is read.
+        let mut session = authed.session.clone();
+        drop(guard);
+        let result = session.execute(sql).await.map_err(|e| engine_error(&e))?;
+        Ok(matches!(result.kind(), ResultKind::Query | ResultKind::Listing).then(|| result.schema()))
+    }
+}
+
+/// PostgreSQL's tag for a statement: `SELECT n` for rows and CTAS, `INSERT 0 n`, else its first words.
+fn command_tag(sql: &str, kind: ResultKind, rows: u64) -> Tag {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .take(2)
+        .map(|w| w.trim_end_matches(';').to_uppercase())
+        .collect();
+    let rows = usize::try_from(rows).unwrap_or(usize::MAX);
+    match (kind, words.first().map(String::as_str)) {
+        (ResultKind::Write, Some("INSERT")) => Tag::new("INSERT").with_oid(0).with_rows(rows),
+        (ResultKind::Write, Some("CREATE")) => Tag::new("SELECT").with_rows(rows),
+        (ResultKind::Write, Some("UNLOAD")) => Tag::new("UNLOAD").with_rows(rows),
+        (_, Some("CREATE" | "DROP" | "ALTER" | "SHOW" | "DESCRIBE" | "MSCK")) => Tag::new(&words.join(" ")),
+        (_, Some(first)) => Tag::new(first),
+        (_, None) => Tag::new("OK"),
+    }
+}
+
+/// Streams a result's rows as PostgreSQL data rows; the history gets the statement's figures when the last row is
+/// sent (or its error, or that the client went away).
+///
+/// A cancel request sets `interrupt`; the stream then stops at once, even inside a batch that takes long to compute
+/// (dropping the result stops the query's tasks).
+fn rows(result: QueryResult, format: &Format, begun: Begun, interrupt: Arc<Interrupt>) -> PgWireResult<QueryResponse> {
+    let schema = result.schema();
+    let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, format, None)?);
+    // The batches are computed on a task of their own, so that a cancel request is answered even while a batch
+    // takes long to compute; the task is aborted when the rows are no longer wanted.
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let mut result = result;
+    let producer = AbortOnDrop(tokio::spawn(async move {
+        while let Some(batch) = result.next_batch().await {
+            if sender.send(batch).await.is_err() {
+                return None;
+            }
+        }
+        Some(result.stats())
+    }));
+    let encode_fields = Arc::clone(&fields);
+    let stream = futures::stream::unfold(Some((receiver, producer, begun)), move |state| {
+        let fields = Arc::clone(&encode_fields);
+        let interrupt = Arc::clone(&interrupt);
+        async move {
+            let (mut receiver, mut producer, begun) = state?;
+            let next = tokio::select! {
+                next = receiver.recv() => next,
+                () = interrupted(&interrupt) => Some(Err(EngineError::Interrupted)),
+            };
+            match next {
+                Some(Ok(batch)) => {
+                    let rows: Vec<PgWireResult<DataRow>> =
+                        arrow_pg::datatypes::encode_recordbatch(fields, batch).collect();
+                    Some((futures::stream::iter(rows), Some((receiver, producer, begun))))
+                }
+                Some(Err(e)) => {
+                    producer.0.abort();
+                    let error = engine_error(&e);
+                    begun.failed(&e).await;
+                    Some((futures::stream::iter(vec![Err(error)]), None))
+                }
+                None => {
+                    match (&mut producer.0).await {
+                        Ok(Some(stats)) => begun.succeeded(&stats).await,
+                        _ => begun.failed(&EngineError::Interrupted).await,
+                    }
+                    None
+                }
+            }
+        }
+    })
+    .flatten();
+    Ok(QueryResponse::new(fields, stream))
+}
+
+/// A task that stops when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Resolves once `interrupt` is set (it is a flag: looked at every 50 ms).
+async fn interrupted(interrupt: &Interrupt) {
+    while !interrupt.is_set() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn describe_fields(schema: Option<SchemaRef>, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+    match schema {
+        Some(schema) => arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, format, None),
+        None => Ok(Vec::new()),
+    }
+}
+
+async fn send_notice<C>(client: &mut C, message: &str) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let notice = ErrorInfo::new("NOTICE".into(), "00000".into(), message.to_string());
+    client
+        .send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(notice)))
+        .await?;
+    Ok(())
+}
+
+async fn respond<C>(client: &mut C, reply: Reply) -> PgWireResult<Response>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    match reply {
+        Reply::Rows(rows) => Ok(Response::Query(rows)),
+        Reply::Done { tag, notice } => {
+            if let Some(notice) = notice {
+                send_notice(client, &notice).await?;
+            }
+            Ok(Response::Execution(tag))
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Conn {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut responses = Vec::new();
+        // psql -c sends a script as one query: its statements run in order and the first error stops it, as in
+        // PostgreSQL.
+        let statements = tarn_engine::split_statements(query).map_err(|e| engine_error(&e))?;
+        for statement in statements {
+            let reply = self.run(&statement.text, &Format::UnifiedText).await?;
+            responses.push(respond(client, reply).await?);
+        }
+        Ok(responses)
+    }
+}
+
+/// A statement of the extended protocol is its text: tarn plans it when it is described or run, with its
+/// parameters bound.
+#[derive(Debug, Default)]
+pub struct Parser;
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = String;
+
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<String>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        Ok(Some(sql.to_string()))
+    }
+
+    fn get_parameter_types(&self, sql: &String) -> PgWireResult<Vec<Type>> {
+        Ok(vec![Type::UNKNOWN; super::params::placeholders(sql)])
+    }
+
+    fn get_result_schema(&self, _sql: &String, _format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(Vec::new())
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Conn {
+    type Statement = String;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<String>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = String>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let count = super::params::placeholders(&target.statement);
+        let types: Vec<Type> = (0..count)
+            .map(|i| {
+                target
+                    .parameter_types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or(Type::UNKNOWN)
+            })
+            .collect();
+        // Before its parameters are bound, a statement is planned with NULL in their place: enough for the shape
+        // of its rows.
+        let sql = super::params::with_nulls(&target.statement);
+        let schema = self.describe(&sql).await?;
+        Ok(DescribeStatementResponse::new(
+            types,
+            describe_fields(schema, &Format::UnifiedText)?,
+        ))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<String>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = String>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let sql = bind_parameters(portal)?;
+        let schema = self.describe(&sql).await?;
+        Ok(DescribePortalResponse::new(describe_fields(
+            schema,
+            &portal.result_column_format,
+        )?))
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<String>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = String>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let sql = bind_parameters(portal)?;
+        if sql.trim().is_empty() {
+            return Ok(Response::EmptyQuery);
+        }
+        let reply = self.run(&sql, &portal.result_column_format).await?;
+        respond(client, reply).await
+    }
+}

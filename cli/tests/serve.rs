@@ -1,0 +1,356 @@
+//! `tarn serve` as clients see it: a real server process on 127.0.0.1, reached by psql (Debian's postgresql-client)
+//! and psycopg (PyPI), with users and workgroups from a users file, and its history read back through tarn.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A running `tarn serve`; killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(tarn: &Tarn, users: &Path) -> TestResult<Self> {
+        let mut child = tarn
+            .command()
+            .args(["serve", "--pg", "127.0.0.1:0", "--users"])
+            .arg(users)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first)?;
+        let port = first
+            .strip_prefix("postgres://127.0.0.1:")
+            .and_then(|rest| rest.split('/').next())
+            .ok_or_else(|| format!("the server said {first:?}"))?
+            .parse()?;
+        let mut stderr = child.stderr.take().ok_or("no stderr")?;
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        Ok(Self { child, port, stderr })
+    }
+
+    /// Stops the server and returns what it wrote to stderr.
+    fn stop(mut self) -> TestResult<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+        Ok(stderr.join().map_err(|_| "stderr reader panicked")?)
+    }
+
+    fn psql(&self, user: &str, password: &str, sql: &str) -> TestResult<Ran> {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                user,
+                "-d",
+                "default",
+            ])
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-v",
+                "VERBOSITY=verbose",
+                "-c",
+                sql,
+            ])
+            .env("PGPASSWORD", password)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .stdin(Stdio::null())
+            .output()?;
+        Ok(ran(out))
+    }
+
+    /// Runs `script` with psycopg connected as `user`; its stdout.
+    fn python(&self, user: &str, password: &str, script: &str) -> TestResult<String> {
+        let prelude = format!(
+            "import psycopg, sys\nconn = psycopg.connect(host='127.0.0.1', port={}, user='{user}', \
+             password=sys.argv[1], dbname='default', autocommit=True)\ncur = conn.cursor()\n",
+            self.port
+        );
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(format!("{prelude}{script}"))
+            .arg(password)
+            .stdin(Stdio::null())
+            .output()?;
+        let r = ran(out);
+        if r.code != Some(0) {
+            return Err(format!("psycopg script failed: {}{}", r.stdout, r.stderr).into());
+        }
+        Ok(r.stdout)
+    }
+}
+
+fn hash(tarn: &Tarn, password: &str) -> TestResult<String> {
+    let mut child = tarn
+        .command()
+        .arg("passwd")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(format!("{password}\n").as_bytes())?;
+    let out = child.wait_with_output()?;
+    let hash = String::from_utf8(out.stdout)?.trim().to_string();
+    if !hash.starts_with("$argon2id$") || hash.contains(password) {
+        return Err(format!("tarn passwd printed {hash:?}").into());
+    }
+    Ok(hash)
+}
+
+fn setup(dir: &Path) -> TestResult<(Tarn, std::path::PathBuf)> {
+    let tarn = Tarn::local(&dir.join("wh"));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data)?;
+    let mut csv = String::from("id,state,amount\n");
+    for i in 0..3_000 {
+        let state = ["CA", "NY", "WY", "TX"][i % 4];
+        csv.push_str(&format!("{i},{state},{}.{:02}\n", i % 500, i % 100));
+    }
+    std::fs::write(data.join("orders.csv"), csv)?;
+    tarn.ok(&[
+        "-c",
+        &format!(
+            "CREATE EXTERNAL TABLE orders (id bigint, state string, amount decimal(10,2)) ROW FORMAT DELIMITED \
+         FIELDS TERMINATED BY ',' LOCATION '{}' TBLPROPERTIES ('skip.header.line.count'='1')",
+            dir_url(&data)
+        ),
+    ])?;
+    let secret = hash(&tarn, PASSWORD)?;
+    let users = dir.join("users.toml");
+    std::fs::write(
+        &users,
+        format!(
+            "[workgroups.marketing]\nbytes_per_query = \"10KB\"\n\n[workgroups.tiny]\nbytes_per_day = \"1KB\"\n\n\
+             [users.engineer]\npassword = \"{secret}\"\nrole = \"read-write\"\n\n\
+             [users.analyst]\npassword = \"{secret}\"\nworkgroup = \"marketing\"\nrole = \"read-only\"\n\n\
+             [users.intern]\npassword = \"{secret}\"\nworkgroup = \"tiny\"\nrole = \"read-only\"\n"
+        ),
+    )?;
+    Ok((tarn, users))
+}
+
+/// psql and psycopg run DDL, CTAS, INSERT, a Delta MERGE and queries; results equal the CLI's.
+#[test]
+fn psql_and_psycopg_get_the_clis_results() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (tarn, users) = setup(dir.path())?;
+    let server = Server::start(&tarn, &users)?;
+    let by_state = "SELECT state, count(*), sum(amount) FROM orders GROUP BY state ORDER BY state";
+    let cli: Vec<String> = tarn
+        .ok(&["--format", "csv", "-c", by_state])?
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.replace(',', "|"))
+        .collect();
+    let psql = server.psql("engineer", PASSWORD, by_state)?;
+    assert_eq!(psql.code, Some(0), "{}", psql.stderr);
+    assert_eq!(psql.stdout.lines().collect::<Vec<_>>(), cli, "psql and the CLI agree");
+
+    let ddl = server.psql(
+        "engineer",
+        PASSWORD,
+        "CREATE DATABASE sales; CREATE TABLE sales.by_state WITH (format = 'PARQUET', partitioned_by = ARRAY['state']) \
+         AS SELECT id, amount, state FROM orders; INSERT INTO sales.by_state SELECT id, amount, state FROM orders \
+         WHERE state = 'WY'",
+    )?;
+    assert_eq!(ddl.code, Some(0), "{}", ddl.stderr);
+    assert!(
+        ddl.stdout.contains("SELECT 3000") && ddl.stdout.contains("INSERT 0 750"),
+        "{}",
+        ddl.stdout
+    );
+    assert!(
+        ddl.stderr.contains("NOTICE:") && ddl.stderr.contains("created table sales.by_state"),
+        "{}",
+        ddl.stderr
+    );
+    assert_eq!(
+        tarn.value("SELECT count(*) FROM sales.by_state")?,
+        "3750",
+        "the CLI sees the server's writes"
+    );
+
+    let merge = server.psql(
+        "engineer",
+        PASSWORD,
+        "CREATE TABLE sales.totals WITH (table_type = 'DELTA') AS SELECT state, sum(amount) AS amount FROM orders \
+         WHERE state <> 'TX' GROUP BY state; MERGE INTO sales.totals t USING (SELECT 'TX' AS state, 1.00 AS amount \
+         UNION ALL SELECT 'CA', 2.00) s ON t.state = s.state WHEN MATCHED THEN UPDATE SET amount = s.amount \
+         WHEN NOT MATCHED THEN INSERT (state, amount) VALUES (s.state, s.amount)",
+    )?;
+    assert_eq!(merge.code, Some(0), "{}", merge.stderr);
+    let totals = "SELECT state, amount FROM sales.totals ORDER BY state";
+    let cli_totals = tarn.ok(&["--format", "csv", "-c", totals])?.stdout.replace(',', "|");
+    assert!(
+        cli_totals.contains("CA|2.00") && cli_totals.contains("TX|1.00"),
+        "{cli_totals}"
+    );
+    assert_eq!(
+        server.psql("engineer", PASSWORD, totals)?.stdout.trim(),
+        cli_totals.lines().skip(1).collect::<Vec<_>>().join("\n")
+    );
+
+    // psycopg: parameters go through the extended protocol; types arrive as Python's.
+    let out = server.python(
+        "engineer",
+        PASSWORD,
+        "cur.execute('SELECT count(*), sum(amount) FROM orders WHERE state = %s AND id < %s', ('CA', 1000))\n\
+         n, total = cur.fetchone()\nprint(n, type(n).__name__, total, type(total).__name__)\n\
+         cur.execute(\"SELECT %s AS quoted\", (\"O'Brien'); DROP TABLE orders; --\",))\nprint(cur.fetchone()[0])\n\
+         try:\n    cur.execute('SELECT * FROM nowhere')\nexcept psycopg.Error as e:\n    print(e.sqlstate)\n\
+         cur.execute('SHOW TABLES IN sales')\nprint(sorted(r[0] for r in cur.fetchall()))\n",
+    )?;
+    let cli_ca = tarn.ok(&[
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*), sum(amount) FROM orders WHERE state = 'CA' AND id < 1000",
+    ])?;
+    let expected = cli_ca.stdout.lines().nth(1).ok_or("no CLI row")?.replace(',', " int ");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("{expected} Decimal"), "{out}");
+    assert_eq!(
+        lines[1], "O'Brien'); DROP TABLE orders; --",
+        "a parameter is a value, never SQL"
+    );
+    assert_eq!(lines[2], "42P01");
+    assert_eq!(lines[3], "['by_state', 'totals']");
+    assert_eq!(tarn.value("SELECT count(*) FROM orders")?, "3000");
+
+    let stderr = server.stop()?;
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    Ok(())
+}
+
+/// Wrong passwords, unknown users, a read-only user's CTAS and workgroup limits are refused with a SQLSTATE and
+/// recorded in the history; no password appears anywhere.
+#[test]
+fn refusals_have_a_sqlstate_and_are_in_the_history() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (tarn, users) = setup(dir.path())?;
+    let server = Server::start(&tarn, &users)?;
+
+    let wrong = server.psql("engineer", "not the password", "SELECT 1")?;
+    assert_eq!(wrong.code, Some(2), "{}", wrong.stderr);
+    assert!(
+        wrong
+            .stderr
+            .contains("password authentication failed for user \"engineer\""),
+        "{}",
+        wrong.stderr
+    );
+    let unknown = server.psql("mallory", PASSWORD, "SELECT 1")?;
+    assert!(
+        unknown
+            .stderr
+            .contains("password authentication failed for user \"mallory\""),
+        "{}",
+        unknown.stderr
+    );
+
+    let ctas = server.psql("analyst", PASSWORD, "CREATE TABLE copy AS SELECT * FROM orders")?;
+    assert_eq!(ctas.code, Some(1));
+    assert!(
+        ctas.stderr.contains("42501") && ctas.stderr.contains("read-only"),
+        "{}",
+        ctas.stderr
+    );
+    assert!(
+        tarn.run(&["-c", "DESCRIBE copy"])?.code != Some(0),
+        "nothing was created"
+    );
+    let read = server.psql("analyst", PASSWORD, "SELECT count(*) FROM orders WHERE state = 'NY'")?;
+    assert_eq!(read.code, Some(1), "the file is over marketing's 10 KB per query");
+    assert!(read.stderr.contains("54000"), "{}", read.stderr);
+
+    let first = server.psql("intern", PASSWORD, "SELECT 1 AS one")?;
+    assert_eq!(first.stdout.trim(), "1", "{}", first.stderr);
+    let over = server.psql("intern", PASSWORD, "SELECT count(*) FROM orders")?;
+    assert!(
+        over.stderr.contains("54000"),
+        "1 KB a day: the scan is cut off: {}",
+        over.stderr
+    );
+    let next = server.psql("intern", PASSWORD, "SELECT 1")?;
+    assert!(
+        next.stderr.contains("54000") && next.stderr.contains("daily limit"),
+        "the day's allowance is used up: {}",
+        next.stderr
+    );
+    let stderr = server.stop()?;
+
+    let history = tarn.ok(&[
+        "--format",
+        "csv",
+        "-c",
+        "SELECT user_name, workgroup, status, sqlstate FROM tarn.queries ORDER BY started",
+    ])?;
+    let rows: Vec<&str> = history.stdout.lines().skip(1).collect();
+    assert_eq!(
+        rows,
+        [
+            "engineer,primary,REFUSED,28P01",
+            "mallory,\"\",REFUSED,28P01",
+            "analyst,marketing,REFUSED,42501",
+            "analyst,marketing,FAILED,54000",
+            "intern,tiny,SUCCEEDED,",
+            "intern,tiny,FAILED,54000",
+            "intern,tiny,REFUSED,54000",
+        ],
+        "{}",
+        history.stdout
+    );
+    let month = tarn.ok(&["--format", "csv", "history", "--by", "user"])?;
+    assert!(
+        month.stdout.lines().any(|l| l.starts_with("intern,3,1,1,")),
+        "{}",
+        month.stdout
+    );
+    for text in [&stderr, &history.stdout, &month.stdout, &wrong.stderr, &unknown.stderr] {
+        assert!(!text.contains(PASSWORD) && !text.contains("not the password"), "{text}");
+    }
+    for file in tarn_fixtures::s3::walk(&dir.path().join("wh"))? {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            !text.contains(PASSWORD) && !text.contains("not the password"),
+            "{}",
+            file.display()
+        );
+    }
+    Ok(())
+}
