@@ -252,6 +252,32 @@ fn psql_and_psycopg_get_the_clis_results() -> TestResult {
     assert_eq!(lines[3], "['by_state', 'totals']");
     assert_eq!(tarn.value("SELECT count(*) FROM orders")?, "3000");
 
+    // A cancel request (psycopg sends it on a connection of its own) stops a query that would run for hours, while
+    // it keeps every core busy; the connection goes on.
+    let cancelled = server.python(
+        "engineer",
+        PASSWORD,
+        &[
+            "import threading, time",
+            "t = threading.Timer(1.5, conn.cancel)",
+            "t.start()",
+            "started = time.time()",
+            "try:",
+            "    cur.execute('SELECT count(*) FROM orders a, orders b, orders c WHERE a.id + b.id + c.id < 0')",
+            "    print('finished')",
+            "except psycopg.Error as e:",
+            "    print(e.sqlstate, time.time() - started < 30)",
+            "cur.execute('SELECT 1')",
+            "print(cur.fetchone()[0])",
+        ]
+        .join("\n"),
+    )?;
+    assert_eq!(
+        cancelled.lines().collect::<Vec<_>>(),
+        ["57014 True", "1"],
+        "{cancelled}"
+    );
+
     let stderr = server.stop()?;
     assert!(!stderr.contains(PASSWORD), "{stderr}");
     Ok(())
@@ -352,5 +378,67 @@ fn refusals_have_a_sqlstate_and_are_in_the_history() -> TestResult {
             file.display()
         );
     }
+    Ok(())
+}
+
+/// Many clients at once, with CTAS among their queries, while others send random bytes or close their socket in the
+/// middle of a large result: no wrong answer, no error, the server goes on, and the history has every statement.
+/// (`benches/serve.sh` runs the same load at 32 clients x 200 queries and reports its figures.)
+#[test]
+fn many_clients_garbage_and_dropouts_leave_the_server_answering_right() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (tarn, users) = setup(dir.path())?;
+    let mut server = Server::start(&tarn, &users)?;
+    let out = Command::new("python3")
+        .arg(repo_file("benches/serve_load.py"))
+        .args([
+            "--port",
+            &server.port.to_string(),
+            "--user",
+            "engineer",
+            "--password",
+            PASSWORD,
+        ])
+        .args(["--expected", r#"{"CA": 750, "NY": 750, "WY": 750, "TX": 750}"#])
+        .args([
+            "--clients",
+            "8",
+            "--queries",
+            "12",
+            "--ctas-every",
+            "6",
+            "--garbage",
+            "2",
+            "--dropouts",
+            "2",
+        ])
+        .stdin(Stdio::null())
+        .output()?;
+    let report = ran(out);
+    assert_eq!(report.code, Some(0), "{}", report.stderr);
+    let figures: serde_json::Value = serde_json::from_str(report.stdout.trim())?;
+    assert_eq!(figures["error_count"], 0, "{figures}");
+    assert_eq!(figures["wrong_count"], 0, "{figures}");
+    assert_eq!(figures["requests"], 96, "{figures}");
+    // 8 clients x (10 counts + 2 CTAS, each with its count and DROP).
+    assert_eq!(figures["statements"], 8 * (10 + 2 * 3), "{figures}");
+    assert!(server.child.try_wait()?.is_none(), "the server is still running");
+    let after = server.psql("engineer", PASSWORD, "SELECT count(*) FROM orders")?;
+    assert_eq!(after.stdout.trim(), "3000", "{}", after.stderr);
+
+    // Every statement is in the history; the dropped results as failed ones.
+    let recorded = |sql: &str| tarn.value(sql);
+    let succeeded = "SELECT count(*) FROM tarn.queries WHERE user_name = 'engineer' AND status = 'SUCCEEDED' \
+                     AND query NOT LIKE 'SELECT a.id%'";
+    let dropped = "SELECT count(*) FROM tarn.queries WHERE query LIKE 'SELECT a.id%' AND status = 'FAILED'";
+    let mut waited = 0;
+    while recorded(dropped)? != "6" && waited < 100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    assert_eq!(recorded(dropped)?, "6", "each dropped result is recorded as failed");
+    // The 128 statements, and the final count above.
+    assert_eq!(recorded(succeeded)?, "129");
+    server.stop()?;
     Ok(())
 }

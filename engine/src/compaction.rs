@@ -223,7 +223,11 @@ impl Ctx {
             }
             put_record(store.as_ref(), location, &folder.path, &writing).await
         };
-        if staged.publish_if(self, decide).await?.is_none() {
+        if staged
+            .publish_if(self, decide, crate::write::commit::Readers::WhenRenamed)
+            .await?
+            .is_none()
+        {
             return Ok(Compacted::Skipped("another OPTIMIZE is at work on it".into()));
         }
         let swapped = Record {

@@ -55,9 +55,11 @@ pub fn published_path(staged: &Path) -> Option<(String, Path)> {
     Some((query_id, path))
 }
 
-/// The writes recorded at `root` whose files are part of the table, though some may still be staged: those that
-/// committed (`commit.json`, or `done.json` once the record is being removed) and were not given up. One listing of
-/// the records, which are few: a finished write removes its own.
+/// The writes recorded at `root` whose files are part of the table, though some may still be staged: those whose
+/// `commit.json` is there and that were not given up. One listing of the records, which are few: a finished write
+/// removes its own. (A write removes `commit.json` only once all its files are renamed: a listing older than that
+/// shows it all staged, and then a reader sees none of it, or shows some of it renamed, and then the reader lists
+/// again.)
 pub async fn committed_writes(store: &dyn ObjectStore, root: &Location) -> Result<HashSet<String>> {
     let records = writes_dir(root);
     let objects: Vec<Path> = store
@@ -76,7 +78,7 @@ pub async fn committed_writes(store: &dyn ObjectStore, root: &Location) -> Resul
             continue;
         };
         match name.as_ref() {
-            COMMIT | DONE => committed.insert(query_id.as_ref().to_string()),
+            COMMIT => committed.insert(query_id.as_ref().to_string()),
             ABORTED => aborted.insert(query_id.as_ref().to_string()),
             _ => false,
         };

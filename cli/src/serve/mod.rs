@@ -56,11 +56,30 @@ async fn serve(session: Session, options: ServeOptions) -> Result<(), String> {
         _ => return Err("--tls-cert and --tls-key go together".into()),
     };
     let history = history::History::open(&session).await.map_err(|e| e.to_string())?;
+    // Queries run on this runtime; connections are served by one of their own, so that a query that keeps every
+    // core busy cannot keep the server from accepting a connection or a cancel request.
+    let queries = tokio::runtime::Handle::current();
+    let io = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("tarn-serve-io")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the server's runtime: {e}"))?;
+    let shared = Arc::new(pg::Shared::new(session, users, history, queries));
+    let served = io.spawn(accept(shared, options, tls)).await;
+    io.shutdown_background();
+    served.map_err(|e| format!("the server stopped: {e}"))?
+}
+
+async fn accept(
+    shared: Arc<pg::Shared>,
+    options: ServeOptions,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
+) -> Result<(), String> {
     let listener = TcpListener::bind(&options.pg)
         .await
         .map_err(|e| format!("cannot listen on {} ({e}); is another server there?", options.pg))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let shared = Arc::new(pg::Shared::new(session, users, history));
     let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
     // The address a test or a supervisor waits for, on stdout; the rest of what the server says goes to stderr.
     println!("postgres://{address}/ (warehouse {})", shared.base.warehouse());

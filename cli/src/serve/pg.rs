@@ -49,16 +49,42 @@ pub struct Shared {
     /// Backend key → the secret a cancel request must bring, and the statement it interrupts.
     cancels: Mutex<HashMap<i32, (SecretKey, Arc<Interrupt>)>>,
     keys: RandomPidSecretKeyGenerator,
+    /// The runtime statements run on (not the one serving connections).
+    queries: tokio::runtime::Handle,
 }
 
 impl Shared {
-    pub fn new(base: Session, users: Users, history: History) -> Self {
+    pub fn new(base: Session, users: Users, history: History, queries: tokio::runtime::Handle) -> Self {
         Self {
             base,
             users,
             history,
             cancels: Mutex::new(HashMap::new()),
             keys: RandomPidSecretKeyGenerator::default(),
+            queries,
+        }
+    }
+
+    /// Runs `sql` with a copy of `session` on the query runtime; the copy comes back with what the statement
+    /// changed (USE, SET).
+    async fn execute(&self, session: &Session, sql: &str) -> (Session, tarn_engine::Result<QueryResult>) {
+        let mut copy = session.clone();
+        let sql = sql.to_string();
+        let ran = self
+            .queries
+            .spawn(async move {
+                let result = copy.execute(&sql).await;
+                (copy, result)
+            })
+            .await;
+        match ran {
+            Ok(ran) => ran,
+            Err(e) => (
+                session.clone(),
+                Err(EngineError::Internal {
+                    what: format!("the statement's task stopped: {e}"),
+                }),
+            ),
         }
     }
 }
@@ -210,13 +236,21 @@ impl StartupHandler for Conn {
     }
 }
 
+/// A cancel key as sent: a cancel request's 4 bytes are decoded as bytes, while the key was made as an `i32`.
+fn key_bytes(key: &SecretKey) -> Vec<u8> {
+    match key {
+        SecretKey::I32(n) => n.to_be_bytes().to_vec(),
+        SecretKey::Bytes(b) => b.to_vec(),
+    }
+}
+
 #[async_trait]
 impl CancelHandler for Conn {
     async fn on_cancel_request(&self, request: CancelRequest) {
         let interrupt = self.shared.cancels.lock().ok().and_then(|cancels| {
             cancels
                 .get(&request.pid)
-                .filter(|(secret, _)| *secret == request.secret_key)
+                .filter(|(secret, _)| key_bytes(secret) == key_bytes(&request.secret_key))
                 .map(|(_, interrupt)| Arc::clone(interrupt))
         });
         if let Some(interrupt) = interrupt {
@@ -235,6 +269,9 @@ impl Conn {
     /// Runs one statement for the connection's user: refused if their role or workgroup does not allow it, recorded
     /// in the history either way.
     async fn run(&self, sql: &str, format: &Format) -> PgWireResult<Reply> {
+        if let Some(reply) = protocol_command(sql) {
+            return Ok(reply);
+        }
         let mut guard = self.authed.lock().await;
         let authed = guard.as_mut().ok_or_else(|| user_error("28000", "not authenticated"))?;
         let begun = self
@@ -258,7 +295,9 @@ impl Conn {
             }
         };
         authed.session.set_max_scan(limit);
-        let result = match authed.session.execute(sql).await {
+        let (session, result) = self.shared.execute(&authed.session, sql).await;
+        authed.session = session;
+        let result = match result {
             Ok(result) => result,
             Err(e) => {
                 begun.failed(&e).await;
@@ -271,6 +310,7 @@ impl Conn {
                 format,
                 begun,
                 authed.session.interrupt_handle(),
+                &self.shared.queries,
             )?)),
             ResultKind::Command | ResultKind::Write => {
                 let mut result = result;
@@ -300,11 +340,40 @@ impl Conn {
         }
         // A read-only statement run on a copy of the session (a USE or SET there changes nothing here): a query
         // is planned and its stream dropped unread, a listing is read.
-        let mut session = authed.session.clone();
+        let session = authed.session.clone();
         drop(guard);
-        let result = session.execute(sql).await.map_err(|e| engine_error(&e))?;
+        let (_, result) = self.shared.execute(&session, sql).await;
+        let result = result.map_err(|e| engine_error(&e))?;
         Ok(matches!(result.kind(), ResultKind::Query | ResultKind::Listing).then(|| result.schema()))
     }
+}
+
+/// Statements drivers send on their own that tarn has nothing to do for, answered as PostgreSQL would: transactions
+/// (tarn, like Athena, has none: each statement commits on its own; SQLAlchemy and JDBC wrap everything in
+/// BEGIN/COMMIT) and the release of prepared statements (psycopg sends `DEALLOCATE ALL` after DDL).
+fn protocol_command(sql: &str) -> Option<Reply> {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .take(2)
+        .map(|w| w.trim_end_matches(';').to_uppercase())
+        .collect();
+    let tag = match words.first().map(String::as_str)? {
+        "BEGIN" | "START" => "BEGIN",
+        "COMMIT" | "END" => "COMMIT",
+        "ROLLBACK" | "ABORT" => "ROLLBACK",
+        "DEALLOCATE" => "DEALLOCATE",
+        "DISCARD" => "DISCARD",
+        _ => return None,
+    };
+    let tag = if tag == "DEALLOCATE" && words.get(1).is_some_and(|w| w == "ALL") {
+        "DEALLOCATE ALL"
+    } else {
+        tag
+    };
+    Some(Reply::Done {
+        tag: Tag::new(tag),
+        notice: None,
+    })
 }
 
 /// PostgreSQL's tag for a statement: `SELECT n` for rows and CTAS, `INSERT 0 n`, else its first words.
@@ -330,14 +399,20 @@ fn command_tag(sql: &str, kind: ResultKind, rows: u64) -> Tag {
 ///
 /// A cancel request sets `interrupt`; the stream then stops at once, even inside a batch that takes long to compute
 /// (dropping the result stops the query's tasks).
-fn rows(result: QueryResult, format: &Format, begun: Begun, interrupt: Arc<Interrupt>) -> PgWireResult<QueryResponse> {
+fn rows(
+    result: QueryResult,
+    format: &Format,
+    begun: Begun,
+    interrupt: Arc<Interrupt>,
+    queries: &tokio::runtime::Handle,
+) -> PgWireResult<QueryResponse> {
     let schema = result.schema();
     let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, format, None)?);
     // The batches are computed on a task of their own, so that a cancel request is answered even while a batch
     // takes long to compute; the task is aborted when the rows are no longer wanted.
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
     let mut result = result;
-    let producer = AbortOnDrop(tokio::spawn(async move {
+    let producer = AbortOnDrop(queries.spawn(async move {
         while let Some(batch) = result.next_batch().await {
             if sender.send(batch).await.is_err() {
                 return None;

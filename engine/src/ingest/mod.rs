@@ -630,7 +630,10 @@ impl Ctx {
                 LoadOutcome::Committed { query_id: q, .. } if q == query_id
             ))
         };
-        Ok(staged.publish_if(self, decide).await?.map(|_| (query_id, rows)))
+        Ok(staged
+            .publish_if(self, decide, crate::write::commit::Readers::AtCommit)
+            .await?
+            .map(|_| (query_id, rows)))
     }
 
     /// The query that reads `files` as `table`'s rows: columns by name (by position for CSV without a header), with

@@ -5,11 +5,12 @@
 //! its hidden files) and `done.json` when it is complete. Every file a write makes carries its query id in the name.
 //! The commit point is the catalog for CTAS (the table appears), `commit.json` for INSERT, `done.json` for UNLOAD.
 //! A write whose commit waits for a decision made elsewhere (an ingest batch, a compaction) records its renames in
-//! `staged.json` first and writes `commit.json` once the decision is made.
+//! `staged.json` first and writes `commit.json` once the decision is made (a compaction never does: its own record
+//! decides what readers see, see [`Readers`]).
 //!
 //! An INSERT's files are renamed one by one, so a listing can catch some published and some still hidden. Readers
-//! therefore read a hidden file (`.name`, carrying the query id of a write whose `commit.json` or `done.json` is
-//! there) as if it were published: see [`crate::publication`]. From its `commit.json` on, a
+//! therefore read a hidden file (`.name`, carrying the query id of a write whose `commit.json` is there) as if it
+//! were published: see [`crate::publication`]. From its `commit.json` on, a
 //! write is wholly visible, whether or not its process lives to finish the renames.
 //!
 //! Before tarn writes into a location it recovers that location: a write that is not done and whose process is gone
@@ -100,6 +101,16 @@ struct Commit {
 #[derive(Debug, Serialize, Deserialize)]
 struct Heartbeat {
     at: DateTime<Utc>,
+}
+
+/// When readers see a write's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// From its commit on, under their staged names until they are renamed (see [`crate::publication`]).
+    AtCommit,
+    /// Only under their own names, as they are renamed: a compaction, whose record hides its new files until its
+    /// swap, which is its commit point for readers.
+    WhenRenamed,
 }
 
 /// The record of one write in progress.
@@ -234,10 +245,11 @@ impl WriteLog {
     }
 
     /// A commit decided elsewhere (an ingest batch's outcome in the load history, a compaction's record): records
-    /// the renames as staged, then asks `decide` whether the write committed. Committed: records the commit (from
-    /// then on readers see the files), performs the renames and marks the write done; not: removes the write's
-    /// files. An error from `decide` leaves the record for recovery, which asks an ingest batch's outcome again.
-    pub async fn commit_renames_if<F>(self, renames: &[(Path, Path)], decide: F) -> Result<bool>
+    /// the renames as staged, then asks `decide` whether the write committed. Committed: records the commit if
+    /// `Readers::AtCommit` (from then on readers see the files), performs the renames and marks the write done; not:
+    /// removes the write's files. An error from `decide` leaves the record for recovery, which asks an ingest
+    /// batch's outcome again.
+    pub async fn commit_renames_if<F>(self, renames: &[(Path, Path)], decide: F, readers: Readers) -> Result<bool>
     where
         F: std::future::Future<Output = Result<bool>>,
     {
@@ -246,14 +258,16 @@ impl WriteLog {
             self.abort().await;
             return Ok(false);
         }
-        put_json(
-            self.store.as_ref(),
-            &self.dir.clone().join(COMMIT),
-            &commit,
-            PutMode::Create,
-        )
-        .await
-        .map_err(|e| self.location.store_error(e))?;
+        if readers == Readers::AtCommit {
+            put_json(
+                self.store.as_ref(),
+                &self.dir.clone().join(COMMIT),
+                &commit,
+                PutMode::Create,
+            )
+            .await
+            .map_err(|e| self.location.store_error(e))?;
+        }
         apply_renames(self.store.as_ref(), &commit)
             .await
             .map_err(|e| self.location.store_error(e))?;

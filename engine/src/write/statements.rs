@@ -117,12 +117,15 @@ impl StagedInsert {
 
     /// Registers the partitions of the files, then publishes the files if `decide` says the write committed (an
     /// ingest batch's outcome, a compaction's record), else removes them.
-    pub(crate) async fn publish_if<F>(self, ctx: &Ctx, decide: F) -> Result<Option<Written>>
+    pub(crate) async fn publish_if<F>(self, ctx: &Ctx, decide: F, readers: commit::Readers) -> Result<Option<Written>>
     where
         F: std::future::Future<Output = Result<bool>>,
     {
         let (log, renames, written) = self.register_partitions(ctx).await?;
-        Ok(log.commit_renames_if(&renames, decide).await?.then_some(written))
+        Ok(log
+            .commit_renames_if(&renames, decide, readers)
+            .await?
+            .then_some(written))
     }
 
     /// Partitions are registered before the commit: a query reading the catalog's partitions must find every folder
