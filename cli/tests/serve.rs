@@ -27,10 +27,15 @@ impl Drop for Server {
 
 impl Server {
     fn start(tarn: &Tarn, users: &Path) -> TestResult<Self> {
+        Self::start_with(tarn, users, &[])
+    }
+
+    fn start_with(tarn: &Tarn, users: &Path, args: &[&str]) -> TestResult<Self> {
         let mut child = tarn
             .command()
             .args(["serve", "--pg", "127.0.0.1:0", "--users"])
             .arg(users)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -61,17 +66,15 @@ impl Server {
     }
 
     fn psql(&self, user: &str, password: &str, sql: &str) -> TestResult<Ran> {
+        self.psql_with(user, password, sql, "prefer")
+    }
+
+    fn psql_with(&self, user: &str, password: &str, sql: &str, sslmode: &str) -> TestResult<Ran> {
         let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                user,
-                "-d",
-                "default",
-            ])
+            .arg(format!(
+                "host=127.0.0.1 port={} user={user} dbname=default sslmode={sslmode}",
+                self.port
+            ))
             .args([
                 "-X",
                 "-A",
@@ -439,6 +442,49 @@ fn many_clients_garbage_and_dropouts_leave_the_server_answering_right() -> TestR
     assert_eq!(recorded(dropped)?, "6", "each dropped result is recorded as failed");
     // The 128 statements, and the final count above.
     assert_eq!(recorded(succeeded)?, "129");
+    server.stop()?;
+    Ok(())
+}
+
+/// With a certificate, clients connect over TLS (sslmode=require); without one, such a client is refused.
+#[test]
+fn tls_with_a_given_certificate() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (tarn, users) = setup(dir.path())?;
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .output()?;
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let plain = Server::start(&tarn, &users)?;
+    let refused = plain.psql_with("engineer", PASSWORD, "SELECT 1", "require")?;
+    assert_eq!(
+        refused.code,
+        Some(2),
+        "no TLS without a certificate: {}",
+        refused.stderr
+    );
+    plain.stop()?;
+
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let server = Server::start_with(&tarn, &users, &["--tls-cert", &cert, "--tls-key", &key])?;
+    let over_tls = server.psql_with("engineer", PASSWORD, "SELECT count(*) FROM orders", "require")?;
+    assert_eq!(over_tls.stdout.trim(), "3000", "{}", over_tls.stderr);
     server.stop()?;
     Ok(())
 }
