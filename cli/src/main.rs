@@ -191,6 +191,9 @@ enum Command {
         /// Where to listen for PostgreSQL clients, HOST:PORT (port 0: one the system picks; printed on stdout).
         #[arg(long, default_value = "127.0.0.1:5432", value_name = "HOST:PORT")]
         pg: String,
+        /// Also serve Arrow Flight SQL (ADBC, the Flight SQL JDBC driver) at HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        flight: Option<String>,
         /// The users file (TOML): users with argon2 password hashes, workgroups with limits. See `tarn passwd`.
         #[arg(long, value_name = "FILE")]
         users: PathBuf,
@@ -441,6 +444,7 @@ fn tarn_main() -> ExitCode {
     }
     if let Some(Command::Serve {
         pg,
+        flight,
         users,
         tls_cert,
         tls_key,
@@ -453,6 +457,7 @@ fn tarn_main() -> ExitCode {
         };
         let options = serve::ServeOptions {
             pg: pg.clone(),
+            flight: flight.clone(),
             users: users.clone(),
             tls_cert: tls_cert.clone(),
             tls_key: tls_key.clone(),

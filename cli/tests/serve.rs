@@ -15,6 +15,8 @@ const PASSWORD: &str = "correct horse battery staple";
 struct Server {
     child: Child,
     port: u16,
+    /// The Flight SQL port, when served.
+    flight: Option<u16>,
     stderr: std::thread::JoinHandle<String>,
 }
 
@@ -41,8 +43,18 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout);
         let mut first = String::new();
-        BufReader::new(stdout).read_line(&mut first)?;
+        lines.read_line(&mut first)?;
+        let mut flight = None;
+        if args.contains(&"--flight") {
+            let mut second = String::new();
+            lines.read_line(&mut second)?;
+            flight = second
+                .strip_prefix("grpc://127.0.0.1:")
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|port| port.parse::<u16>().ok());
+        }
         let port = first
             .strip_prefix("postgres://127.0.0.1:")
             .and_then(|rest| rest.split('/').next())
@@ -54,7 +66,12 @@ impl Server {
             let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
             text
         });
-        Ok(Self { child, port, stderr })
+        Ok(Self {
+            child,
+            port,
+            flight,
+            stderr,
+        })
     }
 
     /// Stops the server and returns what it wrote to stderr.
@@ -486,5 +503,91 @@ fn tls_with_a_given_certificate() -> TestResult {
     let over_tls = server.psql_with("engineer", PASSWORD, "SELECT count(*) FROM orders", "require")?;
     assert_eq!(over_tls.stdout.trim(), "3000", "{}", over_tls.stderr);
     server.stop()?;
+    Ok(())
+}
+
+/// An ADBC Flight SQL client (adbc-driver-flightsql from PyPI) reads the CLI's results, creates a table, lists the
+/// catalog, and gets the same refusals and SQLSTATEs as PostgreSQL clients; its statements are in the history.
+#[test]
+fn adbc_flight_sql_reads_the_same_results() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (tarn, users) = setup(dir.path())?;
+    let server = Server::start_with(&tarn, &users, &["--flight", "127.0.0.1:0"])?;
+    let port = server.flight.ok_or("no Flight SQL address")?;
+    let by_state =
+        "SELECT state, count(*) AS n, CAST(sum(amount) AS VARCHAR) AS total FROM orders GROUP BY state ORDER BY state";
+    let cli: Vec<String> = tarn
+        .ok(&["--format", "csv", "-c", by_state])?
+        .stdout
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    let script = [
+        "import sys, warnings",
+        "warnings.simplefilter('ignore')",
+        "import adbc_driver_flightsql.dbapi as f",
+        "def connect(user, password):",
+        "    return f.connect(f'grpc://127.0.0.1:{sys.argv[1]}', db_kwargs={'username': user, 'password': password})",
+        "conn = connect('engineer', sys.argv[2])",
+        "cur = conn.cursor()",
+        "cur.execute(sys.argv[3])",
+        "for row in cur.fetchall(): print(','.join(str(v) for v in row))",
+        "cur.execute('CREATE TABLE flown WITH (format = \\'PARQUET\\') AS SELECT * FROM orders WHERE state = \\'CA\\'')",
+        "cur.execute('SELECT count(*) FROM flown')",
+        "print('flown', cur.fetchone()[0])",
+        "objects = conn.adbc_get_objects(depth='tables').read_all().to_pylist()",
+        "print(sorted(t['table_name'] for c in objects for s in c['catalog_db_schemas'] if s['db_schema_name'] == 'default' for t in s['db_schema_tables']))",
+        "for sql in ['SELECT * FROM nowhere']:",
+        "    try:",
+        "        cur.execute(sql)",
+        "    except Exception as e:",
+        "        print('error', 'SQLSTATE 42P01' in str(e))",
+        "analyst = connect('analyst', sys.argv[2]).cursor()",
+        "try:",
+        "    analyst.execute('CREATE TABLE nope AS SELECT 1 AS x')",
+        "except Exception as e:",
+        "    print('refused', 'SQLSTATE 42501' in str(e))",
+        "try:",
+        "    connect('engineer', 'wrong').cursor().execute('SELECT 1')",
+        "except Exception as e:",
+        "    print('unauthenticated', 'UNAUTHENTICATED' in str(e))",
+    ]
+    .join("\n");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args([&port.to_string(), PASSWORD, by_state])
+        .stdin(Stdio::null())
+        .output()?;
+    let out = ran(out);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[..4],
+        cli.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        lines[4..],
+        [
+            "flown 750",
+            "['flown', 'orders']",
+            "error True",
+            "refused True",
+            "unauthenticated True"
+        ],
+        "{}",
+        out.stdout
+    );
+    let stderr = server.stop()?;
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert_eq!(
+        tarn.value(
+            "SELECT count(*) FROM tarn.queries WHERE protocol = 'flight' AND status = 'REFUSED' AND sqlstate = '42501'"
+        )?,
+        "1"
+    );
     Ok(())
 }

@@ -107,24 +107,7 @@ impl History {
 
     pub fn begin(&self, user: &User, protocol: &str, client: &str, sql: &str) -> Begun {
         let started = Utc::now();
-        let record = QueryRecord {
-            query_id: tarn_engine::write::new_query_id(),
-            user_name: user.name.clone(),
-            workgroup: user.workgroup.name.clone(),
-            protocol: protocol.into(),
-            client: client.into(),
-            query: sql.into(),
-            started: hive_timestamp(started),
-            finished: String::new(),
-            elapsed_ms: 0,
-            status: QueryStatus::Succeeded,
-            rows: 0,
-            bytes_scanned: 0,
-            billed_bytes: 0,
-            bill_usd: 0.0,
-            error: None,
-            sqlstate: None,
-        };
+        let record = new_record(&user.name, &user.workgroup.name, protocol, client, sql, started);
         Begun {
             pending: Some((self.clone(), record)),
             started,
@@ -135,24 +118,11 @@ impl History {
     /// A login that failed: who tried, from where; never what password.
     pub async fn refused_login(&self, name: &str, workgroup: Option<&str>, client: &str) {
         let started = Utc::now();
-        let record = QueryRecord {
-            query_id: tarn_engine::write::new_query_id(),
-            user_name: name.into(),
-            workgroup: workgroup.unwrap_or_default().into(),
-            protocol: "postgres".into(),
-            client: client.into(),
-            query: String::new(),
-            started: hive_timestamp(started),
-            finished: hive_timestamp(started),
-            elapsed_ms: 0,
-            status: QueryStatus::Refused,
-            rows: 0,
-            bytes_scanned: 0,
-            billed_bytes: 0,
-            bill_usd: 0.0,
-            error: Some("password authentication failed".into()),
-            sqlstate: Some("28P01".into()),
-        };
+        let mut record = new_record(name, workgroup.unwrap_or_default(), "postgres", client, "", started);
+        record.status = QueryStatus::Refused;
+        record.finished = record.started.clone();
+        record.error = Some("password authentication failed".into());
+        record.sqlstate = Some("28P01".into());
         self.write(&record, started).await;
     }
 
@@ -185,6 +155,35 @@ impl History {
             }
             Err(e) => eprintln!("tarn serve: the history's partition of {day} was not registered: {e}"),
         }
+    }
+}
+
+/// The record of a statement as it starts.
+fn new_record(
+    user: &str,
+    workgroup: &str,
+    protocol: &str,
+    client: &str,
+    sql: &str,
+    started: DateTime<Utc>,
+) -> QueryRecord {
+    QueryRecord {
+        query_id: tarn_engine::write::new_query_id(),
+        user_name: user.into(),
+        workgroup: workgroup.into(),
+        protocol: protocol.into(),
+        client: client.into(),
+        query: sql.into(),
+        started: hive_timestamp(started),
+        finished: String::new(),
+        elapsed_ms: 0,
+        status: QueryStatus::Succeeded,
+        rows: 0,
+        bytes_scanned: 0,
+        billed_bytes: 0,
+        bill_usd: 0.0,
+        error: None,
+        sqlstate: None,
     }
 }
 

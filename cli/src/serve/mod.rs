@@ -1,9 +1,11 @@
 //! `tarn serve`: the warehouse shared over the PostgreSQL wire protocol, with users, workgroups, scan limits and a
 //! query history (see the README's "Serving" section).
 
+mod flight;
 mod history;
 mod params;
 mod pg;
+mod statement;
 pub mod users;
 
 use std::path::PathBuf;
@@ -15,6 +17,8 @@ use tokio::net::TcpListener;
 
 pub struct ServeOptions {
     pub pg: String,
+    /// Where to serve Arrow Flight SQL, if at all.
+    pub flight: Option<String>,
     pub users: PathBuf,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -81,8 +85,26 @@ async fn accept(
         .map_err(|e| format!("cannot listen on {} ({e}); is another server there?", options.pg))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
-    // The address a test or a supervisor waits for, on stdout; the rest of what the server says goes to stderr.
+    // The addresses a test or a supervisor waits for, on stdout; the rest of what the server says goes to stderr.
     println!("postgres://{address}/ (warehouse {})", shared.base.warehouse());
+    if let Some(flight) = &options.flight {
+        let listener = TcpListener::bind(flight)
+            .await
+            .map_err(|e| format!("cannot listen on {flight} ({e}); is another server there?"))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("grpc://{address} (Arrow Flight SQL)");
+        let service = flight::Flight::service(Arc::clone(&shared));
+        tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+            {
+                eprintln!("tarn serve: the Flight SQL service stopped: {e}");
+            }
+        });
+    }
     let stop = shutdown();
     tokio::pin!(stop);
     loop {

@@ -38,7 +38,8 @@ use tarn_engine::{EngineError, Interrupt, QueryResult, ResultKind, Session};
 
 use super::history::{Begun, History};
 use super::params::bind_parameters;
-use super::users::{Role, User, Users};
+use super::statement::{Authed, Ran, batches};
+use super::users::Users;
 
 /// What every connection shares.
 pub struct Shared {
@@ -50,7 +51,7 @@ pub struct Shared {
     cancels: Mutex<HashMap<i32, (SecretKey, Arc<Interrupt>)>>,
     keys: RandomPidSecretKeyGenerator,
     /// The runtime statements run on (not the one serving connections).
-    queries: tokio::runtime::Handle,
+    pub queries: tokio::runtime::Handle,
 }
 
 impl Shared {
@@ -64,29 +65,6 @@ impl Shared {
             queries,
         }
     }
-
-    /// Runs `sql` with a copy of `session` on the query runtime; the copy comes back with what the statement
-    /// changed (USE, SET).
-    async fn execute(&self, session: &Session, sql: &str) -> (Session, tarn_engine::Result<QueryResult>) {
-        let mut copy = session.clone();
-        let sql = sql.to_string();
-        let ran = self
-            .queries
-            .spawn(async move {
-                let result = copy.execute(&sql).await;
-                (copy, result)
-            })
-            .await;
-        match ran {
-            Ok(ran) => ran,
-            Err(e) => (
-                session.clone(),
-                Err(EngineError::Internal {
-                    what: format!("the statement's task stopped: {e}"),
-                }),
-            ),
-        }
-    }
 }
 
 /// One client connection.
@@ -96,11 +74,6 @@ pub struct Conn {
     authed: tokio::sync::Mutex<Option<Authed>>,
     pid: AtomicI32,
     parser: Arc<Parser>,
-}
-
-struct Authed {
-    user: User,
-    session: Session,
 }
 
 impl Conn {
@@ -274,61 +247,19 @@ impl Conn {
         }
         let mut guard = self.authed.lock().await;
         let authed = guard.as_mut().ok_or_else(|| user_error("28000", "not authenticated"))?;
-        let begun = self
-            .shared
-            .history
-            .begin(&authed.user, "postgres", &self.addr.to_string(), sql);
-        // Where queries run is the server's to say: a read-only user may not send them to machines of their choice.
-        let sends_elsewhere = sql.to_lowercase().contains("tarn.workers");
-        if authed.user.role == Role::ReadOnly && (!tarn_engine::read_only(sql) || sends_elsewhere) {
-            let message = format!(
-                "user \"{}\" is read-only: CTAS, INSERT, UNLOAD, DDL, Delta DML, CRAWL and OPTIMIZE need a read-write \
-                 role in the users file",
-                authed.user.name
-            );
-            begun.refused("42501", &message).await;
-            return Err(user_error("42501", message));
-        }
-        let limit = match self.shared.history.scan_allowance(&authed.user.workgroup) {
-            Ok(limit) => limit,
-            Err(message) => {
-                begun.refused("54000", &message).await;
-                return Err(user_error("54000", message));
-            }
-        };
-        authed.session.set_max_scan(limit);
-        let (session, result) = self.shared.execute(&authed.session, sql).await;
-        authed.session = session;
-        let result = match result {
-            Ok(result) => result,
-            Err(e) => {
-                begun.failed(&e).await;
-                return Err(engine_error(&e));
-            }
-        };
-        match result.kind() {
-            ResultKind::Query | ResultKind::Listing => Ok(Reply::Rows(rows(
+        match self.shared.run(authed, "postgres", &self.addr.to_string(), sql).await {
+            Ok(Ran::Rows { result, begun }) => Ok(Reply::Rows(rows(
                 result,
                 format,
                 begun,
                 authed.session.interrupt_handle(),
                 &self.shared.queries,
             )?)),
-            ResultKind::Command | ResultKind::Write => {
-                let mut result = result;
-                // A write's rows are its message; draining them finishes its figures.
-                while let Some(batch) = result.next_batch().await {
-                    if let Err(e) = batch {
-                        begun.failed(&e).await;
-                        return Err(engine_error(&e));
-                    }
-                }
-                let stats = result.stats();
-                let notice = result.message().map(str::to_string);
-                let tag = command_tag(sql, result.kind(), stats.rows);
-                begun.succeeded(&stats).await;
-                Ok(Reply::Done { tag, notice })
-            }
+            Ok(Ran::Done { kind, rows, message }) => Ok(Reply::Done {
+                tag: command_tag(sql, kind, rows),
+                notice: message,
+            }),
+            Err(refusal) => Err(user_error(refusal.sqlstate, refusal.message)),
         }
     }
 
@@ -396,11 +327,7 @@ fn command_tag(sql: &str, kind: ResultKind, rows: u64) -> Tag {
     }
 }
 
-/// Streams a result's rows as PostgreSQL data rows; the history gets the statement's figures when the last row is
-/// sent (or its error, or that the client went away).
-///
-/// A cancel request sets `interrupt`; the stream then stops at once, even inside a batch that takes long to compute
-/// (dropping the result stops the query's tasks).
+/// Streams a result's rows as PostgreSQL data rows (see [`batches`]); a cancel request sets `interrupt`.
 fn rows(
     result: QueryResult,
     format: &Format,
@@ -410,68 +337,15 @@ fn rows(
 ) -> PgWireResult<QueryResponse> {
     let schema = result.schema();
     let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, format, None)?);
-    // The batches are computed on a task of their own, so that a cancel request is answered even while a batch
-    // takes long to compute; the task is aborted when the rows are no longer wanted.
-    let (sender, receiver) = tokio::sync::mpsc::channel(2);
-    let mut result = result;
-    let producer = AbortOnDrop(queries.spawn(async move {
-        while let Some(batch) = result.next_batch().await {
-            if sender.send(batch).await.is_err() {
-                return None;
-            }
-        }
-        Some(result.stats())
-    }));
     let encode_fields = Arc::clone(&fields);
-    let stream = futures::stream::unfold(Some((receiver, producer, begun)), move |state| {
-        let fields = Arc::clone(&encode_fields);
-        let interrupt = Arc::clone(&interrupt);
-        async move {
-            let (mut receiver, mut producer, begun) = state?;
-            let next = tokio::select! {
-                next = receiver.recv() => next,
-                () = interrupted(&interrupt) => Some(Err(EngineError::Interrupted)),
-            };
-            match next {
-                Some(Ok(batch)) => {
-                    let rows: Vec<PgWireResult<DataRow>> =
-                        arrow_pg::datatypes::encode_recordbatch(fields, batch).collect();
-                    Some((futures::stream::iter(rows), Some((receiver, producer, begun))))
-                }
-                Some(Err(e)) => {
-                    producer.0.abort();
-                    let error = engine_error(&e);
-                    begun.failed(&e).await;
-                    Some((futures::stream::iter(vec![Err(error)]), None))
-                }
-                None => {
-                    match (&mut producer.0).await {
-                        Ok(Some(stats)) => begun.succeeded(&stats).await,
-                        _ => begun.failed(&EngineError::Interrupted).await,
-                    }
-                    None
-                }
-            }
-        }
-    })
-    .flatten();
+    let stream = batches(result, begun, Some(interrupt), queries).flat_map(move |batch| {
+        let rows: Vec<PgWireResult<DataRow>> = match batch {
+            Ok(batch) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&encode_fields), batch).collect(),
+            Err(e) => vec![Err(engine_error(&e))],
+        };
+        futures::stream::iter(rows)
+    });
     Ok(QueryResponse::new(fields, stream))
-}
-
-/// A task that stops when its handle is dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Resolves once `interrupt` is set (it is a flag: looked at every 50 ms).
-async fn interrupted(interrupt: &Interrupt) {
-    while !interrupt.is_set() {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 fn describe_fields(schema: Option<SchemaRef>, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
