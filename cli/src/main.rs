@@ -206,6 +206,10 @@ enum Command {
         /// Connections served at once; more are refused until one closes.
         #[arg(long, default_value_t = 64, value_name = "N")]
         max_connections: usize,
+        /// Close a connection that has run nothing for this long (PostgreSQL's idle_session_timeout), and forget a
+        /// Flight SQL token or result unused for as long; 0 never does.
+        #[arg(long, default_value = "1h", value_name = "INTERVAL", value_parser = parse_duration_arg)]
+        idle_timeout: std::time::Duration,
     },
     /// Read a password on stdin and print its argon2 hash, for the `password` of a user in `tarn serve --users`.
     Passwd,
@@ -449,6 +453,7 @@ fn tarn_main() -> ExitCode {
         tls_cert,
         tls_key,
         max_connections,
+        idle_timeout,
     }) = &cli.command
     {
         let session = match open_session(&runtime, &cli, None) {
@@ -462,6 +467,7 @@ fn tarn_main() -> ExitCode {
             tls_cert: tls_cert.clone(),
             tls_key: tls_key.clone(),
             max_connections: *max_connections,
+            idle_timeout: (!idle_timeout.is_zero()).then_some(*idle_timeout),
         };
         let code = runtime.block_on(serve::run(session, options));
         runtime.shutdown_background();

@@ -536,8 +536,9 @@ fn adbc_flight_sql_reads_the_same_results() -> TestResult {
         "cur.execute('CREATE TABLE flown WITH (format = \\'PARQUET\\') AS SELECT * FROM orders WHERE state = \\'CA\\'')",
         "cur.execute('SELECT count(*) FROM flown')",
         "print('flown', cur.fetchone()[0])",
-        "objects = conn.adbc_get_objects(depth='tables').read_all().to_pylist()",
+        "objects = conn.adbc_get_objects(depth='all').read_all().to_pylist()",
         "print(sorted(t['table_name'] for c in objects for s in c['catalog_db_schemas'] if s['db_schema_name'] == 'default' for t in s['db_schema_tables']))",
+        "print([(c['catalog_name'], t['table_type'], [col['column_name'] for col in t['table_columns']]) for c in objects for s in c['catalog_db_schemas'] for t in s['db_schema_tables'] if t['table_name'] == 'orders'])",
         "for sql in ['SELECT * FROM nowhere']:",
         "    try:",
         "        cur.execute(sql)",
@@ -574,6 +575,7 @@ fn adbc_flight_sql_reads_the_same_results() -> TestResult {
         [
             "flown 750",
             "['flown', 'orders']",
+            "[('awsdatacatalog', 'TABLE', ['id', 'state', 'amount'])]",
             "error True",
             "refused True",
             "unauthenticated True"
@@ -589,5 +591,150 @@ fn adbc_flight_sql_reads_the_same_results() -> TestResult {
         )?,
         "1"
     );
+    Ok(())
+}
+
+/// psql's `\d` family and the catalog queries of BI tools and drivers (DBeaver's, Grafana's, SQLAlchemy's) see
+/// tarn's databases, tables, views and columns with PostgreSQL's type names; the parameters drivers set and show on
+/// connecting are answered; a catalog query cannot pass off a table as empty.
+#[test]
+fn psql_describes_tables_and_bi_tools_browse_the_catalog() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (tarn, users) = setup(dir.path())?;
+    tarn.ok(&[
+        "-c",
+        "CREATE DATABASE sales; CREATE TABLE sales.by_state WITH (format = 'PARQUET', partitioned_by = ARRAY['state']) \
+         AS SELECT id, amount, CAST(DATE '2024-01-02' AS DATE) AS day, state FROM orders; \
+         CREATE VIEW sales.big AS SELECT id, amount FROM sales.by_state WHERE amount > 100",
+    ])?;
+    let server = Server::start(&tarn, &users)?;
+
+    let relations = server.psql("analyst", PASSWORD, "\\d")?;
+    assert_eq!(relations.code, Some(0), "{}", relations.stderr);
+    let relations: Vec<&str> = relations.stdout.lines().collect();
+    for expected in [
+        "default|orders|table|postgres",
+        "sales|big|view|postgres",
+        "sales|by_state|table|postgres",
+    ] {
+        assert!(relations.contains(&expected), "{relations:?}");
+    }
+    let columns = server.psql("analyst", PASSWORD, "\\d sales.by_state")?;
+    assert_eq!(columns.code, Some(0), "{}", columns.stderr);
+    assert_eq!(
+        columns
+            .stdout
+            .lines()
+            .map(|l| l.split('|').take(2).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>(),
+        ["id bigint", "amount numeric", "day date", "state text"],
+        "data columns, then the partition key"
+    );
+    let view = server.psql("analyst", PASSWORD, "\\d+ sales.big")?;
+    assert_eq!(view.code, Some(0), "{}", view.stderr);
+    assert!(
+        view.stdout.starts_with("id|bigint|") && view.stdout.contains("amount|numeric|"),
+        "{}",
+        view.stdout
+    );
+    for command in ["\\dt", "\\dv", "\\dn", "\\d+", "\\d+ orders", "\\l"] {
+        let out = server.psql("analyst", PASSWORD, command)?;
+        assert_eq!(out.code, Some(0), "{command}: {}", out.stderr);
+    }
+    let schemas = server.psql("analyst", PASSWORD, "\\dn")?.stdout;
+    assert!(schemas.contains("sales|") && schemas.contains("default|"), "{schemas}");
+    let tables = server.psql("analyst", PASSWORD, "\\dt")?.stdout;
+    assert!(
+        tables.contains("sales|by_state|table") && !tables.contains("|big|"),
+        "{tables}"
+    );
+
+    // What DBeaver, Grafana and SQLAlchemy send (extended protocol through psycopg, parameters bound).
+    let out = server.python(
+        "engineer",
+        PASSWORD,
+        "for sql in ['SET extra_float_digits = 3', \"SET application_name = 'DBeaver 25.1.5 - Main'\"]:\n\
+         \x20   cur.execute(sql)\n\
+         cur.execute('SELECT current_schema(), session_user')\nprint(cur.fetchone()[0])\n\
+         cur.execute('SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n ORDER BY nspname')\n\
+         print([r[1] for r in cur.fetchall() if r[1] in ('default', 'sales')])\n\
+         cur.execute(\"SELECT c.relname, c.relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s ORDER BY 1\", ('sales',))\n\
+         print(cur.fetchall())\n\
+         cur.execute(\"SELECT column_name, data_type, udt_name, numeric_precision, numeric_scale FROM information_schema.columns WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position\", ('default', 'orders'))\n\
+         print(cur.fetchall())\n\
+         cur.execute(\"SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'sales' ORDER BY 1\")\n\
+         print(cur.fetchall())\n\
+         cur.execute('select version()')\nprint(cur.fetchone()[0].split(' (')[0])\n\
+         for show in ['standard_conforming_strings', 'TimeZone', 'transaction isolation level', 'search_path']:\n\
+         \x20   cur.execute('SHOW ' + show)\n\
+         \x20   print(show, cur.fetchone()[0])\n\
+         cur.execute('SET search_path TO sales')\ncur.execute('SHOW search_path')\nprint(cur.fetchone()[0])\n\
+         cur.execute('SELECT count(*) FROM by_state')\nprint(cur.fetchone()[0])\n\
+         try:\n    cur.execute('SELECT o.id FROM \"default\".orders o, information_schema.tables t')\n    print(cur.fetchall())\n\
+         except psycopg.Error as e:\n    print('refused', 'cannot read a table' in str(e) or str(e))\n\
+         import sqlalchemy\n\
+         engine = sqlalchemy.create_engine(f'postgresql+psycopg://engineer:{sys.argv[1]}@127.0.0.1:{conn.info.port}/default')\n\
+         inspector = sqlalchemy.inspect(engine)\n\
+         print([s for s in inspector.get_schema_names() if s in ('default', 'sales')])\n\
+         print(inspector.get_table_names(schema='sales'), inspector.get_view_names(schema='sales'))\n\
+         print([(c['name'], str(c['type'])) for c in inspector.get_columns('by_state', schema='sales')])\n\
+         print(inspector.has_table('orders'), inspector.has_table('nowhere'))\n",
+    )?;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "default",
+            "['default', 'sales']",
+            "[('big', 'v'), ('by_state', 'r')]",
+            "[('id', 'bigint', 'int8', 64, 0), ('state', 'text', 'text', None, None), \
+             ('amount', 'numeric', 'numeric', 10, 2)]",
+            "[('big', 'VIEW'), ('by_state', 'BASE TABLE')]",
+            "PostgreSQL 16.6",
+            "standard_conforming_strings on",
+            "TimeZone UTC",
+            "transaction isolation level read committed",
+            "search_path default",
+            "sales",
+            "3000",
+            "refused True",
+            "['default', 'sales']",
+            "['by_state'] ['big']",
+            // pg_attribute (datafusion-pg-catalog's) has no type modifiers: a decimal's precision is in
+            // information_schema.columns only.
+            "[('id', 'BIGINT'), ('amount', 'NUMERIC'), ('day', 'DATE'), ('state', 'TEXT')]",
+            "True False",
+        ],
+        "{out}"
+    );
+    server.stop()?;
+    Ok(())
+}
+
+/// `--idle-timeout`: a connection that has run nothing for that long is closed (and says so on the server's
+/// stderr), one running a statement for longer is not.
+#[test]
+fn idle_connections_are_closed_and_busy_ones_are_not() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (tarn, users) = setup(dir.path())?;
+    let server = Server::start_with(&tarn, &users, &["--idle-timeout", "1s"])?;
+    let out = server.python(
+        "engineer",
+        PASSWORD,
+        "import time\n\
+         started = time.monotonic()\n\
+         cur.execute('SELECT count(*) FROM unnest(sequence(1, 6000)) AS a(x), unnest(sequence(1, 6000)) AS b(y) WHERE x * y % 7 = 3')\n\
+         print(cur.fetchone()[0], time.monotonic() - started > 1)\n\
+         time.sleep(0.5)\ncur.execute('SELECT 1')\nprint(cur.fetchone()[0])\n\
+         time.sleep(3)\n\
+         try:\n    cur.execute('SELECT 2')\n    print(cur.fetchone())\n\
+         except psycopg.OperationalError:\n    print('closed')\n",
+    )?;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["4408408 True", "1", "closed"],
+        "{out}"
+    );
+    let stderr = server.stop()?;
+    assert!(stderr.contains("idle for 1 s (--idle-timeout)"), "{stderr}");
     Ok(())
 }

@@ -50,6 +50,7 @@ pub use parse::{SqlStatement, ends_with_terminator, split_statements};
 pub use result::{QueryResult, QueryStats, ResultKind, SessionTotals};
 pub use session::{
     CATALOG_NAME, MAX_SCAN_SETTING, MEMORY_LIMIT_SETTING, PlannedQuery, Session, SessionOptions, TEXT_STRICT_SETTING,
+    TableColumns,
 };
 pub use statements::{read_only, statement_keywords, table_name_words, writes_data};
 pub use storage::AwsSettings;

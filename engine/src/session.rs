@@ -17,6 +17,17 @@ use crate::result::{QueryResult, SessionTotals};
 use crate::storage::{AwsSettings, Location, StoreRegistry};
 use crate::write::WriteProgress;
 
+/// A table as a catalog browser sees it: see [`Session::tables_with_columns`].
+#[derive(Debug, Clone)]
+pub struct TableColumns {
+    pub database: String,
+    pub name: String,
+    pub kind: tarn_catalog::TableKind,
+    pub schema: datafusion::arrow::datatypes::SchemaRef,
+    /// A view's query.
+    pub view_text: Option<String>,
+}
+
 /// A query planned by [`Session::plan_query`], not yet run.
 pub struct PlannedQuery {
     pub plan: Arc<dyn ExecutionPlan>,
@@ -161,6 +172,42 @@ impl Session {
         names.sort();
         names.truncate(limit);
         Ok(names)
+    }
+
+    /// Every table of every database with its columns (data columns, then partition keys), sorted, for clients
+    /// that browse the catalog (pg_catalog, information_schema, Flight SQL's GetTables). A table whose definition
+    /// cannot be read is left out, as SHOW TABLES leaves it out; one whose column types tarn cannot map is listed
+    /// with the columns it can.
+    pub async fn tables_with_columns(&self) -> Result<Vec<TableColumns>> {
+        let catalog = &self.ctx.catalog;
+        let mut all = Vec::new();
+        for db in catalog.list_databases().await? {
+            let (tables, _unreadable) = catalog.list_tables_lenient(&db.name).await?;
+            for table in tables {
+                let fields: Vec<datafusion::arrow::datatypes::Field> = match crate::table::table_fields(&table) {
+                    Ok((data, partitions)) => data.into_iter().chain(partitions).collect(),
+                    Err(_) => table
+                        .storage
+                        .columns
+                        .iter()
+                        .chain(&table.partition_keys)
+                        .filter_map(|c| {
+                            crate::types::hive_to_arrow(&c.data_type)
+                                .ok()
+                                .map(|dt| datafusion::arrow::datatypes::Field::new(&c.name, dt, true))
+                        })
+                        .collect(),
+                };
+                all.push(TableColumns {
+                    database: db.name.clone(),
+                    kind: table.kind(),
+                    view_text: table.view_text.clone(),
+                    name: table.name,
+                    schema: Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+                });
+            }
+        }
+        Ok(all)
     }
 
     /// Names of the SQL functions queries can call (scalar, aggregate, window), sorted, for completion.

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -37,19 +38,68 @@ struct Pending {
     ran: Ran,
 }
 
+/// Values under keys, each forgotten once unused for the server's idle timeout (Flight SQL has no connection whose
+/// end would say a token or a result is no longer wanted).
+struct Expiring<V> {
+    entries: Mutex<HashMap<String, (V, Instant)>>,
+    limit: Option<Duration>,
+}
+
+impl<V> Expiring<V> {
+    fn new(limit: Option<Duration>) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            limit,
+        }
+    }
+
+    fn insert(&self, key: String, value: V) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if let Some(limit) = self.limit {
+                entries.retain(|_, (_, used)| used.elapsed() < limit);
+            }
+            entries.insert(key, (value, Instant::now()));
+        }
+    }
+
+    fn remove(&self, key: &str) -> Option<V> {
+        let (value, used) = self.entries.lock().ok()?.remove(key)?;
+        self.fresh(used).then_some(value)
+    }
+
+    fn fresh(&self, used: Instant) -> bool {
+        self.limit.is_none_or(|limit| used.elapsed() < limit)
+    }
+}
+
+impl<V: Clone> Expiring<V> {
+    /// The value under `key` if it has not expired; using it starts its time again.
+    fn get(&self, key: &str) -> Option<V> {
+        let mut entries = self.entries.lock().ok()?;
+        let (value, used) = entries.get_mut(key)?;
+        if !self.fresh(*used) {
+            entries.remove(key);
+            return None;
+        }
+        *used = Instant::now();
+        Some(value.clone())
+    }
+}
+
 pub struct Flight {
     shared: Arc<Shared>,
     /// Bearer token → the session it opened.
-    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Authed>>>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    sessions: Expiring<Arc<tokio::sync::Mutex<Authed>>>,
+    pending: Expiring<Pending>,
 }
 
 impl Flight {
     pub fn service(shared: Arc<Shared>) -> FlightServiceServer<Self> {
+        let limit = shared.idle_timeout;
         FlightServiceServer::new(Self {
             shared,
-            sessions: Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
+            sessions: Expiring::new(limit),
+            pending: Expiring::new(limit),
         })
     }
 
@@ -61,9 +111,7 @@ impl Flight {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| Status::unauthenticated("no bearer token: authenticate with a handshake first"))?;
         self.sessions
-            .lock()
-            .ok()
-            .and_then(|s| s.get(token).cloned())
+            .get(token)
             .ok_or_else(|| Status::unauthenticated("unknown or expired token: authenticate again"))
     }
 
@@ -91,15 +139,13 @@ impl Flight {
         let ticket = TicketStatementQuery {
             statement_handle: handle.clone().into_bytes().into(),
         };
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(
-                handle,
-                Pending {
-                    schema: Arc::clone(&schema),
-                    ran,
-                },
-            );
-        }
+        self.pending.insert(
+            handle,
+            Pending {
+                schema: Arc::clone(&schema),
+                ran,
+            },
+        );
         let endpoint = FlightEndpoint::new().with_ticket(Ticket {
             ticket: ticket.as_any().encode_to_vec().into(),
         });
@@ -121,27 +167,21 @@ impl Flight {
         ))
     }
 
-    /// The databases and their tables, as the catalog lists them.
-    async fn tables(&self) -> Result<Vec<(String, Vec<String>)>, Status> {
-        let catalog = self.shared.base.catalog();
-        let databases = catalog
+    /// The databases' names, as the catalog lists them.
+    async fn databases(&self) -> Result<Vec<String>, Status> {
+        let databases = self
+            .shared
+            .base
+            .catalog()
             .list_databases()
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
-        let mut all = Vec::new();
-        for db in databases {
-            let names = catalog
-                .list_table_names(&db.name)
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?;
-            all.push((db.name, names));
-        }
-        Ok(all)
+        Ok(databases.into_iter().map(|d| d.name).collect())
     }
 }
 
-/// The catalog name tarn reports: one catalog, the warehouse.
-const CATALOG: &str = "tarn";
+/// The catalog name tarn reports: one catalog, the warehouse, named as Athena names it (queries may use it).
+const CATALOG: &str = tarn_engine::CATALOG_NAME;
 
 fn status(refusal: Refusal) -> Status {
     let message = format!("{} (SQLSTATE {})", refusal.message, refusal.sqlstate);
@@ -208,9 +248,8 @@ impl FlightSqlService for Flight {
             user,
             session: self.shared.base.clone(),
         };
-        if let Ok(mut sessions) = self.sessions.lock() {
-            sessions.insert(token.clone(), Arc::new(tokio::sync::Mutex::new(authed)));
-        }
+        self.sessions
+            .insert(token.clone(), Arc::new(tokio::sync::Mutex::new(authed)));
         let reply = HandshakeResponse {
             protocol_version: 0,
             payload: token.clone().into_bytes().into(),
@@ -242,10 +281,8 @@ impl FlightSqlService for Flight {
         let handle = String::from_utf8_lossy(&ticket.statement_handle).to_string();
         let pending = self
             .pending
-            .lock()
-            .ok()
-            .and_then(|mut p| p.remove(&handle))
-            .ok_or_else(|| Status::not_found("no result under this handle (it was fetched already)"))?;
+            .remove(&handle)
+            .ok_or_else(|| Status::not_found("no result under this handle (fetched already, or expired)"))?;
         match pending.ran {
             Ran::Rows { result, begun } => {
                 let batches = super::statement::batches(result, begun, None, &self.shared.queries)
@@ -364,9 +401,9 @@ impl FlightSqlService for Flight {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.session(&request)?;
-        let databases = self.tables().await?;
+        let databases = self.databases().await?;
         let mut builder = query.into_builder();
-        for (db, _) in databases {
+        for db in databases {
             builder.append(CATALOG, db);
         }
         let schema = builder.schema();
@@ -390,15 +427,21 @@ impl FlightSqlService for Flight {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.session(&request)?;
-        let databases = self.tables().await?;
+        let tables = self
+            .shared
+            .base
+            .tables_with_columns()
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
         let mut builder = query.into_builder();
-        let no_columns = Schema::empty();
-        for (db, tables) in databases {
-            for table in tables {
-                builder
-                    .append(CATALOG, &db, &table, "TABLE", &no_columns)
-                    .map_err(Status::from)?;
-            }
+        for table in tables {
+            let kind = match table.kind {
+                tarn_engine::catalog::TableKind::View => "VIEW",
+                _ => "TABLE",
+            };
+            builder
+                .append(CATALOG, &table.database, &table.name, kind, &table.schema)
+                .map_err(Status::from)?;
         }
         let schema = builder.schema();
         let batch = builder.build();

@@ -3,8 +3,11 @@
 
 mod flight;
 mod history;
+mod information_schema;
 mod params;
 mod pg;
+mod pg_catalog;
+mod settings;
 mod statement;
 pub mod users;
 
@@ -23,6 +26,8 @@ pub struct ServeOptions {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub max_connections: usize,
+    /// How long a connection, a Flight SQL token or result may go unused.
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 /// Reads a PEM certificate chain and key into a TLS acceptor for pgwire.
@@ -69,7 +74,7 @@ async fn serve(session: Session, options: ServeOptions) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the server's runtime: {e}"))?;
-    let shared = Arc::new(pg::Shared::new(session, users, history, queries));
+    let shared = Arc::new(pg::Shared::new(session, users, history, queries, options.idle_timeout));
     let served = io.spawn(accept(shared, options, tls)).await;
     io.shutdown_background();
     served.map_err(|e| format!("the server stopped: {e}"))?
@@ -126,15 +131,45 @@ async fn accept(
             drop(socket);
             continue;
         };
-        let handlers = pg::Handlers(pg::Conn::new(Arc::clone(&shared), peer));
+        let conn = pg::Conn::new(Arc::clone(&shared), peer);
+        let activity = conn.activity();
+        let handlers = pg::Handlers(conn);
         let tls = tls.clone();
-        tokio::spawn(async move {
+        let served = tokio::spawn(async move {
             // A client that sends garbage or goes away ends only its own connection.
             if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                 eprintln!("tarn serve: connection from {peer} ended: {e}");
             }
             drop(slot);
         });
+        if let Some(limit) = options.idle_timeout {
+            tokio::spawn(close_when_idle(served.abort_handle(), activity, limit, peer));
+        }
+    }
+}
+
+/// Ends a connection (its task, and with it the socket) once it has run nothing for `limit`; a statement that runs
+/// or sends rows for longer is not idle.
+async fn close_when_idle(
+    served: tokio::task::AbortHandle,
+    activity: Arc<pg::Activity>,
+    limit: std::time::Duration,
+    peer: std::net::SocketAddr,
+) {
+    let every = (limit / 10).clamp(std::time::Duration::from_millis(50), std::time::Duration::from_secs(5));
+    loop {
+        tokio::time::sleep(every).await;
+        if served.is_finished() {
+            return;
+        }
+        if activity.idle_for() >= limit {
+            served.abort();
+            eprintln!(
+                "tarn serve: closed the connection from {peer}: idle for {} s (--idle-timeout)",
+                limit.as_secs()
+            );
+            return;
+        }
     }
 }
 

@@ -38,6 +38,8 @@ use tarn_engine::{EngineError, Interrupt, QueryResult, ResultKind, Session};
 
 use super::history::{Begun, History};
 use super::params::bind_parameters;
+use super::pg_catalog::CatalogQueries;
+use super::settings::Parameter;
 use super::statement::{Authed, Ran, batches};
 use super::users::Users;
 
@@ -52,10 +54,17 @@ pub struct Shared {
     keys: RandomPidSecretKeyGenerator,
     /// The runtime statements run on (not the one serving connections).
     pub queries: tokio::runtime::Handle,
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl Shared {
-    pub fn new(base: Session, users: Users, history: History, queries: tokio::runtime::Handle) -> Self {
+    pub fn new(
+        base: Session,
+        users: Users,
+        history: History,
+        queries: tokio::runtime::Handle,
+        idle_timeout: Option<std::time::Duration>,
+    ) -> Self {
         Self {
             base,
             users,
@@ -63,7 +72,53 @@ impl Shared {
             cancels: Mutex::new(HashMap::new()),
             keys: RandomPidSecretKeyGenerator::default(),
             queries,
+            idle_timeout,
         }
+    }
+}
+
+/// When a connection last did something, and whether it is doing something now (a statement running or its rows
+/// being sent), for the idle timeout.
+#[derive(Debug)]
+pub struct Activity {
+    last: Mutex<std::time::Instant>,
+    busy: AtomicI32,
+}
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            last: Mutex::new(std::time::Instant::now()),
+            busy: AtomicI32::new(0),
+        })
+    }
+
+    /// How long the connection has done nothing; zero while it is busy.
+    pub fn idle_for(&self) -> std::time::Duration {
+        if self.busy.load(Ordering::Relaxed) > 0 {
+            return std::time::Duration::ZERO;
+        }
+        self.last
+            .lock()
+            .map(|last| last.elapsed())
+            .unwrap_or(std::time::Duration::ZERO)
+    }
+
+    fn busy(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(Arc::clone(self))
+    }
+}
+
+/// Held while a connection works; when dropped, the connection's idle time starts again.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Ok(mut last) = self.0.last.lock() {
+            *last = std::time::Instant::now();
+        }
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -74,6 +129,9 @@ pub struct Conn {
     authed: tokio::sync::Mutex<Option<Authed>>,
     pid: AtomicI32,
     parser: Arc<Parser>,
+    /// Made on the connection's first catalog query: most connections send none.
+    catalog_queries: tokio::sync::OnceCell<Arc<CatalogQueries>>,
+    activity: Arc<Activity>,
 }
 
 impl Conn {
@@ -84,7 +142,13 @@ impl Conn {
             authed: tokio::sync::Mutex::new(None),
             pid: AtomicI32::new(0),
             parser: Arc::new(Parser),
+            catalog_queries: tokio::sync::OnceCell::new(),
+            activity: Activity::new(),
         })
+    }
+
+    pub fn activity(&self) -> Arc<Activity> {
+        Arc::clone(&self.activity)
     }
 }
 
@@ -200,8 +264,14 @@ impl StartupHandler for Conn {
                 if let Ok(mut cancels) = self.shared.cancels.lock() {
                     cancels.insert(pid, (secret, session.interrupt_handle()));
                 }
+                let mut parameters = DefaultServerParameterProvider::default();
+                parameters.server_version = super::settings::SERVER_VERSION.to_string();
+                parameters.search_path = session.current_database().to_string();
+                parameters.is_superuser = false;
+                parameters.default_transaction_read_only = user.role == super::users::Role::ReadOnly;
+                parameters.time_zone = "UTC".to_string();
                 *self.authed.lock().await = Some(Authed { user, session });
-                finish_authentication(client, &DefaultServerParameterProvider::default()).await?;
+                finish_authentication(client, &parameters).await?;
             }
             _ => {}
         }
@@ -242,11 +312,20 @@ impl Conn {
     /// Runs one statement for the connection's user: refused if their role or workgroup does not allow it, recorded
     /// in the history either way.
     async fn run(&self, sql: &str, format: &Format) -> PgWireResult<Reply> {
+        let busy = self.activity.busy();
         if let Some(reply) = protocol_command(sql) {
             return Ok(reply);
         }
         let mut guard = self.authed.lock().await;
         let authed = guard.as_mut().ok_or_else(|| user_error("28000", "not authenticated"))?;
+        if let Some(parameter) = super::settings::parse(sql) {
+            return self.parameter(authed, sql, parameter, format).await;
+        }
+        if super::pg_catalog::wants(sql) {
+            let session = authed.session.clone();
+            drop(guard);
+            return self.catalog_query(session, sql, format).await;
+        }
         match self.shared.run(authed, "postgres", &self.addr.to_string(), sql).await {
             Ok(Ran::Rows { result, begun }) => Ok(Reply::Rows(rows(
                 result,
@@ -254,6 +333,7 @@ impl Conn {
                 begun,
                 authed.session.interrupt_handle(),
                 &self.shared.queries,
+                busy,
             )?)),
             Ok(Ran::Done { kind, rows, message }) => Ok(Reply::Done {
                 tag: command_tag(sql, kind, rows),
@@ -266,8 +346,25 @@ impl Conn {
     /// The schema a statement's rows will have, without running it where that is possible (queries are planned);
     /// `None` for statements that answer with a message.
     async fn describe(&self, sql: &str) -> PgWireResult<Option<SchemaRef>> {
+        let _busy = self.activity.busy();
         let guard = self.authed.lock().await;
         let authed = guard.as_ref().ok_or_else(|| user_error("28000", "not authenticated"))?;
+        if super::settings::parse(sql).is_some_and(|p| matches!(p, Parameter::Show { .. })) {
+            return Ok(Some(setting_schema(sql)));
+        }
+        if super::pg_catalog::wants(sql) {
+            let session = authed.session.clone();
+            drop(guard);
+            let queries = self.catalog_queries().await?;
+            let sql = sql.to_string();
+            let described = self
+                .shared
+                .queries
+                .spawn(async move { queries.describe(&session, &sql).await })
+                .await
+                .map_err(|e| user_error("XX000", e.to_string()))?;
+            return described.map_err(|message| user_error("42000", message));
+        }
         if !tarn_engine::read_only(sql) {
             return Ok(None);
         }
@@ -279,6 +376,100 @@ impl Conn {
         let result = result.map_err(|e| engine_error(&e))?;
         Ok(matches!(result.kind(), ResultKind::Query | ResultKind::Listing).then(|| result.schema()))
     }
+}
+
+impl Conn {
+    async fn catalog_queries(&self) -> PgWireResult<Arc<CatalogQueries>> {
+        self.catalog_queries
+            .get_or_try_init(|| async { CatalogQueries::new().map(Arc::new) })
+            .await
+            .cloned()
+            .map_err(|e| user_error("XX000", format!("pg_catalog: {e}")))
+    }
+
+    /// Runs a catalog browser's query (see [`super::pg_catalog`]) on the query runtime. Not recorded in the
+    /// history: it reads no data, as Glue calls in Athena's console are not queries.
+    async fn catalog_query(&self, session: Session, sql: &str, format: &Format) -> PgWireResult<Reply> {
+        let queries = self.catalog_queries().await?;
+        let sql = sql.to_string();
+        let ran = self
+            .shared
+            .queries
+            .spawn(async move { queries.run(&session, &sql).await })
+            .await
+            .map_err(|e| user_error("XX000", e.to_string()))?;
+        let results = ran.map_err(|message| user_error("42000", message))?;
+        match results.into_iter().last() {
+            Some((schema, batches)) => Ok(Reply::Rows(rows_of(&schema, batches, format)?)),
+            None => Ok(Reply::Done {
+                tag: Tag::new("SELECT").with_rows(0),
+                notice: None,
+            }),
+        }
+    }
+
+    /// SET and SHOW of a PostgreSQL parameter (see [`super::settings`]); `SET search_path` is USE.
+    async fn parameter(
+        &self,
+        authed: &mut Authed,
+        sql: &str,
+        parameter: Parameter,
+        format: &Format,
+    ) -> PgWireResult<Reply> {
+        match parameter {
+            Parameter::Ignored | Parameter::SearchPath(None) => Ok(Reply::Done {
+                tag: Tag::new("SET"),
+                notice: None,
+            }),
+            Parameter::SearchPath(Some(database)) => {
+                let (session, result) = self
+                    .shared
+                    .execute(&authed.session, &format!("USE \"{}\"", database.replace('"', "\"\"")))
+                    .await;
+                result.map_err(|e| engine_error(&e))?;
+                authed.session = session;
+                Ok(Reply::Done {
+                    tag: Tag::new("SET"),
+                    notice: None,
+                })
+            }
+            Parameter::Show { value, .. } => {
+                let value = value.unwrap_or_else(|| authed.session.current_database().to_string());
+                let schema = setting_schema(sql);
+                let batch = tarn_engine::arrow::array::RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![Arc::new(tarn_engine::arrow::array::StringArray::from(vec![value]))],
+                )
+                .map_err(|e| user_error("XX000", e.to_string()))?;
+                Ok(Reply::Rows(rows_of(&schema, vec![batch], format)?))
+            }
+        }
+    }
+}
+
+/// The one text column SHOW of a parameter answers with, named as PostgreSQL names it.
+fn setting_schema(sql: &str) -> SchemaRef {
+    let name = match super::settings::parse(sql) {
+        Some(Parameter::Show { name, .. }) => name,
+        _ => "setting".to_string(),
+    };
+    Arc::new(tarn_engine::arrow::datatypes::Schema::new(vec![
+        tarn_engine::arrow::datatypes::Field::new(name, tarn_engine::arrow::datatypes::DataType::Utf8, true),
+    ]))
+}
+
+/// Rows already computed, as PostgreSQL data rows.
+fn rows_of(
+    schema: &SchemaRef,
+    batches: Vec<tarn_engine::arrow::array::RecordBatch>,
+    format: &Format,
+) -> PgWireResult<QueryResponse> {
+    let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)?);
+    let rows: Vec<PgWireResult<DataRow>> = batches
+        .into_iter()
+        .flat_map(|batch| arrow_pg::datatypes::encode_recordbatch(Arc::clone(&fields), batch).collect::<Vec<_>>())
+        .collect();
+    Ok(QueryResponse::new(fields, futures::stream::iter(rows)))
 }
 
 /// Statements drivers send on their own that tarn has nothing to do for, answered as PostgreSQL would: transactions
@@ -327,18 +518,21 @@ fn command_tag(sql: &str, kind: ResultKind, rows: u64) -> Tag {
     }
 }
 
-/// Streams a result's rows as PostgreSQL data rows (see [`batches`]); a cancel request sets `interrupt`.
+/// Streams a result's rows as PostgreSQL data rows (see [`batches`]); a cancel request sets `interrupt`. The
+/// connection is busy until the stream is dropped.
 fn rows(
     result: QueryResult,
     format: &Format,
     begun: Begun,
     interrupt: Arc<Interrupt>,
     queries: &tokio::runtime::Handle,
+    busy: Busy,
 ) -> PgWireResult<QueryResponse> {
     let schema = result.schema();
     let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, format, None)?);
     let encode_fields = Arc::clone(&fields);
     let stream = batches(result, begun, Some(interrupt), queries).flat_map(move |batch| {
+        let _busy = &busy;
         let rows: Vec<PgWireResult<DataRow>> = match batch {
             Ok(batch) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&encode_fields), batch).collect(),
             Err(e) => vec![Err(engine_error(&e))],
