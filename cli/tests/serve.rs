@@ -738,3 +738,46 @@ fn idle_connections_are_closed_and_busy_ones_are_not() -> TestResult {
     assert!(stderr.contains("idle for 1 s (--idle-timeout)"), "{stderr}");
     Ok(())
 }
+
+/// Every Arrow type tarn returns reaches PostgreSQL clients: scalars as their PostgreSQL types, arrays of scalars as
+/// arrays, and structs (ROW), maps and nested arrays as JSON text, which arrow-pg alone cannot send.
+#[test]
+fn rows_maps_and_nested_arrays_reach_clients_as_json() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (tarn, users) = setup(dir.path())?;
+    let server = Server::start(&tarn, &users)?;
+    let sql = "SELECT CAST(ROW(1, 'x') AS ROW(n integer, s varchar)) AS r, MAP(ARRAY['k', 'l'], ARRAY[1, NULL]) AS m, \
+               ARRAY[ARRAY['a', 'b'], ARRAY['c']] AS nested, ARRAY[CAST(ROW(2) AS ROW(n integer))] AS rows, \
+               ARRAY[1, 2] AS flat, CAST(1.25 AS DECIMAL(10, 3)) AS d, TIMESTAMP '2024-01-02 03:04:05.123' AS ts, \
+               DATE '2024-01-02' AS day, CAST(NULL AS ROW(n integer)) AS none";
+    let out = server.python(
+        "engineer",
+        PASSWORD,
+        &format!("cur.execute(\"{sql}\")\nfor value in cur.fetchone():\n    print(repr(value))\n"),
+    )?;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            r#"'{"n":1,"s":"x"}'"#,
+            r#"'{"k":1,"l":null}'"#,
+            r#"'[["a","b"],["c"]]'"#,
+            r#"'[{"n":2}]'"#,
+            "[1, 2]",
+            "Decimal('1.250')",
+            "datetime.datetime(2024, 1, 2, 3, 4, 5, 123000)",
+            "datetime.date(2024, 1, 2)",
+            "None",
+        ],
+        "{out}"
+    );
+    let psql = server.psql("engineer", PASSWORD, sql)?;
+    assert_eq!(psql.code, Some(0), "{}", psql.stderr);
+    assert!(
+        psql.stdout
+            .starts_with(r#"{"n":1,"s":"x"}|{"k":1,"l":null}|[["a","b"],["c"]]|"#),
+        "{}",
+        psql.stdout
+    );
+    server.stop()?;
+    Ok(())
+}

@@ -7,6 +7,7 @@ mod information_schema;
 mod params;
 mod pg;
 mod pg_catalog;
+mod pg_types;
 mod settings;
 mod statement;
 pub mod users;

@@ -39,6 +39,7 @@ use tarn_engine::{EngineError, Interrupt, QueryResult, ResultKind, Session};
 use super::history::{Begun, History};
 use super::params::bind_parameters;
 use super::pg_catalog::CatalogQueries;
+use super::pg_types::PgShape;
 use super::settings::Parameter;
 use super::statement::{Authed, Ran, batches};
 use super::users::Users;
@@ -464,11 +465,17 @@ fn rows_of(
     batches: Vec<tarn_engine::arrow::array::RecordBatch>,
     format: &Format,
 ) -> PgWireResult<QueryResponse> {
-    let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)?);
-    let rows: Vec<PgWireResult<DataRow>> = batches
-        .into_iter()
-        .flat_map(|batch| arrow_pg::datatypes::encode_recordbatch(Arc::clone(&fields), batch).collect::<Vec<_>>())
-        .collect();
+    let shape = PgShape::of(schema);
+    let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(
+        shape.schema(),
+        format,
+        None,
+    )?);
+    let mut rows: Vec<PgWireResult<DataRow>> = Vec::new();
+    for batch in batches {
+        let batch = shape.batch(batch).map_err(|e| user_error("XX000", e.to_string()))?;
+        rows.extend(arrow_pg::datatypes::encode_recordbatch(Arc::clone(&fields), batch));
+    }
     Ok(QueryResponse::new(fields, futures::stream::iter(rows)))
 }
 
@@ -528,13 +535,18 @@ fn rows(
     queries: &tokio::runtime::Handle,
     busy: Busy,
 ) -> PgWireResult<QueryResponse> {
-    let schema = result.schema();
-    let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, format, None)?);
+    let shape = PgShape::of(&result.schema());
+    let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(
+        shape.schema(),
+        format,
+        None,
+    )?);
     let encode_fields = Arc::clone(&fields);
     let stream = batches(result, begun, Some(interrupt), queries).flat_map(move |batch| {
         let _busy = &busy;
-        let rows: Vec<PgWireResult<DataRow>> = match batch {
-            Ok(batch) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&encode_fields), batch).collect(),
+        let rows: Vec<PgWireResult<DataRow>> = match batch.map(|b| shape.batch(b)) {
+            Ok(Ok(batch)) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&encode_fields), batch).collect(),
+            Ok(Err(e)) => vec![Err(user_error("XX000", e.to_string()))],
             Err(e) => vec![Err(engine_error(&e))],
         };
         futures::stream::iter(rows)
@@ -544,7 +556,7 @@ fn rows(
 
 fn describe_fields(schema: Option<SchemaRef>, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
     match schema {
-        Some(schema) => arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, format, None),
+        Some(schema) => arrow_pg::datatypes::arrow_schema_to_pg_fields(PgShape::of(&schema).schema(), format, None),
         None => Ok(Vec::new()),
     }
 }

@@ -37,14 +37,13 @@ use tarn_engine::{CATALOG_NAME, Session, TableColumns};
 
 /// PostgreSQL functions that only catalog browsers and drivers call, and that tarn's own SQL does not have.
 const CATALOG_FUNCTIONS: &[&str] = &[
+    "version",
     "to_regtype",
     "json_build_object",
     "current_schema",
     "current_schemas",
     "current_database",
     "current_setting",
-    "current_user",
-    "session_user",
     "format_type",
     "obj_description",
     "col_description",
@@ -58,55 +57,46 @@ const CATALOG_FUNCTIONS: &[&str] = &[
     "array_lower",
 ];
 
+/// The prefixes of PostgreSQL's own functions (`pg_get_expr`, `pg_table_is_visible`, `pg_backend_pid`, …).
+const PG_FUNCTION_PREFIXES: &[&str] = &[
+    "pg_get_",
+    "pg_table_is_visible",
+    "pg_backend_pid",
+    "pg_relation_",
+    "pg_total_relation_size",
+    "pg_encoding_to_char",
+    "pg_stat_get_",
+    "pg_is_",
+    "pg_postmaster_start_time",
+];
+
 /// Parts of psql's queries that DataFusion cannot plan, and what stands for them (tarn tables have no options).
 const PSQL_FRAGMENTS: &[(&str, &str)] = &[(
     "pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ')",
     "''",
 )];
 
-/// Whether `sql` is a catalog browser's query (see the module's comment). A text the tokenizer rejects is tarn's,
-/// which gives the error.
+/// Whether `sql` is a catalog browser's query: it names `pg_catalog`, `information_schema` or one of pg_catalog's
+/// tables, or calls one of the functions above (only a call counts: tables have columns named `version`). A text
+/// the tokenizer rejects is tarn's, which gives the error.
 pub fn wants(sql: &str) -> bool {
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
         return false;
     };
     let tokens: Vec<&Token> = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).collect();
-    // `version()` is PostgreSQL's only when called: tables have columns named version.
-    let calls_version = tokens.windows(3).any(|w| {
-        matches!(w[0], Token::Word(v) if v.value.eq_ignore_ascii_case("version"))
-            && matches!(w[1], Token::LParen)
-            && matches!(w[2], Token::RParen)
-    });
-    let words = tokens.iter().filter_map(|t| match t {
-        Token::Word(w) => Some(w.value.to_ascii_lowercase()),
-        _ => None,
-    });
-    calls_version
-        || words.into_iter().any(|w| {
-            w == "pg_catalog"
-                || w == "information_schema"
-                || PG_CATALOG_TABLES.contains(&w.as_str())
-                || CATALOG_FUNCTIONS.contains(&w.as_str())
-                || is_pg_function(&w)
-        })
-}
-
-/// `pg_get_expr`, `pg_table_is_visible`, `pg_backend_pid` and their kin: PostgreSQL's own functions, which no tarn
-/// table name reaches because tarn's names are not called.
-fn is_pg_function(word: &str) -> bool {
-    [
-        "pg_get_",
-        "pg_table_is_visible",
-        "pg_backend_pid",
-        "pg_relation_",
-        "pg_total_relation_size",
-        "pg_encoding_to_char",
-        "pg_stat_get_",
-        "pg_is_",
-        "pg_postmaster_start_time",
-    ]
-    .iter()
-    .any(|prefix| word.starts_with(prefix))
+    tokens.iter().enumerate().any(|(i, token)| {
+        let Token::Word(word) = token else {
+            return false;
+        };
+        let word = word.value.to_ascii_lowercase();
+        let called = matches!(tokens.get(i + 1), Some(Token::LParen));
+        word == "pg_catalog"
+            || word == "information_schema"
+            || PG_CATALOG_TABLES.contains(&word.as_str())
+            || (called
+                && (CATALOG_FUNCTIONS.contains(&word.as_str())
+                    || PG_FUNCTION_PREFIXES.iter().any(|p| word.starts_with(p))))
+    })
 }
 
 /// One connection's context for catalog queries.
@@ -135,7 +125,7 @@ impl CatalogQueries {
         // one query and asks for its columns by that OID in the next.
         datafusion_pg_catalog::pg_catalog::setup_pg_catalog(&ctx, CATALOG_NAME, EmptyContextProvider)
             .map_err(|e| *e)?;
-        ctx.register_udf(version());
+        ctx.register_udf(pg_version());
         ctx.register_udf(pg_size_pretty());
         ctx.register_udf(to_regtype());
         ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject::default()));
@@ -324,7 +314,7 @@ fn current_schema(database: &str) -> ScalarUDF {
 }
 
 /// `version()`: PostgreSQL's form, which SQLAlchemy and JDBC drivers parse for the server's version.
-fn version() -> ScalarUDF {
+fn pg_version() -> ScalarUDF {
     let text = format!(
         "PostgreSQL {} (tarn {}, on Apache DataFusion {})",
         super::settings::SERVER_VERSION,
@@ -680,5 +670,61 @@ impl TableProvider for ColumnsOnly {
             "a query of pg_catalog or information_schema cannot read a table's rows: query the table on its own"
                 .to_string(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_queries_are_told_from_tarns() {
+        for catalog in [
+            "SELECT n.nspname FROM pg_catalog.pg_namespace n",
+            "select * from information_schema.columns where table_name = 'orders'",
+            "SELECT relname FROM pg_class",
+            "SELECT version()",
+            "SELECT current_schema(), session_user",
+            "SELECT pg_catalog.pg_get_userbyid(1)",
+            "SELECT t.oid FROM pg_type t WHERE t.oid = to_regtype('hstore')",
+        ] {
+            assert!(wants(catalog), "{catalog}");
+        }
+        for tarn in [
+            "SELECT * FROM orders",
+            "SELECT version FROM sales.releases",
+            "SELECT pg_get_data FROM t",
+            "SELECT current_user",
+            "SHOW TABLES",
+            "SELECT 'pg_catalog' AS name",
+            "SELECT * FROM \"unterminated",
+        ] {
+            assert!(!wants(tarn), "{tarn}");
+        }
+    }
+
+    #[test]
+    fn sizes_are_printed_as_postgresql_prints_them() {
+        assert_eq!(size_pretty(0), "0 bytes");
+        assert_eq!(size_pretty(10_239), "10239 bytes");
+        assert_eq!(size_pretty(10_240), "10 kB");
+        assert_eq!(size_pretty(3 * 1024 * 1024), "3072 kB");
+        assert_eq!(size_pretty(30 * 1024 * 1024), "30 MB");
+    }
+
+    #[test]
+    fn like_escapes_become_backslashes() -> Result<(), String> {
+        let mut statement = PostgresCompatibilityParser::new()
+            .parse("SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg/_%' ESCAPE '/'")
+            .map_err(|e| e.to_string())?
+            .pop()
+            .ok_or("no statement")?;
+        backslash_escapes(&mut statement);
+        let sql = statement.to_string();
+        assert!(
+            sql.contains(r"NOT LIKE replace(replace('pg/_%', '\', '\\'), '/', '\')") && !sql.contains("ESCAPE"),
+            "{sql}"
+        );
+        Ok(())
     }
 }

@@ -79,37 +79,25 @@ macro_rules! statements {
             best.map(|(_, parse)| parse(p))
         }
 
-        /// Whether the statement kind that `words` start writes data files (refused and unknown statements do not).
-        fn kind_writes_data(words: &[String]) -> bool {
-            if refused::check(words).is_err() {
-                return false;
-            }
-            let mut best: Option<(usize, bool)> = None;
+        /// The flags of the statement kind that `words` start (the kind claiming the most of them): whether it
+        /// changes nothing ([`Statement::READ_ONLY`]) and whether it writes data files ([`Statement::WRITES_DATA`]).
+        /// `None` for what no kind claims: a query for DataFusion.
+        fn kind_flags(words: &[String]) -> Option<Flags> {
+            let mut best: Option<(usize, Flags)> = None;
             $(
                 if let Some(n) = longest_start(<$ty as Statement>::STARTS, words)
                     && best.is_none_or(|(m, _)| n > m)
                 {
-                    best = Some((n, <$ty as Statement>::WRITES_DATA));
+                    best = Some((
+                        n,
+                        Flags {
+                            read_only: <$ty as Statement>::READ_ONLY,
+                            writes_data: <$ty as Statement>::WRITES_DATA,
+                        },
+                    ));
                 }
             )*
-            best.is_some_and(|(_, writes)| writes)
-        }
-
-        /// Whether the statement kind that `words` start changes nothing; refused statements change nothing.
-        fn kind_read_only(words: &[String]) -> bool {
-            if refused::check(words).is_err() {
-                return true;
-            }
-            let mut best: Option<(usize, bool)> = None;
-            $(
-                if let Some(n) = longest_start(<$ty as Statement>::STARTS, words)
-                    && best.is_none_or(|(m, _)| n > m)
-                {
-                    best = Some((n, <$ty as Statement>::READ_ONLY));
-                }
-            )*
-            // What no kind claims is a query for DataFusion.
-            best.is_none_or(|(_, read_only)| read_only)
+            best.map(|(_, flags)| flags)
         }
 
         /// Every statement kind's first words, with the kind's name (for checking that no two kinds claim the same).
@@ -197,6 +185,24 @@ pub(crate) fn parse(sql: &str) -> Result<Parsed> {
         Some(parsed) => parsed,
         None => query::Query::parse(&mut p).map(|q| Parsed::Query(Box::new(q))),
     }
+}
+
+/// What a statement kind declares about itself (see [`Statement`]).
+#[derive(Clone, Copy)]
+struct Flags {
+    read_only: bool,
+    writes_data: bool,
+}
+
+/// Whether the statement kind that `words` start writes data files (refused and unknown statements do not).
+fn kind_writes_data(words: &[String]) -> bool {
+    refused::check(words).is_ok() && kind_flags(words).is_some_and(|f| f.writes_data)
+}
+
+/// Whether the statement kind that `words` start changes nothing; refused statements change nothing, and what no
+/// kind claims is a query.
+fn kind_read_only(words: &[String]) -> bool {
+    refused::check(words).is_err() || kind_flags(words).is_none_or(|f| f.read_only)
 }
 
 /// Whether a statement writes data files (CTAS, INSERT INTO, UNLOAD): stopping one must let it clean up. For a
