@@ -716,7 +716,7 @@ fn psql_describes_tables_and_bi_tools_browse_the_catalog() -> TestResult {
 fn idle_connections_are_closed_and_busy_ones_are_not() -> TestResult {
     let dir = tempfile::tempdir()?;
     let (tarn, users) = setup(dir.path())?;
-    let server = Server::start_with(&tarn, &users, &["--idle-timeout", "1s"])?;
+    let server = Server::start_with(&tarn, &users, &["--idle-timeout", "1s", "--flight", "127.0.0.1:0"])?;
     let out = server.python(
         "engineer",
         PASSWORD,
@@ -733,6 +733,36 @@ fn idle_connections_are_closed_and_busy_ones_are_not() -> TestResult {
         out.lines().collect::<Vec<_>>(),
         ["4408408 True", "1", "closed"],
         "{out}"
+    );
+    // A Flight SQL token unused for as long is forgotten.
+    let port = server.flight.ok_or("no Flight SQL address")?;
+    let script = [
+        "import sys, time, warnings",
+        "warnings.simplefilter('ignore')",
+        "import adbc_driver_flightsql.dbapi as f",
+        "cur = f.connect(f'grpc://127.0.0.1:{sys.argv[1]}', db_kwargs={'username': 'engineer', 'password': sys.argv[2]}).cursor()",
+        "cur.execute('SELECT 1')",
+        "print(cur.fetchone()[0])",
+        "time.sleep(2)",
+        "try:",
+        "    cur.execute('SELECT 2')",
+        "    print(cur.fetchone()[0])",
+        "except Exception as e:",
+        "    print('expired', 'expired token' in str(e))",
+    ]
+    .join("\n");
+    let flight = ran(Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args([&port.to_string(), PASSWORD])
+        .stdin(Stdio::null())
+        .output()?);
+    assert_eq!(
+        flight.stdout.lines().collect::<Vec<_>>(),
+        ["1", "expired True"],
+        "{}{}",
+        flight.stdout,
+        flight.stderr
     );
     let stderr = server.stop()?;
     assert!(stderr.contains("idle for 1 s (--idle-timeout)"), "{stderr}");

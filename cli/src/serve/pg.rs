@@ -79,11 +79,13 @@ impl Shared {
 }
 
 /// When a connection last did something, and whether it is doing something now (a statement running or its rows
-/// being sent), for the idle timeout.
+/// being sent), for the idle timeout. Before its user is authenticated a connection is not idle: pgwire's startup
+/// timeout bounds that phase.
 #[derive(Debug)]
 pub struct Activity {
     last: Mutex<std::time::Instant>,
     busy: AtomicI32,
+    authenticated: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
@@ -91,12 +93,20 @@ impl Activity {
         Arc::new(Self {
             last: Mutex::new(std::time::Instant::now()),
             busy: AtomicI32::new(0),
+            authenticated: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    fn authenticated(&self) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = std::time::Instant::now();
+        }
+        self.authenticated.store(true, Ordering::Relaxed);
     }
 
     /// How long the connection has done nothing; zero while it is busy.
     pub fn idle_for(&self) -> std::time::Duration {
-        if self.busy.load(Ordering::Relaxed) > 0 {
+        if self.busy.load(Ordering::Relaxed) > 0 || !self.authenticated.load(Ordering::Relaxed) {
             return std::time::Duration::ZERO;
         }
         self.last
@@ -273,6 +283,7 @@ impl StartupHandler for Conn {
                 parameters.time_zone = "UTC".to_string();
                 *self.authed.lock().await = Some(Authed { user, session });
                 finish_authentication(client, &parameters).await?;
+                self.activity.authenticated();
             }
             _ => {}
         }
