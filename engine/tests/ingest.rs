@@ -64,6 +64,39 @@ fn files_in(dir: &Path) -> TestResult<Vec<String>> {
     Ok(names)
 }
 
+/// A thousand small JSON files, as Firehose delivers them, become a few Parquet files per partition: one batch,
+/// at most one file per partition from each of the write's streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_small_files_become_a_few_parquet_files_per_partition() -> TestResult {
+    let dir = tempdir()?;
+    let incoming = dir.path().join("landing/incoming");
+    let (rows, sum) = write_events(&incoming, 1000, 3, 0)?;
+    let mut s = open(&dir_url(&dir.path().join("wh"))).await?;
+    events_table(&mut s, &dir_url(&dir.path().join("lake/events"))).await?;
+    let mut o = options(&dir_url(&incoming), None, None);
+    o.batch_files = 1000;
+    let report = s.ingest(&o).await?;
+    assert_eq!(
+        (report.files(), report.rows(), report.batches.len()),
+        (1000, rows, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        run(&mut s, "SELECT count(*), sum(id), count(DISTINCT dt) FROM events")
+            .await?
+            .0,
+        [[rows.to_string(), sum.to_string(), "3".to_string()]]
+    );
+    let streams = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let written = visible_files(&dir.path().join("lake/events"))?;
+    assert!(
+        !written.is_empty() && written.len() <= 3 * streams,
+        "3 partitions, {streams} streams: {} files {written:?}",
+        written.len()
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_load_once_move_to_processed_and_bad_ones_to_errors_with_reasons() -> TestResult {
     let dir = tempdir()?;

@@ -227,73 +227,43 @@ enum Loaded {
     Lost,
 }
 
+/// Where one pass finds its files and where it puts them afterwards.
+struct Places {
+    source: Location,
+    store: Arc<dyn ObjectStore>,
+    /// `--processed`: loaded files are moved below it.
+    processed: Option<Location>,
+    /// `--errors`: failed files are moved below it, each with its reason.
+    errors: Option<Location>,
+}
+
+impl Places {
+    /// Whether a listed file is one this pass (or an earlier one) put away: the processed and error prefixes may be
+    /// inside the source.
+    fn put_away(&self, url: &str) -> bool {
+        [&self.processed, &self.errors]
+            .into_iter()
+            .flatten()
+            .any(|p| url.starts_with(&p.url))
+    }
+}
+
+/// A batch's file that can be read: its history name, its listing and its sniffed schema.
+type Readable = (SourceFile, ObjectMeta, FileSchema);
+
+/// A batch's file that fails, with the reason.
+type FailedSource = (SourceFile, String);
+
 impl Ctx {
     /// One pass of `tarn ingest` (see the module docs): loads every settled file under the source that the table's
     /// history does not hold, in batches, and finishes what earlier passes left (moves, error files).
     pub(crate) async fn ingest(&mut self, options: &IngestOptions) -> Result<IngestReport> {
-        let name = crate::parse::TarnParser::new(&options.table)?.qualified_name()?;
-        let mut table = self.table(&name).await?;
-        let target = match table.kind() {
-            TableKind::Hive => Target::Hive,
-            TableKind::Delta => {
-                let location = Location::parse(&table.storage.location)?;
-                let opened = self.open_delta(&location, AsOf::Latest).await?;
-                table = self.delta_shape(&table, &opened).await?;
-                Target::Delta(location)
-            }
-            TableKind::View => {
-                return Err(EngineError::invalid(
-                    Part::ObjectKind,
-                    format!("{} is a view; tarn ingest loads into tables", table.qualified_name()),
-                ));
-            }
-        };
-        let source = Location::parse(&options.source)?;
-        let store = self.registry.store_for(&source)?;
-        let after = match &options.after {
-            AfterLoad::Move(url) => Some(Location::parse(url)?),
-            _ => None,
-        };
-        let errors = options.errors.as_deref().map(Location::parse).transpose()?;
-        for (what, place) in [("--processed", &after), ("--errors", &errors)] {
-            if place.as_ref().is_some_and(|p| p.url == source.url) {
-                return Err(EngineError::invalid(
-                    Part::Clause,
-                    format!("{what} is the source itself ({}); give a prefix of its own", source.url),
-                ));
-            }
-        }
-        if let Some(key) = &options.date_folders
-            && !table.partition_keys.iter().any(|k| k.name.eq_ignore_ascii_case(key))
-        {
-            return Err(EngineError::invalid(
-                Part::Clause,
-                format!(
-                    "--date-folders {key}: {} has no partition key {key} (its keys: {})",
-                    table.qualified_name(),
-                    table
-                        .partition_keys
-                        .iter()
-                        .map(|k| k.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
-        // A source above the table's own folder would load the table's files into itself, pass after pass.
-        let table_location = Location::parse(&table.storage.location)?;
-        if table_location.url.starts_with(&source.url) {
-            return Err(EngineError::invalid(
-                Part::Clause,
-                format!(
-                    "the source {} holds the table's own files ({}); give the folder files land in",
-                    source.url, table_location.url
-                ),
-            ));
-        }
+        let (mut table, target) = self.ingest_target(&options.table).await?;
+        let places = self.ingest_places(options, &table)?;
         // Writes of loaders that died are published or removed first (deciding their batches), so that a pass
         // leaves no file of an uncommitted write in the table's folders even when it has nothing to load.
         if let Target::Hive = target {
+            let table_location = Location::parse(&table.storage.location)?;
             let table_store = self.registry.store_for(&table_location)?;
             self.recover(&table_store, &table_location).await?;
         }
@@ -304,87 +274,28 @@ impl Ctx {
             table: table.qualified_name(),
             ..Default::default()
         };
-        let listed = list_files(store.as_ref(), &source, &source.prefix).await?;
-        let settled_before = Utc::now() - chrono::Duration::from_std(options.settle).unwrap_or_default();
-        let mut pending = Vec::new();
-        // The processed and error prefixes may be inside the source.
-        let listed = listed.into_iter().filter(|meta| {
-            let url = source.object_url(&meta.location);
-            ![&after, &errors].into_iter().flatten().any(|p| url.starts_with(&p.url))
-        });
-        let identified: Vec<_> = futures::stream::iter(listed)
-            .map(|meta| {
-                let (store, source, stamps) = (&store, &source, &history.stamps);
-                async move {
-                    Ok::<_, EngineError>(
-                        source_file(store.as_ref(), source, &meta, stamps)
-                            .await?
-                            .map(|f| (f, meta)),
-                    )
-                }
-            })
-            .buffered(HASH_CONCURRENCY)
-            .try_collect()
-            .await?;
-        for (file, meta) in identified.into_iter().flatten() {
-            match history.files.get(&file.key()) {
-                Some(FileState::Loaded) => {
-                    self.after_load(&store, &source, &meta.location, &options.after, after.as_ref())
-                        .await?;
-                    if options.after != AfterLoad::Keep {
-                        report.already_loaded += 1;
-                    }
-                }
-                Some(FileState::Failed(reason)) => {
-                    if let Some(errors) = &errors {
-                        let moved = self
-                            .move_failed(&store, &source, &meta.location, errors, reason)
-                            .await?;
-                        report.failed.push(FailedFile {
-                            url: file.url.clone(),
-                            reason: reason.clone(),
-                            moved_to: Some(moved),
-                        });
-                    }
-                }
-                Some(FileState::InFlight) => report.waiting += 1,
-                None if meta.last_modified > settled_before => report.waiting += 1,
-                None => pending.push((file, meta)),
-            }
-        }
-        pending.sort_by(|a, b| a.0.url.cmp(&b.0.url));
-        let mut pending = pending.into_iter().peekable();
+        let mut pending = self
+            .new_files(&places, &history, options, &mut report)
+            .await?
+            .into_iter()
+            .peekable();
         let mut carried: Vec<Candidate> = Vec::new();
         while !options.stop.load(Ordering::Relaxed) {
-            let batch = take_batch(&store, &mut carried, &mut pending, options).await;
+            let batch = take_batch(&places.store, &mut carried, &mut pending, options).await;
             if batch.is_empty() {
                 break;
             }
             // The files were listed before batches that other loaders claimed since; a claim of the next number
             // stands on the history as read now (every batch below that number), so the batch is checked against it.
-            let (batch, taken): (Vec<_>, Vec<_>) = batch
-                .into_iter()
-                .partition(|c| !history.files.contains_key(&c.file.key()));
-            report.waiting += taken.len();
+            let batch = unclaimed(batch, &history, &mut report);
             if batch.is_empty() {
                 continue;
             }
             let number = history.next_number();
-            let claim = Claim {
-                files: batch.iter().map(|c| c.file.clone()).collect(),
-                source: source.url.clone(),
-                host: host_name(),
-                pid: std::process::id(),
-                process_start: process_start(std::process::id()),
-                claimed_at: Utc::now(),
-            };
-            if !log.claim(number, &claim).await? {
+            if !log.claim(number, &claim_of(&batch, &places.source)).await? {
                 // Another loader took this number: learn what it claimed, and put back what is still free.
                 history.refresh(self, &log, &table, &target).await?;
-                let (free, taken): (Vec<_>, Vec<_>) = batch
-                    .into_iter()
-                    .partition(|c| !history.files.contains_key(&c.file.key()));
-                report.waiting += taken.len();
+                let free = unclaimed(batch, &history, &mut report);
                 carried.splice(0..0, free);
                 continue;
             }
@@ -400,7 +311,16 @@ impl Ctx {
                 }
             });
             let loaded = self
-                .load_batch(&mut table, &target, &log, number, &source, batch, options, &mut report)
+                .load_batch(
+                    &mut table,
+                    &target,
+                    &log,
+                    number,
+                    &places.source,
+                    batch,
+                    options,
+                    &mut report,
+                )
                 .await;
             heartbeat.abort();
             let (batch_report, files, failed) = match loaded {
@@ -417,13 +337,12 @@ impl Ctx {
             history.refresh(self, &log, &table, &target).await?;
             report.batches.push(batch_report);
             for path in files.iter().filter_map(|f| paths.get(&f.url)) {
-                self.after_load(&store, &source, path, &options.after, after.as_ref())
-                    .await?;
+                self.after_load(&places, path, &options.after).await?;
             }
             for (file, reason) in failed {
-                let moved_to = match (&errors, paths.get(&file.url)) {
-                    (Some(errors), Some(path)) => Some(self.move_failed(&store, &source, path, errors, &reason).await?),
-                    _ => None,
+                let moved_to = match paths.get(&file.url) {
+                    Some(path) => self.move_failed(&places, path, &reason).await?,
+                    None => None,
                 };
                 report.failed.push(FailedFile {
                     url: file.url,
@@ -433,6 +352,123 @@ impl Ctx {
             }
         }
         Ok(report)
+    }
+
+    /// The table `name` and how a batch commits into it; a Delta table's columns are read from its log.
+    async fn ingest_target(&mut self, name: &str) -> Result<(Table, Target)> {
+        let name = crate::parse::TarnParser::new(name)?.qualified_name()?;
+        let table = self.table(&name).await?;
+        match table.kind() {
+            TableKind::Hive => Ok((table, Target::Hive)),
+            TableKind::Delta => {
+                let location = Location::parse(&table.storage.location)?;
+                let opened = self.open_delta(&location, AsOf::Latest).await?;
+                let table = self.delta_shape(&table, &opened).await?;
+                Ok((table, Target::Delta(location)))
+            }
+            TableKind::View => Err(EngineError::invalid(
+                Part::ObjectKind,
+                format!("{} is a view; tarn ingest loads into tables", table.qualified_name()),
+            )),
+        }
+    }
+
+    /// The pass's source and prefixes, refused when they overlap in ways that would load files twice.
+    fn ingest_places(&self, options: &IngestOptions, table: &Table) -> Result<Places> {
+        let source = Location::parse(&options.source)?;
+        let processed = match &options.after {
+            AfterLoad::Move(url) => Some(Location::parse(url)?),
+            _ => None,
+        };
+        let errors = options.errors.as_deref().map(Location::parse).transpose()?;
+        for (what, place) in [("--processed", &processed), ("--errors", &errors)] {
+            if place.as_ref().is_some_and(|p| p.url == source.url) {
+                return Err(EngineError::invalid(
+                    Part::Clause,
+                    format!("{what} is the source itself ({}); give a prefix of its own", source.url),
+                ));
+            }
+        }
+        if let Some(key) = &options.date_folders
+            && !table.partition_keys.iter().any(|k| k.name.eq_ignore_ascii_case(key))
+        {
+            let keys: Vec<&str> = table.partition_keys.iter().map(|k| k.name.as_str()).collect();
+            return Err(EngineError::invalid(
+                Part::Clause,
+                format!(
+                    "--date-folders {key}: {} has no partition key {key} (its keys: {})",
+                    table.qualified_name(),
+                    keys.join(", ")
+                ),
+            ));
+        }
+        // A source above the table's own folder would load the table's files into itself, pass after pass.
+        let table_location = Location::parse(&table.storage.location)?;
+        if table_location.url.starts_with(&source.url) {
+            return Err(EngineError::invalid(
+                Part::Clause,
+                format!(
+                    "the source {} holds the table's own files ({}); give the folder files land in",
+                    source.url, table_location.url
+                ),
+            ));
+        }
+        Ok(Places {
+            store: self.registry.store_for(&source)?,
+            source,
+            processed,
+            errors,
+        })
+    }
+
+    /// The settled files under the source that the history does not hold, in key order. Files it holds are
+    /// finished on the way: loaded ones moved (or deleted), failed ones put under the error prefix; files of a
+    /// batch in flight, or modified too recently, are counted as waiting.
+    async fn new_files(
+        &self,
+        places: &Places,
+        history: &History,
+        options: &IngestOptions,
+        report: &mut IngestReport,
+    ) -> Result<Vec<(SourceFile, ObjectMeta)>> {
+        let listed = list_files(places.store.as_ref(), &places.source, &places.source.prefix).await?;
+        let settled_before = Utc::now() - chrono::Duration::from_std(options.settle).unwrap_or_default();
+        let listed = listed
+            .into_iter()
+            .filter(|meta| !places.put_away(&places.source.object_url(&meta.location)));
+        let identified: Vec<_> = futures::stream::iter(listed)
+            .map(|meta| async move {
+                let file = source_file(places.store.as_ref(), &places.source, &meta, &history.stamps).await?;
+                Ok::<_, EngineError>(file.map(|f| (f, meta)))
+            })
+            .buffered(HASH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut pending = Vec::new();
+        for (file, meta) in identified.into_iter().flatten() {
+            match history.files.get(&file.key()) {
+                Some(FileState::Loaded) => {
+                    self.after_load(places, &meta.location, &options.after).await?;
+                    if options.after != AfterLoad::Keep {
+                        report.already_loaded += 1;
+                    }
+                }
+                Some(FileState::Failed(reason)) => {
+                    if let Some(moved) = self.move_failed(places, &meta.location, reason).await? {
+                        report.failed.push(FailedFile {
+                            url: file.url.clone(),
+                            reason: reason.clone(),
+                            moved_to: Some(moved),
+                        });
+                    }
+                }
+                Some(FileState::InFlight) => report.waiting += 1,
+                None if meta.last_modified > settled_before => report.waiting += 1,
+                None => pending.push((file, meta)),
+            }
+        }
+        pending.sort_by(|a, b| a.0.url.cmp(&b.0.url));
+        Ok(pending)
     }
 
     /// Loads batch `number` (claimed) into `table`: reads its files as one source, adds or refuses new columns,
@@ -450,69 +486,7 @@ impl Ctx {
         options: &IngestOptions,
         report: &mut IngestReport,
     ) -> Result<Loaded> {
-        let mut failed: Vec<(SourceFile, String)> = Vec::new();
-        let mut good: Vec<(SourceFile, ObjectMeta, FileSchema)> = Vec::new();
-        for c in batch {
-            match c.schema {
-                Ok(schema) => good.push((c.file, c.meta, schema)),
-                Err(reason) => failed.push((c.file, reason)),
-            }
-        }
-        // Columns the table does not have: added, or the files with them fail.
-        let known: Vec<String> = table.all_columns().map(|c| c.name.clone()).collect();
-        let headerless = |s: &FileSchema| matches!(s.format, Format::Csv { header: false, .. });
-        let mut new_columns: Vec<(String, String)> = Vec::new();
-        good.retain(|(file, _, schema)| {
-            let date_key = options.date_folders.as_deref();
-            if let Some(key) = date_key.filter(|k| !schema.columns.iter().any(|(n, _)| n.eq_ignore_ascii_case(k))) {
-                let relative = file.url.strip_prefix(&source.url).unwrap_or(&file.url);
-                if date_from_folders(relative).is_none() {
-                    failed.push((
-                        file.clone(),
-                        format!("has no YYYY/MM/DD/ folders in its key below the source for {key} (--date-folders)"),
-                    ));
-                    return false;
-                }
-            }
-            if headerless(schema) {
-                let expected = table.storage.columns.len();
-                if schema.columns.len() != expected {
-                    failed.push((
-                        file.clone(),
-                        format!(
-                            "has {} fields per line and no header, but {} has {expected} columns",
-                            schema.columns.len(),
-                            table.qualified_name()
-                        ),
-                    ));
-                    return false;
-                }
-                return true;
-            }
-            let extra: Vec<&(String, sniff::Kind)> =
-                schema.columns.iter().filter(|(n, _)| !known.contains(n)).collect();
-            if extra.is_empty() {
-                return true;
-            }
-            if options.new_columns == NewColumns::Fail {
-                let names: Vec<&str> = extra.iter().map(|(n, _)| n.as_str()).collect();
-                failed.push((
-                    file.clone(),
-                    format!(
-                        "has columns {} does not ({}); run with --new-columns add to add them",
-                        table.qualified_name(),
-                        names.join(", ")
-                    ),
-                ));
-                return false;
-            }
-            for (n, k) in extra {
-                if !new_columns.iter().any(|(m, _)| m == n) {
-                    new_columns.push((n.clone(), k.hive()));
-                }
-            }
-            true
-        });
+        let (mut good, mut failed, new_columns) = screen(batch, table, source, options);
         if !new_columns.is_empty() {
             let mut changed = table.clone();
             for (n, t) in &new_columns {
@@ -530,27 +504,7 @@ impl Ctx {
         loop {
             if good.is_empty() {
                 // Nothing to write: the batch records its failures only.
-                let outcome = LoadOutcome::Committed {
-                    query_id: String::new(),
-                    rows: 0,
-                    loaded: Vec::new(),
-                    failed: failed.clone(),
-                    at: Utc::now(),
-                };
-                return Ok(match log.decide(number, &outcome).await? {
-                    LoadOutcome::Committed { .. } => Loaded::Committed(
-                        BatchReport {
-                            number,
-                            files: 0,
-                            rows: 0,
-                            bytes: 0,
-                            query_id: String::new(),
-                        },
-                        Vec::new(),
-                        failed,
-                    ),
-                    LoadOutcome::Aborted { .. } => Loaded::Lost,
-                });
+                return record_failures(log, number, failed).await;
             }
             let prepared = self.batch_query(table, source, &good, options.date_folders.as_deref())?;
             let loaded: Vec<SourceFile> = good.iter().map(|(f, _, _)| f.clone()).collect();
@@ -598,7 +552,6 @@ impl Ctx {
             };
         }
     }
-
     /// Writes batch `number`'s rows as hidden files and publishes them if its `committed` outcome wins. `Some((query
     /// id, rows))` once published, `None` when someone decided the batch aborted first.
     async fn commit_hive_batch(
@@ -643,7 +596,7 @@ impl Ctx {
         &self,
         table: &Table,
         source: &Location,
-        files: &[(SourceFile, ObjectMeta, FileSchema)],
+        files: &[Readable],
         date_key: Option<&str>,
     ) -> Result<PreparedQuery> {
         let schemas: Vec<(String, FileSchema)> = files.iter().map(|(f, _, s)| (f.url.clone(), s.clone())).collect();
@@ -708,7 +661,7 @@ impl Ctx {
         &self,
         table: &Table,
         source: &Location,
-        files: &[(SourceFile, ObjectMeta, FileSchema)],
+        files: &[Readable],
         date_key: Option<&str>,
         error: &EngineError,
     ) -> Vec<(usize, String)> {
@@ -745,21 +698,14 @@ impl Ctx {
 
     /// After a file's batch committed: moves it under the processed prefix (keeping its key below the source), or
     /// deletes it, or leaves it.
-    async fn after_load(
-        &self,
-        store: &Arc<dyn ObjectStore>,
-        source: &Location,
-        path: &Path,
-        after: &AfterLoad,
-        processed: Option<&Location>,
-    ) -> Result<()> {
-        match (after, processed) {
+    async fn after_load(&self, places: &Places, path: &Path, after: &AfterLoad) -> Result<()> {
+        match (after, &places.processed) {
             (AfterLoad::Move(_), Some(processed)) => {
-                self.move_object(store, source, path, processed).await?;
+                self.move_object(&places.store, &places.source, path, processed).await?;
             }
-            (AfterLoad::Delete, _) => match store.delete(path).await {
+            (AfterLoad::Delete, _) => match places.store.delete(path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(source.store_error(e)),
+                Err(e) => return Err(places.source.store_error(e)),
             },
             _ => {}
         }
@@ -767,15 +713,12 @@ impl Ctx {
     }
 
     /// Moves a file that failed under the error prefix, with its reason beside it (`<name>.error.txt`, written
-    /// first, so a file in the error prefix always has its reason). Returns where it went.
-    async fn move_failed(
-        &self,
-        store: &Arc<dyn ObjectStore>,
-        source: &Location,
-        path: &Path,
-        errors: &Location,
-        reason: &str,
-    ) -> Result<String> {
+    /// first, so a file in the error prefix always has its reason). Returns where it went; `None` without an error
+    /// prefix (the file stays, and the history keeps it from being tried again until it changes).
+    async fn move_failed(&self, places: &Places, path: &Path, reason: &str) -> Result<Option<String>> {
+        let (Some(errors), source) = (&places.errors, &places.source) else {
+            return Ok(None);
+        };
         let target_store = self.registry.store_for(errors)?;
         let target = relative_target(source, path, errors)?;
         let note = Path::from(format!("{target}.error.txt"));
@@ -784,7 +727,7 @@ impl Ctx {
             .put(&note, PutPayload::from(text.into_bytes()))
             .await
             .map_err(|e| errors.store_error(e))?;
-        self.move_object(store, source, path, errors).await
+        self.move_object(&places.store, source, path, errors).await.map(Some)
     }
 
     /// Moves `path` (below `source`) to the same relative key below `to`; a file already moved is fine.
@@ -821,8 +764,6 @@ impl Ctx {
     }
 }
 
-/// Whether `error` is about the data read (a file's bytes or values), which blames a file, rather than the store or
-/// the session.
 /// `YYYY-MM-DD` from the first `YYYY/MM/DD` run of folders in `relative` (a key below the source), as Firehose and
 /// many partners lay files out (`2024/01/26/13/events-1.gz`).
 fn date_from_folders(relative: &str) -> Option<String> {
@@ -836,6 +777,8 @@ fn date_from_folders(relative: &str) -> Option<String> {
     })
 }
 
+/// Whether `error` is about the data read (a file's bytes or values), which blames a file, rather than the store or
+/// the session.
 fn is_data_error(error: &EngineError) -> bool {
     !matches!(
         error,
@@ -848,6 +791,135 @@ fn is_data_error(error: &EngineError) -> bool {
             | EngineError::WorkerLost { .. }
             | EngineError::Catalog(_)
     )
+}
+
+/// The files of `batch` that no batch of the history holds; the others are counted as waiting (another loader has
+/// them).
+fn unclaimed(batch: Vec<Candidate>, history: &History, report: &mut IngestReport) -> Vec<Candidate> {
+    let (free, taken): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|c| !history.files.contains_key(&c.file.key()));
+    report.waiting += taken.len();
+    free
+}
+
+/// This loader's claim of `batch`: the files, and who claims them (so another loader can tell whether it is alive).
+fn claim_of(batch: &[Candidate], source: &Location) -> Claim {
+    Claim {
+        files: batch.iter().map(|c| c.file.clone()).collect(),
+        source: source.url.clone(),
+        host: host_name(),
+        pid: std::process::id(),
+        process_start: process_start(std::process::id()),
+        claimed_at: Utc::now(),
+    }
+}
+
+/// Sorts a batch's files into those it can load and those that fail before any row is read (unsniffable, no date
+/// folders for `--date-folders`, a header-less CSV of the wrong width, new columns without `--new-columns add`), and
+/// gives the columns (name, Hive type) the table gains.
+fn screen(
+    batch: Vec<Candidate>,
+    table: &Table,
+    source: &Location,
+    options: &IngestOptions,
+) -> (Vec<Readable>, Vec<FailedSource>, Vec<(String, String)>) {
+    let known: Vec<String> = table.all_columns().map(|c| c.name.clone()).collect();
+    let (mut good, mut failed): (Vec<Readable>, Vec<FailedSource>) = (Vec::new(), Vec::new());
+    let mut new_columns: Vec<(String, String)> = Vec::new();
+    for c in batch {
+        let schema = match c.schema {
+            Ok(schema) => schema,
+            Err(reason) => {
+                failed.push((c.file, reason));
+                continue;
+            }
+        };
+        match fits(&c.file, &schema, table, source, options, &known) {
+            Err(reason) => failed.push((c.file, reason)),
+            Ok(extra) => {
+                for (n, k) in extra {
+                    if !new_columns.iter().any(|(m, _)| *m == n) {
+                        new_columns.push((n, k.hive()));
+                    }
+                }
+                good.push((c.file, c.meta, schema));
+            }
+        }
+    }
+    (good, failed, new_columns)
+}
+
+/// Whether a sniffed file fits `table`: its columns the table lacks (to add), or why it fails.
+fn fits(
+    file: &SourceFile,
+    schema: &FileSchema,
+    table: &Table,
+    source: &Location,
+    options: &IngestOptions,
+    known: &[String],
+) -> std::result::Result<Vec<(String, sniff::Kind)>, String> {
+    if let Some(key) = options.date_folders.as_deref()
+        && !schema.columns.iter().any(|(n, _)| n.eq_ignore_ascii_case(key))
+    {
+        let relative = file.url.strip_prefix(&source.url).unwrap_or(&file.url);
+        if date_from_folders(relative).is_none() {
+            return Err(format!(
+                "has no YYYY/MM/DD/ folders in its key below the source for {key} (--date-folders)"
+            ));
+        }
+    }
+    if matches!(schema.format, Format::Csv { header: false, .. }) {
+        let expected = table.storage.columns.len();
+        if schema.columns.len() != expected {
+            return Err(format!(
+                "has {} fields per line and no header, but {} has {expected} columns",
+                schema.columns.len(),
+                table.qualified_name()
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    let extra: Vec<(String, sniff::Kind)> = schema
+        .columns
+        .iter()
+        .filter(|(n, _)| !known.contains(n))
+        .cloned()
+        .collect();
+    if !extra.is_empty() && options.new_columns == NewColumns::Fail {
+        let names: Vec<&str> = extra.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(format!(
+            "has columns {} does not ({}); run with --new-columns add to add them",
+            table.qualified_name(),
+            names.join(", ")
+        ));
+    }
+    Ok(extra)
+}
+
+/// Decides a batch none of whose files could be loaded: it commits its failures only.
+async fn record_failures(log: &LoadLog, number: u64, failed: Vec<(SourceFile, String)>) -> Result<Loaded> {
+    let outcome = LoadOutcome::Committed {
+        query_id: String::new(),
+        rows: 0,
+        loaded: Vec::new(),
+        failed: failed.clone(),
+        at: Utc::now(),
+    };
+    Ok(match log.decide(number, &outcome).await? {
+        LoadOutcome::Committed { .. } => Loaded::Committed(
+            BatchReport {
+                number,
+                files: 0,
+                rows: 0,
+                bytes: 0,
+                query_id: String::new(),
+            },
+            Vec::new(),
+            failed,
+        ),
+        LoadOutcome::Aborted { .. } => Loaded::Lost,
+    })
 }
 
 fn relative_target(source: &Location, path: &Path, to: &Location) -> Result<Path> {
