@@ -340,6 +340,15 @@ fn refusals_have_a_sqlstate_and_are_in_the_history() -> TestResult {
         tarn.run(&["-c", "DESCRIBE copy"])?.code != Some(0),
         "nothing was created"
     );
+    // Where queries run is the server's to say; the words alone, in a literal, are just a value.
+    let workers = server.psql("analyst", PASSWORD, "SET tarn.workers = 'http://127.0.0.1:9'")?;
+    assert!(
+        workers.code == Some(1) && workers.stderr.contains("42501"),
+        "{}",
+        workers.stderr
+    );
+    let literal = server.psql("analyst", PASSWORD, "SELECT 'SET tarn.workers' AS words")?;
+    assert_eq!(literal.stdout.trim(), "SET tarn.workers", "{}", literal.stderr);
     let read = server.psql("analyst", PASSWORD, "SELECT count(*) FROM orders WHERE state = 'NY'")?;
     assert_eq!(read.code, Some(1), "the file is over marketing's 10 KB per query");
     assert!(read.stderr.contains("54000"), "{}", read.stderr);
@@ -373,6 +382,8 @@ fn refusals_have_a_sqlstate_and_are_in_the_history() -> TestResult {
             "engineer,primary,REFUSED,28P01",
             "mallory,\"\",REFUSED,28P01",
             "analyst,marketing,REFUSED,42501",
+            "analyst,marketing,REFUSED,42501",
+            "analyst,marketing,SUCCEEDED,",
             "analyst,marketing,FAILED,54000",
             "intern,tiny,SUCCEEDED,",
             "intern,tiny,FAILED,54000",
@@ -706,6 +717,22 @@ fn psql_describes_tables_and_bi_tools_browse_the_catalog() -> TestResult {
         ],
         "{out}"
     );
+    // The catalog is read at most every two seconds for a connection's catalog queries, but at once after a
+    // statement of its own that changes it.
+    let own = server.psql(
+        "engineer",
+        PASSWORD,
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'fresh'; \
+         CREATE TABLE fresh AS SELECT 1 AS x; \
+         SELECT count(*) FROM information_schema.tables WHERE table_name = 'fresh'",
+    )?;
+    assert_eq!(own.code, Some(0), "{}", own.stderr);
+    let counts: Vec<&str> = own
+        .stdout
+        .lines()
+        .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    assert_eq!(counts, ["0", "1"], "{}", own.stdout);
     server.stop()?;
     Ok(())
 }

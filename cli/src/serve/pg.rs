@@ -38,7 +38,7 @@ use tarn_engine::{EngineError, Interrupt, QueryResult, ResultKind, Session};
 
 use super::history::{Begun, History};
 use super::params::bind_parameters;
-use super::pg_catalog::CatalogQueries;
+use super::pg_catalog::{CatalogQueries, Failed};
 use super::pg_types::PgShape;
 use super::settings::Parameter;
 use super::statement::{Authed, Ran, batches};
@@ -338,7 +338,13 @@ impl Conn {
             drop(guard);
             return self.catalog_query(session, sql, format).await;
         }
-        match self.shared.run(authed, "postgres", &self.addr.to_string(), sql).await {
+        let ran = self.shared.run(authed, "postgres", &self.addr.to_string(), sql).await;
+        if let Some(queries) = self.catalog_queries.get()
+            && !tarn_engine::read_only(sql)
+        {
+            queries.forget();
+        }
+        match ran {
             Ok(Ran::Rows { result, begun }) => Ok(Reply::Rows(rows(
                 result,
                 format,
@@ -369,13 +375,9 @@ impl Conn {
             drop(guard);
             let queries = self.catalog_queries().await?;
             let sql = sql.to_string();
-            let described = self
-                .shared
-                .queries
-                .spawn(async move { queries.describe(&session, &sql).await })
-                .await
-                .map_err(|e| user_error("XX000", e.to_string()))?;
-            return described.map_err(|message| user_error("42000", message));
+            return self
+                .on_query_runtime(async move { queries.describe(&session, &sql).await })
+                .await;
         }
         if !tarn_engine::read_only(sql) {
             return Ok(None);
@@ -405,19 +407,29 @@ impl Conn {
         let queries = self.catalog_queries().await?;
         let sql = sql.to_string();
         let ran = self
-            .shared
-            .queries
-            .spawn(async move { queries.run(&session, &sql).await })
-            .await
-            .map_err(|e| user_error("XX000", e.to_string()))?;
-        let results = ran.map_err(|message| user_error("42000", message))?;
-        match results.into_iter().last() {
+            .on_query_runtime(async move { queries.run(&session, &sql).await })
+            .await?;
+        match ran {
             Some((schema, batches)) => Ok(Reply::Rows(rows_of(&schema, batches, format)?)),
             None => Ok(Reply::Done {
                 tag: Tag::new("SELECT").with_rows(0),
                 notice: None,
             }),
         }
+    }
+
+    /// Catalog work on the query runtime, whose threads may be busy with queries: this connection's task answers a
+    /// cancel request meanwhile.
+    async fn on_query_runtime<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, Failed>> + Send + 'static,
+    ) -> PgWireResult<T> {
+        self.shared
+            .queries
+            .spawn(work)
+            .await
+            .map_err(|e| user_error("XX000", e.to_string()))?
+            .map_err(|failed| user_error(failed.sqlstate, failed.message))
     }
 
     /// SET and SHOW of a PostgreSQL parameter (see [`super::settings`]); `SET search_path` is USE.

@@ -1,8 +1,9 @@
 //! What psql's `\d`, DBeaver's and Superset's schema browsers and Grafana's query editor ask a PostgreSQL server:
 //! `pg_catalog` and `information_schema`. Those queries run on a DataFusion context of their own, per connection,
-//! whose tables are tarn's catalog (names, kinds and columns, read again for every query; never data) and whose
-//! `pg_catalog` is datafusion-pg-catalog's, after the rewrites that crate makes to the SQL those clients send
-//! (`OPERATOR(pg_catalog.~)`, `::regclass`, `COLLATE`, …).
+//! whose tables are tarn's catalog (names, kinds and columns, never data; read again once two seconds have passed
+//! or the connection ran a statement that may change it) and whose `pg_catalog` is datafusion-pg-catalog's, after
+//! the rewrites that crate makes to the SQL those clients send (`OPERATOR(pg_catalog.~)`, `::regclass`, `COLLATE`,
+//! …).
 //!
 //! A query goes here when it names `pg_catalog`, `information_schema`, one of pg_catalog's tables or one of the
 //! PostgreSQL functions those clients call; everything else is tarn's. Such a query cannot read a tarn table's
@@ -10,7 +11,8 @@
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, ListBuilder, StringBuilder};
@@ -104,7 +106,13 @@ pub struct CatalogQueries {
     ctx: SessionContext,
     tables: Arc<TarnTables>,
     parser: PostgresCompatibilityParser,
+    /// When `tables` was read from tarn's catalog.
+    read_at: Mutex<Option<Instant>>,
 }
+
+/// How long one read of tarn's catalog answers a connection's catalog queries: psql's `\d t` sends about eight in a
+/// row, and each read is a listing plus a GET per table on S3.
+const CATALOG_FRESH_FOR: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for CatalogQueries {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,42 +158,53 @@ impl CatalogQueries {
             ctx,
             tables,
             parser: PostgresCompatibilityParser::new(),
+            read_at: Mutex::new(None),
         })
     }
 
-    /// Runs the catalog query `sql` (one or more statements) as `session` sees the catalog now: its current
-    /// database is the current schema. Each statement's rows, in order.
-    pub async fn run(&self, session: &Session, sql: &str) -> Result<Vec<(SchemaRef, Vec<RecordBatch>)>, String> {
-        let statements = self.prepare(session, sql).await?;
-        let mut results = Vec::new();
-        for statement in statements {
-            let frame = self.ctx.sql(&statement).await.map_err(|e| message(&e))?;
-            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-            let batches = frame.collect().await.map_err(|e| message(&e))?;
-            results.push((schema, batches));
-        }
-        Ok(results)
+    /// Runs the catalog query `sql` (one statement) as `session` sees the catalog: its current database is the
+    /// current schema. `None` for a text with no statement.
+    pub async fn run(&self, session: &Session, sql: &str) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>, Failed> {
+        let Some(statement) = self.prepare(session, sql).await? else {
+            return Ok(None);
+        };
+        let frame = self.ctx.sql(&statement).await.map_err(Failed::query)?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await.map_err(Failed::query)?;
+        Ok(Some((schema, batches)))
     }
 
     /// The columns the catalog query `sql` returns, planned and not run.
-    pub async fn describe(&self, session: &Session, sql: &str) -> Result<Option<SchemaRef>, String> {
-        let statements = self.prepare(session, sql).await?;
-        match statements.first() {
-            Some(statement) => {
-                let frame = self.ctx.sql(statement).await.map_err(|e| message(&e))?;
-                Ok(Some(Arc::new(frame.schema().as_arrow().clone())))
-            }
-            None => Ok(None),
-        }
+    pub async fn describe(&self, session: &Session, sql: &str) -> Result<Option<SchemaRef>, Failed> {
+        let Some(statement) = self.prepare(session, sql).await? else {
+            return Ok(None);
+        };
+        let frame = self.ctx.sql(&statement).await.map_err(Failed::query)?;
+        Ok(Some(Arc::new(frame.schema().as_arrow().clone())))
     }
 
-    /// Reads the catalog again, makes `session`'s database the current schema, and rewrites `sql` for DataFusion.
-    async fn prepare(&self, session: &Session, sql: &str) -> Result<Vec<String>, String> {
-        let listed = session.tables_with_columns().await.map_err(|e| e.to_string())?;
-        let databases = session.catalog().list_databases().await.map_err(|e| e.to_string())?;
-        self.tables
-            .replace(databases.into_iter().map(|d| d.name).collect(), listed)
-            .map_err(|e| message(&e))?;
+    /// Makes the next catalog query read tarn's catalog again: the connection ran a statement that may have changed
+    /// it.
+    pub fn forget(&self) {
+        *self.read_at.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Reads the catalog unless a read of the last [`CATALOG_FRESH_FOR`] stands, makes `session`'s database the
+    /// current schema, and rewrites `sql` for DataFusion.
+    async fn prepare(&self, session: &Session, sql: &str) -> Result<Option<String>, Failed> {
+        let fresh = self
+            .read_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < CATALOG_FRESH_FOR);
+        if !fresh {
+            let listed = session.tables_with_columns().await.map_err(Failed::catalog)?;
+            let databases = session.catalog().list_databases().await.map_err(Failed::catalog)?;
+            self.tables
+                .replace(databases.into_iter().map(|d| d.name).collect(), listed)
+                .map_err(Failed::query)?;
+            *self.read_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        }
         let database = session.current_database().to_string();
         self.ctx
             .state_ref()
@@ -199,15 +218,46 @@ impl CatalogQueries {
         let sql = PSQL_FRAGMENTS
             .iter()
             .fold(sql.to_string(), |sql, (from, to)| sql.replace(from, to));
-        let statements = self.parser.parse(&sql).map_err(|e| format!("syntax error: {e}"))?;
-        Ok(statements
-            .into_iter()
-            .map(|mut statement| {
-                backslash_escapes(&mut statement);
-                no_defaults_identities_or_collations(&mut statement);
-                statement.to_string()
-            })
-            .collect())
+        let mut statements = self.parser.parse(&sql).map_err(|e| Failed {
+            sqlstate: "42601",
+            message: format!("syntax error: {e}"),
+        })?;
+        if statements.len() > 1 {
+            return Err(Failed {
+                sqlstate: "42601",
+                message: "a catalog query is one statement; send its statements one at a time".into(),
+            });
+        }
+        Ok(statements.pop().map(|mut statement| {
+            backslash_escapes(&mut statement);
+            no_defaults_identities_or_collations(&mut statement);
+            statement.to_string()
+        }))
+    }
+}
+
+/// Why a catalog query failed, as a PostgreSQL client is told.
+#[derive(Debug)]
+pub struct Failed {
+    pub sqlstate: &'static str,
+    pub message: String,
+}
+
+impl Failed {
+    /// tarn's catalog could not be read (storage, a document tarn cannot parse): a system error, not the query's.
+    fn catalog(e: impl std::fmt::Display) -> Self {
+        Self {
+            sqlstate: "58030",
+            message: format!("cannot read tarn's catalog: {e}"),
+        }
+    }
+
+    /// The query cannot be planned or run here.
+    fn query(e: DataFusionError) -> Self {
+        Self {
+            sqlstate: "42000",
+            message: message(&e),
+        }
     }
 }
 

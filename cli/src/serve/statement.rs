@@ -51,12 +51,10 @@ impl Shared {
     /// either way.
     pub async fn run(&self, authed: &mut Authed, protocol: &str, client: &str, sql: &str) -> Result<Ran, Refusal> {
         let begun = self.history.begin(&authed.user, protocol, client, sql);
-        // Where queries run is the server's to say: a read-only user may not send them to machines of their choice.
-        let sends_elsewhere = sql.to_lowercase().contains("tarn.workers");
-        if authed.user.role == Role::ReadOnly && (!tarn_engine::read_only(sql) || sends_elsewhere) {
+        if authed.user.role == Role::ReadOnly && !tarn_engine::read_only(sql) {
             let message = format!(
-                "user \"{}\" is read-only: CTAS, INSERT, UNLOAD, DDL, Delta DML, CRAWL and OPTIMIZE need a read-write \
-                 role in the users file",
+                "user \"{}\" is read-only: CTAS, INSERT, UNLOAD, DDL, Delta DML, CRAWL, OPTIMIZE and SET of \
+                 tarn.workers or the memory limit need a read-write role in the users file",
                 authed.user.name
             );
             begun.refused("42501", &message).await;

@@ -212,12 +212,18 @@ pub fn writes_data(sql: &str) -> bool {
 }
 
 /// Whether a statement changes nothing in the catalog or in storage, from its first words (see
-/// [`Statement::READ_ONLY`]). Text that does not tokenise changes nothing: running it only reports the error.
+/// [`Statement::READ_ONLY`]), and is not a SET of where or with how much memory queries run ([`set::Set::placement`]):
+/// a server gives those to read-write users only. Text that does not parse changes nothing: running it only reports
+/// the error.
 pub fn read_only(sql: &str) -> bool {
-    match TarnParser::new(sql) {
-        Ok(p) => kind_read_only(&p.first_words()),
-        Err(_) => true,
+    let Ok(mut p) = TarnParser::new(sql) else {
+        return true;
+    };
+    let words = p.first_words();
+    if !kind_read_only(&words) {
+        return false;
     }
+    !(words.first().is_some_and(|w| w == "SET") && set::Set::parse(&mut p).is_ok_and(|set| set.placement()))
 }
 
 impl crate::SqlStatement {
@@ -280,6 +286,29 @@ mod tests {
             for (other, same) in &starts[i + 1..] {
                 assert_ne!(start, same, "{kind} and {other} both start with {start:?}");
             }
+        }
+    }
+
+    #[test]
+    fn read_only_statements_change_nothing_stored_and_not_where_queries_run() {
+        for sql in [
+            "SELECT 1",
+            "SHOW TABLES",
+            "SET tarn.max_scan = '1GB'",
+            "SELECT 'SET tarn.workers = x' AS words",
+            "not sql at all (",
+        ] {
+            assert!(read_only(sql), "{sql}");
+        }
+        for sql in [
+            "CREATE TABLE t AS SELECT 1 AS x",
+            "DROP TABLE t",
+            "SET tarn.workers = 'http://127.0.0.1:9'",
+            "SET TARN.WORKERS TO ''",
+            "SET tarn.memory_limit = '64GB'",
+            "SET datafusion.runtime.memory_limit = '64GB'",
+        ] {
+            assert!(!read_only(sql), "{sql}");
         }
     }
 

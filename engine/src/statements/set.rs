@@ -41,6 +41,21 @@ impl Statement for Set {
     }
 }
 
+impl Set {
+    /// Whether this sets where queries run (`tarn.workers`: any machine the user names would be sent plans and the
+    /// warehouse's credentials would read for it) or how much memory they may take: settings that change nothing
+    /// stored, but that a server keeps from read-only users.
+    pub(crate) fn placement(&self) -> bool {
+        let key = self.key.to_ascii_lowercase();
+        [
+            crate::cluster::WORKERS_SETTING,
+            MEMORY_LIMIT_SETTING,
+            DATAFUSION_MEMORY_LIMIT,
+        ]
+        .contains(&key.as_str())
+    }
+}
+
 fn set(ctx: &mut Ctx, key: &str, value: &str) -> Result<String> {
     let lower = key.to_ascii_lowercase();
     if lower == MAX_SCAN_SETTING {
