@@ -108,7 +108,8 @@ pub fn render(report: &IngestReport, took: Duration) -> String {
         line.push_str(&format!(" · new columns: {}", report.added_columns.join(", ")));
     }
     if !report.failed.is_empty() {
-        line.push_str(&format!(" · {} files failed", report.failed.len()));
+        let n = report.failed.len();
+        line.push_str(&format!(" · {n} {} failed", if n == 1 { "file" } else { "files" }));
     }
     line.push('\n');
     for f in &report.failed {

@@ -256,3 +256,49 @@ fn ingest_on_s3_killed_at_random_loads_every_file_exactly_once() -> TestResult {
     }
     Ok(())
 }
+
+/// A pass with a file that cannot be loaded: the good file is loaded, the bad one is in the error prefix with its
+/// reason beside it, and the exit code (3) says that a file failed.
+#[test]
+fn a_failed_file_goes_to_the_error_prefix_with_its_reason_and_the_exit_code_says_so() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let tarn = Tarn::local(&dir.path().join("wh"));
+    let (incoming, done, errors) = (
+        dir.path().join("landing/incoming"),
+        dir.path().join("landing/processed"),
+        dir.path().join("landing/error"),
+    );
+    std::fs::create_dir_all(incoming.join("dt=2024-01-01"))?;
+    std::fs::write(
+        incoming.join("dt=2024-01-01/good.json"),
+        "{\"id\": 1, \"name\": \"a\"}\n{\"id\": 2, \"name\": \"b\"}\n",
+    )?;
+    std::fs::write(incoming.join("dt=2024-01-01/bad.json.gz"), b"not gzip at all")?;
+    tarn.ok(&["-c", &format!(
+        "CREATE EXTERNAL TABLE ev (id bigint, name string) PARTITIONED BY (dt string) STORED AS PARQUET LOCATION '{}'",
+        dir_url(&dir.path().join("lake/ev"))
+    )])?;
+    let places = Places {
+        incoming: dir_url(&incoming),
+        done: dir_url(&done),
+        errors: dir_url(&errors),
+    };
+    let ran = tarn.run(&ingest_args(&places, &["--once"]))?;
+    let said = format!("{}{}", ran.stdout, ran.stderr);
+    assert_eq!(ran.code, Some(3), "{said}");
+    assert!(
+        said.contains("· 1 file failed") && said.contains("failed: file://"),
+        "{said}"
+    );
+    assert!(said.contains("bad.json.gz → file://"), "{said}");
+    assert_eq!(tarn.value("SELECT sum(id) FROM ev")?, "3");
+    assert!(done.join("dt=2024-01-01/good.json").is_file());
+    assert!(errors.join("dt=2024-01-01/bad.json.gz").is_file());
+    let reason = std::fs::read_to_string(errors.join("dt=2024-01-01/bad.json.gz.error.txt"))?;
+    assert!(
+        reason.contains("bad.json.gz") && reason.lines().count() >= 2,
+        "{reason}"
+    );
+    assert!(files_under(&incoming).is_empty(), "{:?}", files_under(&incoming));
+    Ok(())
+}
