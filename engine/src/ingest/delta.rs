@@ -43,7 +43,7 @@ struct BatchRecord {
     batch: u64,
     query_id: String,
     loaded: Vec<SourceFile>,
-    failed: Vec<(SourceFile, String)>,
+    failed: Vec<super::FailedSource>,
 }
 
 /// The application id of batch `number` of `table`'s load history (of this incarnation of the table).
@@ -75,7 +75,7 @@ impl Ctx {
         number: u64,
         prepared: PreparedQuery,
         loaded: &[SourceFile],
-        failed: &[(SourceFile, String)],
+        failed: &[super::FailedSource],
         merge_schema: bool,
     ) -> Result<Option<(String, u64)>> {
         let app = app_id(table, number);

@@ -222,7 +222,7 @@ async fn md5_of(store: &dyn ObjectStore, path: &Path) -> object_store::Result<St
 
 /// How a batch ended for its loader.
 enum Loaded {
-    Committed(BatchReport, Vec<SourceFile>, Vec<(SourceFile, String)>),
+    Committed(BatchReport, Vec<SourceFile>, Vec<FailedSource>),
     /// Someone decided the batch aborted first (this loader was taken for dead).
     Lost,
 }
@@ -235,6 +235,8 @@ struct Places {
     processed: Option<Location>,
     /// `--errors`: failed files are moved below it, each with its reason.
     errors: Option<Location>,
+    /// The table's own folder, which the source may not hold.
+    table: Location,
 }
 
 impl Places {
@@ -252,7 +254,7 @@ impl Places {
 type Readable = (SourceFile, ObjectMeta, FileSchema);
 
 /// A batch's file that fails, with the reason.
-type FailedSource = (SourceFile, String);
+pub(super) type FailedSource = (SourceFile, String);
 
 impl Ctx {
     /// One pass of `tarn ingest` (see the module docs): loads every settled file under the source that the table's
@@ -263,9 +265,8 @@ impl Ctx {
         // Writes of loaders that died are published or removed first (deciding their batches), so that a pass
         // leaves no file of an uncommitted write in the table's folders even when it has nothing to load.
         if let Target::Hive = target {
-            let table_location = Location::parse(&table.storage.location)?;
-            let table_store = self.registry.store_for(&table_location)?;
-            self.recover(&table_store, &table_location).await?;
+            let table_store = self.registry.store_for(&places.table)?;
+            self.recover(&table_store, &places.table).await?;
         }
         let log = self.catalog.load_log(&table);
         let mut history = History::default();
@@ -418,6 +419,7 @@ impl Ctx {
             source,
             processed,
             errors,
+            table: table_location,
         })
     }
 
@@ -561,7 +563,7 @@ impl Ctx {
         number: u64,
         prepared: PreparedQuery,
         loaded: &[SourceFile],
-        failed: &[(SourceFile, String)],
+        failed: &[FailedSource],
     ) -> Result<Option<(String, u64)>> {
         let load = LoadRef {
             table_created: table.create_time,
@@ -898,7 +900,7 @@ fn fits(
 }
 
 /// Decides a batch none of whose files could be loaded: it commits its failures only.
-async fn record_failures(log: &LoadLog, number: u64, failed: Vec<(SourceFile, String)>) -> Result<Loaded> {
+async fn record_failures(log: &LoadLog, number: u64, failed: Vec<FailedSource>) -> Result<Loaded> {
     let outcome = LoadOutcome::Committed {
         query_id: String::new(),
         rows: 0,
